@@ -1,0 +1,276 @@
+"""Capture every layer's MLP neurons in one forward pass per batch, reduced on the device.
+
+A forward pre-hook on each down projection receives its input `[batch, pos, neurons]` and reduces it
+at once to per-sample summaries (mean over tokens, mean over response tokens, last token, first
+token) in float32, so no per-token tensor outlives its layer. Batches are formed from length-sorted
+samples under a token budget, right-padded, so padding never reaches a real token (causal attention)
+and is excluded from every reduction.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .data import Dataset, content_hash, render
+from .models import LoadedModel, slugify
+from .store import DEFAULT_REDUCTIONS, REDUCTIONS, Store
+
+DEFAULT_STORE_ROOT = Path("cached_features")
+
+
+@dataclass
+class Tokenized:
+    """Model inputs for a data set: token ids and where each response starts (in tokens)."""
+
+    input_ids: list[list[int]]
+    response_start: list[int]  # index of the first response token
+    truncated: list[bool]
+    data_hash: str
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(ids) for ids in self.input_ids])
+
+
+def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Tokenized:
+    """Render every record with the chat template and tokenize it, truncating at `max_length`."""
+    rendered = [render(record.conversation, tokenizer) for record in dataset.records]
+    texts = [text for text, _ in rendered]
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    encoded = tokenizer(texts, add_special_tokens=not has_template, return_offsets_mapping=True)
+    ids, starts, truncated = [], [], []
+    for (text, char_start), token_ids, offsets in zip(rendered, encoded["input_ids"], encoded["offset_mapping"]):
+        # First token that ends after the prompt: the response span (a merged boundary token counts).
+        start = next((i for i, (_, end) in enumerate(offsets) if end > char_start), len(token_ids))
+        truncated.append(len(token_ids) > max_length)
+        ids.append(list(token_ids[:max_length]))
+        starts.append(start)
+    return Tokenized(ids, starts, truncated, content_hash(texts + [f"max_length={max_length}"]))
+
+
+def make_batches(lengths: np.ndarray, batch_tokens: int, max_batch_size: int = 64) -> list[list[int]]:
+    """Group sample positions by length so that each padded batch holds at most `batch_tokens`."""
+    order = np.argsort(-lengths, kind="stable")  # longest first: the first batch shows the peak memory
+    batches, current = [], []
+    for i in order:
+        width = lengths[current[0]] if current else lengths[i]
+        if current and ((len(current) + 1) * width > batch_tokens or len(current) >= max_batch_size):
+            batches.append(current)
+            current = []
+        current.append(int(i))
+    if current:
+        batches.append(current)
+    return batches
+
+
+class Reducer:
+    """Forward pre-hooks that reduce each layer's neuron inputs to per-sample float32 summaries."""
+
+    def __init__(self, model: LoadedModel, reductions):
+        self.model, self.reductions = model, list(reductions)
+        self.out: torch.Tensor | None = None  # [reductions, batch, layers, neurons]
+
+    def set_batch(self, attention_mask: torch.Tensor, response_start: torch.Tensor) -> None:
+        batch, pos = attention_mask.shape
+        mask = attention_mask.float()
+        lengths = mask.sum(1)
+        positions = torch.arange(pos, device=mask.device)
+        weights = []  # token-weighted reductions done by one batched matmul per layer
+        for name in self.reductions:
+            if name == "mean":
+                weights.append(mask / lengths[:, None])
+            elif name == "response_mean":
+                response = mask * (positions[None, :] >= response_start[:, None])
+                # No response token left (truncated away): NaN says "missing", never a made-up zero.
+                weights.append(response / response.sum(1, keepdim=True))
+        self.weights = torch.stack(weights, 1) if weights else None  # [batch, k, pos]
+        self.last = (lengths - 1).long()
+        self.out = torch.empty(len(self.reductions), batch, self.model.n_layers, self.model.neurons_per_layer,
+                               dtype=torch.float32, device=mask.device)
+
+    def hook(self, layer: int):
+        def reduce(module, args):
+            x = args[0]  # [batch, pos, neurons]
+            x32 = x if x.dtype == torch.float32 else x.float()
+            weighted = torch.bmm(self.weights, x32) if self.weights is not None else None
+            k = 0
+            for r, name in enumerate(self.reductions):
+                if name in ("mean", "response_mean"):
+                    self.out[r, :, layer] = weighted[:, k]
+                    k += 1
+                elif name == "last":
+                    self.out[r, :, layer] = x32[torch.arange(x.shape[0], device=x.device), self.last]
+                elif name == "first":
+                    self.out[r, :, layer] = x32[:, 0]
+        return reduce
+
+    @contextmanager
+    def hooks(self):
+        """Hooks live only inside this block, even if the forward pass fails."""
+        handles = [m.register_forward_pre_hook(self.hook(layer)) for layer, m in enumerate(self.model.neuron_modules)]
+        try:
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def pad_batch(input_ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad a list of token id lists into (input_ids, attention_mask) tensors."""
+    width = max(len(ids) for ids in input_ids)
+    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
+    for row, seq in enumerate(input_ids):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def forward(model: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    """The decoder stack without the LM head: the neurons are all we need."""
+    return model.model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+
+
+@dataclass
+class Progress:
+    samples_done: int
+    samples_total: int
+    tokens_done: int
+    tokens_total: int
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens_done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float:
+        rate = self.tokens_per_second
+        return (self.tokens_total - self.tokens_done) / rate if rate > 0 else float("nan")
+
+    def describe(self) -> str:
+        eta = self.eta_seconds
+        eta_text = "?" if eta != eta else f"{int(eta // 60)}:{int(eta % 60):02d}"
+        return (f"{self.samples_done:,}/{self.samples_total:,} samples · {self.tokens_per_second:,.0f} tok/s "
+                f"· ETA {eta_text}")
+
+
+@dataclass
+class CaptureOptions:
+    reductions: tuple[str, ...] = DEFAULT_REDUCTIONS
+    max_length: int = 1024
+    batch_tokens: int = 8192
+    max_batch_size: int = 64
+    shard_size: int = 512
+
+
+@dataclass
+class CaptureReport:
+    store: Store
+    reused: bool
+    truncated: int
+    skipped: list[str] = field(default_factory=list)
+    tokens_per_second: float = 0.0
+
+
+def store_key(model: LoadedModel, dataset: Dataset, tokens: Tokenized, options: CaptureOptions, dtype) -> tuple[str, dict]:
+    """Folder name and manifest of the store for these inputs; equal inputs give equal keys."""
+    manifest = {
+        "model": {"name": model.name, "fingerprint": model.fingerprint, "dtype": str(dtype).replace("torch.", "")},
+        "data": {"name": dataset.name, "hash": tokens.data_hash, "n_samples": len(dataset)},
+        "options": {"reductions": list(options.reductions), "max_length": options.max_length},
+        "shape": {"layers": model.n_layers, "neurons": model.neurons_per_layer},
+        "shard_size": options.shard_size,
+    }
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{model.slug}--{slugify(dataset.name)}--{digest}", manifest
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def capture(
+    model: LoadedModel,
+    dataset: Dataset,
+    root: Path | str = DEFAULT_STORE_ROOT,
+    options: CaptureOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> CaptureReport:
+    """Capture `dataset` into a store under `root`, reusing a matching store and resuming a partial one."""
+    options = options or CaptureOptions()
+    unknown = set(options.reductions) - set(REDUCTIONS)
+    if unknown:
+        raise ValueError(f"unknown reductions {sorted(unknown)}; choose from {', '.join(REDUCTIONS)}")
+    tokens = tokenize(dataset, model.tokenizer, options.max_length)
+    dtype = next(model.model.parameters()).dtype
+    key, manifest = store_key(model, dataset, tokens, options, dtype)
+    store = Store.create(Path(root) / key, manifest)
+    missing = store.missing_ranges()
+    report = CaptureReport(store, reused=not missing, truncated=sum(tokens.truncated), skipped=dataset.skipped)
+    if not missing:
+        report.store = Store.open(store.path, verify=True)  # a damaged store is reported, never used
+        return report
+
+    lengths = tokens.lengths
+    tokens_total = int(sum(lengths[s:e].sum() for s, e in missing))
+    samples_total = sum(e - s for s, e in missing)
+    done_samples = done_tokens = 0
+    started = time.perf_counter()
+    reducer = Reducer(model, options.reductions)
+    pad_id = model.tokenizer.pad_token_id
+    device = model.device
+    if progress:
+        progress(Progress(0, samples_total, 0, tokens_total, 0.0))
+    with torch.inference_mode(), reducer.hooks():
+        for start, end in missing:
+            shard = np.empty((len(options.reductions), end - start, model.n_layers, model.neurons_per_layer), np.float16)
+            for batch in make_batches(lengths[start:end], options.batch_tokens, options.max_batch_size):
+                rows = [start + i for i in batch]
+                ids, mask = pad_batch([tokens.input_ids[r] for r in rows], pad_id, device)
+                response_start = torch.tensor([tokens.response_start[r] for r in rows], device=device)
+                reducer.set_batch(mask, response_start)
+                forward(model, ids, mask)
+                values = reducer.out.cpu().numpy()
+                if not np.isfinite(values[[i for i, r in enumerate(options.reductions) if r != "response_mean"]]).all():
+                    raise FloatingPointError(f"non-finite activations in samples {rows[:5]}…; try --dtype float32")
+                shard[:, batch] = values.astype(np.float16)
+                done_samples += len(rows)
+                done_tokens += int(mask.sum())
+                if progress:
+                    progress(Progress(done_samples, samples_total, done_tokens, tokens_total, time.perf_counter() - started))
+            arrays = {name: shard[r] for r, name in enumerate(options.reductions)}
+            arrays["tokens"] = lengths[start:end].astype(np.int32)
+            arrays["response_tokens"] = np.array(
+                [max(0, len(tokens.input_ids[i]) - tokens.response_start[i]) for i in range(start, end)], np.int32)
+            arrays["truncated"] = np.array(tokens.truncated[start:end], dtype=bool)
+            store.write_shard(start, end, arrays)
+    report.tokens_per_second = done_tokens / max(time.perf_counter() - started, 1e-9)
+    report.store = Store.open(store.path, verify=True)  # resumed shards are checked too
+    return report
+
+
+def token_activations(model: LoadedModel, record, layer: int, max_length: int = 1024) -> tuple[list[str], np.ndarray, int]:
+    """One live forward pass of one record: (tokens, activations [pos, neurons] of `layer`, response start)."""
+    tokens = tokenize(Dataset("one", [record]), model.tokenizer, max_length)
+    captured = {}
+
+    def keep(module, args):
+        captured["x"] = args[0][0].float().cpu().numpy()
+
+    handle = model.neuron_modules[layer].register_forward_pre_hook(keep)
+    try:
+        with torch.inference_mode():
+            ids, mask = pad_batch(tokens.input_ids, model.tokenizer.pad_token_id, model.device)
+            forward(model, ids, mask)
+    finally:
+        handle.remove()
+    pieces = [model.tokenizer.decode([t]) for t in tokens.input_ids[0]]
+    return pieces, captured["x"], tokens.response_start[0]

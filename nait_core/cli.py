@@ -1,0 +1,245 @@
+"""`nait`: capture, build features, score, select and export from the command line.
+
+    nait select --candidates demo --target gsm8k --ratio 0.1 --out chosen.jsonl --scores scores.jsonl
+    nait capture --data pool.jsonl
+    nait feature --target gsm8k --target-size 64 --out gsm8k.safetensors
+    nait score --candidates pool.jsonl --feature gsm8k.safetensors --scores scores.jsonl
+    nait info
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .capture import DEFAULT_STORE_ROOT, CaptureOptions, Progress, capture
+from .data import FORMATS, DataError
+from .features import Feature, FeatureError, build_feature, list_features
+from .models import BUNDLED_MODEL, ModelError, load_model
+from .pipeline import load_data, run_select
+from .scoring import METHODS, ScoreOptions, score_store
+from .selection import MERGES, Cut, export, select
+from .store import REDUCTIONS, StoreError, list_stores
+
+
+def _tqdm_progress():
+    """A progress callback drawing one tqdm bar over tokens (tok/s and ETA) with a sample count."""
+    from tqdm import tqdm
+
+    state = {"bar": None}
+
+    def update(p: Progress):
+        bar = state["bar"]
+        if bar is None or bar.total != p.tokens_total or p.tokens_done < bar.n:
+            if bar is not None:
+                bar.close()
+            bar = state["bar"] = tqdm(total=p.tokens_total, unit="tok", unit_scale=True, desc="capture", file=sys.stderr)
+        bar.update(p.tokens_done - bar.n)
+        bar.set_postfix_str(f"{p.samples_done}/{p.samples_total} samples")
+        if p.samples_done == p.samples_total:
+            bar.close()
+            state["bar"] = None
+
+    return update
+
+
+def _add_model_args(parser):
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default=BUNDLED_MODEL, help=f"'{BUNDLED_MODEL}' (bundled), a model folder, a hub id or a .gguf file")
+    group.add_argument("--device", help="cuda, cuda:1, cpu… (default: cuda if available)")
+    group.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights dtype (default: bf16 on CUDA, fp32 on CPU)")
+    group.add_argument("--neuron-module", help="path of the down projection inside a layer, for architectures not built in (e.g. mlp.down_proj)")
+    group.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code (off by default)")
+
+
+def _add_data_args(parser):
+    group = parser.add_argument_group("data")
+    group.add_argument("--format", choices=FORMATS, help="record format (default: detected per record)")
+    group.add_argument("--text-field", help="plain-text records: the field holding the text")
+    group.add_argument("--skip-invalid", action="store_true", help="skip bad records and report them, instead of stopping")
+    group.add_argument("--target-size", type=int, help="use a seeded random sample of this many records of each target")
+    group.add_argument("--seed", type=int, default=0, help="seed for --target-size sampling")
+
+
+def _add_capture_args(parser):
+    group = parser.add_argument_group("capture")
+    group.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT), help="where stores live (default: cached_features)")
+    group.add_argument("--max-length", type=int, default=1024, help="truncate samples to this many tokens (counted in the report)")
+    group.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch")
+    group.add_argument("--reductions", default=",".join(CaptureOptions().reductions),
+                       help=f"per-sample summaries to store, comma-separated, from {','.join(REDUCTIONS)}")
+
+
+def _add_score_args(parser):
+    group = parser.add_argument_group("scoring")
+    group.add_argument("--method", choices=METHODS, default="overlap", help="overlap (default), jaccard or nait-pca (Eq. 5 as published)")
+    group.add_argument("--no-centre", action="store_true", help="overlap: do not centre on the pool mean")
+    group.add_argument("--fire-threshold", default="0", help="jaccard: absolute threshold T, or qQ for each neuron's Q-quantile over the pool")
+    group.add_argument("--reduction", default="last-first", choices=["last-first", "mean", "last"], help="nait-pca: candidate summary and PCA input")
+    group.add_argument("--layer-norm", default="none", choices=["none", "z"], help="nait-pca: z-score each layer's projection before summing")
+
+
+def _add_cut_args(parser, required=True):
+    group = parser.add_argument_group("selection")
+    cut = group.add_mutually_exclusive_group(required=required)
+    cut.add_argument("--ratio", type=float, help="keep this share of the pool per target (0.1 = 10%%)")
+    cut.add_argument("--top", type=int, help="keep this many records per target")
+    cut.add_argument("--min-score", type=float, help="keep records scoring at least this")
+    group.add_argument("--merge", choices=MERGES, default="union", help="several targets: union (paper), intersection (core subset) or mean-z")
+
+
+def _capture_options(args) -> CaptureOptions:
+    return CaptureOptions(reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
+                          max_length=args.max_length, batch_tokens=args.batch_tokens)
+
+
+def _score_options(args) -> ScoreOptions:
+    return ScoreOptions(method=args.method, centre=not args.no_centre, fire_threshold=args.fire_threshold,
+                        reduction=args.reduction, layer_norm=args.layer_norm)
+
+
+def _model(args):
+    return load_model(args.model, device=args.device, dtype=args.dtype, neuron_module=args.neuron_module,
+                      trust_remote_code=args.trust_remote_code)
+
+
+def _data(args, spec, target=False):
+    return load_data(spec, fmt=args.format, text_field=args.text_field, skip_invalid=args.skip_invalid,
+                     limit=args.target_size if target else None, seed=args.seed)
+
+
+def _report(report, label):
+    store = report.store
+    print(f"{label}: {store.n_samples:,} samples, {'reused' if report.reused else 'captured'} store {store.path}"
+          + (f" ({report.tokens_per_second:,.0f} tok/s)" if not report.reused else ""), file=sys.stderr)
+    if report.truncated:
+        print(f"  {report.truncated} samples truncated to --max-length", file=sys.stderr)
+    if report.skipped:
+        print(f"  {len(report.skipped)} invalid records skipped:", file=sys.stderr)
+        for line in report.skipped[:20]:
+            print(f"    {line}", file=sys.stderr)
+        if len(report.skipped) > 20:
+            print(f"    … and {len(report.skipped) - 20} more", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_select(args):
+    candidates = _data(args, args.candidates)
+    targets = [_data(args, t, target=True) for t in args.target]
+    model = _model(args)
+    cut = Cut(ratio=args.ratio, top=args.top, min_score=args.min_score)
+    result = run_select(model, candidates, targets, _score_options(args), cut, args.merge, args.store_dir,
+                        _capture_options(args), _tqdm_progress())
+    for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
+        _report(report, label)
+    export(candidates.records, result.selection, args.out, args.scores)
+    print(f"selected {result.selection.selected.sum():,} of {len(candidates):,} records "
+          f"({_score_options(args).describe()}, merge {args.merge}) -> {args.out}", file=sys.stderr)
+
+
+def cmd_capture(args):
+    dataset = _data(args, args.data)
+    model = _model(args)
+    report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
+    _report(report, dataset.name)
+    print(report.store.path)
+
+
+def cmd_feature(args):
+    dataset = _data(args, args.target, target=True)
+    model = _model(args)
+    report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
+    _report(report, f"target {dataset.name}")
+    feature = build_feature(report.store, args.name or dataset.name)
+    out = Path(args.out or Path(args.store_dir) / "features" / f"{report.store.path.name}.safetensors")
+    feature.save(out)
+    print(out)
+
+
+def cmd_score(args):
+    candidates = _data(args, args.candidates)
+    features = [Feature.load(p) for p in args.feature]
+    model = _model(args)
+    report = capture(model, candidates, args.store_dir, _capture_options(args), _tqdm_progress())
+    _report(report, "candidates")
+    scores = score_store(report.store, features, _score_options(args))
+    per_target = {s.feature: s.score for s in scores}
+    cut = Cut(ratio=args.ratio, top=args.top, min_score=args.min_score) if (args.ratio or args.top or args.min_score is not None) else Cut(ratio=0.1)
+    selection = select(per_target, cut, args.merge)
+    export(candidates.records, selection, args.out, args.scores)
+    print(f"scored {len(candidates):,} records with {len(features)} feature(s) -> {args.scores}", file=sys.stderr)
+
+
+def cmd_info(args):
+    stores = list_stores(Path(args.store_dir))
+    features = list_features(Path(args.store_dir) / "features") + (list_features(Path(args.features)) if args.features else [])
+    if args.json:
+        print(json.dumps({"stores": stores, "features": features}, indent=2))
+        return
+    print(f"stores in {args.store_dir}:")
+    for s in stores:
+        status = "complete" if s.get("complete") else "INCOMPLETE"
+        print(f"  {Path(s['path']).name}  {s.get('samples', '?'):>7} samples  {s.get('layers')}×{s.get('neurons')}  "
+              f"{s.get('size_mb', '?')} MB  {status}")
+    print("features:")
+    for f in features:
+        print(f"  {f['path']}  " + (f"{f['target']} ({f['samples']} samples, {f['model']}) {f['size_kb']} kB" if "error" not in f else f["error"]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nait", description="Neuron-aware instruction-tuning data selection.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("select", help="capture, score and export in one go")
+    p.add_argument("--candidates", required=True, help="candidate pool: a file (json/jsonl/parquet/csv) or built-in name (demo, gsm8k, …)")
+    p.add_argument("--target", required=True, action="append", help="target set: a file or built-in name; repeat for several")
+    p.add_argument("--out", required=True, type=Path, help="JSONL of the selected records, exactly as read")
+    p.add_argument("--scores", type=Path, help="JSONL with index, score, rank, selected and per-target scores")
+    _add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p)
+    p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser("capture", help="capture a data set's neuron summaries into the store")
+    p.add_argument("--data", required=True, help="a file or built-in name")
+    _add_model_args(p), _add_data_args(p), _add_capture_args(p)
+    p.set_defaults(func=cmd_capture)
+
+    p = sub.add_parser("feature", help="build a capability feature file from a target set")
+    p.add_argument("--target", required=True, help="a file or built-in name")
+    p.add_argument("--name", help="feature name (default: the target's)")
+    p.add_argument("--out", help="feature file (.safetensors); default under <store-dir>/features/")
+    _add_model_args(p), _add_data_args(p), _add_capture_args(p)
+    p.set_defaults(func=cmd_feature)
+
+    p = sub.add_parser("score", help="score a pool with one or more feature files")
+    p.add_argument("--candidates", required=True)
+    p.add_argument("--feature", required=True, action="append", help="feature file; repeat for several")
+    p.add_argument("--scores", required=True, type=Path)
+    p.add_argument("--out", type=Path, help="also write the selected records")
+    _add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p, required=False)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("info", help="list stores and features with their sizes")
+    p.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT))
+    p.add_argument("--features", help="another folder of feature files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (DataError, ModelError, StoreError, FeatureError, ValueError) as error:
+        print(f"nait: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nait: interrupted; finished shards are kept, run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

