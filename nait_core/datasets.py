@@ -84,12 +84,16 @@ _READERS = {"gsm8k": _gsm8k, "humaneval": _humaneval, "mmlu": _mmlu}
 
 @lru_cache(maxsize=None)
 def _split(name: str) -> tuple[list, list]:
-    """(demo part, named part) of a built-in set, fixed by seed."""
+    """(demo part, named part) of a built-in set, fixed by seed. Split by content, so a record that
+    the source file repeats (MMLU has such duplicates) never lands on both sides."""
     rows = _READERS[name](_package_file(name))
-    order = list(range(len(rows)))
-    random.Random(f"{_SEED}-{name}").shuffle(order)
-    cut = DEMO_SHARE[name]
-    return [rows[i] for i in sorted(order[:cut])], [rows[i] for i in sorted(order[cut:])]
+    keys = [json.dumps(raw, sort_keys=True) for raw, _ in rows]
+    unique = list(dict.fromkeys(keys))
+    random.Random(f"{_SEED}-{name}").shuffle(unique)
+    demo_keys = set(unique[: DEMO_SHARE[name]])
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    demo = [rows[i] for i in sorted(first[key] for key in demo_keys)]
+    return demo, [row for row, key in zip(rows, keys) if key not in demo_keys]
 
 
 def _records(rows, source: str) -> list[Record]:
@@ -112,7 +116,7 @@ def load_builtin(name: str) -> Dataset:
     base, _, subject = name.partition(":")
     if name == "demo":
         # NAIT_DEMO_SIZE shrinks the demo in proportion, for quick trials and the test suite.
-        size = int(os.environ.get("NAIT_DEMO_SIZE", sum(DEMO_SHARE.values())))
+        size = int(os.environ.get("NAIT_DEMO_SIZE") or sum(DEMO_SHARE.values()))
         scale = min(1.0, size / sum(DEMO_SHARE.values()))
         records = []
         for part in ("gsm8k", "humaneval", "mmlu"):
