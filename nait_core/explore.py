@@ -1,0 +1,180 @@
+"""Derived tables for exploring a pool against its targets: what the app shows, computed here.
+
+Everything streams through the store or works on small arrays, so a 52,000-sample pool stays usable:
+- `map_coordinates`: a 2-D map (PCA, then UMAP) of a sample of the pool plus every target sample,
+  cached on disk in the pool's store folder (atomic `.npy`), so it is computed once per pool and targets;
+- `gather_neurons` / `firing_shares`: per-neuron firing shares of targets vs candidates, selected, rest;
+- `top_neurons`, `top_firing`, `top_samples`: ranked neurons and samples;
+- `explain_rows`, `reason`: why samples score as they do;
+- `method_agreement`, `overlap_matrix`, `score_correlations`, `source_composition`: comparisons.
+Nothing here imports Streamlit; bad arguments raise ordinary errors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from .features import Feature, summary
+from .models import neuron_id
+from .scoring import Kernel, ScoreOptions, Scores
+from .selection import agreement, ranking
+from .store import Store, atomic_save_npy
+
+MAP_VERSION = 1
+MAP_MAX_POOL = 3000  # pool samples placed on the map; larger pools are sampled (seeded)
+MAP_PCA_DIMS = 50
+
+
+# ---------------------------------------------------------------- the map
+
+def _pca(x16: np.ndarray, dims: int, block: int = 4096) -> np.ndarray:
+    """Exact PCA coordinates [n, dims] of rows x16 [n, d] via the n×n Gram matrix, built from column
+    blocks so that only one float32 block [n, block] is held at a time."""
+    n = len(x16)
+    mean = x16.mean(axis=0, dtype=np.float64).astype(np.float32)
+    gram = np.zeros((n, n), dtype=np.float64)
+    for c in range(0, x16.shape[1], block):
+        xc = x16[:, c : c + block].astype(np.float32) - mean[c : c + block]
+        gram += xc @ xc.T
+    values, vectors = np.linalg.eigh(gram)
+    keep = np.argsort(values)[::-1][: min(dims, n - 1)]
+    return (vectors[:, keep] * np.sqrt(np.maximum(values[keep], 0))).astype(np.float32)
+
+
+def map_sample(n: int, max_points: int = MAP_MAX_POOL, seed: int = 0) -> np.ndarray:
+    """The pool indices placed on the map: all of them, or a seeded sample of `max_points`."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+def map_path(pool: Store, targets: list[Store], reduction: str, max_points: int):
+    key = json.dumps({"v": MAP_VERSION, "pool": pool.path.name, "targets": [t.path.name for t in targets],
+                      "reduction": reduction, "max": max_points, "pca": MAP_PCA_DIMS})
+    return pool.path / f"map-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npy"
+
+
+def map_coordinates(pool: Store, targets: list[Store], reduction: str = "mean",
+                    max_points: int = MAP_MAX_POOL) -> pd.DataFrame:
+    """2-D coordinates of (a sample of) the pool and all targets: columns group (-1 = pool, else the
+    target's position in `targets`), index (row in its store), x, y. Cached in the pool's folder."""
+    path = map_path(pool, targets, reduction, max_points)
+    if path.exists():
+        table = np.load(path, allow_pickle=False)
+    else:
+        blocks = [(-1, map_sample(pool.n_samples, max_points), pool)]
+        blocks += [(g, np.arange(t.n_samples), t) for g, t in enumerate(targets)]
+        x16 = np.concatenate([s.rows(reduction, idx).reshape(len(idx), -1).astype(np.float16) for _, idx, s in blocks])
+        coords = _pca(x16, MAP_PCA_DIMS)
+        del x16
+        if len(coords) > 15:
+            import umap  # imported late: it compiles with numba on first use
+
+            xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=0).fit_transform(coords)
+        else:  # too few points for UMAP: the first two principal components
+            xy = np.pad(coords[:, :2], ((0, 0), (0, max(0, 2 - coords.shape[1]))))
+        group = np.concatenate([np.full(len(idx), g) for g, idx, _ in blocks])
+        index = np.concatenate([idx for _, idx, _ in blocks])
+        table = np.column_stack([group, index, xy]).astype(np.float64)
+        atomic_save_npy(path, table)
+    return pd.DataFrame({"group": table[:, 0].astype(int), "index": table[:, 1].astype(np.int64),
+                         "x": table[:, 2], "y": table[:, 3]})
+
+
+# ---------------------------------------------------------------- neurons
+
+def feature_weights(feature: Feature, pool_mean: np.ndarray) -> np.ndarray:
+    """What marks the target out [layers, neurons]: its expected activation minus the pool's."""
+    return feature.profile - pool_mean
+
+
+def top_neurons(weights: np.ndarray, per_layer: int = 1, total: int | None = None) -> pd.DataFrame:
+    """The neurons with the largest weight: `per_layer` in every layer, or the `total` best overall."""
+    if total is not None:
+        flat = np.argsort(-weights, axis=None, kind="stable")[:total]
+        layers, neurons = np.unravel_index(flat, weights.shape)
+    else:
+        neurons = np.argsort(-weights, axis=1, kind="stable")[:, :per_layer]
+        layers = np.repeat(np.arange(weights.shape[0]), neurons.shape[1])
+        neurons = neurons.ravel()
+    return pd.DataFrame({"neuron": [neuron_id(l, j) for l, j in zip(layers, neurons)],
+                         "layer": layers.astype(int), "index": neurons.astype(int),
+                         "weight": weights[layers, neurons]})
+
+
+def top_firing(x: np.ndarray, k: int = 20) -> pd.DataFrame:
+    """A sample's k most active neurons: x [layers, neurons] -> neuron, layer, index, activation."""
+    table = top_neurons(x, total=k)
+    return table.rename(columns={"weight": "activation"})
+
+
+def gather_neurons(store: Store, layers, neurons, reduction: str = "mean") -> np.ndarray:
+    """The values [n_samples, k] of k neurons (layers[i], neurons[i])."""
+    columns = [store.neuron_values(reduction, int(l), int(j)) for l, j in zip(layers, neurons)]
+    return np.column_stack(columns) if columns else np.empty((store.n_samples, 0), dtype=np.float32)
+
+
+def firing_shares(groups: dict[str, np.ndarray], thresholds: np.ndarray) -> pd.DataFrame:
+    """Share of each group's samples whose value exceeds each neuron's threshold.
+    groups: name -> values [n_group, k]; thresholds [k]. Returns a table [groups × k] (NaN if empty)."""
+    return pd.DataFrame({name: (values > thresholds).mean(axis=0) if len(values) else np.full(len(thresholds), np.nan)
+                         for name, values in groups.items()}).T
+
+
+def top_samples(values: np.ndarray, k: int = 10) -> np.ndarray:
+    """Indices of the k largest values, best first (ties by input order)."""
+    return ranking(values)[:k]
+
+
+# ---------------------------------------------------------------- comparisons
+
+def method_agreement(scores: dict[str, list[Scores]], ratio: float) -> pd.DataFrame:
+    """For each target and each pair of methods: shared share of their top `ratio` and Spearman rho.
+    scores: method name -> that method's `score_store` result (one Scores per target)."""
+    rows = []
+    for a, b in combinations(scores, 2):
+        for sa, sb in zip(scores[a], scores[b]):
+            agree = agreement(sa.score, sb.score, ratio)
+            rows.append({"target": sa.feature, "methods": f"{a} vs {b}", "top k": agree["top_k"],
+                         "shared share of top k": agree["shared_top_k"], "rank correlation": agree["spearman"]})
+    return pd.DataFrame(rows)
+
+
+def explain_rows(store: Store, rows, feature: Feature, options: ScoreOptions, scores: Scores) -> np.ndarray:
+    """Per-neuron contributions [len(rows), layers, neurons] of several samples' scores at once
+    (`scoring.explain` for many rows, preparing the method once)."""
+    kernel = Kernel(feature, store, options)
+    return kernel.per_neuron(summary(store, kernel.reduction, np.asarray(rows))) / scores.layer_scale[:, None]
+
+
+def overlap_matrix(masks: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Share of the row target's selection also chosen for the column target."""
+    names = list(masks)
+    return pd.DataFrame([[(masks[a] & masks[b]).sum() / max(masks[a].sum(), 1) for b in names] for a in names],
+                        index=names, columns=names)
+
+
+def score_correlations(per_target: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Spearman rank correlation between the targets' scores."""
+    return pd.DataFrame(per_target).corr(method="spearman")
+
+
+def source_composition(sources: list[str], masks: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Count of each source among each target's selection: rows targets, columns sources."""
+    sources = np.asarray(sources)
+    names = sorted(set(sources.tolist()))
+    return pd.DataFrame([[int((sources[m] == s).sum()) for s in names] for m in masks.values()],
+                        index=list(masks), columns=names)
+
+
+def reason(per_neuron: np.ndarray, per_layer: np.ndarray, k: int = 3) -> str:
+    """Why a sample scores high, in words: its top contributing layers and neurons.
+    per_neuron [layers, neurons] (from scoring.explain), per_layer [layers] (Scores.layer_contributions)."""
+    layers = ranking(per_layer)[:k]
+    neurons = top_neurons(per_neuron, total=k)
+    return ("layers " + ", ".join(f"{l} ({per_layer[l]:+.3f})" for l in layers) + "; neurons "
+            + ", ".join(f"{n} ({w:+.4f})" for n, w in zip(neurons["neuron"], neurons["weight"])))

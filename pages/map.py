@@ -1,0 +1,5 @@
+"""Overlap map: candidates and targets in activation space."""
+from studio import map_page
+from studio.session import studio
+
+map_page.render(studio())

@@ -1,0 +1,5 @@
+"""Sample explorer: search the pool and see why one sample scores as it does."""
+from studio import samples_page
+from studio.session import studio
+
+samples_page.render(studio())

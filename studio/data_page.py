@@ -1,0 +1,80 @@
+"""Page 1, Data & model: what is loaded, the capture status, and the feature library."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from nait_core.features import PCA_REDUCTIONS, FeatureError, build_feature, list_features
+from nait_core.store import list_stores
+
+from .session import Studio
+
+
+def _capture_rows(studio: Studio) -> pd.DataFrame:
+    rows = []
+    for role, data, report in [("pool", studio.pool, studio.pool_report),
+                               *[("target", d, r) for d, r in zip(studio.targets, studio.target_reports)]]:
+        rows.append({"role": role, "data": data.name, "records": len(data),
+                     "status": "reused from cache" if report.reused else f"captured ({report.tokens_per_second:,.0f} tok/s)",
+                     "truncated": report.truncated, "skipped invalid": len(report.skipped),
+                     "store size (MB)": round(report.store.size_bytes() / 1e6, 1), "store": report.store.path.name})
+    return pd.DataFrame(rows)
+
+
+def render(studio: Studio) -> None:
+    st.title("Data & model")
+    model = studio.model
+    cols = st.columns(4)
+    cols[0].metric("Model", model.name)
+    cols[1].metric("Neurons", f"{model.n_layers} × {model.neurons_per_layer:,}", help="layers × MLP neurons per layer")
+    cols[2].metric("Pool records", f"{len(studio.pool):,}")
+    cols[3].metric("Target sets", len(studio.targets))
+
+    st.subheader("Capture status")
+    st.caption("Each data set's per-sample neuron summaries live in a store on disk; a store is captured once, "
+               "then reused. Change the model or the data in the sidebar.")
+    st.dataframe(_capture_rows(studio), hide_index=True, width="stretch")
+    skipped = [line for r in [studio.pool_report, *studio.target_reports] for line in r.skipped]
+    if skipped:
+        with st.expander(f"{len(skipped)} invalid records were skipped"):
+            st.code("\n".join(skipped[:200]))
+    with st.expander("Every store in the store folder"):
+        st.dataframe(pd.DataFrame(list_stores(Path(studio.config.root))), hide_index=True, width="stretch")
+
+    st.subheader("Feature library")
+    st.caption("A capability feature summarises a target set: its expected activation of every neuron, and the "
+               "paper's PCA direction per layer. Features are small files you can reuse on any pool.")
+    folder = Path(studio.config.root) / "features"
+    _build_form(studio, folder)
+    library = pd.DataFrame(list_features(folder))
+    if library.empty:
+        st.info("No features yet.")
+    else:
+        st.dataframe(library, hide_index=True, width="stretch")
+
+
+def _build_form(studio: Studio, folder: Path) -> None:
+    with st.form("data_build"):
+        st.markdown("**Build a new feature** from a loaded target set")
+        names = studio.target_names
+        target = st.selectbox("Target set", names, key="data_target")
+        store = studio.target_stores[names.index(target)]
+        size = st.slider("Target samples used", 2, store.n_samples, store.n_samples, key="data_size")
+        reductions = st.multiselect("PCA reductions", PCA_REDUCTIONS, ["last-first", "mean"], key="data_reductions",
+                                    help="last-first: last token minus first token (Eq. 2); mean: token mean; last: last token")
+        name = st.text_input("Feature name", f"{target}-n{size}", key="data_name")
+        if not st.form_submit_button("Build feature"):
+            return
+    try:
+        if not reductions:
+            raise FeatureError("choose at least one reduction")
+        indices = np.sort(np.random.default_rng(0).choice(store.n_samples, size=size, replace=False))
+        feature = build_feature(store, name.strip() or target, indices, tuple(reductions))
+        path = feature.save(folder / f"{Path(name.strip() or target).name}.safetensors")
+    except (FeatureError, ValueError, OSError) as error:
+        st.error(f"Could not build the feature: {error}")
+        return
+    st.success(f"Built {feature.name} from {size} samples of {target}: {path}")

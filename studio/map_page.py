@@ -1,0 +1,86 @@
+"""Page 4, Overlap map: candidates and targets in activation space, and per-neuron firing overlap."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from nait_core import explore
+
+from . import charts
+from .session import Studio, settings
+
+
+def points(studio: Studio) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(candidates, targets) on the map with what can colour them and what their hover shows."""
+    coords = studio.map()
+    selection = studio.selection()
+    pool = coords[coords["group"] < 0]
+    rows = pool["index"].to_numpy()
+    candidates = pd.DataFrame({
+        "x": pool["x"].to_numpy(), "y": pool["y"].to_numpy(), "row": rows,
+        "score": selection.score[rows], "source": np.asarray(studio.sources)[rows],
+        "selection": np.where(selection.selected[rows], "selected", "not selected"),
+        "preview": [studio.pool.records[i].preview(100) for i in rows]})
+    target_rows = coords[coords["group"] >= 0]
+    targets = pd.DataFrame({
+        "x": target_rows["x"], "y": target_rows["y"],
+        "group": [studio.target_names[g] for g in target_rows["group"]],
+        "preview": [studio.targets[g].records[i].preview(100) for g, i in zip(target_rows["group"], target_rows["index"])]})
+    return candidates, targets
+
+
+def render(studio: Studio) -> None:
+    st.title("Overlap map")
+    st.caption("Each point is a sample's token-mean activations over every neuron, reduced by PCA then UMAP "
+               "(computed once per pool and targets, cached in the store folder). Close points fire alike.")
+    candidates, targets = points(studio)
+    n = len(studio.pool)
+    if len(candidates) < n:
+        st.info(f"Showing a random sample of {len(candidates):,} of the {n:,} candidates (and all target samples) "
+                f"so the map stays fast.")
+    color = st.radio("Colour candidates by", ["score", "source", "selection"], horizontal=True, key="map_color")
+    fig = charts.overlap_map(candidates, targets, color, "Candidates (dots) and targets (crosses) in activation space",
+                             ["row", "source", "score", "selection", "preview"])
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key="map_chart")
+    chosen = sorted({int(p["customdata"][0]) for p in (event.selection.points if event else [])
+                     if p.get("customdata") and p["customdata"][0] >= 0})
+    _chosen(studio, chosen, candidates)
+    _overlap(studio)
+
+
+def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame) -> None:
+    current = st.session_state.get("map_filter")
+    if chosen:
+        st.markdown(f"**{len(chosen):,} candidates chosen** with the box or lasso")
+        st.dataframe(candidates.set_index("row").loc[chosen, ["source", "score", "selection", "preview"]],
+                     width="stretch", height=220)
+        if st.button(f"Filter the Sample explorer to these {len(chosen):,} records", key="map_use"):
+            st.session_state["map_filter"] = chosen
+            current = chosen
+    else:
+        st.caption("Draw a box or lasso on the map to choose candidates.")
+    if current is not None:
+        st.caption(f"The Sample explorer is filtered to {len(current):,} records chosen here.")
+        if st.button("Clear that filter", key="map_clear"):
+            st.session_state.pop("map_filter", None)
+
+
+def _overlap(studio: Studio) -> None:
+    st.subheader("Per-neuron overlap")
+    cols = st.columns([2, 1])
+    target = cols[0].selectbox("Target feature", studio.target_names, key="map_feature")
+    per_layer = cols[1].number_input("Top neurons per layer", 1, 5, 1, key="map_per_layer")
+    g = studio.target_names.index(target)
+    top = explore.top_neurons(explore.feature_weights(studio.features[g], studio.pool_mean), per_layer=int(per_layer))
+    neurons = list(zip(top["layer"], top["index"]))
+    threshold = settings().options.fire_threshold
+    thresholds = studio.thresholds(threshold)[top["layer"], top["index"]]
+    pool = studio.neuron_values(studio.pool_store, neurons)
+    selected = studio.selection().selected
+    shares = explore.firing_shares({f"targets ({target})": studio.neuron_values(studio.target_stores[g], neurons),
+                                    "candidates": pool, "selected": pool[selected], "rest": pool[~selected]},
+                                   thresholds)
+    shares.columns = top["neuron"]
+    st.plotly_chart(charts.share_heatmap(shares, f"Share of samples firing the top neurons of {target} "
+                                                 f"(threshold {threshold})"), key="map_shares")

@@ -1,0 +1,150 @@
+"""Page 5, Select & export: method, cut and merge; live count and histogram; the file `nait select` writes."""
+from __future__ import annotations
+
+import shlex
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from nait_core import explore
+from nait_core.scoring import METHODS, ScoreOptions
+from nait_core.selection import MERGES, Cut, export, score_lines, selected_lines
+
+from . import charts
+from .session import Settings, Studio, set_settings, settings
+
+CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
+PREVIEW_ROWS = 20
+
+
+def controls(studio: Studio) -> Settings:
+    """The scoring and selection widgets, initialised from the current settings; raises ValueError."""
+    now = settings()
+    o = now.options
+    cols = st.columns(3)
+    method = cols[0].radio("Scoring method", METHODS, METHODS.index(o.method), key="select_method",
+                           help="overlap: centred cosine of neuron profiles (default); jaccard: shared firing neurons; "
+                                "nait-pca: the paper's Eq. 5")
+    threshold = cols[1].text_input("Firing threshold", o.fire_threshold, key="select_threshold",
+                                   help="a number (absolute), or qQ for each neuron's Q-quantile over the pool (q0.99); "
+                                        "used by jaccard and by every firing share")
+    centre = cols[1].checkbox("Centre on the pool mean (overlap)", o.centre, key="select_centre")
+    reduction = cols[2].selectbox("Candidate summary (nait-pca)", ["last-first", "mean", "last"],
+                                  ["last-first", "mean", "last"].index(o.reduction), key="select_reduction")
+    layer_norm = cols[2].selectbox("Layer norm (nait-pca)", ["none", "z"], ["none", "z"].index(o.layer_norm),
+                                   key="select_layer_norm")
+    cols = st.columns(3)
+    kind = cols[0].radio("Cut by", list(CUTS), [now.cut.ratio, now.cut.top, now.cut.min_score].index(
+        next(v for v in (now.cut.ratio, now.cut.top, now.cut.min_score) if v is not None)),
+        format_func=CUTS.get, key="select_cut")
+    if kind == "ratio":
+        value = cols[1].slider("Ratio kept per target", 0.01, 1.0, now.cut.ratio or 0.1, 0.01, key="select_ratio")
+    elif kind == "top":
+        value = cols[1].number_input("Records kept per target", 1, len(studio.pool), now.cut.top or 10, key="select_top")
+    else:
+        value = cols[1].number_input("Minimum score", value=now.cut.min_score or 0.0, format="%.4f", key="select_min")
+    merge = cols[2].selectbox("Merge targets", MERGES, MERGES.index(now.merge), key="select_merge",
+                              disabled=len(studio.features) < 2,
+                              help="union: chosen for any target (paper); intersection: the core subset chosen for "
+                                   "every target; mean-z: one cut on the average z-scored score")
+    options = ScoreOptions(method=method, centre=centre, fire_threshold=threshold.strip(), reduction=reduction,
+                           layer_norm=layer_norm)
+    return Settings(options, Cut(**{kind: value}), merge)
+
+
+def cli_command(studio: Studio, s: Settings) -> str:
+    """The `nait select` command that writes the same file."""
+    c = studio.config
+    cut = next(f"--{k.replace('_', '-')} {v}" for k, v in vars(s.cut).items() if v is not None)
+    parts = ["nait select", "--candidates", c.pool, *[a for t in c.targets for a in ("--target", t)]]
+    parts += (["--target-size", str(c.target_size)] if c.target_size else []) + ["--model", c.model]
+    parts += ["--method", s.options.method, "--fire-threshold", s.options.fire_threshold, "--reduction",
+              s.options.reduction, "--layer-norm", s.options.layer_norm] + ([] if s.options.centre else ["--no-centre"])
+    parts += [*cut.split(), "--merge", s.merge, "--store-dir", c.root, "--out", "selected.jsonl"]
+    return " ".join(p if p.startswith("--") or p == "nait select" else shlex.quote(p) for p in parts)
+
+
+def render(studio: Studio) -> None:
+    st.title("Select & export")
+    try:
+        new = controls(studio)
+        selection = studio.selection(new)
+    except ValueError as error:
+        st.error(f"These settings do not work: {error}")
+        return
+    set_settings(new)
+    kept = int(selection.selected.sum())
+    cols = st.columns(3)
+    cols[0].metric("Selected records", f"{kept:,}")
+    cols[1].metric("Share of the pool", f"{kept / len(studio.pool):.1%}")
+    cols[2].metric("Targets", len(studio.features))
+    _histogram(studio, new, selection)
+    _agreement(studio, new, kept)
+    if kept == 0:
+        st.warning("No record passes this cut: lower the minimum score or raise the ratio.")
+        return
+    _preview(studio, new, selection)
+    _export(studio, new, selection)
+
+
+def _histogram(studio: Studio, s: Settings, selection) -> None:
+    names = list(selection.per_target)
+    which = st.selectbox("Histogram of", (["combined"] if len(names) > 1 else []) + names, key="select_hist")
+    if which == "combined":
+        values, mask = selection.score, selection.selected
+        label = {"union": "best percentile over targets", "intersection": "worst percentile over targets",
+                 "mean-z": "mean z-score over targets"}[s.merge]
+    else:
+        values, mask = selection.per_target[which], s.cut.mask(selection.per_target[which])
+        label = f"{s.options.method} score for {which}"
+    cut = float(np.min(values[mask])) if mask.any() else None
+    st.plotly_chart(charts.score_histogram({which: values}, cut, f"Scores of the {len(values):,} candidates ({which}); "
+                                           f"{int(mask.sum()):,} kept", label), key="select_histogram")
+
+
+def _agreement(studio: Studio, s: Settings, kept: int) -> None:
+    if not st.toggle("Compare the three methods", value=len(studio.pool) <= 5000, key="select_compare"):
+        return
+    o = s.options
+    methods = {"overlap": ScoreOptions("overlap", centre=o.centre), "jaccard": ScoreOptions("jaccard", fire_threshold=o.fire_threshold),
+               "nait-pca": ScoreOptions("nait-pca", reduction=o.reduction, layer_norm=o.layer_norm)}
+    ratio = s.cut.ratio or max(kept, 1) / len(studio.pool)
+    table = explore.method_agreement({m: studio.scores(opts) for m, opts in methods.items()}, ratio)
+    st.markdown(f"**How far the methods agree** on each target's top {ratio:.0%} (1 = the same records, the same order)")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"shared share of top k": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
+
+
+def _preview(studio: Studio, s: Settings, selection) -> None:
+    rows = selection.indices[np.argsort(selection.rank[selection.indices])][:PREVIEW_ROWS]
+    st.markdown(f"**The {len(rows)} best ranked chosen records**, with the reason (top contributing layers and neurons)")
+    st.dataframe(pd.DataFrame({
+        "row": rows, "rank": selection.rank[rows], "score": selection.score[rows],
+        "source": [studio.sources[i] for i in rows], "preview": [studio.pool.records[i].preview(120) for i in rows],
+        "reason": studio.reasons(list(rows), s)}), hide_index=True, width="stretch")
+
+
+def _export(studio: Studio, s: Settings, selection) -> None:
+    st.subheader("Export")
+    st.caption("The selected records exactly as read, in input order: the same file `nait select` writes.")
+    st.code(cli_command(studio, s), language="bash")
+    lines = selected_lines(studio.pool.records, selection)
+    cols = st.columns(2)
+    cols[0].download_button("Download the selection (JSONL)", "".join(f"{line}\n" for line in lines),
+                            file_name=f"{studio.pool.name}-selected.jsonl", mime="application/jsonl",
+                            key="select_download")
+    cols[1].download_button("Download all scores (JSONL)", "".join(f"{line}\n" for line in score_lines(selection)),
+                            file_name=f"{studio.pool.name}-scores.jsonl", mime="application/jsonl",
+                            key="select_download_scores")
+    with st.form("select_write"):
+        path = st.text_input("…or write it to a path", "out/selected.jsonl", key="select_path")
+        scores_path = st.text_input("and the scores to (optional)", "", key="select_scores_path")
+        if not st.form_submit_button("Write"):
+            return
+    try:
+        export(studio.pool.records, selection, path.strip() or None, scores_path.strip() or None)
+    except OSError as error:
+        st.error(f"Could not write the file: {error}")
+        return
+    st.success(f"Wrote {len(lines):,} records to {path.strip()}")

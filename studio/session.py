@@ -1,0 +1,300 @@
+"""The one shared setup of every page: the sidebar (model, pool, targets), cached heavy objects, and
+the scoring settings that the Select & export page sets and the other pages read.
+
+`sidebar()` runs once per rerun from app.py and leaves a `Studio` for the page; `studio()` returns it.
+Errors a user can cause are shown with st.error; a failed new setup falls back to the last working one.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from nait_core import explore, pipeline
+from nait_core.capture import CaptureOptions, CaptureReport, capture
+from nait_core.data import FORMATS, DataError, Dataset
+from nait_core.features import Feature, FeatureError
+from nait_core.models import BUNDLED_MODEL, LoadedModel, ModelError, load_model
+from nait_core.scoring import ScoreOptions, Scores, fire_thresholds, score_store
+from nait_core.selection import Cut, Selection, percentile, select
+from nait_core.store import StoreError
+
+USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)
+DEMO_TARGETS = ("gsm8k", "humaneval", "mmlu")
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the sidebar loads. Defaults: the bundled demo, as `nait select --target-size 64` uses it."""
+
+    model: str = os.environ.get("NAIT_MODEL", BUNDLED_MODEL)
+    pool: str = "demo"
+    targets: tuple[str, ...] = DEMO_TARGETS
+    target_size: int = int(os.environ.get("NAIT_TARGET_SIZE", 64))  # 0: every record
+    seed: int = 0
+    fmt: str | None = None
+    text_field: str | None = None
+    skip_invalid: bool = False
+    root: str = os.environ.get("NAIT_STORE_DIR", "cached_features")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Scoring and selection settings: set on Select & export, read by every page."""
+
+    options: ScoreOptions = ScoreOptions()
+    cut: Cut = Cut(ratio=0.1)
+    merge: str = "union"
+
+
+# ---------------------------------------------------------------- cached heavy objects
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=2)
+def _model(name: str) -> LoadedModel:
+    return load_model(name)
+
+
+def _file_key(spec: str) -> str:
+    path = Path(spec)
+    return f"{path.stat().st_mtime_ns}-{path.stat().st_size}" if path.exists() else os.environ.get("NAIT_DEMO_SIZE", "")
+
+
+@st.cache_resource(show_spinner="Reading records…", max_entries=32)
+def _dataset(spec: str, fmt, text_field, skip_invalid: bool, limit, seed: int, _version: str) -> Dataset:
+    return pipeline.load_data(spec, fmt=fmt, text_field=text_field, skip_invalid=skip_invalid, limit=limit, seed=seed)
+
+
+@st.cache_resource
+def _reports() -> dict:
+    """Capture reports by (model, data, root): filled by `_capture`, shared by every session."""
+    return {}
+
+
+def _capture(model: LoadedModel, dataset: Dataset, key: tuple, root: str) -> CaptureReport:
+    """Capture (or reuse) a store, drawing a progress bar with samples, tok/s and ETA while it works."""
+    reports = _reports()
+    if key not in reports:
+        bar = st.progress(0.0, text=f"Preparing {dataset.name}…")
+
+        def show(p):
+            bar.progress(p.samples_done / max(p.samples_total, 1),
+                         text=f"Capturing {dataset.name}: {p.describe()} (finished shards are kept: leave and resume any time)")
+
+        reports[key] = capture(model, dataset, root, CaptureOptions(), show)
+        bar.empty()
+    return reports[key]
+
+
+@st.cache_resource(max_entries=32)
+def _feature(store_path: str, root: str, name: str, _store) -> Feature:
+    feature = pipeline.feature_for(_store, root)
+    feature.name = name
+    return feature
+
+
+@st.cache_resource(show_spinner="Scoring the pool…", max_entries=16)
+def _scores(store_path: str, feature_keys: tuple, options_key: str, _pool, _features, _options) -> list[Scores]:
+    return score_store(_pool, _features, _options)
+
+
+@st.cache_resource(show_spinner="Explaining the top records…", max_entries=16)
+def _reasons(store_path: str, rows: tuple, feature_key: str, options_key: str, _studio, _settings) -> list[str]:
+    """For each row: why it scores high for the target where it ranks best (top layers and neurons)."""
+    scores = _studio.scores(_settings.options)
+    best = np.argmax([percentile(s.score)[list(rows)] for s in scores], axis=0)
+    out = [""] * len(rows)
+    for t, (feature, score) in enumerate(zip(_studio.features, scores)):
+        mine = [i for i, b in enumerate(best) if b == t]
+        if mine:
+            parts = explore.explain_rows(_studio.pool_store, [rows[i] for i in mine], feature, _settings.options, score)
+            for i, per_neuron in zip(mine, parts):
+                out[i] = f"{feature.name}: " + explore.reason(per_neuron, score.layer_contributions[rows[i]])
+    return out
+
+
+@st.cache_resource(show_spinner="Computing firing thresholds…", max_entries=8)
+def _thresholds(store_path: str, threshold: str, _pool) -> np.ndarray:
+    return fire_thresholds(_pool, threshold)
+
+
+@st.cache_resource(show_spinner="Computing the map (PCA, then UMAP; cached on disk)…", max_entries=4)
+def _map(store_path: str, target_paths: tuple, _pool, _targets):
+    return explore.map_coordinates(_pool, _targets)
+
+
+@st.cache_resource(show_spinner="Reading neuron values…", max_entries=32)
+def _neurons(store_path: str, neurons: tuple, _store) -> np.ndarray:
+    return explore.gather_neurons(_store, [l for l, _ in neurons], [j for _, j in neurons])
+
+
+# ---------------------------------------------------------------- the loaded session
+
+@dataclass
+class Studio:
+    """Everything a page needs: model, records, stores, features, and cached scores and selections."""
+
+    config: Config
+    model: LoadedModel
+    pool: Dataset
+    pool_report: CaptureReport
+    targets: list[Dataset]
+    target_reports: list[CaptureReport]
+    features: list[Feature] = field(default_factory=list)
+
+    @property
+    def pool_store(self):
+        return self.pool_report.store
+
+    @property
+    def target_stores(self):
+        return [r.store for r in self.target_reports]
+
+    @property
+    def target_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @cached_property
+    def pool_mean(self) -> np.ndarray:
+        return self.pool_store.mean("mean")
+
+    @cached_property
+    def sources(self) -> list[str]:
+        return [r.source for r in self.pool.records]
+
+    @cached_property
+    def records_table(self) -> pd.DataFrame:
+        """One row per pool record: source, a preview, and the full text lower-cased for search."""
+        return pd.DataFrame({"source": self.sources, "preview": [r.preview(160) for r in self.pool.records],
+                             "text": [" ".join(t["content"] for t in r.conversation).lower() for r in self.pool.records]})
+
+    def scores(self, options: ScoreOptions | None = None) -> list[Scores]:
+        options = options or settings().options
+        return _scores(str(self.pool_store.path), tuple(f.meta["target_hash"] + f.name for f in self.features),
+                       repr(options), self.pool_store, self.features, options)
+
+    def selection(self, current: Settings | None = None) -> Selection:
+        current = current or settings()
+        return select({s.feature: s.score for s in self.scores(current.options)}, current.cut, current.merge)
+
+    def reasons(self, rows: list[int], current: Settings) -> list[str]:
+        """Why each of `rows` scores as it does under `current` settings (cached)."""
+        return _reasons(str(self.pool_store.path), tuple(int(r) for r in rows),
+                        "|".join(f.meta["target_hash"] + f.name for f in self.features), repr(current.options),
+                        self, current)
+
+    def thresholds(self, threshold: str) -> np.ndarray:
+        return _thresholds(str(self.pool_store.path), threshold, self.pool_store)
+
+    def map(self):
+        return _map(str(self.pool_store.path), tuple(str(s.path) for s in self.target_stores),
+                    self.pool_store, self.target_stores)
+
+    def neuron_values(self, store, neurons: list[tuple[int, int]]) -> np.ndarray:
+        """Values [n_samples, k] of the given (layer, index) neurons in `store` (cached)."""
+        return _neurons(str(store.path), tuple((int(l), int(j)) for l, j in neurons), store)
+
+
+def load(config: Config) -> Studio:
+    """Load the model and data, capture or reuse their stores, and build the target features."""
+    model = _model(config.model)
+
+    def dataset(spec, limit):
+        return _dataset(spec, config.fmt, config.text_field, config.skip_invalid, limit, config.seed, _file_key(spec))
+
+    def report(spec, data, limit):
+        return _capture(model, data, (config.model, spec, _file_key(spec), limit, config.seed, config.root), config.root)
+
+    if not config.targets:
+        raise ValueError("add at least one target set (a built-in name such as gsm8k, or a file)")
+    pool = dataset(config.pool, None)
+    pool_report = report(config.pool, pool, None)
+    limit = config.target_size or None
+    targets = [dataset(t, limit) for t in config.targets]
+    target_reports = [report(t, d, limit) for t, d in zip(config.targets, targets)]
+    names = pipeline.unique_names([t.name for t in targets])
+    features = [_feature(str(r.store.path), config.root, n, r.store) for r, n in zip(target_reports, names)]
+    return Studio(config, model, pool, pool_report, targets, target_reports, features)
+
+
+def settings() -> Settings:
+    return st.session_state.get("studio_settings", Settings())
+
+
+def set_settings(new: Settings) -> None:
+    st.session_state["studio_settings"] = new
+
+
+def studio() -> Studio:
+    """The session loaded by this rerun's sidebar."""
+    return st.session_state["studio"]
+
+
+# ---------------------------------------------------------------- the sidebar
+
+def _save_upload(upload, root: str) -> str:
+    """Keep an uploaded file under <root>/uploads/ (named by content) and return its path."""
+    data = upload.getvalue()
+    folder = Path(root) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:12]}-{Path(upload.name).name}"
+    if not path.exists():
+        path.write_bytes(data)
+    return str(path)
+
+
+def _form(current: Config) -> Config | None:
+    """The setup form; returns the new config when submitted."""
+    with st.sidebar.expander("Model and data", expanded=False), st.form("sb_form"):
+        model = st.text_input("Model", current.model, key="sb_model",
+                              help=f"'{BUNDLED_MODEL}' (bundled), a local Hugging Face folder, a hub id or a .gguf file")
+        pool = st.text_input("Candidate pool", current.pool, key="sb_pool",
+                             help="a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>) or a file path")
+        pool_upload = st.file_uploader("…or upload a pool", type=["jsonl", "json", "parquet", "csv"], key="sb_pool_upload")
+        targets = st.text_area("Target sets, one per line", "\n".join(current.targets), key="sb_targets")
+        target_uploads = st.file_uploader("…and/or upload target files", type=["jsonl", "json", "parquet", "csv"],
+                                          accept_multiple_files=True, key="sb_target_uploads")
+        size = st.number_input("Target samples (0 = all)", 0, 100_000, current.target_size, key="sb_target_size")
+        fmt = st.selectbox("Record format", ["auto", *FORMATS], key="sb_format",
+                           index=0 if current.fmt is None else 1 + FORMATS.index(current.fmt))
+        text_field = st.text_input("Text field (plain-text records)", current.text_field or "", key="sb_text_field")
+        skip = st.checkbox("Skip invalid records (and list them)", current.skip_invalid, key="sb_skip_invalid")
+        if not st.form_submit_button("Load"):
+            return None
+    target_list = [t.strip() for t in targets.splitlines() if t.strip()]
+    target_list += [_save_upload(u, current.root) for u in target_uploads or []]
+    return replace(current, model=model.strip(), pool=_save_upload(pool_upload, current.root) if pool_upload else pool.strip(),
+                   targets=tuple(target_list), target_size=int(size), fmt=None if fmt == "auto" else fmt,
+                   text_field=text_field.strip() or None, skip_invalid=skip)
+
+
+def sidebar() -> Studio | None:
+    """Draw the sidebar, load (or reuse) the session, and keep it for the page. None if nothing loads."""
+    current = st.session_state.get("studio_config", Config())
+    wanted = _form(current) or current
+    loaded = st.session_state.get("studio") if wanted == current else None
+    for config in dict.fromkeys([wanted, current]) if loaded is None else []:  # new setup, else the last working one
+        try:
+            loaded = load(config)
+            break
+        except USER_ERRORS as error:
+            st.error(f"Could not load this setup: {error}")
+            if config != current:
+                st.info("Keeping the previous setup.")
+    if loaded is None:
+        st.session_state.pop("studio_config", None)  # start again from the defaults next time
+        return None
+    st.session_state["studio_config"] = loaded.config
+    st.session_state["studio"] = loaded
+    s = st.sidebar
+    s.caption(f"**Model** {loaded.model.name} · {loaded.model.n_layers} layers × {loaded.model.neurons_per_layer:,} neurons")
+    s.caption(f"**Pool** {loaded.pool.name}: {len(loaded.pool):,} records")
+    s.caption("**Targets** " + ", ".join(f"{n} ({len(t)})" for n, t in zip(loaded.target_names, loaded.targets)))
+    current_settings = settings()
+    s.caption(f"**Scoring** {current_settings.options.describe()}; merge {current_settings.merge}")
+    return loaded

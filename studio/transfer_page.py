@@ -1,0 +1,41 @@
+"""Page 6, Transfer: how the targets' selections overlap, correlate, and which sources they draw from."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from nait_core import explore
+
+from . import charts
+from .session import Studio, settings
+
+
+def render(studio: Studio) -> None:
+    st.title("Transfer")
+    s = settings()
+    st.caption(f"Each target selects on its own with the cut set on Select & export ({s.options.describe()}).")
+    scores = {sc.feature: sc.score for sc in studio.scores(s.options)}
+    masks = {name: s.cut.mask(values) for name, values in scores.items()}
+    composition = explore.source_composition(studio.sources, masks)
+    st.plotly_chart(charts.composition_bars(composition, "Where each target's selection comes from (by source)"),
+                    key="transfer_sources")
+    if len(masks) < 2:
+        st.info("Add a second target set in the sidebar to compare selections across targets.")
+        return
+    cols = st.columns(2)
+    cols[0].plotly_chart(charts.matrix_heatmap(
+        explore.overlap_matrix(masks), "Overlap of the selections", "share shared", 0, 1,
+        "%{z:.0%} of the records chosen for %{y} are also chosen for %{x}"), key="transfer_overlap")
+    cols[1].plotly_chart(charts.matrix_heatmap(
+        explore.score_correlations(scores), "Rank correlation of the scores", "Spearman ρ", -1, 1,
+        "Spearman correlation of %{y} and %{x} scores: %{z:.2f}"), key="transfer_correlation")
+    core = np.nonzero(np.logical_and.reduce(list(masks.values())))[0]
+    st.subheader(f"Core subset: {len(core):,} records chosen for every target")
+    if len(core):
+        st.dataframe(pd.DataFrame({"row": core, "source": [studio.sources[i] for i in core],
+                                   **{f"score: {n}": v[core] for n, v in scores.items()},
+                                   "preview": [studio.pool.records[i].preview(120) for i in core]}),
+                     hide_index=True, width="stretch", key="transfer_core")
+    else:
+        st.caption("No record is chosen for every target at this cut; raise the ratio to find a core.")
