@@ -1,0 +1,59 @@
+"""Cuts, merges, agreement and AUROC on hand-made scores."""
+import numpy as np
+import pytest
+
+from nait_core.selection import Cut, agreement, auroc, score_lines, select
+
+
+def test_ratio_top_and_min_score():
+    score = np.array([0.1, 0.9, 0.5, 0.9, np.nan, 0.3])
+    assert list(select({"t": score}, Cut(ratio=0.5)).indices) == [1, 2, 3]
+    assert list(select({"t": score}, Cut(top=2)).indices) == [1, 3]  # tie broken by input order
+    assert list(select({"t": score}, Cut(top=1)).indices) == [1]
+    assert list(select({"t": score}, Cut(min_score=0.3)).indices) == [1, 2, 3, 5]
+    ranked = select({"t": score}, Cut(top=1))
+    assert list(ranked.rank) == [5, 1, 3, 2, 6, 4]  # NaN ranks last
+
+
+def test_merges():
+    a = np.array([9, 8, 1, 2, 3.0])
+    b = np.array([1, 9, 8, 2, 3.0])
+    union = select({"a": a, "b": b}, Cut(top=2), "union")
+    inter = select({"a": a, "b": b}, Cut(top=2), "intersection")
+    meanz = select({"a": a, "b": b}, Cut(top=1), "mean-z")
+    assert list(union.indices) == [0, 1, 2]
+    assert list(inter.indices) == [1]  # the core subset
+    assert list(meanz.indices) == [1]
+    assert list(union.rank[:2]) == [1, 2]  # both best for one target; tie by input order
+    assert inter.rank[1] == 1
+
+
+def test_bad_cuts_and_merge():
+    with pytest.raises(ValueError):
+        Cut()
+    with pytest.raises(ValueError):
+        Cut(ratio=0.1, top=3)
+    with pytest.raises(ValueError):
+        Cut(ratio=1.5)
+    with pytest.raises(ValueError):
+        select({"a": np.ones(3)}, Cut(top=1), "vote")
+
+
+def test_agreement_and_auroc():
+    a = np.arange(10.0)
+    same = agreement(a, a, 0.3)
+    assert same["top_k"] == 3 and same["shared_top_k"] == 1.0 and same["spearman"] == pytest.approx(1.0)
+    assert agreement(a, -a, 0.3)["shared_top_k"] == 0.0
+    positive = a >= 7
+    assert auroc(a, positive) == 1.0 and auroc(-a, positive) == 0.0
+    assert auroc(np.zeros(10), positive) == 0.5
+
+
+def test_score_lines_are_json_in_input_order():
+    import json
+
+    selection = select({"gsm8k": np.array([0.2, np.nan, 0.7])}, Cut(top=1))
+    rows = [json.loads(line) for line in score_lines(selection)]
+    assert [r["index"] for r in rows] == [0, 1, 2]
+    assert rows[1] == {"index": 1, "score": None, "rank": 3, "selected": False, "targets": {"gsm8k": None}}
+    assert rows[2]["selected"] and rows[2]["rank"] == 1
