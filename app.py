@@ -1,17 +1,21 @@
-"""NAIT Studio: `streamlit run app.py`. The navigation table; the shared sidebar is `studio.session`."""
+"""NAIT Studio: `streamlit run app.py`. The navigation table; the shared sidebar is `studio.session`.
+
+The page scripts live in `app_pages/`, not `pages/`: a `pages/` folder makes Streamlit ignore st.navigation
+and run page files directly (its older multipage mode), skipping this file's shared sidebar.
+"""
 import streamlit as st
 
 from studio.session import sidebar
 
-st.set_page_config(page_title="NAIT Studio", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="NAIT Studio", page_icon=":material/neurology:", layout="wide")
 
 PAGES = [
-    st.Page("pages/data.py", title="Data & model", icon="📦", default=True),
-    st.Page("pages/samples.py", title="Sample explorer", icon="🔎"),
-    st.Page("pages/neurons.py", title="Neuron explorer", icon="🧬"),
-    st.Page("pages/map.py", title="Overlap map", icon="🗺️"),
-    st.Page("pages/select.py", title="Select & export", icon="✅"),
-    st.Page("pages/transfer.py", title="Transfer", icon="🔀"),
+    st.Page("app_pages/data.py", title="Data & model", icon=":material/database:", default=True),
+    st.Page("app_pages/samples.py", title="Sample explorer", icon=":material/search:"),
+    st.Page("app_pages/neurons.py", title="Neuron explorer", icon=":material/neurology:"),
+    st.Page("app_pages/map.py", title="Overlap map", icon=":material/scatter_plot:"),
+    st.Page("app_pages/select.py", title="Select & export", icon=":material/checklist:"),
+    st.Page("app_pages/transfer.py", title="Transfer", icon=":material/compare_arrows:"),
 ]
 
 page = st.navigation(PAGES)

@@ -106,10 +106,10 @@ def sample(studio: Studio, row: int) -> None:
 
 def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
     st.markdown("**Per-token activation** of one neuron (one live forward pass of this record)")
-    cols = st.columns([2, 1])
-    neuron = cols[0].selectbox("Neuron", list(top["neuron"]), key="samples_neuron", accept_new_options=True,
-                               help="one of the top-firing neurons, or type any id such as L12.N345")
-    if not cols[1].toggle("Show", key="samples_live"):
+    cols = st.columns([2, 2, 1])
+    neuron = cols[0].selectbox("Neuron", list(top["neuron"]), key="samples_neuron", help="one of its top-firing neurons")
+    neuron = cols[1].text_input("…or any neuron id", key="samples_neuron_id", placeholder="e.g. L12.N345") or neuron
+    if not cols[2].toggle("Show", key="samples_live"):
         return
     try:
         layer, index = parse_neuron_id(neuron)

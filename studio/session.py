@@ -31,17 +31,18 @@ DEMO_TARGETS = ("gsm8k", "humaneval", "mmlu")
 
 @dataclass(frozen=True)
 class Config:
-    """What the sidebar loads. Defaults: the bundled demo, as `nait select --target-size 64` uses it."""
+    """What the sidebar loads. Defaults: the bundled demo, as `nait select --target-size 64` uses it;
+    NAIT_MODEL, NAIT_TARGET_SIZE and NAIT_STORE_DIR change them (tests use a small demo in a temporary folder)."""
 
-    model: str = os.environ.get("NAIT_MODEL", BUNDLED_MODEL)
+    model: str = field(default_factory=lambda: os.environ.get("NAIT_MODEL", BUNDLED_MODEL))
     pool: str = "demo"
     targets: tuple[str, ...] = DEMO_TARGETS
-    target_size: int = int(os.environ.get("NAIT_TARGET_SIZE", 64))  # 0: every record
+    target_size: int = field(default_factory=lambda: int(os.environ.get("NAIT_TARGET_SIZE", 64)))  # 0: all
     seed: int = 0
     fmt: str | None = None
     text_field: str | None = None
     skip_invalid: bool = False
-    root: str = os.environ.get("NAIT_STORE_DIR", "cached_features")
+    root: str = field(default_factory=lambda: os.environ.get("NAIT_STORE_DIR", "cached_features"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,209 @@
+"""The Streamlit app driven by AppTest on a small demo (120 pool records, 16 samples per target).
+
+The stores are captured once, by `nait select` itself; its file is what the Select & export page must
+reproduce byte for byte. Slow: the capture takes a few minutes on a CPU.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from nait_core import cli
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+DEMO_SIZE, TARGET_SIZE = "120", "16"
+TARGETS = ["gsm8k", "humaneval", "mmlu"]
+PAGES = {"data": "Data & model", "samples": "Sample explorer", "neurons": "Neuron explorer",
+         "map": "Overlap map", "select": "Select & export", "transfer": "Transfer"}
+
+
+def nait_select(root: Path, out: Path, *options: str) -> bytes:
+    argv = ["select", "--candidates", "demo", *[a for t in TARGETS for a in ("--target", t)],
+            "--target-size", TARGET_SIZE, "--store-dir", str(root), "--out", str(out), *options]
+    assert cli.main(argv) == 0
+    return out.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def demo(store_root):
+    """A small demo captured by the CLI into the session's store folder (or NAIT_APP_TEST_STORE, to reuse
+    captures between runs); the app is pointed at it."""
+    root = Path(os.environ.get("NAIT_APP_TEST_STORE") or store_root)
+    saved = {k: os.environ.get(k) for k in ("NAIT_DEMO_SIZE", "NAIT_TARGET_SIZE", "NAIT_STORE_DIR")}
+    os.environ.update(NAIT_DEMO_SIZE=DEMO_SIZE, NAIT_TARGET_SIZE=TARGET_SIZE, NAIT_STORE_DIR=str(root))
+    nait_select(root, root / "warmup.jsonl", "--ratio", "0.1")
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    if page != "data":
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+    check(at)
+    assert [t.value for t in at.main.title] == [PAGES[page]]
+    return at
+
+
+def check(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_loads(demo, page):
+    at = open_page(page)
+    assert not at.error, [e.value for e in at.error]
+    if page != "data":
+        assert at.get("plotly_chart"), "every page but Data & model draws a chart"
+
+
+def test_data_page_shows_setup_and_builds_a_feature(demo):
+    at = open_page("data")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Pool records"] == DEMO_SIZE and metrics["Target sets"] == "3"
+    at.slider(key="data_size").set_value(8)
+    at.text_input(key="data_name").set_value("gsm8k-eight")
+    at.button(key="FormSubmitter:data_build-Build feature").click().run()
+    check(at)
+    assert any("Built gsm8k-eight from 8 samples" in s.value for s in at.success)
+    assert (demo / "features" / "gsm8k-eight.safetensors").exists()
+
+
+def test_sample_explorer_filters_and_explains(demo):
+    at = open_page("samples")
+    at.radio(key="samples_status").set_value("selected").run()
+    check(at)
+    table = at.dataframe[0].value
+    assert len(table) == (demo / "warmup.jsonl").read_text().count("\n") and table["selected"].all()
+    at.text_input(key="samples_query").set_value("python").run()
+    assert "humaneval" in set(at.dataframe[0].value["source"])
+    row = int(at.dataframe[0].value.index[0])
+    at.number_input(key="samples_row").set_value(row).run()
+    assert at.subheader[0].value.startswith(f"Record {row} · humaneval")
+    at.radio(key="samples_view").set_value("sample").run()
+    at.toggle(key="samples_live").set_value(True).run()  # one live forward pass
+    check(at)
+    assert len(at.get("plotly_chart")) == 3 and at.get("html")
+    at.text_input(key="samples_neuron_id").set_value("L99.N1").run()
+    assert any("outside" in e.value for e in at.error)
+
+
+def test_neuron_explorer(demo):
+    at = open_page("neurons")
+    assert at.subheader[0].value.startswith("Neuron L")
+    at.radio(key="neurons_mode").set_value("any neuron").run()
+    at.number_input(key="neurons_layer").set_value(5).run()
+    at.number_input(key="neurons_index").set_value(10).run()
+    check(at)
+    assert at.subheader[0].value == "Neuron L5.N10"
+    assert len(at.dataframe) == 1 + len(TARGETS)  # candidates, then each target's top samples
+    at.slider(key="neurons_k").set_value(3).run()
+    assert all(len(d.value) == 3 for d in at.dataframe)
+
+
+def test_overlap_map_is_cached_and_filters_samples(demo):
+    at = open_page("map")
+    assert list(Path(demo).glob("*demo*/map-*.npy")), "map coordinates cached in the pool's store folder"
+    at.radio(key="map_color").set_value("source").run()
+    at.number_input(key="map_per_layer").set_value(2).run()
+    check(at)
+    assert len(at.get("plotly_chart")) == 2
+    at.session_state["map_filter"] = [0, 1, 2]  # what the lasso's button stores
+    at.switch_page("app_pages/samples.py").run()
+    check(at)
+    assert len(at.dataframe[0].value) == 3
+
+
+def widget(at: AppTest, key: str):
+    """The widget with this key, whatever its kind."""
+    for kind in ("radio", "slider", "selectbox", "text_input", "number_input", "toggle", "checkbox"):
+        try:
+            return getattr(at, kind)(key=key)
+        except KeyError:
+            continue
+    raise KeyError(key)
+
+
+def downloads(monkeypatch) -> dict[str, bytes]:
+    """Capture what download buttons offer: file name -> bytes."""
+    seen = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        seen[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return seen
+
+
+@pytest.mark.parametrize("settings, cli_options", [
+    ({}, ["--ratio", "0.1"]),
+    ({"select_ratio": 0.5, "select_merge": "intersection"}, ["--ratio", "0.5", "--merge", "intersection"]),
+    ({"select_method": "jaccard", "select_threshold": "q0.9", "select_cut": "top", "select_top": 7, "select_merge": "mean-z"},
+     ["--method", "jaccard", "--fire-threshold", "q0.9", "--top", "7", "--merge", "mean-z"]),
+    ({"select_method": "nait-pca", "select_layer_norm": "z"}, ["--method", "nait-pca", "--layer-norm", "z", "--ratio", "0.1"]),
+])
+def test_export_matches_nait_select(demo, tmp_path, monkeypatch, settings, cli_options):
+    offered = downloads(monkeypatch)
+    at = open_page("select")
+    for key, value in settings.items():  # in order: the cut kind before its value
+        widget(at, key).set_value(value).run()
+    at.text_input(key="select_path").set_value(str(tmp_path / "app.jsonl"))
+    at.button(key="FormSubmitter:select_write-Write").click().run()
+    check(at)
+    expected = nait_select(demo, tmp_path / "cli.jsonl", *cli_options)
+    assert (tmp_path / "app.jsonl").read_bytes() == expected
+    download = offered[next(name for name in offered if name and name.endswith("-selected.jsonl"))]
+    assert (download.encode() if isinstance(download, str) else download) == expected
+    count = next(m.value for m in at.metric if m.label == "Selected records")
+    assert int(count.replace(",", "")) == expected.count(b"\n")
+    assert "nait select" in at.code[0].value
+
+
+def test_user_errors_are_messages(demo, tmp_path):
+    at = open_page("select")
+    at.text_input(key="select_threshold").set_value("often").run()
+    check(at)
+    assert any("fire threshold" in e.value for e in at.error)
+    at.text_input(key="select_threshold").set_value("0").run()
+    at.radio(key="select_cut").set_value("min_score").run()
+    at.number_input(key="select_min").set_value(99.0).run()
+    check(at)
+    assert any("No record passes" in w.value for w in at.warning)
+    at.number_input(key="select_min").set_value(0.0).run()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    at.text_input(key="select_path").set_value(str(blocked / "out.jsonl"))
+    at.button(key="FormSubmitter:select_write-Write").click().run()
+    check(at)
+    assert any("Could not write" in e.value for e in at.error)
+    # A pool that does not exist: the message, and the page keeps the last working setup.
+    at.text_input(key="sb_pool").set_value(str(tmp_path / "missing.jsonl"))
+    at.button(key="FormSubmitter:sb_form-Load").click().run()
+    check(at)
+    assert any("file not found" in e.value for e in at.error)
+    assert [t.value for t in at.main.title] == ["Select & export"]
+
+
+def test_transfer(demo):
+    at = open_page("transfer")
+    assert len(at.get("plotly_chart")) == 3
+    core = at.subheader[0].value
+    at.switch_page("app_pages/select.py").run()
+    at.slider(key="select_ratio").set_value(0.5).run()
+    at.switch_page("app_pages/transfer.py").run()
+    check(at)
+    assert at.subheader[0].value != core  # a larger cut, a larger core subset
