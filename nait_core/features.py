@@ -40,6 +40,13 @@ def summary(store: Store, reduction: str, indices=None) -> np.ndarray:
     return store.rows(reduction, indices)
 
 
+def layer_summary(store: Store, reduction: str, layer: int, indices) -> np.ndarray:
+    """One layer of `summary`: [n, neurons]."""
+    if reduction == "last-first":
+        return store.layer_rows("last", layer, indices) - store.layer_rows("first", layer, indices)
+    return store.layer_rows(reduction, layer, indices)
+
+
 def first_principal_direction(x: np.ndarray) -> tuple[np.ndarray, float]:
     """First principal component of rows of `x` [n, d] (unit vector [d]) and its explained-variance share.
 
@@ -121,14 +128,14 @@ def build_feature(store: Store, name: str, indices=None, reductions=("last-first
     indices = np.arange(store.n_samples) if indices is None else np.asarray(indices)
     if len(indices) < 2:
         raise FeatureError(f"a capability feature needs at least 2 target samples, got {len(indices)}")
-    tensors = {"profile": summary(store, "mean", indices).mean(axis=0)}
+    shape = (store.n_layers, store.n_neurons)
+    tensors = {"profile": np.stack([store.layer_rows("mean", l, indices).mean(axis=0) for l in range(shape[0])])}
     for reduction in reductions:
-        deltas = summary(store, reduction, indices)  # [n, layers, neurons]
-        directions, explained = np.empty(deltas.shape[1:], np.float32), np.empty(store.n_layers, np.float32)
-        mean_delta = deltas.mean(axis=0)
-        for layer in range(store.n_layers):
-            v, share = first_principal_direction(deltas[:, layer])
-            if float(mean_delta[layer] @ v) < 0:  # Eq. 4: point the direction along the mean ΔA
+        directions, explained = np.empty(shape, np.float32), np.empty(shape[0], np.float32)
+        for layer in range(store.n_layers):  # one layer at a time: memory stays at [n, neurons]
+            deltas = layer_summary(store, reduction, layer, indices)
+            v, share = first_principal_direction(deltas)
+            if float(deltas.mean(axis=0) @ v) < 0:  # Eq. 4: point the direction along the mean ΔA
                 v = -v
             directions[layer], explained[layer] = v, share
         tensors[f"pca.{reduction}"] = directions

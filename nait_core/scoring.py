@@ -71,7 +71,8 @@ def fire_thresholds(store: Store, threshold: str, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = store.n_samples
     rows = np.sort(rng.choice(n, size=min(n, QUANTILE_SAMPLE), replace=False))
-    return np.quantile(store.rows("mean", rows), value, axis=0).astype(np.float32)
+    return np.stack([np.quantile(store.layer_rows("mean", layer, rows), value, axis=0)
+                     for layer in range(store.n_layers)]).astype(np.float32)
 
 
 class Kernel:

@@ -206,10 +206,12 @@ class Store:
             self._arrays[key] = np.load(shard.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
         return self._arrays[key]
 
-    def iter_chunks(self, reduction: str):
-        """Stream (start, float32 array [n, layers, neurons]) one shard at a time."""
+    def iter_chunks(self, reduction: str, rows: int = 256):
+        """Stream (start, float32 array [≤rows, layers, neurons]) in order; memory stays bounded."""
         for shard in self.shards():
-            yield shard.start, np.asarray(self._array(shard, reduction), dtype=np.float32)
+            array = self._array(shard, reduction)
+            for offset in range(0, len(array), rows):
+                yield shard.start + offset, np.asarray(array[offset : offset + rows], dtype=np.float32)
 
     def rows(self, reduction: str, indices) -> np.ndarray:
         """float32 [len(indices), layers, neurons] for the given sample indices, in that order."""
@@ -219,6 +221,16 @@ class Store:
             hit = np.nonzero((indices >= shard.start) & (indices < shard.end))[0]
             if len(hit):
                 out[hit] = self._array(shard, reduction)[indices[hit] - shard.start]
+        return out
+
+    def layer_rows(self, reduction: str, layer: int, indices) -> np.ndarray:
+        """float32 [len(indices), neurons] of one layer: what per-layer statistics need, and no more."""
+        indices = np.asarray(indices, dtype=np.int64)
+        out = np.empty((len(indices), self.n_neurons), dtype=np.float32)
+        for shard in self.shards():
+            hit = np.nonzero((indices >= shard.start) & (indices < shard.end))[0]
+            if len(hit):
+                out[hit] = self._array(shard, reduction)[indices[hit] - shard.start, layer]
         return out
 
     def neuron_values(self, reduction: str, layer: int, neuron: int) -> np.ndarray:
