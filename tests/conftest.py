@@ -1,8 +1,11 @@
 """Shared fixtures: the bundled model (loaded once per session) and tiny random models per family."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+
+from nait_core.store import Store
 
 from nait_core.models import load_model, wrap_model
 
@@ -51,3 +54,20 @@ def tiny_model(family: str, tokenizer):
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(tiny_config(family), dtype=torch.float32).eval()
     return wrap_model(f"tiny-{family}", model, tokenizer, fingerprint=f"tiny-{family}")
+
+
+def synthetic_store(path, n=5, layers=2, neurons=3, reductions=("mean",), shard_size=3, seed=0, fingerprint="f"):
+    """A real store holding random float16 summaries; returns (store, {reduction: data})."""
+    manifest = {"model": {"name": "m", "fingerprint": fingerprint, "dtype": "float32"},
+                "data": {"name": path.name, "hash": f"h{seed}", "n_samples": n},
+                "options": {"reductions": list(reductions), "max_length": 8},
+                "shape": {"layers": layers, "neurons": neurons}, "shard_size": shard_size}
+    store = Store.create(path, manifest)
+    rng = np.random.default_rng(seed)
+    data = {r: rng.normal(size=(n, layers, neurons)).astype(np.float16) for r in reductions}
+    for start, end in store.shard_ranges():
+        store.write_shard(start, end, {**{r: d[start:end] for r, d in data.items()},
+                                       "tokens": np.arange(start, end, dtype=np.int32),
+                                       "response_tokens": np.ones(end - start, np.int32),
+                                       "truncated": np.zeros(end - start, bool)})
+    return Store.open(path), data

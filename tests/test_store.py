@@ -4,23 +4,18 @@ import json
 import numpy as np
 import pytest
 
+from conftest import synthetic_store
 from nait_core.store import Store, StoreError, list_stores
 
 MANIFEST = {"model": {"name": "m", "fingerprint": "f", "dtype": "float32"},
-            "data": {"name": "d", "hash": "h", "n_samples": 5},
+            "data": {"name": "s", "hash": "h0", "n_samples": 5},
             "options": {"reductions": ["mean"], "max_length": 8}, "shape": {"layers": 2, "neurons": 3},
             "shard_size": 3}
 
 
-def make_store(path, n=5):
-    store = Store.create(path, {**MANIFEST, "data": {**MANIFEST["data"], "n_samples": n}})
-    rng = np.random.default_rng(0)
-    data = rng.normal(size=(n, 2, 3)).astype(np.float16)
-    for start, end in store.shard_ranges():
-        store.write_shard(start, end, {"mean": data[start:end], "tokens": np.arange(start, end, dtype=np.int32),
-                                       "response_tokens": np.ones(end - start, np.int32),
-                                       "truncated": np.zeros(end - start, bool)})
-    return Store.open(path), data
+def make_store(path):
+    store, data = synthetic_store(path)
+    return store, data["mean"]
 
 
 def test_round_trip_and_random_access(tmp_path):
