@@ -170,6 +170,7 @@ class CaptureOptions:
     batch_tokens: int = 8192
     max_batch_size: int = 64
     shard_size: int = 512
+    worker: tuple[int, int] = (0, 1)  # (i, n): capture only every n-th shard from the i-th (one GPU each)
 
 
 @dataclass
@@ -213,10 +214,13 @@ def capture(
     dtype = next(model.model.parameters()).dtype
     key, manifest = store_key(model, dataset, tokens, options, dtype)
     store = Store.create(Path(root) / key, manifest)
-    missing = store.missing_ranges()
+    index, count = options.worker
+    mine = {r for j, r in enumerate(store.shard_ranges()) if j % count == index}
+    missing = [r for r in store.missing_ranges() if r in mine]
     report = CaptureReport(store, reused=not missing, truncated=sum(tokens.truncated), skipped=dataset.skipped)
     if not missing:
-        report.store = Store.open(store.path, verify=True)  # a damaged store is reported, never used
+        if store.complete:
+            report.store = Store.open(store.path, verify=True)  # a damaged store is reported, never used
         return report
 
     lengths = tokens.lengths
@@ -253,7 +257,8 @@ def capture(
             arrays["truncated"] = np.array(tokens.truncated[start:end], dtype=bool)
             store.write_shard(start, end, arrays)
     report.tokens_per_second = done_tokens / max(time.perf_counter() - started, 1e-9)
-    report.store = Store.open(store.path, verify=True)  # resumed shards are checked too
+    if store.complete:  # else other workers still have shards to write
+        report.store = Store.open(store.path, verify=True)  # resumed shards are checked too
     return report
 
 

@@ -90,8 +90,14 @@ def _add_cut_args(parser, required=True):
 
 
 def _capture_options(args) -> CaptureOptions:
+    try:
+        index, count = (int(part) for part in getattr(args, "worker", "0/1").split("/"))
+        if not 0 <= index < count:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--worker must be I/N with 0 <= I < N, not {args.worker!r}") from None
     return CaptureOptions(reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
-                          max_length=args.max_length, batch_tokens=args.batch_tokens)
+                          max_length=args.max_length, batch_tokens=args.batch_tokens, worker=(index, count))
 
 
 def _score_options(args) -> ScoreOptions:
@@ -144,6 +150,9 @@ def cmd_capture(args):
     model = _model(args)
     report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, dataset.name)
+    missing = report.store.missing_ranges()
+    if missing:
+        print(f"worker {args.worker} done; {len(missing)} shards left for the other workers", file=sys.stderr)
     print(report.store.path)
 
 
@@ -202,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("capture", help="capture a data set's neuron summaries into the store")
     p.add_argument("--data", required=True, help="a file or built-in name")
+    p.add_argument("--worker", default="0/1", help="I/N: capture every N-th shard from the I-th, for N parallel workers (one GPU each)")
     _add_model_args(p), _add_data_args(p), _add_capture_args(p)
     p.set_defaults(func=cmd_capture)
 

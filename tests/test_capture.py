@@ -100,3 +100,13 @@ def test_interrupted_capture_resumes_and_matches(bundled, small, tmp_path):
 
     again = capture(bundled, small, tmp_path / "a", options)
     assert again.reused
+
+
+def test_workers_split_shards_and_complete_the_store(bundled, small, tmp_path):
+    options = dict(shard_size=2, max_length=96)
+    first = capture(bundled, small, tmp_path, CaptureOptions(**options, worker=(0, 2)))
+    assert first.store.missing_ranges() == [(2, 4)]  # worker 0 wrote shards 0 and 2 of 0, 1, 2
+    second = capture(bundled, small, tmp_path, CaptureOptions(**options, worker=(1, 2)))
+    assert second.store.complete
+    whole = capture(bundled, small, tmp_path / "one", CaptureOptions(**options)).store
+    np.testing.assert_array_equal(second.store.rows("last", range(5)), whole.rows("last", range(5)))
