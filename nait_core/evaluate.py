@@ -1,0 +1,362 @@
+"""`nait eval`: fine-tune the same base model on each selection ("arm") and measure the target skill.
+
+Arms: each scoring method at a ratio (NAIT methods through `pipeline.run_select`, `ifd`/`length` from
+`baselines`), `random#<seed>` at the same ratio for several seeds, `full` (the whole pool),
+`subset:<file>` (a JSONL subset the user brings), and `base` (the model without tuning).
+
+Each target set is split once, by seed, into a feature part (builds the capability feature) and a
+held-out part (measured); the held-out part is never given to selection or training, and held-out
+records that also occur in the pool or a subset are left out of the measurement and counted.
+
+Two phases. Phase 1 computes every arm's selection with one loaded model and saves the indices;
+phase 2 trains and measures one arm at a time on a freshly loaded model. `results.json` (every number
+and the exact settings) and `results.md` (the table) are rewritten atomically after each step, so an
+interrupted run resumes at the next unfinished arm and finished arms are never lost.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .baselines import BASELINES, baseline_scores
+from .capture import DEFAULT_STORE_ROOT
+from .data import Dataset, read_records
+from .finetune import FINETUNE_METHODS, FinetuneSettings, TrainProgress, finetune
+from .metrics import MeasureSettings, measure
+from .models import BUNDLED_MODEL, LoadedModel, load_model
+from .pipeline import load_data, run_select
+from .scoring import METHODS, ScoreOptions
+from .selection import MERGES, Cut
+
+ARM_METHODS = METHODS + BASELINES
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    model: str = BUNDLED_MODEL
+    device: str | None = None
+    dtype: str | None = None
+    candidates: str = "demo"
+    candidates_limit: int | None = None  # seeded random sample of the pool (split_seed)
+    targets: tuple[str, ...] = ("gsm8k",)
+    methods: tuple[str, ...] = ("overlap", "nait-pca", "ifd", "random")
+    ratio: float = 0.1
+    random_seeds: tuple[int, ...] = (0, 1, 2)
+    full: bool = True
+    base: bool = True
+    subsets: tuple[str, ...] = ()  # JSONL files, each trained on as it is
+    feature_size: int = 64  # target records that build the feature
+    heldout_size: int = 100  # target records measured (never selected or trained on)
+    split_seed: int = 0
+    merge: str = "union"
+    store_dir: str = str(DEFAULT_STORE_ROOT)
+    finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
+    measure: MeasureSettings = field(default_factory=MeasureSettings)
+
+    def __post_init__(self):
+        unknown = set(self.methods) - set(ARM_METHODS)
+        if unknown:
+            raise ValueError(f"unknown methods {sorted(unknown)}; choose from {', '.join(ARM_METHODS)}")
+        Cut(ratio=self.ratio)  # validates the ratio
+        if self.merge not in MERGES:
+            raise ValueError(f"unknown merge {self.merge!r}; choose from {', '.join(MERGES)}")
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str  # "base", "full", "overlap", "random#1", "subset:mine"
+    kind: str  # "base", "full", "method", "random", "subset"
+    method: str | None = None
+    seed: int | None = None
+    path: str | None = None
+
+    @property
+    def group(self) -> str:
+        """Arms that differ only by seed share a group (a row of the table)."""
+        return self.name.split("#")[0]
+
+
+def arms_of(settings: EvalSettings) -> list[Arm]:
+    arms = [Arm("base", "base")] if settings.base else []
+    for method in settings.methods:
+        if method == "random":
+            arms += [Arm(f"random#{s}", "random", "random", s) for s in settings.random_seeds]
+        else:
+            arms.append(Arm(method, "method", method))
+    if settings.full:
+        arms.append(Arm("full", "full"))
+    arms += [Arm(f"subset:{Path(p).stem}", "subset", path=p) for p in settings.subsets]
+    return arms
+
+
+# ---------------------------------------------------------------- data
+
+def _key(record) -> str:
+    return json.dumps(record.conversation, sort_keys=True)
+
+
+def split_target(dataset: Dataset, feature_size: int, heldout_size: int, seed: int) -> tuple[Dataset, Dataset]:
+    """Disjoint (feature part, held-out part) of a target, drawn by seed, each kept in input order."""
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    feature, heldout = np.sort(order[:feature_size]), np.sort(order[feature_size: feature_size + heldout_size])
+    if len(feature) == 0 or len(heldout) == 0:
+        raise ValueError(f"target {dataset.name!r} has {len(dataset)} records: too few for a feature part of "
+                         f"{feature_size} and a held-out part")
+    return (dataset.subset(feature, f"{dataset.name}-feature-n{len(feature)}-s{seed}"),
+            dataset.subset(heldout, f"{dataset.name}-heldout-n{len(heldout)}-s{seed}"))
+
+
+@dataclass
+class EvalData:
+    pool: Dataset
+    features: list[Dataset]  # per target: the part that builds the feature
+    heldout: list[Dataset]  # per target: the part measured, minus records seen in the pool or a subset
+    excluded: list[int]  # per target: held-out records left out because the pool or a subset holds them
+    subsets: dict[str, Dataset]
+
+
+def load_eval_data(settings: EvalSettings) -> EvalData:
+    pool = load_data(settings.candidates, limit=settings.candidates_limit, seed=settings.split_seed)
+    subsets = {f"subset:{Path(p).stem}": read_records(p) for p in settings.subsets}
+    seen = {_key(r) for d in [pool, *subsets.values()] for r in d.records}
+    features, heldout, excluded = [], [], []
+    for spec in settings.targets:
+        feature, held = split_target(load_data(spec), settings.feature_size, settings.heldout_size, settings.split_seed)
+        clean = [i for i, r in enumerate(held.records) if _key(r) not in seen]
+        features.append(feature)
+        heldout.append(held.subset(clean))
+        excluded.append(len(held) - len(clean))
+    return EvalData(pool, features, heldout, excluded, subsets)
+
+
+# ---------------------------------------------------------------- selections
+
+def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: LoadedModel | None) -> list[int] | None:
+    """Indices into the pool that `arm` trains on (None for base and subset arms). Only the feature
+    parts of the targets are ever given to selection."""
+    cut = Cut(ratio=settings.ratio)
+    if arm.kind == "full":
+        return list(range(len(data.pool)))
+    if arm.kind == "random":
+        return np.nonzero(cut.mask(baseline_scores("random", None, data.pool, seed=arm.seed)))[0].tolist()
+    if arm.kind != "method":
+        return None
+    if arm.method in BASELINES:
+        scores = baseline_scores(arm.method, model, data.pool, max_length=settings.finetune.max_length)
+        return np.nonzero(cut.mask(scores))[0].tolist()
+    result = run_select(model, data.pool, data.features, ScoreOptions(method=arm.method), cut, settings.merge,
+                        settings.store_dir)
+    return result.selection.indices.tolist()
+
+
+def training_set(arm: Arm, data: EvalData, indices: list[int] | None) -> Dataset | None:
+    if arm.kind == "subset":
+        return data.subsets[arm.name]
+    return None if indices is None else data.pool.subset(indices, f"{data.pool.name}-{arm.name}")
+
+
+# ---------------------------------------------------------------- results
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_results(out: Path, settings: EvalSettings) -> dict:
+    """The results so far in `out`, or a fresh record. Refuses results made with other settings."""
+    path = out / "results.json"
+    if path.exists():
+        results = json.loads(path.read_text(encoding="utf-8"))
+        if results.get("settings") != settings.to_json():
+            raise ValueError(f"{path} was made with other settings; give another output folder to start afresh "
+                             f"(or the same settings to resume)")
+        return results
+    return {"settings": settings.to_json(), "selections": {}, "arms": {}}
+
+
+def save_results(out: Path, results: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "results.json", json.dumps(results, indent=1))
+    _atomic_write(out / "results.md", results_table(results) + "\n")
+
+
+def summary(results: dict) -> list[dict]:
+    """One row per arm group: each metric's mean, spread (sample std over seeds) and count."""
+    groups: dict[str, list[dict]] = {}
+    for arm in results["arms"].values():
+        groups.setdefault(arm["group"], []).append(arm)
+    rows = []
+    for group, arms in groups.items():
+        row = {"arm": group, "runs": len(arms), "train_records": arms[0].get("n_train"), "metrics": {}}
+        names = {f"{t}/{m}" for a in arms for t, ms in a["metrics"].items() for m in ms}
+        for name in sorted(names):
+            target, metric = name.rsplit("/", 1)
+            values = np.array([a["metrics"][target][metric] for a in arms if metric in a["metrics"].get(target, {})])
+            row["metrics"][name] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                                    "n": int(len(values))}
+        rows.append(row)
+    return rows
+
+
+def results_table(results: dict) -> str:
+    """Markdown table, arm × metric, "mean ± std (n)" where an arm has several seeds."""
+    rows = summary(results)
+    names = sorted({name for row in rows for name in row["metrics"]})
+    lines = ["| arm | runs | train records | " + " | ".join(names) + " |", "|---" * (3 + len(names)) + "|"]
+    for row in rows:
+        cells = []
+        for name in names:
+            m = row["metrics"].get(name)
+            cells.append("" if m is None else f"{m['mean']:.4f}" + (f" ± {m['std']:.4f}" if m["n"] > 1 else ""))
+        train = "—" if row["train_records"] is None else str(row["train_records"])
+        lines.append(f"| {row['arm']} | {row['runs']} | {train} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the run
+
+@dataclass
+class ArmProgress:
+    arm: str
+    index: int  # 1-based position among all arms
+    total: int
+    stage: str  # "select", "train", "measure", "done", "skip"
+    train: TrainProgress | None = None
+
+    def describe(self) -> str:
+        text = f"[{self.index}/{self.total}] {self.arm}: {self.stage}"
+        return text + (f" · {self.train.describe()}" if self.train else "")
+
+
+def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedModel] | None = None,
+             progress: Callable[[ArmProgress], None] | None = None) -> dict:
+    """Run (or resume) every arm; returns the results record also written to `out/results.json`.
+
+    `load` returns a fresh base model each call (default: `load_model` with the settings' model)."""
+    out = Path(out)
+    load = load or (lambda: load_model(settings.model, device=settings.device, dtype=settings.dtype))
+    report = progress or (lambda p: None)
+    data = load_eval_data(settings)
+    arms = arms_of(settings)
+    results = load_results(out, settings)
+    results["targets"] = {spec: {"feature": [r.where for r in f.records], "heldout": [r.where for r in h.records],
+                                 "heldout_excluded_seen_in_training_data": n}
+                          for spec, f, h, n in zip(settings.targets, data.features, data.heldout, data.excluded)}
+    pending = [a for a in arms if a.name not in results["arms"]]
+    needs_selection = [a for a in pending if a.kind in ("method", "random", "full") and a.name not in results["selections"]]
+    if needs_selection:  # phase 1: one model for every selection
+        model = load() if any(a.kind == "method" for a in needs_selection) else None
+        for arm in needs_selection:
+            report(ArmProgress(arm.name, arms.index(arm) + 1, len(arms), "select"))
+            results["selections"][arm.name] = selection_indices(arm, data, settings, model)
+            save_results(out, results)
+        del model
+    for i, arm in enumerate(arms, start=1):  # phase 2: train and measure, one arm at a time
+        if arm.name in results["arms"]:
+            report(ArmProgress(arm.name, i, len(arms), "skip"))
+            continue
+        train_data = training_set(arm, data, results["selections"].get(arm.name))
+        model = load()
+        started = time.perf_counter()
+        network, trained_info = model.model, {}
+        if train_data is not None:
+            report(ArmProgress(arm.name, i, len(arms), "train"))
+            run = finetune(model, train_data, settings.finetune,
+                           lambda p, a=arm.name, i=i: report(ArmProgress(a, i, len(arms), "train", p)))
+            network = run.network
+            trained_info = {"train_examples": run.examples, "train_dropped_truncated": run.dropped,
+                            "final_train_loss": run.final_loss}
+        trained = time.perf_counter()
+        report(ArmProgress(arm.name, i, len(arms), "measure"))
+        metrics = {spec: measure(network, model.tokenizer, held, settings.measure)
+                   for spec, held in zip(settings.targets, data.heldout)}
+        results["arms"][arm.name] = {
+            "group": arm.group, "kind": arm.kind, "method": arm.method, "seed": arm.seed, "path": arm.path,
+            "n_train": None if train_data is None else len(train_data), **trained_info,
+            "train_seconds": trained - started, "measure_seconds": time.perf_counter() - trained,
+            "metrics": metrics, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        save_results(out, results)
+        report(ArmProgress(arm.name, i, len(arms), "done"))
+        del model, network
+    return results
+
+
+# ---------------------------------------------------------------- command line
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def add_eval_parser(subparsers) -> None:
+    """Define `nait eval` on an argparse subparsers object."""
+    defaults, ft, ms = EvalSettings(), FinetuneSettings(), MeasureSettings()
+    p = subparsers.add_parser("eval", help="fine-tune on each selection and measure the target skill")
+    p.add_argument("--out", required=True, type=Path, help="results folder (results.json, results.md); rerun to resume")
+    p.add_argument("--model", default=BUNDLED_MODEL, help=f"'{BUNDLED_MODEL}' (bundled), a model folder, a hub id or a .gguf file")
+    p.add_argument("--device", help="cuda, cpu… (default: cuda if available)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights dtype (default: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--candidates", default=defaults.candidates, help="candidate pool: a file or built-in name (default: demo)")
+    p.add_argument("--candidates-limit", type=int, help="use a seeded random sample of this many pool records")
+    p.add_argument("--target", action="append", help="target set, a file or built-in name; repeat for several (default: gsm8k)")
+    p.add_argument("--methods", default=",".join(defaults.methods), help=f"comma-separated arms from {','.join(ARM_METHODS)}")
+    p.add_argument("--ratio", type=float, default=defaults.ratio, help="share of the pool each method and random arm keeps")
+    p.add_argument("--random-seeds", default=",".join(map(str, defaults.random_seeds)), help="seeds of the random arms")
+    p.add_argument("--no-full", action="store_true", help="leave out the full-pool arm")
+    p.add_argument("--no-base", action="store_true", help="leave out the untuned base arm")
+    p.add_argument("--subset", action="append", default=[], help="a JSONL subset to train on as an arm; repeat for several")
+    p.add_argument("--feature-size", type=int, default=defaults.feature_size, help="target records that build the feature")
+    p.add_argument("--heldout-size", type=int, default=defaults.heldout_size, help="target records measured, never selected or trained on")
+    p.add_argument("--split-seed", type=int, default=defaults.split_seed)
+    p.add_argument("--merge", choices=MERGES, default=defaults.merge)
+    p.add_argument("--store-dir", default=defaults.store_dir)
+    g = p.add_argument_group("fine-tuning")
+    g.add_argument("--finetune", choices=FINETUNE_METHODS, default=ft.method, help="lora (default) or full")
+    g.add_argument("--epochs", type=float, default=ft.epochs)
+    g.add_argument("--max-steps", type=int, default=ft.max_steps, help="> 0 overrides --epochs")
+    g.add_argument("--lr", type=float, help="learning rate (default 2e-4 LoRA, 2e-5 full)")
+    g.add_argument("--batch-size", type=int, default=ft.batch_size)
+    g.add_argument("--grad-accum", type=int, default=ft.grad_accum)
+    g.add_argument("--max-length", type=int, default=ft.max_length, help="tokens per training sample")
+    g.add_argument("--lora-r", type=int, default=ft.lora_r)
+    g.add_argument("--lora-alpha", type=int, default=ft.lora_alpha)
+    g.add_argument("--seed", type=int, default=ft.seed, help="training seed, the same for every arm")
+    g = p.add_argument_group("measurement")
+    g.add_argument("--max-new-tokens", type=int, default=ms.max_new_tokens, help="greedy generation length (GSM8K, HumanEval)")
+    g.add_argument("--gen-batch-size", type=int, default=ms.batch_size)
+    p.set_defaults(func=cmd_eval)
+
+
+def settings_from_args(args) -> EvalSettings:
+    return EvalSettings(
+        model=args.model, device=args.device, dtype=args.dtype, candidates=args.candidates,
+        candidates_limit=args.candidates_limit, targets=tuple(args.target or ("gsm8k",)), methods=_csv(args.methods),
+        ratio=args.ratio, random_seeds=tuple(int(s) for s in _csv(args.random_seeds)), full=not args.no_full,
+        base=not args.no_base, subsets=tuple(args.subset), feature_size=args.feature_size,
+        heldout_size=args.heldout_size, split_seed=args.split_seed, merge=args.merge, store_dir=args.store_dir,
+        finetune=FinetuneSettings(method=args.finetune, epochs=args.epochs, max_steps=args.max_steps,
+                                  learning_rate=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
+                                  max_length=args.max_length, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+                                  seed=args.seed),
+        measure=dataclasses.replace(MeasureSettings(), max_new_tokens=args.max_new_tokens, batch_size=args.gen_batch_size),
+    )
+
+
+def cmd_eval(args) -> None:
+    settings = settings_from_args(args)
+    results = run_eval(settings, args.out, progress=lambda p: print(p.describe(), file=sys.stderr))
+    print(results_table(results))
+    print(f"results: {Path(args.out) / 'results.json'}", file=sys.stderr)

