@@ -1,5 +1,5 @@
 """Data & model: what is loaded, capture status, feature library."""
 from studio import data_page
-from studio.session import studio
+from studio.session import show
 
-data_page.render(studio())
+show(data_page.render)

@@ -1,5 +1,5 @@
 """Overlap map: candidates and targets in activation space."""
 from studio import map_page
-from studio.session import studio
+from studio.session import show
 
-map_page.render(studio())
+show(map_page.render)

@@ -1,5 +1,5 @@
 """Neuron explorer: one neuron in candidates and targets."""
 from studio import neurons_page
-from studio.session import studio
+from studio.session import show
 
-neurons_page.render(studio())
+show(neurons_page.render)

@@ -1,5 +1,5 @@
 """Sample explorer: search the pool and see why one sample scores as it does."""
 from studio import samples_page
-from studio.session import studio
+from studio.session import show
 
-samples_page.render(studio())
+show(samples_page.render)

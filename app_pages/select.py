@@ -1,5 +1,5 @@
 """Select & export: method, cut, merge, and the exported file."""
 from studio import select_page
-from studio.session import studio
+from studio.session import show
 
-select_page.render(studio())
+show(select_page.render)

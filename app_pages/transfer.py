@@ -1,5 +1,5 @@
 """Transfer: the targets' selections compared."""
 from studio import transfer_page
-from studio.session import studio
+from studio.session import show
 
-transfer_page.render(studio())
+show(transfer_page.render)

@@ -77,6 +77,7 @@ def share_heatmap(shares: pd.DataFrame, title: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=shares.values, x=list(shares.columns), y=list(shares.index), zmin=0, zmax=1,
                                colorscale="Blues", colorbar_title="share firing",
                                hovertemplate="%{y}<br>neuron %{x}<br>%{z:.1%} of samples fire<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, "neuron (layer.index)", "group")
 
 

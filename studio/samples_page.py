@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explore
-from nait_core.capture import token_activations
 from nait_core.models import parse_neuron_id
 
 from . import charts
@@ -118,7 +117,7 @@ def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
     except ValueError as error:
         st.error(str(error))
         return
-    tokens, acts, start = token_activations(studio.model, studio.pool.records[row], layer)
+    tokens, acts, start = studio.token_activations(row, layer)
     values = acts[:, index]
     st.html(highlight(tokens, values, start))
     st.plotly_chart(charts.token_activation_line(tokens, values, start, f"{neuron} at each token of record {row}"),

@@ -12,7 +12,7 @@ from nait_core.scoring import METHODS, ScoreOptions
 from nait_core.selection import MERGES, Cut, export, score_lines, selected_lines
 
 from . import charts
-from .session import Settings, Studio, set_settings, settings
+from .session import USER_ERRORS, Settings, Studio, set_settings, settings
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
@@ -70,7 +70,7 @@ def render(studio: Studio) -> None:
     try:
         new = controls(studio)
         selection = studio.selection(new)
-    except ValueError as error:
+    except USER_ERRORS as error:
         st.error(f"These settings do not work: {error}")
         return
     set_settings(new)

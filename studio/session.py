@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explore, pipeline
-from nait_core.capture import CaptureOptions, CaptureReport, capture
+from nait_core.capture import CaptureOptions, CaptureReport, capture, token_activations
 from nait_core.data import FORMATS, DataError, Dataset
 from nait_core.features import Feature, FeatureError
 from nait_core.models import BUNDLED_MODEL, LoadedModel, ModelError, load_model
@@ -119,6 +119,11 @@ def _reasons(store_path: str, rows: tuple, feature_key: str, options_key: str, _
     return out
 
 
+@st.cache_resource(show_spinner="One forward pass of this record…", max_entries=64)
+def _token_activations(model_name: str, pool_path: str, row: int, layer: int, _model, _record):
+    return token_activations(_model, _record, layer)
+
+
 @st.cache_resource(show_spinner="Computing firing thresholds…", max_entries=8)
 def _thresholds(store_path: str, threshold: str, _pool) -> np.ndarray:
     return fire_thresholds(_pool, threshold)
@@ -189,6 +194,11 @@ class Studio:
                         "|".join(f.meta["target_hash"] + f.name for f in self.features), repr(current.options),
                         self, current)
 
+    def token_activations(self, row: int, layer: int):
+        """(tokens, activations [pos, neurons] of `layer`, response start) of pool record `row` (cached)."""
+        return _token_activations(self.model.name, str(self.pool_store.path), row, layer, self.model,
+                                  self.pool.records[row])
+
     def thresholds(self, threshold: str) -> np.ndarray:
         return _thresholds(str(self.pool_store.path), threshold, self.pool_store)
 
@@ -234,6 +244,14 @@ def set_settings(new: Settings) -> None:
 def studio() -> Studio:
     """The session loaded by this rerun's sidebar."""
     return st.session_state["studio"]
+
+
+def show(render) -> None:
+    """Run a page's render function on the session; an error the user caused becomes a message."""
+    try:
+        render(studio())
+    except USER_ERRORS as error:
+        st.error(f"{type(error).__name__}: {error}")
 
 
 # ---------------------------------------------------------------- the sidebar

@@ -1,0 +1,234 @@
+"""App responsiveness: typical interactions on the demo, and every page on a 52,000-sample pool.
+
+    .venv/bin/python bench/bench_app.py                          # both parts
+    .venv/bin/python bench/bench_app.py --skip-big               # the demo only
+    NAIT_DEMO_SIZE=120 NAIT_TARGET_SIZE=16 NAIT_STORE_DIR=/tmp/s .venv/bin/python bench/bench_app.py --skip-big
+
+1. Demo. The app as `streamlit run app.py` opens it (the bundled model, the `demo` pool, gsm8k, humaneval
+   and mmlu targets of 64 samples; the stores must be captured already), driven by AppTest: a first pass
+   over the interactions below fills the caches (the "first" column), then `--repeats` more passes are
+   timed (median and max). Each figure is one `AppTest.run()`: the whole script rerun the browser waits for.
+2. Large pool. A synthetic store of 52,000 samples × 30 layers × 1,536 neurons (float16, `mean` only; seeded
+   clustered noise, written once under --big-dir, 4.8 GB) with three synthetic 64-sample target stores.
+   Each page is rendered by AppTest on that session: first (cold: scoring, thresholds, map, neuron reads)
+   and then warm, plus a ratio change and a record change.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+BIG_N, BIG_TARGET_N, BIG_SHARD = 52_000, 64, 1024
+LAYERS, NEURONS = 30, 1536
+
+# (label, page, widget key or None for opening the page, two values used in alternate passes)
+DEMO_STEPS = [
+    ("open Data & model", "data", None, None),
+    ("open Sample explorer", "samples", None, None),
+    ("search the pool's text", "samples", "samples_query", ["python", ""]),
+    ("filter: selected only", "samples", "samples_status", ["selected", "all"]),
+    ("show another record", "samples", "samples_row", [5, 6]),
+    ("heatmap: sample only", "samples", "samples_view", ["sample", "sample − target expected"]),
+    ("per-token activations (live forward pass)", "samples", "samples_live", [True, False]),
+    ("open Neuron explorer", "neurons", None, None),
+    ("show any neuron", "neurons", "neurons_mode", ["any neuron", "top neurons of a feature"]),
+    ("open Overlap map", "map", None, None),
+    ("colour the map by source", "map", "map_color", ["source", "score"]),
+    ("open Select & export", "select", None, None),
+    ("change the ratio", "select", "select_ratio", [0.2, 0.1]),
+    ("merge by intersection", "select", "select_merge", ["intersection", "union"]),
+    ("method: jaccard", "select", "select_method", ["jaccard", "overlap"]),
+    ("open Transfer", "transfer", None, None),
+]
+
+
+def widget(at, key):
+    for kind in ("radio", "slider", "selectbox", "text_input", "number_input", "toggle", "checkbox"):
+        try:
+            return getattr(at, kind)(key=key)
+        except KeyError:
+            continue
+    raise KeyError(key)
+
+
+def timed_run(at) -> float:
+    start = time.perf_counter()
+    at.run()
+    seconds = time.perf_counter() - start
+    if at.exception:
+        raise RuntimeError(at.exception[0].value)
+    return seconds
+
+
+def run_steps(at, steps, page_path, passes: int) -> dict[str, list[float]]:
+    """Apply each step (open a page, or set a widget) and time the rerun; `passes` times over."""
+    times: dict[str, list[float]] = {label: [] for label, *_ in steps}
+    for p in range(passes):
+        for label, page, key, values in steps:
+            if key is None:
+                at.switch_page(page_path(page))
+            else:
+                widget(at, key).set_value(values[p % 2])
+            times[label].append(timed_run(at))
+    return times
+
+
+def report(title: str, times: dict[str, list[float]]) -> list[str]:
+    lines = [f"### {title}", "", "| interaction | first (s) | median after (s) | max after (s) |", "|---|---|---|---|"]
+    for label, t in times.items():
+        later = t[1:] or t
+        lines.append(f"| {label} | {t[0]:.2f} | {statistics.median(later):.2f} | {max(later):.2f} |")
+    return lines
+
+
+# ---------------------------------------------------------------- 1. the demo
+
+def bench_demo(repeats: int) -> list[str]:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
+    first_load = timed_run(at)
+    times = run_steps(at, DEMO_STEPS, lambda page: f"app_pages/{page}.py", 1 + repeats)
+    pool = at.session_state["studio"].pool
+    lines = report(f"Demo ({len(pool):,} candidates; AppTest, {repeats} timed passes after a first pass)", times)
+    return lines + ["", f"Opening the app in a fresh process (model load, stores opened and checked, scoring): "
+                        f"{first_load:.1f} s."]
+
+
+# ---------------------------------------------------------------- 2. a 52,000-sample pool
+
+def _manifest(name: str, n: int) -> dict:
+    return {"model": {"name": "smollm2-135m", "fingerprint": "synthetic-bench", "dtype": "float32"},
+            "data": {"name": name, "hash": f"synthetic-{name}", "n_samples": n},
+            "options": {"reductions": ["mean"], "max_length": 1024},
+            "shape": {"layers": LAYERS, "neurons": NEURONS}, "shard_size": BIG_SHARD}
+
+
+def synthetic_store(root: Path, name: str, n: int, centres: np.ndarray, seed: int):
+    """A complete store of clustered float16 noise (written once; reopened after)."""
+    from nait_core.store import Store
+
+    store = Store.create(root / name, _manifest(name, n))
+    rng = np.random.default_rng(seed)
+    for start, end in store.missing_ranges():
+        k = end - start
+        cluster = rng.integers(len(centres), size=k)
+        mean = centres[cluster] + rng.standard_normal((k, LAYERS, NEURONS), dtype=np.float32)
+        store.write_shard(start, end, {"mean": mean.astype(np.float16), "tokens": np.full(k, 200, np.int32),
+                                       "response_tokens": np.full(k, 100, np.int32), "truncated": np.zeros(k, bool)})
+    return Store.open(store.path, verify=False)
+
+
+def synthetic_records(name: str, n: int, sources: list[str], seed: int):
+    from nait_core.data import Dataset, Record
+
+    rng = np.random.default_rng(seed)
+    records = []
+    for i, s in enumerate(rng.choice(sources, size=n)):
+        raw = {"instruction": f"Synthetic {s} task number {i}.", "input": "", "output": f"Answer {i}."}
+        records.append(Record(raw, f"{name}:{i + 1}", str(s), [{"role": "user", "content": raw["instruction"]},
+                                                                {"role": "assistant", "content": raw["output"]}]))
+    return Dataset(name, records)
+
+
+def big_studio():
+    """The Studio of the synthetic session (cached: built once per process)."""
+    import streamlit as st
+
+    @st.cache_resource
+    def build(root: str):
+        from nait_core.capture import CaptureReport
+        from nait_core.features import build_feature
+        from studio.session import Config, Studio, _model
+
+        root = Path(root)
+        centres = np.random.default_rng(0).normal(0, 1.5, (3, LAYERS, NEURONS)).astype(np.float32)
+        sources = ["math", "code", "knowledge"]
+        pool = synthetic_store(root, f"synthetic-pool-{BIG_N}", BIG_N, centres, 1)
+        targets, reports, features = [], [], []
+        for g, source in enumerate(sources):
+            store = synthetic_store(root, f"synthetic-target-{source}", BIG_TARGET_N, centres[g : g + 1], 10 + g)
+            targets.append(synthetic_records(f"target-{source}", BIG_TARGET_N, [source], 10 + g))
+            reports.append(CaptureReport(store, reused=True, truncated=0))
+            features.append(build_feature(store, f"target-{source}", reductions=("mean",)))
+        config = Config(pool=f"synthetic-{BIG_N}", targets=tuple(sources), target_size=BIG_TARGET_N, root=str(root))
+        return Studio(config, _model(config.model), synthetic_records(f"synthetic-{BIG_N}", BIG_N, sources, 1),
+                      CaptureReport(pool, reused=True, truncated=0), targets, reports, features)
+
+    return build(os.environ["NAIT_BENCH_BIG"])
+
+
+def big_app():
+    """The AppTest script: the synthetic session, then the page named in session state."""
+    import streamlit as st
+
+    import bench_app
+    from studio import data_page, map_page, neurons_page, samples_page, select_page, transfer_page
+    from studio.session import show
+
+    st.session_state["studio"] = bench_app.big_studio()
+    pages = {"data": data_page, "samples": samples_page, "neurons": neurons_page, "map": map_page,
+             "select": select_page, "transfer": transfer_page}
+    show(pages[st.session_state.get("bench_page", "data")].render)
+
+
+def bench_big(root: Path) -> list[str]:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["NAIT_BENCH_BIG"] = str(root)
+    start = time.perf_counter()
+    at = AppTest.from_function(big_app, default_timeout=3600)
+    timed_run(at)
+    built = time.perf_counter() - start
+    times: dict[str, list[float]] = {}
+    for page in ["data", "samples", "neurons", "map", "select", "transfer"]:
+        at.session_state["bench_page"] = page
+        times[f"open {page}"] = [timed_run(at), timed_run(at), timed_run(at)]
+    at.session_state["bench_page"] = "select"
+    timed_run(at)
+    ratio = []
+    for value in (0.2, 0.3, 0.1):
+        widget(at, "select_ratio").set_value(value)
+        ratio.append(timed_run(at))
+    times["change the ratio (Select & export)"] = ratio
+    at.session_state["bench_page"] = "samples"
+    timed_run(at)
+    rows = []
+    for value in (100, 40_000, 7):
+        widget(at, "samples_row").set_value(value)
+        rows.append(timed_run(at))
+    times["show another record (Sample explorer)"] = rows
+    lines = report(f"Synthetic pool of {BIG_N:,} samples (3 targets × {BIG_TARGET_N}; AppTest; first = cold, "
+                   f"then 2 warm reruns)", times)
+    return lines + ["", f"Store written or reopened, model loaded, Data & model drawn: {built:.1f} s. The map places a "
+                        f"seeded sample of 3,000 candidates plus every target sample and says so on the page."]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--big-dir", type=Path, default=Path("/tmp/nait-bench-52k"))
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+    lines = []
+    if not args.skip_demo:
+        lines += bench_demo(args.repeats) + [""]
+    if not args.skip_big:
+        lines += bench_big(args.big_dir)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
