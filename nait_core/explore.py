@@ -5,7 +5,7 @@ Everything streams through the store or works on small arrays, so a 52,000-sampl
   cached on disk in the pool's store folder (atomic `.npy`), so it is computed once per pool and targets;
 - `gather_neurons` / `firing_shares`: per-neuron firing shares of targets vs candidates, selected, rest;
 - `top_neurons`, `top_firing`, `top_samples`: ranked neurons and samples;
-- `explain_rows`, `reason`: why samples score as they do;
+- `explain_rows`, `reason`, `reasons`: why samples score as they do;
 - `method_agreement`, `overlap_matrix`, `score_correlations`, `source_composition`: comparisons.
 Nothing here imports Streamlit; bad arguments raise ordinary errors.
 """
@@ -21,7 +21,7 @@ import pandas as pd
 from .features import Feature, summary
 from .models import neuron_id
 from .scoring import Kernel, ScoreOptions, Scores
-from .selection import agreement, ranking
+from .selection import agreement, percentile, ranking
 from .store import Store, atomic_save_npy
 
 MAP_VERSION = 1
@@ -74,7 +74,7 @@ def map_coordinates(pool: Store, targets: list[Store], reduction: str = "mean",
         if len(coords) > 15:
             import umap  # imported late: it compiles with numba on first use
 
-            xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=0).fit_transform(coords)
+            xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=0, n_jobs=1).fit_transform(coords)
         else:  # too few points for UMAP: the first two principal components
             xy = np.pad(coords[:, :2], ((0, 0), (0, max(0, 2 - coords.shape[1]))))
         group = np.concatenate([np.full(len(idx), g) for g, idx, _ in blocks])
@@ -178,3 +178,16 @@ def reason(per_neuron: np.ndarray, per_layer: np.ndarray, k: int = 3) -> str:
     neurons = top_neurons(per_neuron, total=k)
     return ("layers " + ", ".join(f"{l} ({per_layer[l]:+.3f})" for l in layers) + "; neurons "
             + ", ".join(f"{n} ({w:+.4f})" for n, w in zip(neurons["neuron"], neurons["weight"])))
+
+
+def reasons(store: Store, rows: list[int], features: list[Feature], scores: list[Scores], options: ScoreOptions) -> list[str]:
+    """For each row: `reason` for the target where it ranks best (by percentile), named first."""
+    best = np.argmax([percentile(s.score)[rows] for s in scores], axis=0)
+    out = [""] * len(rows)
+    for t, (feature, score) in enumerate(zip(features, scores)):
+        mine = [i for i, b in enumerate(best) if b == t]
+        if mine:
+            parts = explain_rows(store, [rows[i] for i in mine], feature, options, score)
+            for i, per_neuron in zip(mine, parts):
+                out[i] = f"{feature.name}: " + reason(per_neuron, score.layer_contributions[rows[i]])
+    return out

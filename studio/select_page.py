@@ -122,7 +122,7 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
     st.dataframe(pd.DataFrame({
         "row": rows, "rank": selection.rank[rows], "score": selection.score[rows],
         "source": [studio.sources[i] for i in rows], "preview": [studio.pool.records[i].preview(120) for i in rows],
-        "reason": studio.reasons(list(rows), s)}), hide_index=True, width="stretch")
+        "reason": studio.reasons(list(rows), s.options)}), hide_index=True, width="stretch")
 
 
 def _export(studio: Studio, s: Settings, selection) -> None:

@@ -22,7 +22,7 @@ from nait_core.data import FORMATS, DataError, Dataset
 from nait_core.features import Feature, FeatureError
 from nait_core.models import BUNDLED_MODEL, LoadedModel, ModelError, load_model
 from nait_core.scoring import ScoreOptions, Scores, fire_thresholds, score_store
-from nait_core.selection import Cut, Selection, percentile, select
+from nait_core.selection import Cut, Selection, select
 from nait_core.store import StoreError
 
 USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)
@@ -105,18 +105,8 @@ def _scores(store_path: str, feature_keys: tuple, options_key: str, _pool, _feat
 
 
 @st.cache_resource(show_spinner="Explaining the top records…", max_entries=16)
-def _reasons(store_path: str, rows: tuple, feature_key: str, options_key: str, _studio, _settings) -> list[str]:
-    """For each row: why it scores high for the target where it ranks best (top layers and neurons)."""
-    scores = _studio.scores(_settings.options)
-    best = np.argmax([percentile(s.score)[list(rows)] for s in scores], axis=0)
-    out = [""] * len(rows)
-    for t, (feature, score) in enumerate(zip(_studio.features, scores)):
-        mine = [i for i, b in enumerate(best) if b == t]
-        if mine:
-            parts = explore.explain_rows(_studio.pool_store, [rows[i] for i in mine], feature, _settings.options, score)
-            for i, per_neuron in zip(mine, parts):
-                out[i] = f"{feature.name}: " + explore.reason(per_neuron, score.layer_contributions[rows[i]])
-    return out
+def _reasons(store_path: str, rows: tuple, feature_key: str, options_key: str, _studio, _options) -> list[str]:
+    return explore.reasons(_studio.pool_store, list(rows), _studio.features, _studio.scores(_options), _options)
 
 
 @st.cache_resource(show_spinner="One forward pass of this record…", max_entries=64)
@@ -188,11 +178,10 @@ class Studio:
         current = current or settings()
         return select({s.feature: s.score for s in self.scores(current.options)}, current.cut, current.merge)
 
-    def reasons(self, rows: list[int], current: Settings) -> list[str]:
-        """Why each of `rows` scores as it does under `current` settings (cached)."""
+    def reasons(self, rows: list[int], options: ScoreOptions) -> list[str]:
+        """Why each of `rows` scores as it does (top layers and neurons), under `options` (cached)."""
         return _reasons(str(self.pool_store.path), tuple(int(r) for r in rows),
-                        "|".join(f.meta["target_hash"] + f.name for f in self.features), repr(current.options),
-                        self, current)
+                        "|".join(f.meta["target_hash"] + f.name for f in self.features), repr(options), self, options)
 
     def token_activations(self, row: int, layer: int):
         """(tokens, activations [pos, neurons] of `layer`, response start) of pool record `row` (cached)."""

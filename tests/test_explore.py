@@ -1,0 +1,93 @@
+"""nait_core.explore on tiny synthetic stores (no model): the map cache, firing shares, comparisons."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nait_core import explore
+from nait_core.features import build_feature
+from nait_core.scoring import ScoreOptions, explain, score_store
+from nait_core.store import Store
+
+LAYERS, NEURONS = 3, 8
+
+
+def make_store(root, name, n, seed, shift=0.0):
+    manifest = {"model": {"name": "tiny", "fingerprint": "tiny", "dtype": "float32"},
+                "data": {"name": name, "hash": name, "n_samples": n},
+                "options": {"reductions": ["mean", "last", "first"], "max_length": 64},
+                "shape": {"layers": LAYERS, "neurons": NEURONS}, "shard_size": 16}
+    store = Store.create(root / name, manifest)
+    rng = np.random.default_rng(seed)
+    for start, end in store.missing_ranges():
+        k = end - start
+        arrays = {r: (rng.standard_normal((k, LAYERS, NEURONS)) + shift).astype(np.float16) for r in ("mean", "last", "first")}
+        store.write_shard(start, end, {**arrays, "tokens": np.full(k, 10, np.int32),
+                                       "response_tokens": np.full(k, 5, np.int32), "truncated": np.zeros(k, bool)})
+    return Store.open(store.path)
+
+
+@pytest.fixture
+def stores(tmp_path):
+    pool = make_store(tmp_path, "pool", 40, 0)
+    target = make_store(tmp_path, "target", 10, 1, shift=1.0)
+    return pool, target, build_feature(target, "target")
+
+
+@pytest.mark.slow  # UMAP compiles with numba on first use (a minute on a small CPU)
+def test_map_is_computed_once_and_cached_in_the_pool_folder(stores, monkeypatch):
+    pool, target, _ = stores
+    table = explore.map_coordinates(pool, [target], max_points=30)
+    assert list(table["group"].value_counts().sort_index()) == [30, 10]  # a sample of the pool, every target
+    assert set(table[table["group"] < 0]["index"]) == set(explore.map_sample(40, 30))
+    assert len(list(pool.path.glob("map-*.npy"))) == 1
+    monkeypatch.setattr(explore, "_pca", lambda *a: pytest.fail("recomputed"))
+    assert explore.map_coordinates(pool, [target], max_points=30).equals(table)
+
+
+def test_pca_matches_numpy(stores):
+    x = np.random.default_rng(0).standard_normal((20, 50)).astype(np.float16)
+    coords = explore._pca(x, 3, block=16)
+    centred = x.astype(np.float64) - x.astype(np.float64).mean(axis=0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    assert np.allclose(np.abs(coords), np.abs(u[:, :3] * s[:3]), atol=1e-3)
+
+
+def test_neuron_tables(stores):
+    pool, target, feature = stores
+    weights = explore.feature_weights(feature, pool.mean("mean"))
+    per_layer = explore.top_neurons(weights, per_layer=2)
+    assert list(per_layer["layer"]) == [0, 0, 1, 1, 2, 2]
+    best = explore.top_neurons(weights, total=1).iloc[0]
+    assert best["weight"] == weights.max() and best["neuron"] == f"L{best['layer']}.N{best['index']}"
+    values = explore.gather_neurons(pool, per_layer["layer"], per_layer["index"])
+    assert np.array_equal(values[:, 1], pool.neuron_values("mean", per_layer["layer"][1], per_layer["index"][1]))
+    shares = explore.firing_shares({"all": values, "none": values[:0]}, np.zeros(6))
+    assert np.allclose(shares.loc["all"], (values > 0).mean(axis=0)) and shares.loc["none"].isna().all()
+    assert list(explore.top_samples(np.array([1.0, 3.0, 2.0, 3.0]), 3)) == [1, 3, 2]
+
+
+def test_explanations_add_up(stores):
+    pool, _, feature = stores
+    for options in (ScoreOptions(), ScoreOptions("jaccard", fire_threshold="q0.5"), ScoreOptions("nait-pca", layer_norm="z")):
+        scores = score_store(pool, [feature], options)[0]
+        parts = explore.explain_rows(pool, [3, 7], feature, options, scores)
+        assert np.allclose(parts[1], explain(pool, 7, feature, options, scores), atol=1e-6)
+        text = explore.reasons(pool, [3, 7], [feature], [scores], options)
+        assert all(t.startswith("target: layers ") and "; neurons L" in t for t in text)
+
+
+def test_comparisons(stores):
+    pool, target, feature = stores
+    other = build_feature(pool, "pool-part", np.arange(10))
+    methods = {"overlap": score_store(pool, [feature, other], ScoreOptions()),
+               "nait-pca": score_store(pool, [feature, other], ScoreOptions("nait-pca"))}
+    table = explore.method_agreement(methods, 0.25)
+    assert list(table["methods"]) == ["overlap vs nait-pca"] * 2 and table["top k"].eq(10).all()
+    masks = {"a": np.array([1, 1, 0, 0], bool), "b": np.array([0, 1, 1, 1], bool)}
+    overlap = explore.overlap_matrix(masks)
+    assert overlap.loc["a", "b"] == 0.5 and overlap.loc["b", "a"] == pytest.approx(1 / 3) and overlap.loc["a", "a"] == 1
+    counts = explore.source_composition(["x", "y", "x", "y"], masks)
+    assert counts.loc["a"].tolist() == [1, 1] and counts.loc["b"].tolist() == [1, 2]
+    rho = explore.score_correlations({"a": np.arange(5.0), "b": -np.arange(5.0)})
+    assert rho.loc["a", "b"] == pytest.approx(-1)
