@@ -5,6 +5,7 @@ reproduce byte for byte. Slow: the capture takes a few minutes on a CPU.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -207,3 +208,25 @@ def test_transfer(demo):
     at.switch_page("app_pages/transfer.py").run()
     check(at)
     assert at.subheader[0].value != core  # a larger cut, a larger core subset
+
+
+def test_own_pool_file_is_captured_in_the_app(demo, tmp_path):
+    """A user's pool file with a bad line: captured by the app itself, the bad record listed, not fatal."""
+    pool = tmp_path / "my-pool.jsonl"
+    rows = [{"instruction": f"Add {i} and {i + 1}.", "input": "", "output": f"{2 * i + 1}"} for i in range(5)]
+    pool.write_text("\n".join(json.dumps(r) for r in rows[:3]) + '\n{"instruction": 3}\n'
+                    + "\n".join(json.dumps(r) for r in rows[3:]) + "\n")
+    at = open_page("data")
+    at.text_input(key="sb_pool").set_value(str(pool))
+    at.button(key="FormSubmitter:sb_form-Load").click().run()
+    check(at)
+    assert any("my-pool.jsonl:4" in e.value for e in at.error)  # stops at the bad line, names it
+    at.checkbox(key="sb_skip_invalid").check()
+    at.button(key="FormSubmitter:sb_form-Load").click().run()
+    check(at)
+    assert not at.error
+    assert {m.label: m.value for m in at.metric}["Pool records"] == "5"
+    assert any("1 invalid records were skipped" in e.label for e in at.expander)
+    at.switch_page("app_pages/select.py").run()
+    check(at)
+    assert {m.label: m.value for m in at.metric}["Selected records"] in {"1", "2", "3"}
