@@ -29,7 +29,7 @@ import numpy as np
 
 from .baselines import BASELINES, baseline_scores
 from .capture import DEFAULT_STORE_ROOT
-from .data import Dataset, read_records
+from .data import Dataset, content_hash, read_records
 from .finetune import FINETUNE_METHODS, FinetuneSettings, TrainProgress, finetune
 from .metrics import MeasureSettings, measure
 from .models import BUNDLED_MODEL, LoadedModel, load_model
@@ -127,6 +127,14 @@ class EvalData:
     subsets: dict[str, Dataset]
 
 
+def data_fingerprint(data: EvalData) -> dict:
+    """Content hashes of every input: saved selections are indices into the pool, so a resumed run
+    must see the very same data."""
+    digest = lambda d: content_hash(_key(r) for r in d.records)  # noqa: E731
+    return {"pool": digest(data.pool), "features": [digest(d) for d in data.features],
+            "heldout": [digest(d) for d in data.heldout], "subsets": {k: digest(d) for k, d in data.subsets.items()}}
+
+
 def load_eval_data(settings: EvalSettings) -> EvalData:
     pool = load_data(settings.candidates, limit=settings.candidates_limit, seed=settings.split_seed)
     subsets = {f"subset:{Path(p).stem}": read_records(p) for p in settings.subsets}
@@ -175,16 +183,17 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def load_results(out: Path, settings: EvalSettings) -> dict:
-    """The results so far in `out`, or a fresh record. Refuses results made with other settings."""
+def load_results(out: Path, settings: EvalSettings, fingerprint: dict) -> dict:
+    """The results so far in `out`, or a fresh record. Refuses results made with other settings or data."""
     path = out / "results.json"
     if path.exists():
         results = json.loads(path.read_text(encoding="utf-8"))
-        if results.get("settings") != settings.to_json():
-            raise ValueError(f"{path} was made with other settings; give another output folder to start afresh "
-                             f"(or the same settings to resume)")
+        for name, now in (("settings", settings.to_json()), ("data", fingerprint)):
+            if results.get(name) != now:
+                raise ValueError(f"{path} was made with other {name}; give another output folder to start afresh "
+                                 f"(or the same {name} to resume)")
         return results
-    return {"settings": settings.to_json(), "selections": {}, "arms": {}}
+    return {"settings": settings.to_json(), "data": fingerprint, "selections": {}, "arms": {}}
 
 
 def save_results(out: Path, results: dict) -> None:
@@ -251,7 +260,7 @@ def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedM
     report = progress or (lambda p: None)
     data = load_eval_data(settings)
     arms = arms_of(settings)
-    results = load_results(out, settings)
+    results = load_results(out, settings, data_fingerprint(data))
     results["targets"] = {spec: {"feature": [r.where for r in f.records], "heldout": [r.where for r in h.records],
                                  "heldout_excluded_seen_in_training_data": n}
                           for spec, f, h, n in zip(settings.targets, data.features, data.heldout, data.excluded)}

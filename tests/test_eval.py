@@ -229,6 +229,8 @@ def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
 
     with pytest.raises(ValueError, match="other settings"):
         run_eval(_settings(tmp_path, ratio=0.5), out, load)
+    with pytest.raises(ValueError, match="other data"):  # saved selections index this very pool
+        evaluate.load_results(out, settings, {**results["data"], "pool": "changed"})
 
 
 @pytest.mark.slow
