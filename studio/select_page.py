@@ -134,9 +134,9 @@ def _export(studio: Studio, s: Settings, selection) -> None:
     cols[0].download_button("Download the selection (JSONL)", "".join(f"{line}\n" for line in lines),
                             file_name=f"{studio.pool.name}-selected.jsonl", mime="application/jsonl",
                             key="select_download")
-    cols[1].download_button("Download all scores (JSONL)", "".join(f"{line}\n" for line in score_lines(selection)),
+    cols[1].download_button("Download all scores (JSONL)", lambda: "".join(f"{line}\n" for line in score_lines(selection)),
                             file_name=f"{studio.pool.name}-scores.jsonl", mime="application/jsonl",
-                            key="select_download_scores")
+                            key="select_download_scores", on_click="ignore", help="written when clicked")
     with st.form("select_write"):
         path = st.text_input("…or write it to a path", "out/selected.jsonl", key="select_path")
         scores_path = st.text_input("and the scores to (optional)", "", key="select_scores_path")

@@ -142,6 +142,7 @@ class Studio:
     targets: list[Dataset]
     target_reports: list[CaptureReport]
     features: list[Feature] = field(default_factory=list)
+    selections: dict = field(default_factory=dict, repr=False)  # Settings -> Selection, filled on demand
 
     @property
     def pool_store(self):
@@ -175,8 +176,14 @@ class Studio:
                        repr(options), self.pool_store, self.features, options)
 
     def selection(self, current: Settings | None = None) -> Selection:
+        """The selection under `current` settings (default: the session's); kept per settings."""
         current = current or settings()
-        return select({s.feature: s.score for s in self.scores(current.options)}, current.cut, current.merge)
+        if current not in self.selections:
+            if len(self.selections) >= 32:
+                self.selections.clear()
+            self.selections[current] = select({s.feature: s.score for s in self.scores(current.options)},
+                                              current.cut, current.merge)
+        return self.selections[current]
 
     def reasons(self, rows: list[int], options: ScoreOptions) -> list[str]:
         """Why each of `rows` scores as it does (top layers and neurons), under `options` (cached)."""
