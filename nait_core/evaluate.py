@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from .baselines import BASELINES, baseline_scores
-from .capture import DEFAULT_STORE_ROOT
+from .capture import DEFAULT_STORE_ROOT, ProgressCallback
 from .data import Dataset, content_hash, read_records
 from .finetune import FINETUNE_METHODS, FinetuneSettings, TrainProgress, finetune
 from .metrics import MeasureSettings, measure
@@ -151,7 +151,8 @@ def load_eval_data(settings: EvalSettings) -> EvalData:
 
 # ---------------------------------------------------------------- selections
 
-def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: LoadedModel | None) -> list[int] | None:
+def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: LoadedModel | None,
+                      capture_progress: ProgressCallback | None = None) -> list[int] | None:
     """Indices into the pool that `arm` trains on (None for base and subset arms). Only the feature
     parts of the targets are ever given to selection."""
     cut = Cut(ratio=settings.ratio)
@@ -165,7 +166,7 @@ def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: L
         scores = baseline_scores(arm.method, model, data.pool, max_length=settings.finetune.max_length)
         return np.nonzero(cut.mask(scores))[0].tolist()
     result = run_select(model, data.pool, data.features, ScoreOptions(method=arm.method), cut, settings.merge,
-                        settings.store_dir)
+                        settings.store_dir, progress=capture_progress)
     return result.selection.indices.tolist()
 
 
@@ -235,6 +236,23 @@ def results_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def results_figures(results: dict) -> dict:
+    """One Plotly bar chart per metric: arm groups, mean with the spread over seeds as error bars."""
+    import plotly.graph_objects as go
+
+    rows = summary(results)
+    figures = {}
+    for name in sorted({n for row in rows for n in row["metrics"]}):
+        have = [row for row in rows if name in row["metrics"]]
+        figure = go.Figure(go.Bar(
+            x=[row["arm"] for row in have], y=[row["metrics"][name]["mean"] for row in have],
+            error_y={"type": "data", "array": [row["metrics"][name]["std"] for row in have]},
+            hovertext=[f"{row['runs']} run(s), {row['train_records'] or 0} train records" for row in have]))
+        figure.update_layout(title=name, xaxis_title="arm", yaxis_title=name.rsplit("/", 1)[1], template="plotly_white")
+        figures[name] = figure
+    return figures
+
+
 # ---------------------------------------------------------------- the run
 
 @dataclass
@@ -244,10 +262,11 @@ class ArmProgress:
     total: int
     stage: str  # "select", "train", "measure", "done", "skip"
     train: TrainProgress | None = None
+    detail: str = ""  # e.g. the capture's progress while selecting
 
     def describe(self) -> str:
         text = f"[{self.index}/{self.total}] {self.arm}: {self.stage}"
-        return text + (f" · {self.train.describe()}" if self.train else "")
+        return text + (f" · {self.train.describe()}" if self.train else "") + (f" · {self.detail}" if self.detail else "")
 
 
 def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedModel] | None = None,
@@ -269,8 +288,11 @@ def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedM
     if needs_selection:  # phase 1: one model for every selection
         model = load() if any(a.kind == "method" for a in needs_selection) else None
         for arm in needs_selection:
-            report(ArmProgress(arm.name, arms.index(arm) + 1, len(arms), "select"))
-            results["selections"][arm.name] = selection_indices(arm, data, settings, model)
+            position = arms.index(arm) + 1
+            report(ArmProgress(arm.name, position, len(arms), "select"))
+            results["selections"][arm.name] = selection_indices(
+                arm, data, settings, model,
+                lambda p, a=arm.name, i=position: report(ArmProgress(a, i, len(arms), "select", detail=f"capture {p.describe()}")))
             save_results(out, results)
         del model
     for i, arm in enumerate(arms, start=1):  # phase 2: train and measure, one arm at a time
@@ -368,4 +390,7 @@ def cmd_eval(args) -> None:
     settings = settings_from_args(args)
     results = run_eval(settings, args.out, progress=lambda p: print(p.describe(), file=sys.stderr))
     print(results_table(results))
-    print(f"results: {Path(args.out) / 'results.json'}", file=sys.stderr)
+    charts = Path(args.out) / "charts.html"
+    _atomic_write(charts, "\n".join(f.to_html(full_html=False, include_plotlyjs=i == 0)
+                                     for i, f in enumerate(results_figures(results).values())))
+    print(f"results: {Path(args.out) / 'results.json'}, charts: {charts}", file=sys.stderr)

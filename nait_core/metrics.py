@@ -17,7 +17,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .capture import make_batches, pad_batch, tokenize
 from .data import Dataset, Record, render
@@ -41,7 +40,7 @@ def task_of(dataset: Dataset) -> str | None:
 # ---------------------------------------------------------------- log-probabilities
 
 def response_logprobs(model, input_ids: list[list[int]], response_start: list[int], pad_id: int,
-                      batch_tokens: int = 4096) -> list[np.ndarray]:
+                      batch_tokens: int = 2048) -> list[np.ndarray]:
     """Log-probability of each response token given everything before it, one array per sample.
 
     Tokens at positions >= response_start are scored (position 0 never is: nothing precedes it)."""
@@ -51,8 +50,8 @@ def response_logprobs(model, input_ids: list[list[int]], response_start: list[in
     with torch.inference_mode():
         for batch in make_batches(lengths, batch_tokens, 16):
             ids, mask = pad_batch([input_ids[i] for i in batch], pad_id, device)
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()  # [batch, pos, vocab]
-            logp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]  # [batch, pos-1]
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()  # [batch, pos-1, vocab]
+            logp = logits.gather(-1, ids[:, 1:, None])[..., 0] - torch.logsumexp(logits, -1)  # [batch, pos-1]
             for row, i in enumerate(batch):
                 start = max(1, response_start[i])
                 out[i] = logp[row, start - 1: lengths[i] - 1].cpu().numpy()

@@ -247,3 +247,6 @@ def test_every_kind_of_arm(tmp_path, tokenizer, spied):
     random_row = next(r for r in evaluate.summary(results) if r["arm"] == "random")
     assert random_row["runs"] == 3 and random_row["metrics"]["mmlu/loss"]["n"] == 3
     assert "±" in results_table(results)
+    figures = evaluate.results_figures(results)
+    assert set(figures) == {"gsm8k/exact_match", "gsm8k/loss", "mmlu/accuracy", "mmlu/loss"}
+    assert list(figures["mmlu/loss"].data[0].x) == ["base", "overlap", "nait-pca", "ifd", "length", "random", "full", "subset:mine"]
