@@ -2,7 +2,9 @@
 
 A feature holds, per layer l and neuron j:
 - `profile`: the target's expected activation, the mean over target samples of each sample's
-  token-mean activation (what `overlap` and `jaccard` compare against);
+  token-mean activation (what `overlap` compares against);
+- `median`: the median over target samples of the same; a neuron "fires for the target" at threshold θ
+  when median > θ, i.e. when it fires for at least half of the target samples (what `jaccard` uses);
 - `pca.<reduction>`: the paper's direction v_l, the first principal component of the target samples'
   ΔA^(l) (Eq. 3), sign-aligned with their mean ΔA (Eq. 4). `last-first` is Eq. 2 as written
   (last token minus first token); `mean` is the token-mean reading of the paper's prose;
@@ -25,7 +27,7 @@ from safetensors.numpy import save_file
 from .store import Store
 
 PCA_REDUCTIONS = ("last-first", "mean", "last")
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 
 class FeatureError(ValueError):
@@ -75,6 +77,10 @@ class Feature:
     @property
     def profile(self) -> np.ndarray:
         return self.tensors["profile"]
+
+    @property
+    def median(self) -> np.ndarray:
+        return self.tensors["median"]
 
     def direction(self, reduction: str) -> np.ndarray:
         key = f"pca.{reduction}"
@@ -129,7 +135,10 @@ def build_feature(store: Store, name: str, indices=None, reductions=("last-first
     if len(indices) < 2:
         raise FeatureError(f"a capability feature needs at least 2 target samples, got {len(indices)}")
     shape = (store.n_layers, store.n_neurons)
-    tensors = {"profile": np.stack([store.layer_rows("mean", l, indices).mean(axis=0) for l in range(shape[0])])}
+    token_means = [store.layer_rows("mean", layer, indices) for layer in range(shape[0])]  # [n, neurons] each
+    tensors = {"profile": np.stack([m.mean(axis=0) for m in token_means]),
+               "median": np.stack([np.median(m, axis=0) for m in token_means])}
+    del token_means
     for reduction in reductions:
         directions, explained = np.empty(shape, np.float32), np.empty(shape[0], np.float32)
         for layer in range(store.n_layers):  # one layer at a time: memory stays at [n, neurons]

@@ -9,7 +9,7 @@ import numpy as np
 from .capture import DEFAULT_STORE_ROOT, CaptureOptions, CaptureReport, ProgressCallback, capture
 from .data import Dataset, read_records
 from .datasets import is_builtin, load_builtin
-from .features import Feature, build_feature
+from .features import Feature, FeatureError, build_feature
 from .models import LoadedModel
 from .scoring import ScoreOptions, Scores, score_store
 from .selection import Cut, Selection, select
@@ -32,9 +32,12 @@ def feature_for(store: Store, root: Path | str = DEFAULT_STORE_ROOT, name: str |
     """The capability feature of a target store: built once, then loaded from `<root>/features/`."""
     path = Path(root) / "features" / f"{store.path.name}.safetensors"
     if path.exists():
-        feature = Feature.load(path)
-        if feature.meta.get("target_hash") == store.manifest["data"]["hash"]:
-            return feature
+        try:
+            feature = Feature.load(path)
+            if feature.meta.get("target_hash") == store.manifest["data"]["hash"]:
+                return feature
+        except FeatureError:  # an older feature format: ours to rebuild
+            pass
     feature = build_feature(store, name or store.manifest["data"]["name"])
     feature.save(path)
     return feature

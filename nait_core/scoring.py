@@ -5,8 +5,9 @@ per-neuron parts (what the app shows as the "reason"). With x a candidate's summ
 
 - `overlap` (default): centred cosine of token-mean profiles,
       s = Σ_lj (x − c)_lj (p − c)_lj / (‖x − c‖ ‖p − c‖),  p = target profile, c = pool mean (0 with no_centre).
-- `jaccard`: |F(x) ∩ F(p)| / |F(x) ∪ F(p)|, F(·) = neurons whose token-mean activation exceeds the firing
-  threshold (absolute `T`, or `qQ`: each neuron's Q-quantile over the pool).
+- `jaccard`: |F(x) ∩ T| / |F(x) ∪ T|, F(x) = neurons whose token-mean activation exceeds the firing
+  threshold θ (absolute `T`, or `qQ`: each neuron's Q-quantile over the pool), and T = the neurons that
+  fire for at least half of the target samples (the feature's per-neuron median exceeds θ).
 - `nait-pca`: Eq. 5 as published, s = Σ_l x_l · v_l, with x the `reduction` summary of the candidate
   (default ΔA = last − first) and v_l the feature's PCA direction; `layer_norm="z"` z-scores each
   layer's projection over the pool before the sum.
@@ -89,7 +90,11 @@ class Kernel:
         elif options.method == "jaccard":
             self.reduction = "mean"
             self.thresholds = fire_thresholds(store, options.fire_threshold)
-            self.target_fires = feature.profile > self.thresholds
+            self.target_fires = feature.median > self.thresholds  # fires for most target samples
+            if not self.target_fires.any():
+                raise ValueError(
+                    f"no neuron fires for most samples of target {feature.name!r} at fire threshold "
+                    f"{options.fire_threshold}: every score would be 0; lower the threshold")
         else:
             self.reduction = options.reduction
             self.direction = feature.direction(options.reduction)

@@ -31,6 +31,7 @@ def test_feature_contents_and_round_trip(stores, tmp_path):
     pool, _, target, target_data = stores
     feature = build_feature(target, "t")
     np.testing.assert_allclose(feature.profile, target_data["mean"].astype(np.float32).mean(0), rtol=1e-6)
+    np.testing.assert_allclose(feature.median, np.median(target_data["mean"].astype(np.float32), axis=0), rtol=1e-6)
     delta = (target_data["last"].astype(np.float32) - target_data["first"].astype(np.float32))
     for layer in range(3):
         v = feature.direction("last-first")[layer]
@@ -83,7 +84,7 @@ def test_overlap_and_jaccard_formulas(stores):
     c = x.mean(0)
     expected = (x - c) @ (p - c) / (np.linalg.norm(x - c, axis=1) * np.linalg.norm(p - c))
     np.testing.assert_allclose(score_store(pool, [feature], ScoreOptions())[0].score, expected, rtol=1e-5)
-    fires, t = x > 0.1, p > 0.1
+    fires, t = x > 0.1, feature.median.ravel() > 0.1
     expected = (fires & t).sum(1) / (fires | t).sum(1)
     got = score_store(pool, [feature], ScoreOptions(method="jaccard", fire_threshold="0.1"))[0].score
     np.testing.assert_allclose(got, expected, rtol=1e-9)
@@ -95,3 +96,9 @@ def test_quantile_thresholds_are_per_neuron(stores):
     np.testing.assert_allclose(thresholds, np.quantile(data["mean"].astype(np.float32), 0.5, axis=0), rtol=1e-6)
     with pytest.raises(ValueError, match="fire threshold"):
         ScoreOptions(method="jaccard", fire_threshold="q1.5")
+
+
+def test_empty_target_firing_set_is_an_error_not_all_zeros(stores):
+    pool, _, target, _ = stores
+    with pytest.raises(ValueError, match="lower the threshold"):
+        score_store(pool, [build_feature(target, "t")], ScoreOptions(method="jaccard", fire_threshold="100"))

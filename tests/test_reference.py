@@ -56,7 +56,7 @@ def expected_scores(pool, targets, method):
         xc, pc = (x - c).reshape(len(x), -1), (profile - c).ravel()
         return xc @ pc / (np.linalg.norm(xc, axis=1) * np.linalg.norm(pc))
     if method == "jaccard":
-        fires, target = x > 0, profile > 0
+        fires, target = x > 0, np.median(t, axis=0) > 0  # neurons firing for most target samples
         return (fires & target).sum((1, 2)) / (fires | target).sum((1, 2))
     delta = np.stack([a[-1] - a[0] for a in targets])  # Eq. 2, [n, L, N]
     directions = []
