@@ -47,7 +47,7 @@ METHODS = [
     ("nait-pca, last, layer-norm z", ScoreOptions("nait-pca", reduction="last", layer_norm="z")),
 ]
 SWEEP = ("overlap, centred (default)", "nait-pca, last-first, layer-norm none (Eq. 2-5 as published)",
-         "nait-pca, last-first, layer-norm z", "jaccard, per-neuron quantile q0.99")
+         "nait-pca, last-first, layer-norm z", "jaccard, absolute T = 0 (default)", "jaccard, per-neuron quantile q0.9")
 
 
 def baselines(pool, positive: np.ndarray, seed: int, draws: int = 1000) -> list[tuple[str, str]]:
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     positive = np.array([r.source == "gsm8k" for r in demo.records])
     print(f"pool: built-in demo, {len(demo)} records, {positive.sum()} of them GSM8K; store {pool.path}")
 
-    results: dict[int, dict[str, float]] = {}
+    results: dict[int, dict[str, str]] = {}
     for size in sizes:
         target = pipeline.load_data("gsm8k", limit=size, seed=args.seed)
         store = capture_module.capture(model, target, args.store_dir).store
@@ -85,7 +85,10 @@ def main(argv=None) -> int:
         methods = METHODS if size == sizes[0] else [m for m in METHODS if m[0] in SWEEP]
         results[size] = {}
         for label, options in methods:
-            results[size][label] = auroc(score_store(pool, [feature], options)[0].score, positive)
+            try:
+                results[size][label] = f"{auroc(score_store(pool, [feature], options)[0].score, positive):.3f}"
+            except ValueError as error:  # e.g. jaccard: no neuron fires for most target samples
+                results[size][label] = f"refused ({error})".replace("|", "/")
         print(f"target: {target.name} ({len(target)} records), store {store.path}")
 
     first = sizes[0]
@@ -95,13 +98,13 @@ def main(argv=None) -> int:
     for label, value in baselines(pool, positive, args.seed):
         print(f"| {label} | {value} |")
     for label, value in results[first].items():
-        print(f"| {label} | {value:.3f} |")
+        print(f"| {label} | {value} |")
     if len(sizes) > 1:
         print("\nAUROC by target size (--target-size N, seed %d)\n" % args.seed)
         print("| method | " + " | ".join(f"N = {s}" for s in sizes) + " |")
         print("|---|" + "---|" * len(sizes))
         for label in SWEEP:
-            print(f"| {label} | " + " | ".join(f"{results[s][label]:.3f}" for s in sizes) + " |")
+            print(f"| {label} | " + " | ".join(results[s][label] if len(results[s][label]) < 10 else "refused" for s in sizes) + " |")
     print(f"\n({time.perf_counter() - started:.0f} s in all, captures included)")
     return 0
 
