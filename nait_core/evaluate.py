@@ -368,6 +368,7 @@ def add_eval_parser(subparsers) -> None:
     g = p.add_argument_group("measurement")
     g.add_argument("--max-new-tokens", type=int, default=ms.max_new_tokens, help="greedy generation length (GSM8K, HumanEval)")
     g.add_argument("--gen-batch-size", type=int, default=ms.batch_size)
+    g.add_argument("--gen-limit", type=int, help="generation metrics (GSM8K, HumanEval) on the first N held-out records only; the loss uses all")
     p.set_defaults(func=cmd_eval)
 
 
@@ -382,7 +383,8 @@ def settings_from_args(args) -> EvalSettings:
                                   learning_rate=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
                                   max_length=args.max_length, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
                                   seed=args.seed),
-        measure=dataclasses.replace(MeasureSettings(), max_new_tokens=args.max_new_tokens, batch_size=args.gen_batch_size),
+        measure=dataclasses.replace(MeasureSettings(), max_new_tokens=args.max_new_tokens, batch_size=args.gen_batch_size,
+                                    generate_limit=args.gen_limit),
     )
 
 

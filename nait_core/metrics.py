@@ -169,6 +169,7 @@ class MeasureSettings:
     max_new_tokens: int = 256  # greedy generation length for GSM8K and HumanEval
     batch_size: int = 8  # generation batch
     timeout: float = 5.0  # seconds per HumanEval test run
+    generate_limit: int | None = None  # generation metrics on the first N records only (slow on CPU); loss uses all
 
 
 def measure(model, tokenizer, dataset: Dataset, settings: MeasureSettings = MeasureSettings()) -> dict[str, float]:
@@ -179,11 +180,11 @@ def measure(model, tokenizer, dataset: Dataset, settings: MeasureSettings = Meas
     if task == "mmlu":
         result["accuracy"] = float(np.mean([mmlu_correct(model, tokenizer, r) for r in dataset.records]))
     elif task in ("gsm8k", "humaneval"):
-        generations = generate(model, tokenizer, [r.prompt for r in dataset.records], settings.max_new_tokens,
-                               settings.batch_size)
+        records = dataset.records[: settings.generate_limit]
+        generations = generate(model, tokenizer, [r.prompt for r in records], settings.max_new_tokens, settings.batch_size)
         if task == "gsm8k":
-            result["exact_match"] = float(np.mean([gsm8k_correct(g, r.response) for g, r in zip(generations, dataset.records)]))
+            result["exact_match"] = float(np.mean([gsm8k_correct(g, r.response) for g, r in zip(generations, records)]))
         else:
             result["pass@1"] = float(np.mean([humaneval_passed(r.raw["task_id"], g, settings.timeout)
-                                              for g, r in zip(generations, dataset.records)]))
+                                              for g, r in zip(generations, records)]))
     return result

@@ -180,7 +180,7 @@ def _settings(tmp_path, **changes) -> EvalSettings:
                 ratio=0.25, random_seeds=(0,), full=False, feature_size=4, heldout_size=2,
                 store_dir=str(tmp_path / "stores"),
                 finetune=FinetuneSettings(max_steps=1, batch_size=2, max_length=320),
-                measure=MeasureSettings(max_length=320, max_new_tokens=4))
+                measure=MeasureSettings(max_length=320, max_new_tokens=4, generate_limit=1))
     base.update(changes)
     return EvalSettings(**base)
 
