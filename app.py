@@ -1,11 +1,11 @@
-"""NAIT Studio: `streamlit run app.py`. The navigation table; the shared sidebar is `studio.session`.
+"""NAIT Studio: `streamlit run app.py`. The navigation table; the shared sidebar is `studio.sidebar`.
 
 The page scripts live in `app_pages/`, not `pages/`: a `pages/` folder makes Streamlit ignore st.navigation
 and run page files directly (its older multipage mode), skipping this file's shared sidebar.
 """
 import streamlit as st
 
-from studio.session import sidebar
+from studio.sidebar import sidebar
 
 st.set_page_config(page_title="NAIT Studio", page_icon=":material/neurology:", layout="wide")
 

@@ -1,0 +1,80 @@
+"""The shared sidebar: a form to pick the model, the candidate pool and the target sets (names, paths or
+uploads), and a summary of what is loaded. Runs once per rerun from app.py, before the page.
+
+A setup that fails to load is reported with st.error and the last working one is kept.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+import streamlit as st
+
+from nait_core.data import FORMATS
+from nait_core.models import BUNDLED_MODEL
+
+from .session import USER_ERRORS, Config, Studio, load, settings
+
+
+def _save_upload(upload, root: str) -> str:
+    """Keep an uploaded file under <root>/uploads/ (named by content) and return its path."""
+    data = upload.getvalue()
+    folder = Path(root) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:12]}-{Path(upload.name).name}"
+    if not path.exists():
+        path.write_bytes(data)
+    return str(path)
+
+
+def _form(current: Config) -> Config | None:
+    """The setup form; returns the new config when submitted."""
+    with st.sidebar.expander("Model and data", expanded=False), st.form("sb_form"):
+        model = st.text_input("Model", current.model, key="sb_model",
+                              help=f"'{BUNDLED_MODEL}' (bundled), a local Hugging Face folder, a hub id or a .gguf file")
+        pool = st.text_input("Candidate pool", current.pool, key="sb_pool",
+                             help="a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>) or a file path")
+        pool_upload = st.file_uploader("…or upload a pool", type=["jsonl", "json", "parquet", "csv"], key="sb_pool_upload")
+        targets = st.text_area("Target sets, one per line", "\n".join(current.targets), key="sb_targets")
+        target_uploads = st.file_uploader("…and/or upload target files", type=["jsonl", "json", "parquet", "csv"],
+                                          accept_multiple_files=True, key="sb_target_uploads")
+        size = st.number_input("Target samples (0 = all)", 0, 100_000, current.target_size, key="sb_target_size")
+        fmt = st.selectbox("Record format", ["auto", *FORMATS], key="sb_format",
+                           index=0 if current.fmt is None else 1 + FORMATS.index(current.fmt))
+        text_field = st.text_input("Text field (plain-text records)", current.text_field or "", key="sb_text_field")
+        skip = st.checkbox("Skip invalid records (and list them)", current.skip_invalid, key="sb_skip_invalid")
+        if not st.form_submit_button("Load"):
+            return None
+    target_list = [t.strip() for t in targets.splitlines() if t.strip()]
+    target_list += [_save_upload(u, current.root) for u in target_uploads or []]
+    return replace(current, model=model.strip(), pool=_save_upload(pool_upload, current.root) if pool_upload else pool.strip(),
+                   targets=tuple(target_list), target_size=int(size), fmt=None if fmt == "auto" else fmt,
+                   text_field=text_field.strip() or None, skip_invalid=skip)
+
+
+def sidebar() -> Studio | None:
+    """Draw the sidebar, load (or reuse) the session, and keep it for the page. None if nothing loads."""
+    current = st.session_state.get("studio_config", Config())
+    wanted = _form(current) or current
+    loaded = st.session_state.get("studio") if wanted == current else None
+    for config in dict.fromkeys([wanted, current]) if loaded is None else []:  # new setup, else the last working one
+        try:
+            loaded = load(config)
+            break
+        except USER_ERRORS as error:
+            st.error(f"Could not load this setup: {error}")
+            if config != current:
+                st.info("Keeping the previous setup.")
+    if loaded is None:
+        st.session_state.pop("studio_config", None)  # start again from the defaults next time
+        return None
+    st.session_state["studio_config"] = loaded.config
+    st.session_state["studio"] = loaded
+    s = st.sidebar
+    s.caption(f"**Model** {loaded.model.name} · {loaded.model.n_layers} layers × {loaded.model.neurons_per_layer:,} neurons")
+    s.caption(f"**Pool** {loaded.pool.name}: {len(loaded.pool):,} records")
+    s.caption("**Targets** " + ", ".join(f"{n} ({len(t)})" for n, t in zip(loaded.target_names, loaded.targets)))
+    current_settings = settings()
+    s.caption(f"**Scoring** {current_settings.options.describe()}; merge {current_settings.merge}")
+    return loaded
