@@ -29,7 +29,7 @@ class FinetuneSettings:
     learning_rate: float | None = None  # default: 2e-4 for LoRA, 2e-5 for full fine-tuning
     batch_size: int = 4
     grad_accum: int = 1
-    warmup_steps: float = 0.03  # a share of the steps when < 1
+    warmup_steps: float = 0.03  # a share of the steps when < 1 (the first step then has learning rate 0)
     weight_decay: float = 0.0
     max_length: int = 512  # tokens per training sample (longer ones are truncated)
     lora_r: int = 8

@@ -12,7 +12,7 @@ from nait_core.capture import tokenize
 from nait_core.data import Dataset, Record
 from nait_core.datasets import load_builtin
 from nait_core.evaluate import EvalSettings, results_table, run_eval, split_target
-from nait_core.finetune import FinetuneSettings, training_examples
+from nait_core.finetune import FinetuneSettings, finetune, training_examples
 from nait_core.metrics import (MeasureSettings, extract_code, final_number, gsm8k_correct, humaneval_passed,
                                mmlu_correct, option_logprobs, response_loss, task_of)
 from nait_core.models import resolve_model_source
@@ -136,6 +136,20 @@ def test_training_labels_cover_the_response_only(tokenizer):
     assert example["labels"][:start] == [-100] * start and example["labels"][start:] == example["input_ids"][start:]
     assert tokenizer.decode(example["input_ids"][start:]).startswith("It is 4.")
     assert training_examples(data, tokenizer, start) == []  # response truncated away: nothing to train
+
+
+def test_finetune_is_seeded_and_full_tuning_changes_the_weights(tokenizer):
+    data = Dataset("two", [_record("What is 2 + 2?", "It is 4."), _record("Name a colour.", "Blue.")])
+    steps = []
+    lora = FinetuneSettings(max_steps=2, batch_size=1, seed=5)
+    first, second = (finetune(tiny_model("llama", tokenizer), data, lora, steps.append) for _ in range(2))
+    assert first.final_loss == second.final_loss and first.examples == 2 and first.dropped == 0
+    assert [(p.step, p.total_steps) for p in steps] == [(1, 2), (2, 2)] * 2 and steps[-1].eta_seconds == 0
+    assert type(first.network).__name__.startswith("Peft")
+    model = tiny_model("llama", tokenizer)
+    before = model.model.lm_head.weight.detach().clone()
+    full = finetune(model, data, FinetuneSettings(method="full", max_steps=1, batch_size=2, learning_rate=1e-2, warmup_steps=0))
+    assert full.network is model.model and not torch.equal(before, model.model.lm_head.weight)
 
 
 # ---------------------------------------------------------------- the harness
