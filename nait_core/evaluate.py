@@ -33,7 +33,7 @@ from .data import Dataset, content_hash, read_records
 from .finetune import FINETUNE_METHODS, FinetuneSettings, TrainProgress, finetune
 from .metrics import MeasureSettings, measure
 from .models import BUNDLED_MODEL, LoadedModel, load_model
-from .pipeline import load_data, run_select
+from .pipeline import load_data, run_select, unique_names
 from .scoring import METHODS, ScoreOptions
 from .selection import MERGES, Cut
 
@@ -97,8 +97,13 @@ def arms_of(settings: EvalSettings) -> list[Arm]:
             arms.append(Arm(method, "method", method))
     if settings.full:
         arms.append(Arm("full", "full"))
-    arms += [Arm(f"subset:{Path(p).stem}", "subset", path=p) for p in settings.subsets]
+    arms += [Arm(name, "subset", path=p) for name, p in zip(subset_names(settings), settings.subsets)]
     return arms
+
+
+def subset_names(settings: EvalSettings) -> list[str]:
+    """`subset:<file stem>`, with `-2`, `-3`… for repeated stems ('#' is kept for seeds)."""
+    return [name.replace("#", "-") for name in unique_names([f"subset:{Path(p).stem}" for p in settings.subsets])]
 
 
 # ---------------------------------------------------------------- data
@@ -137,7 +142,7 @@ def data_fingerprint(data: EvalData) -> dict:
 
 def load_eval_data(settings: EvalSettings) -> EvalData:
     pool = load_data(settings.candidates, limit=settings.candidates_limit, seed=settings.split_seed)
-    subsets = {f"subset:{Path(p).stem}": read_records(p) for p in settings.subsets}
+    subsets = {name: read_records(p) for name, p in zip(subset_names(settings), settings.subsets)}
     seen = {_key(r) for d in [pool, *subsets.values()] for r in d.records}
     features, heldout, excluded = [], [], []
     for spec in settings.targets:
