@@ -36,6 +36,10 @@ bench: install
 	$(PY) bench/bench_capture.py
 	$(PY) bench/bench_scoring.py
 	$(PY) bench/bench_methods.py
+	$(PY) bench/bench_app.py
+
+screenshots: install browser
+	$(PY) bench/screenshots.py
 
 clean-cache:
 	rm -rf cached_features/*/ cached_features/features

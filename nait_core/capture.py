@@ -262,6 +262,10 @@ def capture(
     return report
 
 
+class _StopForward(Exception):
+    """Raised by a hook once it has what it needs: the layers above it need not run."""
+
+
 def token_activations(model: LoadedModel, record, layer: int, max_length: int = 1024) -> tuple[list[str], np.ndarray, int]:
     """One live forward pass of one record: (tokens, activations [pos, neurons] of `layer`, response start)."""
     tokens = tokenize(Dataset("one", [record]), model.tokenizer, max_length)
@@ -269,12 +273,15 @@ def token_activations(model: LoadedModel, record, layer: int, max_length: int = 
 
     def keep(module, args):
         captured["x"] = args[0][0].float().cpu().numpy()
+        raise _StopForward
 
     handle = model.neuron_modules[layer].register_forward_pre_hook(keep)
     try:
         with torch.inference_mode():
             ids, mask = pad_batch(tokens.input_ids, model.tokenizer.pad_token_id, model.device)
             forward(model, ids, mask)
+    except _StopForward:
+        pass
     finally:
         handle.remove()
     pieces = [model.tokenizer.decode([t]) for t in tokens.input_ids[0]]

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from nait_core.capture import CaptureOptions, Reducer, capture, forward, make_batches, pad_batch, tokenize
+from nait_core.capture import (CaptureOptions, Reducer, capture, forward, make_batches, pad_batch, token_activations,
+                               tokenize)
 from nait_core.data import Dataset
 from nait_core.datasets import load_builtin
 from nait_core.store import Store
@@ -54,6 +55,10 @@ def test_reductions_match_per_token_activations(bundled, small):
     torch.testing.assert_close(out[1], x[-1])
     torch.testing.assert_close(out[2], x[0])
     torch.testing.assert_close(out[3], x[start:].mean(0), atol=1e-5, rtol=1e-5)
+    pieces, live, live_start = token_activations(bundled, small.records[row], layer)  # stops after `layer`
+    np.testing.assert_allclose(live, x.numpy(), atol=1e-5)
+    assert live_start == start and len(pieces) == len(x)
+    assert all(not m._forward_pre_hooks for m in bundled.neuron_modules)
 
 
 def test_hooks_do_not_change_logits_and_are_removed(bundled, small):
