@@ -5,6 +5,7 @@
     nait feature --target gsm8k --target-size 64 --out gsm8k.safetensors
     nait score --candidates pool.jsonl --feature gsm8k.safetensors --scores scores.jsonl
     nait info
+    nait eval --candidates demo --target gsm8k --methods overlap,nait-pca,ifd --out runs/gsm8k
 """
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import json
 import sys
 from pathlib import Path
 
+from .baselines import BASELINES, baseline_scores
 from .capture import DEFAULT_STORE_ROOT, CaptureOptions, Progress, capture
 from .data import FORMATS, DataError
+from .evaluate import add_eval_parser
 from .features import Feature, FeatureError, build_feature, list_features
 from .models import BUNDLED_MODEL, ModelError, load_model
 from .pipeline import load_data, run_select
@@ -59,7 +62,7 @@ def _add_data_args(parser):
     group.add_argument("--text-field", help="plain-text records: the field holding the text")
     group.add_argument("--skip-invalid", action="store_true", help="skip bad records and report them, instead of stopping")
     group.add_argument("--target-size", type=int, help="use a seeded random sample of this many records of each target")
-    group.add_argument("--seed", type=int, default=0, help="seed for --target-size sampling")
+    group.add_argument("--seed", type=int, default=0, help="seed for --target-size sampling and --method random")
 
 
 def _add_capture_args(parser):
@@ -73,7 +76,8 @@ def _add_capture_args(parser):
 
 def _add_score_args(parser):
     group = parser.add_argument_group("scoring")
-    group.add_argument("--method", choices=METHODS, default="overlap", help="overlap (default), jaccard or nait-pca (Eq. 5 as published)")
+    group.add_argument("--method", choices=METHODS + tuple(BASELINES), default="overlap",
+                       help="overlap (default), jaccard, nait-pca (Eq. 5 as published); baselines needing no target: ifd, length, random")
     group.add_argument("--no-centre", action="store_true", help="overlap: do not centre on the pool mean")
     group.add_argument("--fire-threshold", default="0", help="jaccard: absolute threshold T, or qQ for each neuron's Q-quantile over the pool")
     group.add_argument("--reduction", default="last-first", choices=["last-first", "mean", "last"], help="nait-pca: candidate summary and PCA input")
@@ -131,11 +135,29 @@ def _report(report, label):
 
 # ---------------------------------------------------------------- commands
 
+def _cut(args) -> Cut:
+    return Cut(ratio=args.ratio, top=args.top, min_score=args.min_score)
+
+
+def select_baseline(args):
+    """ifd, length or random: one score per candidate, no target and no store."""
+    candidates = _data(args, args.candidates)
+    model = None if args.method == "random" else _model(args)
+    score = baseline_scores(args.method, model, candidates, seed=args.seed, max_length=args.max_length)
+    selection = select({args.method: score}, _cut(args))
+    export(candidates.records, selection, args.out, args.scores)
+    print(f"selected {selection.selected.sum():,} of {len(candidates):,} records ({args.method}) -> {args.out}", file=sys.stderr)
+
+
 def cmd_select(args):
+    if args.method in BASELINES:
+        return select_baseline(args)
+    if not args.target:
+        raise ValueError(f"--target is required for --method {args.method}")
     candidates = _data(args, args.candidates)
     targets = [_data(args, t, target=True) for t in args.target]
     model = _model(args)
-    cut = Cut(ratio=args.ratio, top=args.top, min_score=args.min_score)
+    cut = _cut(args)
     result = run_select(model, candidates, targets, _score_options(args), cut, args.merge, args.store_dir,
                         _capture_options(args), _tqdm_progress())
     for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
@@ -168,6 +190,8 @@ def cmd_feature(args):
 
 
 def cmd_score(args):
+    if args.method in BASELINES:
+        raise ValueError(f"--method {args.method} needs no feature: use nait select --method {args.method}")
     candidates = _data(args, args.candidates)
     features = [Feature.load(p) for p in args.feature]
     model = _model(args)
@@ -175,7 +199,7 @@ def cmd_score(args):
     _report(report, "candidates")
     scores = score_store(report.store, features, _score_options(args))
     per_target = {s.feature: s.score for s in scores}
-    cut = Cut(ratio=args.ratio, top=args.top, min_score=args.min_score) if (args.ratio or args.top or args.min_score is not None) else Cut(ratio=0.1)
+    cut = _cut(args) if (args.ratio or args.top or args.min_score is not None) else Cut(ratio=0.1)
     selection = select(per_target, cut, args.merge)
     export(candidates.records, selection, args.out, args.scores)
     print(f"scored {len(candidates):,} records with {len(features)} feature(s) -> {args.scores}", file=sys.stderr)
@@ -203,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("select", help="capture, score and export in one go")
     p.add_argument("--candidates", required=True, help="candidate pool: a file (json/jsonl/parquet/csv) or built-in name (demo, gsm8k, …)")
-    p.add_argument("--target", required=True, action="append", help="target set: a file or built-in name; repeat for several")
+    p.add_argument("--target", action="append", help="target set: a file or built-in name; repeat for several (not for ifd/length/random)")
     p.add_argument("--out", required=True, type=Path, help="JSONL of the selected records, exactly as read")
     p.add_argument("--scores", type=Path, help="JSONL with index, score, rank, selected and per-target scores")
     _add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p)
@@ -235,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", help="another folder of feature files")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
+
+    add_eval_parser(sub)
     return parser
 
 
@@ -246,7 +272,7 @@ def main(argv=None) -> int:
         print(f"nait: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("nait: interrupted; finished shards are kept, run the same command again to resume", file=sys.stderr)
+        print("nait: interrupted; finished shards and arms are kept, run the same command again to resume", file=sys.stderr)
         return 130
     return 0
 

@@ -27,7 +27,7 @@ from safetensors.numpy import save_file
 from .store import Store
 
 PCA_REDUCTIONS = ("last-first", "mean", "last")
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 
 
 class FeatureError(ValueError):
@@ -129,7 +129,7 @@ class Feature:
         return cls(meta.get("name", path.stem), tensors, meta)
 
 
-def build_feature(store: Store, name: str, indices=None, reductions=("last-first", "mean")) -> Feature:
+def build_feature(store: Store, name: str, indices=None, reductions=PCA_REDUCTIONS) -> Feature:
     """Summarise the target samples of `store` (all, or `indices`) into a capability feature."""
     indices = np.arange(store.n_samples) if indices is None else np.asarray(indices)
     if len(indices) < 2:

@@ -85,3 +85,17 @@ def test_module_and_console_script_run():
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert "--candidates" in result.stdout and "--target" in result.stdout
+
+
+def test_baseline_methods_need_no_target(tmp_path):
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps({"instruction": f"Q{i}", "output": "word " * (i + 1)}) + "\n" for i in range(6)))
+    scores = tmp_path / "s.jsonl"
+    assert main(["select", "--candidates", str(pool), "--method", "random", "--seed", "3", "--top", "2",
+                 "--out", str(tmp_path / "r.jsonl"), "--scores", str(scores)]) == 0
+    first = scores.read_text()
+    assert main(["select", "--candidates", str(pool), "--method", "random", "--seed", "3", "--top", "2",
+                 "--out", str(tmp_path / "r.jsonl"), "--scores", str(scores)]) == 0
+    assert scores.read_text() == first  # seeded: reproducible
+    assert main(["select", "--candidates", str(pool), "--method", "overlap", "--top", "2",
+                 "--out", str(tmp_path / "o.jsonl")]) == 2  # a neuron method needs a target
