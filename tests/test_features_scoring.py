@@ -52,7 +52,7 @@ def test_feature_errors(stores, tmp_path):
     with pytest.raises(FeatureError, match="same model"):
         feature.check_compatible(other)
     with pytest.raises(FeatureError, match="no PCA direction for 'last'"):
-        feature.direction("last")
+        build_feature(target, "t", reductions=("mean",)).direction("last")
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(FeatureError, match="not a NAIT feature"):
         Feature.load(tmp_path / "junk.safetensors")
