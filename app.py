@@ -16,10 +16,15 @@ PAGES = [
     st.Page("app_pages/map.py", title="Overlap map", icon=":material/scatter_plot:"),
     st.Page("app_pages/select.py", title="Select & export", icon=":material/checklist:"),
     st.Page("app_pages/transfer.py", title="Transfer", icon=":material/compare_arrows:"),
+    st.Page("app_pages/outcomes.py", title="Outcomes", icon=":material/trophy:"),
 ]
+NO_MODEL = {"outcomes"}  # pages that only read files: they do not wait for the sidebar's model and data
 
 page = st.navigation(PAGES)
 st.sidebar.title("NAIT Studio")
-if sidebar() is None:
-    st.stop()
+if page.url_path not in NO_MODEL:
+    if sidebar() is None:
+        st.stop()
+elif "studio" in st.session_state:  # already loaded: keep the sidebar's setup in view (cheap, nothing reloads)
+    sidebar()
 page.run()

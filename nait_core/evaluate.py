@@ -208,6 +208,55 @@ def save_results(out: Path, results: dict) -> None:
     _atomic_write(out / "results.md", results_table(results) + "\n")
 
 
+def settings_from_json(data: dict) -> EvalSettings:
+    """The settings `EvalSettings.to_json` wrote (keys this version does not know are ignored)."""
+    def build(cls, values: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
+
+    top = {k: v for k, v in data.items() if k not in ("finetune", "measure")}
+    return dataclasses.replace(build(EvalSettings, top), finetune=build(FinetuneSettings, data.get("finetune") or {}),
+                               measure=build(MeasureSettings, data.get("measure") or {}))
+
+
+def read_results(out: Path | str) -> dict:
+    """`out/results.json` as written by `run_eval` (finished or still running). Raises FileNotFoundError
+    or ValueError (not JSON, or not a results record) with a message for the user."""
+    path = Path(out) / "results.json"
+    if not Path(out).is_dir():
+        raise FileNotFoundError(f"no folder {out}")
+    if not path.is_file():
+        raise FileNotFoundError(f"no results.json in {out}")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(results, dict) or not isinstance(results.get("settings"), dict) \
+            or not isinstance(results.get("arms"), dict):
+        raise ValueError(f"{path} is not a `nait eval` results file (it needs 'settings' and 'arms')")
+    return results
+
+
+def arm_status(results: dict) -> list[dict]:
+    """Every arm the run's settings call for, in run order, with its status: `finished` (trained and
+    measured) or `pending` (`selection_saved` when its selection is already computed)."""
+    try:
+        planned = [a.name for a in arms_of(settings_from_json(results["settings"]))]
+    except (TypeError, ValueError):  # settings from another version: the arms on file only
+        planned = []
+    rows = []
+    for name in planned + [n for n in results["arms"] if n not in planned]:
+        arm = results["arms"].get(name)
+        rows.append({"arm": name, "status": "finished" if arm else "pending",
+                     "selection_saved": name in results.get("selections", {}),
+                     "train_records": (arm or {}).get("n_train"),
+                     "final_train_loss": (arm or {}).get("final_train_loss"),
+                     "train_seconds": (arm or {}).get("train_seconds"),
+                     "measure_seconds": (arm or {}).get("measure_seconds"),
+                     "finished_at": (arm or {}).get("finished_at")})
+    return rows
+
+
 def summary(results: dict) -> list[dict]:
     """One row per arm group: each metric's mean, spread (sample std over seeds) and count."""
     groups: dict[str, list[dict]] = {}

@@ -1,0 +1,150 @@
+"""Page 7, Outcomes: the results of `nait eval` (fine-tune on each selection, measure the held-out targets).
+
+Reads a results folder (`results.json`, rewritten after every arm), so a run still in progress can be
+watched. Needs no loaded model: app.py skips the sidebar's setup on this page. Every number comes from
+`nait_core.evaluate`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from nait_core import evaluate
+
+DEFAULT_DIR = "runs/"
+MAX_DEPTH = 3  # how deep below the folder to look for results.json
+
+
+def default_dir() -> str:
+    return os.environ.get("NAIT_EVAL_DIR") or DEFAULT_DIR
+
+
+def results_folders(root: Path) -> list[Path]:
+    """`root` itself if it holds results.json, then its subfolders that do (up to MAX_DEPTH deep), sorted."""
+    found = [root] if (root / "results.json").is_file() else []
+    for depth in range(1, MAX_DEPTH + 1):
+        found += sorted(p.parent for p in root.glob("/".join(["*"] * depth) + "/results.json") if p.is_file())
+    return found
+
+
+def metric_cell(metric: dict | None) -> str:
+    """"mean", or "mean ± std (n=k)" over seeds, as in results.md."""
+    if metric is None:
+        return ""
+    return f"{metric['mean']:.4f}" + (f" ± {metric['std']:.4f} (n={metric['n']})" if metric["n"] > 1 else "")
+
+
+def summary_frame(results: dict) -> pd.DataFrame:
+    """Arm group × metric, from `evaluate.summary`."""
+    rows = evaluate.summary(results)
+    names = sorted({name for row in rows for name in row["metrics"]})
+    return pd.DataFrame([{"arm": row["arm"], "runs": row["runs"],
+                          "train records": "—" if row["train_records"] is None else str(row["train_records"]),
+                          **{name: metric_cell(row["metrics"].get(name)) for name in names}} for row in rows],
+                        columns=["arm", "runs", "train records", *names])
+
+
+def status_frame(results: dict) -> pd.DataFrame:
+    def seconds(value):
+        return None if value is None else round(value, 1)
+
+    return pd.DataFrame([{"arm": s["arm"], "status": s["status"],
+                          "selection saved": "yes" if s["selection_saved"] else "—",
+                          "train records": "—" if s["train_records"] is None else str(s["train_records"]),
+                          "final train loss": s["final_train_loss"], "train s": seconds(s["train_seconds"]),
+                          "measure s": seconds(s["measure_seconds"]), "finished at": s["finished_at"] or ""}
+                         for s in evaluate.arm_status(results)])
+
+
+def _settings(results: dict) -> None:
+    raw = results["settings"]
+    try:
+        s = evaluate.settings_from_json(raw)
+    except (TypeError, ValueError) as error:
+        st.warning(f"These settings come from another version of nait ({error}); shown as saved.")
+        st.json(raw, expanded=False)
+        return
+    ft, ms = s.finetune, s.measure
+    targets = results.get("targets", {})
+
+    def target(spec: str) -> str:
+        info = targets.get(spec)
+        if info is None:
+            return spec
+        excluded = info.get("heldout_excluded_seen_in_training_data", 0)
+        return (f"{spec} ({len(info.get('feature', []))} build the feature, {len(info.get('heldout', []))} measured"
+                + (f", {excluded} left out: seen in training data" if excluded else "") + ")")
+
+    pool = s.candidates + (f" (seeded sample of {s.candidates_limit})" if s.candidates_limit else "")
+    length = f"{ft.max_steps} steps" if ft.max_steps > 0 else f"{ft.epochs:g} epoch(s)"
+    lora = f", LoRA r {ft.lora_r} α {ft.lora_alpha}" if ft.method == "lora" else ""
+    generate = f", generation on the first {ms.generate_limit}" if ms.generate_limit else ""
+    st.markdown("\n".join([
+        f"- **Model** `{s.model}`{f' · {s.device}' if s.device else ''}{f' · {s.dtype}' if s.dtype else ''}",
+        f"- **Pool** `{pool}` · **ratio** {s.ratio:g} · **merge** {s.merge}",
+        "- **Targets** " + "; ".join(target(t) for t in s.targets)
+        + f" · split seed {s.split_seed}",
+        f"- **Arms** {', '.join(a.name for a in evaluate.arms_of(s))}",
+        f"- **Fine-tuning** {ft.method}{lora}, {length}, lr {ft.lr:g}, batch {ft.batch_size}×{ft.grad_accum}, "
+        f"{ft.max_length} tokens, seed {ft.seed}",
+        f"- **Measurement** {ms.max_new_tokens} new tokens (greedy){generate}, loss on {ms.max_length} tokens",
+    ]))
+    with st.expander("All settings (as saved)"):
+        st.json(raw, expanded=False)
+
+
+def _results(folder: Path) -> None:
+    try:
+        results = evaluate.read_results(folder)
+    except (OSError, ValueError) as error:
+        st.error(f"Could not read the results: {error}")
+        return
+    status = evaluate.arm_status(results)
+    done = sum(s["status"] == "finished" for s in status)
+    st.progress(done / max(len(status), 1),
+                text=f"{done} of {len(status)} arms finished" + ("" if done == len(status) else
+                                                                  " (the run is in progress or was interrupted)"))
+    st.subheader("Settings")
+    _settings(results)
+    st.subheader("Held-out metrics")
+    if not done:
+        st.info("No arm has finished yet; this page shows each arm as soon as it is measured.")
+    else:
+        st.caption("Mean over the finished runs of each arm; random arms: mean ± sample std over seeds (n runs). "
+                   "Loss: lower is better; exact_match, pass@1, accuracy: higher is better.")
+        st.dataframe(summary_frame(results), hide_index=True, width="stretch", key="outcomes_table")
+        figures = evaluate.results_figures(results)
+        columns = st.columns(2)
+        for i, (name, figure) in enumerate(figures.items()):
+            figure.update_layout(height=380, margin=dict(l=10, r=10, t=50, b=10))
+            columns[i % 2].plotly_chart(figure, key=f"outcomes_chart_{name}")
+    st.subheader("Arms")
+    st.dataframe(status_frame(results), hide_index=True, width="stretch", key="outcomes_status")
+
+
+def render() -> None:
+    st.title("Outcomes")
+    st.caption("What fine-tuning on each selection did to the held-out target metrics (`nait eval --out <folder>`).")
+    root_text = st.text_input("Results folder", default_dir(), key="outcomes_root",
+                              help="a folder written by `nait eval --out`, or a folder holding several")
+    root = Path(root_text.strip() or ".").expanduser()
+    if not root.is_dir():
+        st.error(f"No folder {root}. Give the folder `nait eval --out` wrote (or set NAIT_EVAL_DIR).")
+        return
+    folders = results_folders(root)
+    if not folders:
+        st.error(f"No results.json in {root} or its subfolders. Run `nait eval --out {root / 'my-run'}` first.")
+        return
+    newest = max(range(len(folders)), key=lambda i: (folders[i] / "results.json").stat().st_mtime)
+    folder = st.selectbox("Run", folders, index=newest, key="outcomes_run", help="the newest run is picked first",
+                          format_func=lambda p: f"{root} (this folder)" if p == root else str(p.relative_to(root)))
+    auto = st.toggle("Refresh every 15 s (watch a run in progress)", key="outcomes_auto")
+    if st.button("Refresh now", key="outcomes_refresh"):
+        pass  # the click itself reruns the page and rereads the file
+    if auto:
+        st.fragment(_results, run_every=15)(folder)
+    else:
+        _results(folder)

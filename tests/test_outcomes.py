@@ -1,0 +1,122 @@
+"""The Outcomes page on a real `nait eval` results folder (a tiny random model, interrupted mid-run so
+one arm is still pending), plus the evaluate helpers it reads through. The page needs no loaded model,
+so no demo capture is made here."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import nait_core.evaluate as evaluate
+from conftest import tiny_model
+from test_eval import Interrupt, _settings, tokenizer  # noqa: F401 (tokenizer is a fixture)
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(scope="module")
+def eval_dir(tmp_path_factory, tokenizer):  # noqa: F811
+    """<dir>/partial: base, random#0 and random#1 finished, random#2 pending; <dir>/broken: corrupt JSON."""
+    root = tmp_path_factory.mktemp("runs")
+    settings = _settings(root, methods=("random",), random_seeds=(0, 1, 2))
+
+    def stop_after_second_seed(p):
+        if p.stage == "done" and p.arm == "random#1":
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        evaluate.run_eval(settings, root / "partial", lambda: tiny_model("llama", tokenizer), stop_after_second_seed)
+    (root / "broken").mkdir()
+    (root / "broken" / "results.json").write_text('{"settings": {', encoding="utf-8")
+    (root / "empty").mkdir()
+    return root
+
+
+@pytest.fixture
+def page(eval_dir, monkeypatch):
+    monkeypatch.setenv("NAIT_EVAL_DIR", str(eval_dir))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("app_pages/outcomes.py")  # straight to Outcomes: the sidebar's model is never loaded
+    at.run()
+    check(at)
+    return at
+
+
+def check(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.main.title] == ["Outcomes"]
+
+
+def test_helpers(eval_dir):
+    results = evaluate.read_results(eval_dir / "partial")
+    assert evaluate.settings_from_json(results["settings"]) == _settings(eval_dir, methods=("random",),
+                                                                         random_seeds=(0, 1, 2))
+    status = {s["arm"]: s for s in evaluate.arm_status(results)}
+    assert list(status) == ["base", "random#0", "random#1", "random#2"]
+    assert [s["status"] for s in status.values()] == ["finished", "finished", "finished", "pending"]
+    assert status["random#2"]["selection_saved"] and status["random#0"]["train_records"] == 3
+    with pytest.raises(ValueError, match="not valid JSON"):
+        evaluate.read_results(eval_dir / "broken")
+    with pytest.raises(FileNotFoundError, match="no results.json"):
+        evaluate.read_results(eval_dir / "empty")
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        evaluate.read_results(eval_dir / "missing")
+
+
+def test_page_shows_the_results_on_file(page, eval_dir):
+    at = page
+    assert at.text_input(key="outcomes_root").value == str(eval_dir)
+    assert at.selectbox(key="outcomes_run").options == ["broken", "partial"]  # folders holding results.json
+    assert at.selectbox(key="outcomes_run").index == 0  # the newest first
+    at.selectbox(key="outcomes_run").select_index(1).run()
+    check(at)
+    assert not at.error, [e.value for e in at.error]
+
+    results = json.loads((eval_dir / "partial" / "results.json").read_text())
+    arms = results["arms"]
+    assert set(arms) == {"base", "random#0", "random#1"}
+    table = at.dataframe[0].value.set_index("arm")
+    assert list(table.index) == ["base", "random"]
+    assert list(table.columns) == ["runs", "train records", "gsm8k/exact_match", "gsm8k/loss"]
+    assert table.loc["base", "train records"] == "—" and table.loc["random", "train records"] == "3"
+    assert table.loc["random", "runs"] == 2
+    for metric in ("loss", "exact_match"):
+        base = arms["base"]["metrics"]["gsm8k"][metric]
+        assert table.loc["base", f"gsm8k/{metric}"] == f"{base:.4f}"
+        seeds = np.array([arms[f"random#{s}"]["metrics"]["gsm8k"][metric] for s in (0, 1)])
+        assert table.loc["random", f"gsm8k/{metric}"] == f"{seeds.mean():.4f} ± {seeds.std(ddof=1):.4f} (n=2)"
+
+    status = at.dataframe[1].value.set_index("arm")
+    assert status["status"].to_dict() == {"base": "finished", "random#0": "finished", "random#1": "finished",
+                                          "random#2": "pending"}
+    assert status.loc["random#2", "selection saved"] == "yes"
+    assert any("3 of 4 arms finished" in p.proto.text for p in at.get("progress"))
+
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # one per metric
+    titles = {json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts}
+    assert titles == {"gsm8k/exact_match", "gsm8k/loss"}
+    settings_text = " ".join(m.value for m in at.markdown)
+    assert "demo" in settings_text and "ratio** 0.25" in settings_text and "1 steps" in settings_text
+
+
+def test_page_errors_are_messages(page, eval_dir):
+    at = page
+    at.selectbox(key="outcomes_run").select_index(0).run()  # broken
+    check(at)
+    assert any("not valid JSON" in e.value for e in at.error)
+
+    at.text_input(key="outcomes_root").set_value(str(eval_dir / "missing")).run()
+    check(at)
+    assert any("No folder" in e.value for e in at.error) and not at.dataframe
+
+    at.text_input(key="outcomes_root").set_value(str(eval_dir / "empty")).run()
+    check(at)
+    assert any("No results.json" in e.value for e in at.error)
+
+    at.text_input(key="outcomes_root").set_value(str(eval_dir / "partial")).run()  # a run folder itself
+    check(at)
+    assert not at.error and len(at.dataframe) == 2
