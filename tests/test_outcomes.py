@@ -120,3 +120,16 @@ def test_page_errors_are_messages(page, eval_dir):
     at.text_input(key="outcomes_root").set_value(str(eval_dir / "partial")).run()  # a run folder itself
     check(at)
     assert not at.error and len(at.dataframe) == 2
+
+
+def test_page_needs_no_model(eval_dir, monkeypatch, tmp_path):
+    """A model that cannot load stops the other pages at the sidebar; Outcomes still shows the results."""
+    monkeypatch.setenv("NAIT_MODEL", str(tmp_path / "no-such-model"))
+    monkeypatch.setenv("NAIT_EVAL_DIR", str(eval_dir / "partial"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception and not at.main.title
+    assert any("Could not load this setup" in e.value for e in at.error)
+    at.switch_page("app_pages/outcomes.py").run()
+    check(at)
+    assert not at.error and len(at.dataframe) == 2
