@@ -27,4 +27,6 @@ if page.url_path not in NO_MODEL:
         st.stop()
 elif "studio" in st.session_state:  # already loaded: keep the sidebar's setup in view (cheap, nothing reloads)
     sidebar()
+else:
+    st.sidebar.caption("This page reads results files: no model or data is loaded for it.")
 page.run()

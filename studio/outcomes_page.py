@@ -79,7 +79,7 @@ def _settings(results: dict) -> None:
                 + (f", {excluded} left out: seen in training data" if excluded else "") + ")")
 
     pool = s.candidates + (f" (seeded sample of {s.candidates_limit})" if s.candidates_limit else "")
-    length = f"{ft.max_steps} steps" if ft.max_steps > 0 else f"{ft.epochs:g} epoch(s)"
+    length = f"{ft.max_steps} step{'s' * (ft.max_steps != 1)}" if ft.max_steps > 0 else f"{ft.epochs:g} epoch(s)"
     lora = f", LoRA r {ft.lora_r} α {ft.lora_alpha}" if ft.method == "lora" else ""
     generate = f", generation on the first {ms.generate_limit}" if ms.generate_limit else ""
     st.markdown("\n".join([

@@ -100,7 +100,7 @@ def test_page_shows_the_results_on_file(page, eval_dir):
     titles = {json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts}
     assert titles == {"gsm8k/exact_match", "gsm8k/loss"}
     settings_text = " ".join(m.value for m in at.markdown)
-    assert "demo" in settings_text and "ratio** 0.25" in settings_text and "1 steps" in settings_text
+    assert "demo" in settings_text and "ratio** 0.25" in settings_text and "1 step," in settings_text
 
 
 def test_page_errors_are_messages(page, eval_dir):
