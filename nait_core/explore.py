@@ -18,9 +18,9 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from .features import Feature, summary
+from .features import Feature
 from .models import neuron_id
-from .scoring import Kernel, ScoreOptions, Scores
+from .scoring import ScoreOptions, Scores, explain
 from .selection import agreement, percentile, ranking
 from .store import Store, atomic_save_npy
 
@@ -144,13 +144,6 @@ def method_agreement(scores: dict[str, list[Scores]], ratio: float) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def explain_rows(store: Store, rows, feature: Feature, options: ScoreOptions, scores: Scores) -> np.ndarray:
-    """Per-neuron contributions [len(rows), layers, neurons] of several samples' scores at once
-    (`scoring.explain` for many rows, preparing the method once)."""
-    kernel = Kernel(feature, store, options)
-    return kernel.per_neuron(summary(store, kernel.reduction, np.asarray(rows))) / scores.layer_scale[:, None]
-
-
 def overlap_matrix(masks: dict[str, np.ndarray]) -> pd.DataFrame:
     """Share of the row target's selection also chosen for the column target."""
     names = list(masks)
@@ -187,7 +180,7 @@ def reasons(store: Store, rows: list[int], features: list[Feature], scores: list
     for t, (feature, score) in enumerate(zip(features, scores)):
         mine = [i for i, b in enumerate(best) if b == t]
         if mine:
-            parts = explain_rows(store, [rows[i] for i in mine], feature, options, score)
+            parts = explain(store, [rows[i] for i in mine], feature, options, score)
             for i, per_neuron in zip(mine, parts):
                 out[i] = f"{feature.name}: " + reason(per_neuron, score.layer_contributions[rows[i]])
     return out

@@ -153,11 +153,11 @@ def score_store(store: Store, features: list[Feature], options: ScoreOptions) ->
     return results
 
 
-def explain(store: Store, index: int, feature: Feature, options: ScoreOptions, scores: Scores | None = None) -> np.ndarray:
-    """Per-neuron contributions [layers, neurons] of one sample's score (z layer-norm scaled if used)."""
+def explain(store: Store, rows, feature: Feature, options: ScoreOptions, scores: Scores | None = None) -> np.ndarray:
+    """Per-neuron contributions [len(rows), layers, neurons] of these samples' scores (divided by the
+    z layer-norm scale when `scores` used one); the method is prepared once for all rows."""
     kernel = Kernel(feature, store, options)
-    x = summary(store, kernel.reduction, [index])
-    contributions = kernel.per_neuron(x)[0]
+    contributions = kernel.per_neuron(summary(store, kernel.reduction, np.asarray(rows)))
     if scores is not None:
         contributions = contributions / scores.layer_scale[:, None]
     return contributions

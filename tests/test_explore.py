@@ -71,8 +71,8 @@ def test_explanations_add_up(stores):
     pool, _, feature = stores
     for options in (ScoreOptions(), ScoreOptions("jaccard", fire_threshold="q0.5"), ScoreOptions("nait-pca", layer_norm="z")):
         scores = score_store(pool, [feature], options)[0]
-        parts = explore.explain_rows(pool, [3, 7], feature, options, scores)
-        assert np.allclose(parts[1], explain(pool, 7, feature, options, scores), atol=1e-6)
+        parts = explain(pool, [3, 7], feature, options, scores)
+        assert np.allclose(parts[1], explain(pool, [7], feature, options, scores)[0], atol=1e-6)
         text = explore.reasons(pool, [3, 7], [feature], [scores], options)
         assert all(t.startswith("target: layers ") and "; neurons L" in t for t in text)
 

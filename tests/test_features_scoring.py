@@ -71,7 +71,7 @@ def test_scores_split_exactly_into_layers_and_neurons(options, stores):
     [scores] = score_store(pool, [feature], options)
     np.testing.assert_allclose(scores.layer_contributions.sum(1), scores.score, rtol=1e-9)
     for index in (0, 7, 11):
-        contributions = explain(pool, index, feature, options, scores)
+        contributions = explain(pool, [index], feature, options, scores)[0]
         offset = (scores.layer_offset / scores.layer_scale).sum()
         assert contributions.sum() - offset == pytest.approx(scores.score[index], rel=1e-5, abs=1e-6)
 
