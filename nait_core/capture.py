@@ -98,7 +98,9 @@ class Reducer:
 
     def hook(self, layer: int):
         def reduce(module, args):
-            x = args[0]  # [batch, pos, neurons]
+            x = args[0]  # [batch, pos, neurons]; OPT flattens it to [batch * pos, neurons]
+            if x.dim() == 2:
+                x = x.view(self.out.shape[1], -1, x.shape[-1])
             x32 = x if x.dtype == torch.float32 else x.float()
             weighted = torch.bmm(self.weights, x32) if self.weights is not None else None
             k = 0
@@ -272,7 +274,8 @@ def token_activations(model: LoadedModel, record, layer: int, max_length: int = 
     captured = {}
 
     def keep(module, args):
-        captured["x"] = args[0][0].float().cpu().numpy()
+        x = args[0]
+        captured["x"] = (x if x.dim() == 2 else x[0]).float().cpu().numpy()  # [pos, neurons]
         raise _StopForward
 
     handle = model.neuron_modules[layer].register_forward_pre_hook(keep)

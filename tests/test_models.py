@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from conftest import FAMILIES, tiny_model
-from nait_core.capture import CaptureOptions, capture
+from nait_core.capture import CaptureOptions, capture, token_activations
 from nait_core.data import Dataset, Record
 from nait_core.models import ModelError, find_neuron_modules, neuron_id, parse_neuron_id, wrap_model
 
@@ -27,10 +27,14 @@ def test_bundled_model_shape(bundled):
 def test_every_family_captures_its_mlp_neurons(family, bundled, tmp_path):
     model = tiny_model(family, bundled.tokenizer)
     assert model.n_layers == 3 and model.neurons_per_layer == 48
-    report = capture(model, _records(), tmp_path, CaptureOptions(shard_size=2))
+    records = _records()
+    report = capture(model, records, tmp_path, CaptureOptions(shard_size=2))
     store = report.store
     assert (store.n_samples, store.n_layers, store.n_neurons) == (3, 3, 48)
-    assert np.isfinite(store.rows("mean", [0, 1, 2])).all()
+    # The batched, padded capture agrees with a live single-sample pass of the same record.
+    _, live, _ = token_activations(model, records.records[2], layer=1)
+    np.testing.assert_allclose(store.rows("last", [2])[0, 1], live[-1], rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(store.rows("mean", [2])[0, 1], live.mean(0), rtol=2e-3, atol=2e-3)
 
 
 def test_llama_neurons_are_gated_product(bundled):
@@ -42,9 +46,9 @@ def test_llama_neurons_are_gated_product(bundled):
     h2 = model.neuron_modules[1].register_forward_pre_hook(lambda m, a: seen.__setitem__("neurons", a[0]))
     with torch.inference_mode():
         model.model(torch.tensor([[1, 2, 3, 4]]))
-    h1.remove(), h2.remove()
-    x = seen["mlp_in"]
-    expected = mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)
+        h1.remove(), h2.remove()
+        x = seen["mlp_in"]
+        expected = mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)
     torch.testing.assert_close(seen["neurons"], expected)
 
 
