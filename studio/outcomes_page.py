@@ -134,11 +134,15 @@ def render() -> None:
     if not root.is_dir():
         st.error(f"No folder {root}. Give the folder `nait eval --out` wrote (or set NAIT_EVAL_DIR).")
         return
-    folders = results_folders(root)
+    try:
+        folders = results_folders(root)
+        newest = max(range(len(folders)), key=lambda i: (folders[i] / "results.json").stat().st_mtime, default=0)
+    except OSError as error:
+        st.error(f"Could not list the runs in {root}: {error}")
+        return
     if not folders:
         st.error(f"No results.json in {root} or its subfolders. Run `nait eval --out {root / 'my-run'}` first.")
         return
-    newest = max(range(len(folders)), key=lambda i: (folders[i] / "results.json").stat().st_mtime)
     folder = st.selectbox("Run", folders, index=newest, key="outcomes_run", help="the newest run is picked first",
                           format_func=lambda p: f"{root} (this folder)" if p == root else str(p.relative_to(root)))
     auto = st.toggle("Refresh every 15 s (watch a run in progress)", key="outcomes_auto")

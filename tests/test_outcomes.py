@@ -1,6 +1,6 @@
 """The Outcomes page on a real `nait eval` results folder (a tiny random model, interrupted mid-run so
-one arm is still pending), plus the evaluate helpers it reads through. The page needs no loaded model,
-so no demo capture is made here."""
+one arm is still pending), plus the evaluate helpers it reads through. The page needs no loaded model:
+only the slow test, which checks the sidebar stays in view once a model is loaded, captures the small demo."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 import nait_core.evaluate as evaluate
 from conftest import tiny_model
+from test_app import demo  # noqa: F401 (the small demo fixture, for the slow test)
 from test_eval import Interrupt, _settings, tokenizer  # noqa: F401 (tokenizer is a fixture)
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -133,3 +134,16 @@ def test_page_needs_no_model(eval_dir, monkeypatch, tmp_path):
     at.switch_page("app_pages/outcomes.py").run()
     check(at)
     assert not at.error and len(at.dataframe) == 2
+
+
+@pytest.mark.slow
+def test_loaded_sidebar_stays_on_outcomes(demo, eval_dir, monkeypatch):  # noqa: F811
+    """After the model is loaded on another page, Outcomes keeps the sidebar's setup in view."""
+    monkeypatch.setenv("NAIT_EVAL_DIR", str(eval_dir / "partial"))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    assert not at.exception and not at.error
+    at.switch_page("app_pages/outcomes.py").run()
+    check(at)
+    assert not at.error and len(at.dataframe) == 2
+    assert any(c.value.startswith("**Pool**") for c in at.sidebar.caption)
