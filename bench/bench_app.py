@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
+
+from test_app import widget  # noqa: E402  (the same widget lookup the app tests use)
 
 BIG_N, BIG_TARGET_N, BIG_SHARD = 52_000, 64, 1024
 LAYERS, NEURONS = 30, 1536
@@ -49,15 +51,6 @@ DEMO_STEPS = [
     ("method: jaccard", "select", "select_method", ["jaccard", "overlap"]),
     ("open Transfer", "transfer", None, None),
 ]
-
-
-def widget(at, key):
-    for kind in ("radio", "slider", "selectbox", "text_input", "number_input", "toggle", "checkbox"):
-        try:
-            return getattr(at, kind)(key=key)
-        except KeyError:
-            continue
-    raise KeyError(key)
 
 
 def timed_run(at) -> float:
