@@ -55,13 +55,16 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame) -> None
         st.markdown(f"**{len(chosen):,} candidates chosen** with the box or lasso")
         st.dataframe(candidates.set_index("row").loc[chosen, ["source", "score", "selection", "preview"]],
                      width="stretch", height=220)
-        if st.button(f"Filter the Sample explorer to these {len(chosen):,} records", key="map_use"):
+        if st.button(f"Use these {len(chosen):,} records on the other pages", key="map_use",
+                     help="filters the Sample explorer, and adds them as a group to the Neuron explorer and to "
+                          "the per-neuron overlap below"):
             st.session_state["map_filter"] = chosen
             current = chosen
     else:
         st.caption("Draw a box or lasso on the map to choose candidates.")
     if current is not None:
-        st.caption(f"The Sample explorer is filtered to {len(current):,} records chosen here.")
+        st.caption(f"{len(current):,} records chosen here filter the Sample explorer and form a group on the "
+                   f"Neuron explorer and in the overlap below.")
         if st.button("Clear that filter", key="map_clear"):
             st.session_state.pop("map_filter", None)
 
@@ -78,9 +81,11 @@ def _overlap(studio: Studio) -> None:
     thresholds = studio.thresholds(threshold)[top["layer"], top["index"]]
     pool = studio.neuron_values(studio.pool_store, neurons)
     selected = studio.selection().selected
-    shares = explore.firing_shares({f"targets ({target})": studio.neuron_values(studio.target_stores[g], neurons),
-                                    "candidates": pool, "selected": pool[selected], "rest": pool[~selected]},
-                                   thresholds)
+    groups = {f"targets ({target})": studio.neuron_values(studio.target_stores[g], neurons),
+              "candidates": pool, "selected": pool[selected], "rest": pool[~selected]}
+    if st.session_state.get("map_filter") is not None:
+        groups["chosen on the map"] = pool[st.session_state["map_filter"]]
+    shares = explore.firing_shares(groups, thresholds)
     shares.columns = top["neuron"]
     st.plotly_chart(charts.share_heatmap(shares, f"Share of samples firing the top neurons of {target} "
                                                  f"(threshold {threshold})"), key="map_shares")

@@ -47,6 +47,9 @@ def render(studio: Studio) -> None:
     selection = studio.selection()
     pool_values = studio.neuron_values(studio.pool_store, [(layer, index)])[:, 0]
     groups = {"candidates": pool_values, "selected candidates": pool_values[selection.selected]}
+    chosen_on_map = st.session_state.get("map_filter")
+    if chosen_on_map is not None:  # a box or lasso choice on the Overlap map
+        groups["chosen on the map"] = pool_values[chosen_on_map]
     for target, store in zip(studio.target_names, studio.target_stores):
         groups[f"target {target}"] = studio.neuron_values(store, [(layer, index)])[:, 0]
 

@@ -122,9 +122,15 @@ def test_overlap_map_is_cached_and_filters_samples(demo):
     check(at)
     assert len(at.get("plotly_chart")) == 2
     at.session_state["map_filter"] = [0, 1, 2]  # what the lasso's button stores
+    at.run()
+    check(at)
+    assert any("chosen on the map" in c.proto.spec for c in at.get("plotly_chart"))  # a group in the overlap heatmap
     at.switch_page("app_pages/samples.py").run()
     check(at)
     assert len(at.dataframe[0].value) == 3
+    at.switch_page("app_pages/neurons.py").run()
+    check(at)
+    assert "Density: chosen on the map" in [m.label for m in at.metric]
 
 
 def widget(at: AppTest, key: str):
