@@ -4,27 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import synthetic_store
 from nait_core import explore
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store
-from nait_core.store import Store
 
 LAYERS, NEURONS = 3, 8
 
 
 def make_store(root, name, n, seed, shift=0.0):
-    manifest = {"model": {"name": "tiny", "fingerprint": "tiny", "dtype": "float32"},
-                "data": {"name": name, "hash": name, "n_samples": n},
-                "options": {"reductions": ["mean", "last", "first"], "max_length": 64},
-                "shape": {"layers": LAYERS, "neurons": NEURONS}, "shard_size": 16}
-    store = Store.create(root / name, manifest)
-    rng = np.random.default_rng(seed)
-    for start, end in store.missing_ranges():
-        k = end - start
-        arrays = {r: (rng.standard_normal((k, LAYERS, NEURONS)) + shift).astype(np.float16) for r in ("mean", "last", "first")}
-        store.write_shard(start, end, {**arrays, "tokens": np.full(k, 10, np.int32),
-                                       "response_tokens": np.full(k, 5, np.int32), "truncated": np.zeros(k, bool)})
-    return Store.open(store.path)
+    return synthetic_store(root / name, n=n, layers=LAYERS, neurons=NEURONS, reductions=("mean", "last", "first"),
+                           shard_size=16, seed=seed, shift=shift)[0]
 
 
 @pytest.fixture
