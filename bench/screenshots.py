@@ -5,6 +5,7 @@
 
 Starts `streamlit run app.py` headless on a free port (the app captures the demo first if it is not
 cached: minutes), opens each page, waits until the script has finished, and saves one PNG per page.
+Outcomes shows docs/results/ (the run docs/results.md reports) unless NAIT_EVAL_DIR says otherwise.
 `serve`, `browser` and `wait_idle` are shared with the end-to-end test (tests/test_e2e_browser.py).
 """
 from __future__ import annotations
@@ -23,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-PAGES = {"data": "", "samples": "samples", "neurons": "neurons", "map": "map", "select": "select", "transfer": "transfer"}
+PAGES = {"data": "", "samples": "samples", "neurons": "neurons", "map": "map", "select": "select", "transfer": "transfer",
+         "outcomes": "outcomes"}
+RESULTS = ROOT / "docs" / "results"  # the `nait eval` run that docs/results.md reports, shown on Outcomes
 
 
 def free_port() -> int:
@@ -101,7 +104,7 @@ def main(argv=None) -> int:
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} not found: install Debian's chromium (make browser)", file=sys.stderr)
         return 1
-    with serve() as url, browser() as page:
+    with serve({"NAIT_EVAL_DIR": os.environ.get("NAIT_EVAL_DIR", str(RESULTS))}) as url, browser() as page:
         for file in shoot(page, url, args.out):
             print(file)
     return 0

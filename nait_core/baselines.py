@@ -10,28 +10,30 @@ Each returns one score per record of a Dataset, higher = selected first, like ev
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from .capture import tokenize
+from .capture import ProgressCallback, tokenize
 from .data import Dataset, Record
 from .metrics import response_logprobs
 from .models import LoadedModel
+from .store import atomic_save_npy
 
 BASELINES = ("ifd", "length", "random")
 
 
-def _mean_losses(model: LoadedModel, dataset: Dataset, max_length: int) -> np.ndarray:
-    tokens = tokenize(dataset, model.tokenizer, max_length)
-    logps = response_logprobs(model.model, tokens.input_ids, tokens.response_start, model.tokenizer.pad_token_id)
-    return np.array([-lp.mean() if len(lp) else np.nan for lp in logps])
-
-
-def ifd_scores(model: LoadedModel, dataset: Dataset, max_length: int = 1024) -> np.ndarray:
-    conditioned = _mean_losses(model, dataset, max_length)
+def ifd_scores(model: LoadedModel, dataset: Dataset, max_length: int = 1024,
+               progress: ProgressCallback | None = None) -> np.ndarray:
     alone = Dataset(dataset.name, [Record(r.raw, r.where, r.source, r.conversation[-1:]) for r in dataset.records])
-    unconditioned = _mean_losses(model, alone, max_length)
+    conditioned, unconditioned = tokenize(dataset, model.tokenizer, max_length), tokenize(alone, model.tokenizer, max_length)
+    # Both passes in one call: one progress count, and batches drawn from all lengths.
+    logps = response_logprobs(model.model, conditioned.input_ids + unconditioned.input_ids,
+                              conditioned.response_start + unconditioned.response_start,
+                              model.tokenizer.pad_token_id, progress=progress)
+    losses = np.array([-lp.mean() if len(lp) else np.nan for lp in logps])
     with np.errstate(divide="ignore", invalid="ignore"):
-        return conditioned / unconditioned
+        return losses[: len(dataset)] / losses[len(dataset):]
 
 
 def length_scores(model: LoadedModel, dataset: Dataset, max_length: int = 1024) -> np.ndarray:
@@ -44,12 +46,28 @@ def random_scores(n: int, seed: int = 0) -> np.ndarray:
 
 
 def baseline_scores(method: str, model: LoadedModel | None, dataset: Dataset, seed: int = 0,
-                    max_length: int = 1024) -> np.ndarray:
+                    max_length: int = 1024, progress: ProgressCallback | None = None) -> np.ndarray:
     """Scores of `dataset` by a baseline method (`model` may be None for `random`)."""
     if method == "random":
         return random_scores(len(dataset), seed)
     if method == "ifd":
-        return ifd_scores(model, dataset, max_length)
+        return ifd_scores(model, dataset, max_length, progress)
     if method == "length":
         return length_scores(model, dataset, max_length)
     raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
+
+
+def cached_baseline_scores(method: str, model: LoadedModel | None, dataset: Dataset, folder: Path | str,
+                           seed: int = 0, max_length: int = 1024, progress: ProgressCallback | None = None) -> np.ndarray:
+    """`baseline_scores`, with `ifd` (two forward passes over the pool) kept as `ifd-L<max_length>.npy` in
+    `folder`: pass the pool's store folder, whose name already fixes the model and the records."""
+    if method != "ifd":
+        return baseline_scores(method, model, dataset, seed, max_length, progress)
+    path = Path(folder) / f"ifd-L{max_length}.npy"
+    if path.exists():
+        cached = np.load(path, allow_pickle=False)
+        if len(cached) == len(dataset):
+            return cached
+    scores = ifd_scores(model, dataset, max_length, progress)
+    atomic_save_npy(path, scores)
+    return scores

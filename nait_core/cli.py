@@ -19,7 +19,7 @@ from .capture import DEFAULT_STORE_ROOT, CaptureOptions, Progress, capture
 from .data import FORMATS, DataError
 from .evaluate import add_eval_parser
 from .features import Feature, FeatureError, build_feature, list_features
-from .models import BUNDLED_MODEL, ModelError, load_model
+from .models import ModelError, add_model_args, model_from_args
 from .pipeline import load_data, run_select
 from .scoring import METHODS, ScoreOptions, score_store
 from .selection import MERGES, Cut, export, select
@@ -45,15 +45,6 @@ def _tqdm_progress():
             state["bar"] = None
 
     return update
-
-
-def _add_model_args(parser):
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", default=BUNDLED_MODEL, help=f"'{BUNDLED_MODEL}' (bundled), a model folder, a hub id or a .gguf file")
-    group.add_argument("--device", help="cuda, cuda:1, cpu… (default: cuda if available)")
-    group.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights dtype (default: bf16 on CUDA, fp32 on CPU)")
-    group.add_argument("--neuron-module", help="path of the down projection inside a layer, for architectures not built in (e.g. mlp.down_proj)")
-    group.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code (off by default)")
 
 
 def _add_data_args(parser):
@@ -109,11 +100,6 @@ def _score_options(args) -> ScoreOptions:
                         reduction=args.reduction, layer_norm=args.layer_norm)
 
 
-def _model(args):
-    return load_model(args.model, device=args.device, dtype=args.dtype, neuron_module=args.neuron_module,
-                      trust_remote_code=args.trust_remote_code)
-
-
 def _data(args, spec, target=False):
     return load_data(spec, fmt=args.format, text_field=args.text_field, skip_invalid=args.skip_invalid,
                      limit=args.target_size if target else None, seed=args.seed)
@@ -142,8 +128,9 @@ def _cut(args) -> Cut:
 def select_baseline(args):
     """ifd, length or random: one score per candidate, no target and no store."""
     candidates = _data(args, args.candidates)
-    model = None if args.method == "random" else _model(args)
-    score = baseline_scores(args.method, model, candidates, seed=args.seed, max_length=args.max_length)
+    model = None if args.method == "random" else model_from_args(args)
+    score = baseline_scores(args.method, model, candidates, seed=args.seed, max_length=args.max_length,
+                            progress=_tqdm_progress())
     selection = select({args.method: score}, _cut(args))
     export(candidates.records, selection, args.out, args.scores)
     print(f"selected {selection.selected.sum():,} of {len(candidates):,} records ({args.method}) -> {args.out}", file=sys.stderr)
@@ -156,7 +143,7 @@ def cmd_select(args):
         raise ValueError(f"--target is required for --method {args.method}")
     candidates = _data(args, args.candidates)
     targets = [_data(args, t, target=True) for t in args.target]
-    model = _model(args)
+    model = model_from_args(args)
     cut = _cut(args)
     result = run_select(model, candidates, targets, _score_options(args), cut, args.merge, args.store_dir,
                         _capture_options(args), _tqdm_progress())
@@ -169,7 +156,7 @@ def cmd_select(args):
 
 def cmd_capture(args):
     dataset = _data(args, args.data)
-    model = _model(args)
+    model = model_from_args(args)
     report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, dataset.name)
     missing = report.store.missing_ranges()
@@ -180,7 +167,7 @@ def cmd_capture(args):
 
 def cmd_feature(args):
     dataset = _data(args, args.target, target=True)
-    model = _model(args)
+    model = model_from_args(args)
     report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, f"target {dataset.name}")
     feature = build_feature(report.store, args.name or dataset.name)
@@ -194,7 +181,7 @@ def cmd_score(args):
         raise ValueError(f"--method {args.method} needs no feature: use nait select --method {args.method}")
     candidates = _data(args, args.candidates)
     features = [Feature.load(p) for p in args.feature]
-    model = _model(args)
+    model = model_from_args(args)
     report = capture(model, candidates, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, "candidates")
     scores = score_store(report.store, features, _score_options(args))
@@ -230,20 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", help="target set: a file or built-in name; repeat for several (not for ifd/length/random)")
     p.add_argument("--out", required=True, type=Path, help="JSONL of the selected records, exactly as read")
     p.add_argument("--scores", type=Path, help="JSONL with index, score, rank, selected and per-target scores")
-    _add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p)
+    add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p)
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("capture", help="capture a data set's neuron summaries into the store")
     p.add_argument("--data", required=True, help="a file or built-in name")
     p.add_argument("--worker", default="0/1", help="I/N: capture every N-th shard from the I-th, for N parallel workers (one GPU each)")
-    _add_model_args(p), _add_data_args(p), _add_capture_args(p)
+    add_model_args(p), _add_data_args(p), _add_capture_args(p)
     p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser("feature", help="build a capability feature file from a target set")
     p.add_argument("--target", required=True, help="a file or built-in name")
     p.add_argument("--name", help="feature name (default: the target's)")
     p.add_argument("--out", help="feature file (.safetensors); default under <store-dir>/features/")
-    _add_model_args(p), _add_data_args(p), _add_capture_args(p)
+    add_model_args(p), _add_data_args(p), _add_capture_args(p)
     p.set_defaults(func=cmd_feature)
 
     p = sub.add_parser("score", help="score a pool with one or more feature files")
@@ -251,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature", required=True, action="append", help="feature file; repeat for several")
     p.add_argument("--scores", required=True, type=Path)
     p.add_argument("--out", type=Path, help="also write the selected records")
-    _add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p, required=False)
+    add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p, required=False)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("info", help="list stores and features with their sizes")

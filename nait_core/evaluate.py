@@ -32,7 +32,7 @@ from .capture import DEFAULT_STORE_ROOT, ProgressCallback
 from .data import Dataset, content_hash, read_records
 from .finetune import FINETUNE_METHODS, FinetuneSettings, TrainProgress, finetune
 from .metrics import MeasureSettings, measure
-from .models import BUNDLED_MODEL, LoadedModel, load_model
+from .models import BUNDLED_MODEL, LoadedModel, add_model_args, load_model
 from .pipeline import load_data, run_select, unique_names
 from .scoring import METHODS, ScoreOptions
 from .selection import MERGES, Cut
@@ -45,6 +45,8 @@ class EvalSettings:
     model: str = BUNDLED_MODEL
     device: str | None = None
     dtype: str | None = None
+    neuron_module: str | None = None
+    trust_remote_code: bool = False
     candidates: str = "demo"
     candidates_limit: int | None = None  # seeded random sample of the pool (split_seed)
     targets: tuple[str, ...] = ("gsm8k",)
@@ -157,7 +159,7 @@ def load_eval_data(settings: EvalSettings) -> EvalData:
 # ---------------------------------------------------------------- selections
 
 def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: LoadedModel | None,
-                      capture_progress: ProgressCallback | None = None) -> list[int] | None:
+                      progress: ProgressCallback | None = None) -> list[int] | None:
     """Indices into the pool that `arm` trains on (None for base and subset arms). Only the feature
     parts of the targets are ever given to selection."""
     cut = Cut(ratio=settings.ratio)
@@ -168,10 +170,11 @@ def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: L
     if arm.kind != "method":
         return None
     if arm.method in BASELINES:
-        scores = baseline_scores(arm.method, model, data.pool, max_length=settings.finetune.max_length)
+        scores = baseline_scores(arm.method, model, data.pool, max_length=settings.finetune.max_length,
+                                 progress=progress)
         return np.nonzero(cut.mask(scores))[0].tolist()
     result = run_select(model, data.pool, data.features, ScoreOptions(method=arm.method), cut, settings.merge,
-                        settings.store_dir, progress=capture_progress)
+                        settings.store_dir, progress=progress)
     return result.selection.indices.tolist()
 
 
@@ -194,10 +197,12 @@ def load_results(out: Path, settings: EvalSettings, fingerprint: dict) -> dict:
     path = out / "results.json"
     if path.exists():
         results = json.loads(path.read_text(encoding="utf-8"))
+        saved = {"settings": settings_from_json(results.get("settings") or {}).to_json(), "data": results.get("data")}
         for name, now in (("settings", settings.to_json()), ("data", fingerprint)):
-            if results.get(name) != now:
+            if saved[name] != now:
                 raise ValueError(f"{path} was made with other {name}; give another output folder to start afresh "
                                  f"(or the same {name} to resume)")
+        results["settings"] = settings.to_json()
         return results
     return {"settings": settings.to_json(), "data": fingerprint, "selections": {}, "arms": {}}
 
@@ -329,7 +334,8 @@ def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedM
 
     `load` returns a fresh base model each call (default: `load_model` with the settings' model)."""
     out = Path(out)
-    load = load or (lambda: load_model(settings.model, device=settings.device, dtype=settings.dtype))
+    load = load or (lambda: load_model(settings.model, device=settings.device, dtype=settings.dtype,
+                                       neuron_module=settings.neuron_module, trust_remote_code=settings.trust_remote_code))
     report = progress or (lambda p: None)
     data = load_eval_data(settings)
     arms = arms_of(settings)
@@ -346,7 +352,7 @@ def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedM
             report(ArmProgress(arm.name, position, len(arms), "select"))
             results["selections"][arm.name] = selection_indices(
                 arm, data, settings, model,
-                lambda p, a=arm.name, i=position: report(ArmProgress(a, i, len(arms), "select", detail=f"capture {p.describe()}")))
+                lambda p, a=arm.name, i=position: report(ArmProgress(a, i, len(arms), "select", detail=p.describe())))
             save_results(out, results)
         del model
     for i, arm in enumerate(arms, start=1):  # phase 2: train and measure, one arm at a time
@@ -391,9 +397,7 @@ def add_eval_parser(subparsers) -> None:
     defaults, ft, ms = EvalSettings(), FinetuneSettings(), MeasureSettings()
     p = subparsers.add_parser("eval", help="fine-tune on each selection and measure the target skill")
     p.add_argument("--out", required=True, type=Path, help="results folder (results.json, results.md); rerun to resume")
-    p.add_argument("--model", default=BUNDLED_MODEL, help=f"'{BUNDLED_MODEL}' (bundled), a model folder, a hub id or a .gguf file")
-    p.add_argument("--device", help="cuda, cpu… (default: cuda if available)")
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights dtype (default: bf16 on CUDA, fp32 on CPU)")
+    add_model_args(p)
     p.add_argument("--candidates", default=defaults.candidates, help="candidate pool: a file or built-in name (default: demo)")
     p.add_argument("--candidates-limit", type=int, help="use a seeded random sample of this many pool records")
     p.add_argument("--target", action="append", help="target set, a file or built-in name; repeat for several (default: gsm8k)")
@@ -428,7 +432,8 @@ def add_eval_parser(subparsers) -> None:
 
 def settings_from_args(args) -> EvalSettings:
     return EvalSettings(
-        model=args.model, device=args.device, dtype=args.dtype, candidates=args.candidates,
+        model=args.model, device=args.device, dtype=args.dtype, neuron_module=args.neuron_module,
+        trust_remote_code=args.trust_remote_code, candidates=args.candidates,
         candidates_limit=args.candidates_limit, targets=tuple(args.target or ("gsm8k",)), methods=_csv(args.methods),
         ratio=args.ratio, random_seeds=tuple(int(s) for s in _csv(args.random_seeds)), full=not args.no_full,
         base=not args.no_base, subsets=tuple(args.subset), feature_size=args.feature_size,

@@ -6,7 +6,7 @@ Everything streams through the store or works on small arrays, so a 52,000-sampl
 - `gather_neurons` / `firing_shares`: per-neuron firing shares of targets vs candidates, selected, rest;
 - `top_neurons`, `top_firing`, `top_samples`: ranked neurons and samples;
 - `explain_rows`, `reason`, `reasons`: why samples score as they do;
-- `method_agreement`, `overlap_matrix`, `score_correlations`, `source_composition`: comparisons.
+- `method_agreement` (and `agreement_matrix`), `overlap_matrix`, `score_correlations`, `source_composition`: comparisons.
 Nothing here imports Streamlit; bad arguments raise ordinary errors.
 """
 from __future__ import annotations
@@ -132,16 +132,27 @@ def top_samples(values: np.ndarray, k: int = 10) -> np.ndarray:
 
 # ---------------------------------------------------------------- comparisons
 
-def method_agreement(scores: dict[str, list[Scores]], ratio: float) -> pd.DataFrame:
+def method_agreement(scores: dict[str, dict[str, np.ndarray]], ratio: float) -> pd.DataFrame:
     """For each target and each pair of methods: shared share of their top `ratio` and Spearman rho.
-    scores: method name -> that method's `score_store` result (one Scores per target)."""
+    scores: method name -> target name -> one score per candidate (a baseline gives every target the same)."""
     rows = []
     for a, b in combinations(scores, 2):
-        for sa, sb in zip(scores[a], scores[b]):
-            agree = agreement(sa.score, sb.score, ratio)
-            rows.append({"target": sa.feature, "methods": f"{a} vs {b}", "top k": agree["top_k"],
+        for target, score in scores[a].items():
+            agree = agreement(score, scores[b][target], ratio)
+            rows.append({"target": target, "methods": f"{a} vs {b}", "top k": agree["top_k"],
                          "shared share of top k": agree["shared_top_k"], "rank correlation": agree["spearman"]})
     return pd.DataFrame(rows)
+
+
+def agreement_matrix(table: pd.DataFrame, target: str, column: str = "shared share of top k") -> pd.DataFrame:
+    """One target's rows of `method_agreement` as a symmetric methods × methods matrix (1 on the diagonal)."""
+    rows = table[table["target"] == target]
+    pairs = [m.split(" vs ") for m in rows["methods"]]
+    names = list(dict.fromkeys(name for pair in pairs for name in pair))
+    matrix = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    for (a, b), value in zip(pairs, rows[column]):
+        matrix.loc[a, b] = matrix.loc[b, a] = value
+    return matrix
 
 
 def overlap_matrix(masks: dict[str, np.ndarray]) -> pd.DataFrame:

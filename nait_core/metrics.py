@@ -11,6 +11,7 @@ Every function takes a plain `nn.Module` causal LM (a PEFT model works too) and 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -18,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .capture import make_batches, pad_batch, tokenize
+from .capture import Progress, ProgressCallback, make_batches, pad_batch, tokenize
 from .data import Dataset, Record, render
 
 TASKS = ("gsm8k", "humaneval", "mmlu")
@@ -40,13 +41,14 @@ def task_of(dataset: Dataset) -> str | None:
 # ---------------------------------------------------------------- log-probabilities
 
 def response_logprobs(model, input_ids: list[list[int]], response_start: list[int], pad_id: int,
-                      batch_tokens: int = 2048) -> list[np.ndarray]:
+                      batch_tokens: int = 2048, progress: ProgressCallback | None = None) -> list[np.ndarray]:
     """Log-probability of each response token given everything before it, one array per sample.
 
     Tokens at positions >= response_start are scored (position 0 never is: nothing precedes it)."""
     device = next(model.parameters()).device
     out: list[np.ndarray | None] = [None] * len(input_ids)
     lengths = np.array([len(ids) for ids in input_ids])
+    started, samples_done, tokens_done = time.perf_counter(), 0, 0
     with torch.inference_mode():
         for batch in make_batches(lengths, batch_tokens, 16):
             ids, mask = pad_batch([input_ids[i] for i in batch], pad_id, device)
@@ -55,6 +57,9 @@ def response_logprobs(model, input_ids: list[list[int]], response_start: list[in
             for row, i in enumerate(batch):
                 start = max(1, response_start[i])
                 out[i] = logp[row, start - 1: lengths[i] - 1].cpu().numpy()
+            if progress:
+                samples_done, tokens_done = samples_done + len(batch), tokens_done + int(lengths[batch].sum())
+                progress(Progress(samples_done, len(input_ids), tokens_done, int(lengths.sum()), time.perf_counter() - started))
     return out
 
 

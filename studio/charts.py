@@ -82,13 +82,13 @@ def share_heatmap(shares: pd.DataFrame, title: str) -> go.Figure:
 
 
 def matrix_heatmap(matrix: pd.DataFrame, title: str, value_label: str, zmin: float, zmax: float,
-                   hover: str) -> go.Figure:
-    """A labelled square matrix (targets × targets) with the values written in the cells."""
+                   hover: str, axis: str = "target") -> go.Figure:
+    """A labelled square matrix (targets × targets, methods × methods) with the values written in the cells."""
     fig = go.Figure(go.Heatmap(z=matrix.values, x=list(matrix.columns), y=list(matrix.index), zmin=zmin, zmax=zmax,
                                colorscale="Viridis", colorbar_title=value_label, text=np.round(matrix.values, 2),
                                texttemplate="%{text}", hovertemplate=hover + "<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, title, "target", "target")
+    return _layout(fig, title, axis, axis)
 
 
 def composition_bars(counts: pd.DataFrame, title: str) -> go.Figure:

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explore
+from nait_core.baselines import BASELINES
 from nait_core.scoring import METHODS, ScoreOptions
 from nait_core.selection import MERGES, Cut, export, score_lines, selected_lines
 
@@ -104,16 +105,32 @@ def _histogram(studio: Studio, s: Settings, selection) -> None:
 
 
 def _agreement(studio: Studio, s: Settings, kept: int) -> None:
-    if not st.toggle("Compare the three methods", value=len(studio.pool) <= 5000, key="select_compare"):
+    if not st.toggle("Compare methods", value=len(studio.pool) <= 5000, key="select_compare"):
+        return
+    chosen = st.multiselect("Methods compared", METHODS + BASELINES, [m for m in METHODS + BASELINES if m != "ifd"],
+                            key="select_compare_methods",
+                            help="NAIT methods score against each target; the baselines (ifd, length, random) score "
+                                 "each record alone. ifd runs two forward passes over the pool once, then is cached.")
+    if len(chosen) < 2:
+        st.info("Choose two methods or more to compare.")
         return
     o = s.options
-    methods = {"overlap": ScoreOptions("overlap", centre=o.centre), "jaccard": ScoreOptions("jaccard", fire_threshold=o.fire_threshold),
+    options = {"overlap": ScoreOptions("overlap", centre=o.centre), "jaccard": ScoreOptions("jaccard", fire_threshold=o.fire_threshold),
                "nait-pca": ScoreOptions("nait-pca", reduction=o.reduction, layer_norm=o.layer_norm)}
+    scores = {m: {x.feature: x.score for x in studio.scores(options[m])} if m in options
+              else dict.fromkeys(studio.target_names, studio.baseline_scores(m)) for m in chosen}
     ratio = s.cut.ratio or max(kept, 1) / len(studio.pool)
-    table = explore.method_agreement({m: studio.scores(opts) for m, opts in methods.items()}, ratio)
-    st.markdown(f"**How far the methods agree** on each target's top {ratio:.0%} (1 = the same records, the same order)")
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"shared share of top k": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
+    table = explore.method_agreement(scores, ratio)
+    st.markdown(f"**How far the methods agree** on each target's top {ratio:.0%} (1 = the same records)")
+    names = studio.target_names
+    target = st.selectbox("Target", names, key="select_compare_target") if len(names) > 1 else names[0]
+    st.plotly_chart(charts.matrix_heatmap(
+        explore.agreement_matrix(table, target), f"Shared share of the top {ratio:.0%} for {target}",
+        "shared share", 0, 1, "%{y} and %{x}: %{z:.0%} of the top records shared", axis="method"),
+        key="select_agreement_matrix")
+    with st.expander("Every pair, with rank correlations"):
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={"shared share of top k": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
 
 
 def _preview(studio: Studio, s: Settings, selection) -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explore, pipeline
+from nait_core.baselines import cached_baseline_scores
 from nait_core.capture import CaptureOptions, CaptureReport, capture, token_activations
 from nait_core.data import DataError, Dataset
 from nait_core.features import Feature, FeatureError
@@ -102,6 +103,12 @@ def _scores(store_path: str, feature_keys: tuple, options_key: str, _pool, _feat
     return score_store(_pool, _features, _options)
 
 
+@st.cache_resource(show_spinner="Scoring the pool by a baseline (ifd: two forward passes, then cached on disk)…",
+                   max_entries=8)
+def _baseline(store_path: str, method: str, _model, _pool) -> np.ndarray:
+    return cached_baseline_scores(method, _model, _pool, store_path)
+
+
 @st.cache_resource(show_spinner="Explaining the top records…", max_entries=16)
 def _reasons(store_path: str, rows: tuple, feature_key: str, options_key: str, _studio, _options) -> list[str]:
     return explore.reasons(_studio.pool_store, list(rows), _studio.features, _studio.scores(_options), _options)
@@ -172,6 +179,10 @@ class Studio:
         options = options or settings().options
         return _scores(str(self.pool_store.path), tuple(f.meta["target_hash"] + f.name for f in self.features),
                        repr(options), self.pool_store, self.features, options)
+
+    def baseline_scores(self, method: str) -> np.ndarray:
+        """One score per pool record by a baseline that needs no target (ifd, length, random; cached)."""
+        return _baseline(str(self.pool_store.path), method, self.model, self.pool)
 
     def selection(self, current: Settings | None = None) -> Selection:
         """The selection under `current` settings (default: the session's); kept per settings."""

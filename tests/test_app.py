@@ -205,6 +205,22 @@ def test_user_errors_are_messages(demo, tmp_path):
     assert [t.value for t in at.main.title] == ["Select & export"]
 
 
+def test_method_comparison_includes_the_baselines(demo):
+    """NAIT methods and the baselines side by side; ifd is computed once and then read from the store folder."""
+    at = open_page("select")
+    assert at.toggle(key="select_compare").value
+    assert at.multiselect(key="select_compare_methods").value == ["overlap", "jaccard", "nait-pca", "length", "random"]
+    table = at.dataframe[0].value
+    assert "overlap vs random" in set(table["methods"]) and "nait-pca vs length" in set(table["methods"])
+    assert set(table["target"]) == {f"{t}-n{TARGET_SIZE}-s0" for t in TARGETS}
+    at.multiselect(key="select_compare_methods").set_value(["overlap", "ifd"]).run()
+    check(at)
+    assert list(at.dataframe[0].value["methods"].unique()) == ["overlap vs ifd"]
+    assert list(demo.glob("*demo*/ifd-L1024.npy")), "ifd scores are cached beside the pool's store"
+    at.multiselect(key="select_compare_methods").set_value(["overlap"]).run()
+    assert any("two methods or more" in i.value for i in at.info)
+
+
 def test_transfer(demo):
     at = open_page("transfer")
     assert len(at.get("plotly_chart")) == 3

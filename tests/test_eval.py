@@ -7,7 +7,7 @@ import torch
 
 import nait_core.evaluate as evaluate
 from conftest import tiny_model
-from nait_core.baselines import baseline_scores, ifd_scores, length_scores
+from nait_core.baselines import baseline_scores, cached_baseline_scores, ifd_scores, length_scores
 from nait_core.capture import tokenize
 from nait_core.data import Dataset, Record
 from nait_core.datasets import load_builtin
@@ -120,13 +120,28 @@ def test_baselines(tiny, tokenizer):
     assert length_scores(tiny, data).tolist() == [len(i) - s for i, s in zip(tokens.input_ids, tokens.response_start)]
     np.testing.assert_array_equal(baseline_scores("random", None, data, seed=3), baseline_scores("random", None, data, seed=3))
     assert not np.array_equal(baseline_scores("random", None, data, seed=3), baseline_scores("random", None, data, seed=4))
-    ifd = ifd_scores(tiny, data)
+    reports = []
+    ifd = ifd_scores(tiny, data, progress=reports.append)
+    assert (reports[-1].samples_done, reports[-1].samples_total) == (4, 4)  # both passes, counted as one job
     for r, value in zip(records, ifd):
         conditioned = response_loss(tiny.model, tokenizer, Dataset("c", [r]))
         alone = response_loss(tiny.model, tokenizer, Dataset("a", [Record({}, "m", "m", r.conversation[-1:])]))
         assert value == pytest.approx(conditioned / alone, rel=1e-4)
     with pytest.raises(ValueError, match="unknown baseline"):
         baseline_scores("nope", tiny, data)
+
+
+def test_ifd_is_cached_in_the_given_folder(tiny, tmp_path):
+    records = [_record("What is 2 + 2?", "It is 4."), _record("Name a colour.", "Blue, or perhaps a deep green.")]
+    data = Dataset("two", records)
+    first = cached_baseline_scores("ifd", tiny, data, tmp_path)
+    np.testing.assert_allclose(first, ifd_scores(tiny, data))
+    cache = tmp_path / "ifd-L1024.npy"
+    np.save(cache, np.array([7.0, 8.0]))  # a planted file proves the second call reads it
+    assert cached_baseline_scores("ifd", tiny, data, tmp_path).tolist() == [7.0, 8.0]
+    np.save(cache, np.array([7.0]))  # another pool's length: recomputed, not trusted
+    np.testing.assert_allclose(cached_baseline_scores("ifd", tiny, data, tmp_path), first)
+    assert cached_baseline_scores("length", tiny, data, tmp_path).tolist() == length_scores(tiny, data).tolist()
 
 
 def test_training_labels_cover_the_response_only(tokenizer):
@@ -243,6 +258,11 @@ def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
 
     with pytest.raises(ValueError, match="other settings"):
         run_eval(_settings(tmp_path, ratio=0.5), out, load)
+    # A results file from a version without a newer setting (here trust_remote_code) resumes: the default holds.
+    older = json.loads((out / "results.json").read_text())
+    del older["settings"]["trust_remote_code"]
+    (out / "results.json").write_text(json.dumps(older))
+    assert evaluate.load_results(out, settings, results["data"])["arms"] == results["arms"]
     with pytest.raises(ValueError, match="other data"):  # saved selections index this very pool
         evaluate.load_results(out, settings, {**results["data"], "pool": "changed"})
 
@@ -264,3 +284,20 @@ def test_every_kind_of_arm(tmp_path, tokenizer, spied):
     figures = evaluate.results_figures(results)
     assert set(figures) == {"gsm8k/exact_match", "gsm8k/loss", "mmlu/accuracy", "mmlu/loss"}
     assert list(figures["mmlu/loss"].data[0].x) == ["base", "overlap", "nait-pca", "ifd", "length", "random", "full", "subset:mine"]
+
+
+def test_eval_command_line_reads_every_setting(tmp_path):
+    from nait_core import cli
+
+    args = cli.build_parser().parse_args([
+        "eval", "--out", str(tmp_path), "--model", "my/model", "--neuron-module", "mlp.c_proj", "--trust-remote-code",
+        "--candidates", "pool.jsonl", "--target", "gsm8k", "--target", "mmlu", "--methods", "overlap,ifd,random",
+        "--random-seeds", "3,4", "--no-full", "--ratio", "0.2", "--finetune", "full", "--epochs", "2",
+        "--gen-limit", "5"])
+    settings = evaluate.settings_from_args(args)
+    assert (settings.model, settings.neuron_module, settings.trust_remote_code) == ("my/model", "mlp.c_proj", True)
+    assert settings.targets == ("gsm8k", "mmlu") and settings.methods == ("overlap", "ifd", "random")
+    assert settings.random_seeds == (3, 4) and not settings.full and settings.base and settings.ratio == 0.2
+    assert (settings.finetune.method, settings.finetune.epochs, settings.measure.generate_limit) == ("full", 2.0, 5)
+    assert evaluate.settings_from_json(settings.to_json()) == settings
+    assert not evaluate.settings_from_args(cli.build_parser().parse_args(["eval", "--out", "x"])).trust_remote_code
