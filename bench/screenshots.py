@@ -5,7 +5,7 @@
 
 Starts `streamlit run app.py` headless on a free port (the app captures the demo first if it is not
 cached: minutes), opens each page, waits until the script has finished, and saves one PNG per page.
-Outcomes shows docs/results/ (the run docs/results.md reports) unless NAIT_EVAL_DIR says otherwise.
+Outcomes shows docs/results/gsm8k (the main run docs/results.md reports) unless NAIT_EVAL_DIR says otherwise.
 `serve`, `browser` and `wait_idle` are shared with the end-to-end test (tests/test_e2e_browser.py).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run"]
 PAGES = {"data": "", "samples": "samples", "neurons": "neurons", "map": "map", "select": "select", "transfer": "transfer",
          "outcomes": "outcomes"}
-RESULTS = ROOT / "docs" / "results"  # the `nait eval` run that docs/results.md reports, shown on Outcomes
+RESULTS = ROOT / "docs" / "results" / "gsm8k"  # the main `nait eval` run of docs/results.md, shown on Outcomes
 
 
 def free_port() -> int:

@@ -296,18 +296,26 @@ def results_table(results: dict) -> str:
 
 
 def results_figures(results: dict) -> dict:
-    """One Plotly bar chart per metric: arm groups, mean with the spread over seeds as error bars."""
+    """One Plotly dot chart per metric: each arm group's mean (diamond) and every run of it (dots, one per
+    seed). Dots rather than bars from 0: arms differ by little next to a loss's size, and a ± sd bar would
+    reach below 0 for a rate."""
     import plotly.graph_objects as go
 
     rows = summary(results)
     figures = {}
     for name in sorted({n for row in rows for n in row["metrics"]}):
+        target, metric = name.rsplit("/", 1)
         have = [row for row in rows if name in row["metrics"]]
-        figure = go.Figure(go.Bar(
-            x=[row["arm"] for row in have], y=[row["metrics"][name]["mean"] for row in have],
-            error_y={"type": "data", "array": [row["metrics"][name]["std"] for row in have]},
-            hovertext=[f"{row['runs']} run(s), {row['train_records'] or 0} train records" for row in have]))
-        figure.update_layout(title=name, xaxis_title="arm", yaxis_title=name.rsplit("/", 1)[1], template="plotly_white")
+        runs = [(arm["group"], arm["metrics"][target][metric], run)
+                for run, arm in results["arms"].items() if metric in arm["metrics"].get(target, {})]
+        figure = go.Figure([
+            go.Scatter(x=[row["arm"] for row in have], y=[row["metrics"][name]["mean"] for row in have], mode="markers",
+                       name="mean", marker={"symbol": "diamond", "size": 13},
+                       hovertext=[f"mean of {row['runs']} run(s), {row['train_records'] or 0} train records" for row in have]),
+            go.Scatter(x=[g for g, _, _ in runs], y=[v for _, v, _ in runs], mode="markers", name="each run",
+                       marker={"size": 7, "opacity": 0.6}, hovertext=[n for _, _, n in runs]),
+        ])
+        figure.update_layout(title=name, xaxis_title="arm", yaxis_title=metric, template="plotly_white")
         figures[name] = figure
     return figures
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -127,7 +128,9 @@ def finetune(model: LoadedModel, dataset: Dataset, settings: FinetuneSettings = 
                     progress(TrainProgress(state.global_step, state.max_steps, self.loss, time.perf_counter() - self.started))
 
     report = Report()
-    with tempfile.TemporaryDirectory(prefix="nait-finetune-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="nait-finetune-") as scratch, warnings.catch_warnings():
+        # Trainer itself calls a deprecated transformers property: noise for every arm, nothing to act on.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         args = TrainingArguments(
             output_dir=scratch, per_device_train_batch_size=settings.batch_size,
             gradient_accumulation_steps=settings.grad_accum, num_train_epochs=settings.epochs,

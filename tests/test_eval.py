@@ -283,7 +283,10 @@ def test_every_kind_of_arm(tmp_path, tokenizer, spied):
     assert "±" in results_table(results)
     figures = evaluate.results_figures(results)
     assert set(figures) == {"gsm8k/exact_match", "gsm8k/loss", "mmlu/accuracy", "mmlu/loss"}
-    assert list(figures["mmlu/loss"].data[0].x) == ["base", "overlap", "nait-pca", "ifd", "length", "random", "full", "subset:mine"]
+    means, each_run = figures["mmlu/loss"].data
+    assert list(means.x) == ["base", "overlap", "nait-pca", "ifd", "length", "random", "full", "subset:mine"]
+    assert list(each_run.hovertext) == list(results["arms"]) and list(each_run.x).count("random") == 3
+    assert means.y[means.x.index("random")] == pytest.approx(np.mean([y for x, y in zip(each_run.x, each_run.y) if x == "random"]))
 
 
 def test_eval_command_line_reads_every_setting(tmp_path):
