@@ -455,9 +455,23 @@ def settings_from_args(args) -> EvalSettings:
     )
 
 
+def progress_printer(every: float = 5.0, clock: Callable[[], float] = time.monotonic) -> Callable[[ArmProgress], None]:
+    """Print each arm's stage changes and training steps, and its selection progress (one report per
+    batch) at most every `every` seconds: a readable log rather than one line per batch."""
+    last = {"key": None, "at": -float("inf")}
+
+    def show(p: ArmProgress) -> None:
+        key, now = (p.arm, p.stage), clock()
+        if p.stage == "select" and p.detail and key == last["key"] and now - last["at"] < every:
+            return
+        last.update(key=key, at=now)
+        print(p.describe(), file=sys.stderr)
+    return show
+
+
 def cmd_eval(args) -> None:
     settings = settings_from_args(args)
-    results = run_eval(settings, args.out, progress=lambda p: print(p.describe(), file=sys.stderr))
+    results = run_eval(settings, args.out, progress=progress_printer())
     print(results_table(results))
     charts = Path(args.out) / "charts.html"
     _atomic_write(charts, "\n".join(f.to_html(full_html=False, include_plotlyjs=i == 0)

@@ -304,3 +304,15 @@ def test_eval_command_line_reads_every_setting(tmp_path):
     assert (settings.finetune.method, settings.finetune.epochs, settings.measure.generate_limit) == ("full", 2.0, 5)
     assert evaluate.settings_from_json(settings.to_json()) == settings
     assert not evaluate.settings_from_args(cli.build_parser().parse_args(["eval", "--out", "x"])).trust_remote_code
+
+
+def test_progress_log_is_throttled_for_selection_only(capsys):
+    now = [0.0]
+    show = evaluate.progress_printer(every=5, clock=lambda: now[0])
+    for second, stage, detail in [(0, "select", ""), (1, "select", "1/9"), (2, "select", "2/9"), (7, "select", "8/9"),
+                                  (8, "train", ""), (8.5, "train", ""), (9, "measure", "")]:
+        now[0] = second
+        show(evaluate.ArmProgress("ifd", 1, 2, stage, detail=detail))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["[1/2] ifd: select", "[1/2] ifd: select · 8/9",
+                     "[1/2] ifd: train", "[1/2] ifd: train", "[1/2] ifd: measure"]
