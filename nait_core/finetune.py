@@ -21,6 +21,9 @@ from .models import LoadedModel
 
 FINETUNE_METHODS = ("lora", "full")
 
+# Trainer itself reads a deprecated transformers property: a warning for every arm, nothing a user can act on.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
 
 @dataclass(frozen=True)
 class FinetuneSettings:
@@ -128,9 +131,7 @@ def finetune(model: LoadedModel, dataset: Dataset, settings: FinetuneSettings = 
                     progress(TrainProgress(state.global_step, state.max_steps, self.loss, time.perf_counter() - self.started))
 
     report = Report()
-    with tempfile.TemporaryDirectory(prefix="nait-finetune-") as scratch, warnings.catch_warnings():
-        # Trainer itself calls a deprecated transformers property: noise for every arm, nothing to act on.
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with tempfile.TemporaryDirectory(prefix="nait-finetune-") as scratch:
         args = TrainingArguments(
             output_dir=scratch, per_device_train_batch_size=settings.batch_size,
             gradient_accumulation_steps=settings.grad_accum, num_train_epochs=settings.epochs,
