@@ -32,7 +32,7 @@ from .capture import DEFAULT_STORE_ROOT, ProgressCallback
 from .data import Dataset, content_hash, read_records
 from .finetune import FINETUNE_METHODS, FinetuneSettings, TrainProgress, finetune
 from .metrics import MeasureSettings, measure
-from .models import BUNDLED_MODEL, LoadedModel, add_model_args, load_model
+from .models import BUNDLED_MODEL, LoadedModel, add_model_args, model_from_args
 from .pipeline import load_data, run_select, unique_names
 from .scoring import METHODS, ScoreOptions
 from .selection import MERGES, Cut
@@ -340,10 +340,9 @@ def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedM
              progress: Callable[[ArmProgress], None] | None = None) -> dict:
     """Run (or resume) every arm; returns the results record also written to `out/results.json`.
 
-    `load` returns a fresh base model each call (default: `load_model` with the settings' model)."""
+    `load` returns a fresh base model each call (default: `model_from_args(settings)`)."""
     out = Path(out)
-    load = load or (lambda: load_model(settings.model, device=settings.device, dtype=settings.dtype,
-                                       neuron_module=settings.neuron_module, trust_remote_code=settings.trust_remote_code))
+    load = load or (lambda: model_from_args(settings))  # the settings carry the same model options as the CLI
     report = progress or (lambda p: None)
     data = load_eval_data(settings)
     arms = arms_of(settings)

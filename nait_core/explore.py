@@ -5,7 +5,7 @@ Everything streams through the store or works on small arrays, so a 52,000-sampl
   cached on disk in the pool's store folder (atomic `.npy`), so it is computed once per pool and targets;
 - `gather_neurons` / `firing_shares`: per-neuron firing shares of targets vs candidates, selected, rest;
 - `top_neurons`, `top_firing`, `top_samples`: ranked neurons and samples;
-- `explain_rows`, `reason`, `reasons`: why samples score as they do;
+- `reason`, `reasons`: why samples score as they do (through `scoring.explain`);
 - `method_agreement` (and `agreement_matrix`), `overlap_matrix`, `score_correlations`, `source_composition`: comparisons.
 Nothing here imports Streamlit; bad arguments raise ordinary errors.
 """

@@ -48,7 +48,7 @@ def response_logprobs(model, input_ids: list[list[int]], response_start: list[in
     device = next(model.parameters()).device
     out: list[np.ndarray | None] = [None] * len(input_ids)
     lengths = np.array([len(ids) for ids in input_ids])
-    started, samples_done, tokens_done = time.perf_counter(), 0, 0
+    started, samples_done, tokens_done, tokens_total = time.perf_counter(), 0, 0, int(lengths.sum())
     with torch.inference_mode():
         for batch in make_batches(lengths, batch_tokens, 16):
             ids, mask = pad_batch([input_ids[i] for i in batch], pad_id, device)
@@ -59,7 +59,7 @@ def response_logprobs(model, input_ids: list[list[int]], response_start: list[in
                 out[i] = logp[row, start - 1: lengths[i] - 1].cpu().numpy()
             if progress:
                 samples_done, tokens_done = samples_done + len(batch), tokens_done + int(lengths[batch].sum())
-                progress(Progress(samples_done, len(input_ids), tokens_done, int(lengths.sum()), time.perf_counter() - started))
+                progress(Progress(samples_done, len(input_ids), tokens_done, tokens_total, time.perf_counter() - started))
     return out
 
 

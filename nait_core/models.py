@@ -275,5 +275,7 @@ def add_model_args(parser) -> None:
 
 
 def model_from_args(args) -> LoadedModel:
+    """Load the model that `args` names: parsed `add_model_args` options, or anything with the same
+    attributes (model, device, dtype, neuron_module, trust_remote_code), e.g. `nait eval`'s settings."""
     return load_model(args.model, device=args.device, dtype=args.dtype, neuron_module=args.neuron_module,
                       trust_remote_code=args.trust_remote_code)
