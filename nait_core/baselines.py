@@ -18,7 +18,7 @@ from .capture import ProgressCallback, tokenize
 from .data import Dataset, Record
 from .metrics import response_logprobs
 from .models import LoadedModel
-from .store import atomic_save_npy
+from .store import Store, atomic_save_npy
 
 BASELINES = ("ifd", "length", "random")
 
@@ -57,12 +57,21 @@ def baseline_scores(method: str, model: LoadedModel | None, dataset: Dataset, se
     raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
 
 
-def cached_baseline_scores(method: str, model: LoadedModel | None, dataset: Dataset, folder: Path | str,
+def cached_baseline_scores(method: str, model: LoadedModel | None, dataset: Dataset, folder: Path | str | Store,
                            seed: int = 0, max_length: int = 1024, progress: ProgressCallback | None = None) -> np.ndarray:
     """`baseline_scores`, with `ifd` (two forward passes over the pool) kept as `ifd-L<max_length>.npy` in
-    `folder`: pass the pool's store folder, whose name already fixes the model and the records."""
+    `folder`: pass the pool's store (a checksummed cache listed in its caches.json, so a damaged file is
+    recomputed, and `model` is loaded only then), or a plain folder."""
     if method != "ifd":
         return baseline_scores(method, model, dataset, seed, max_length, progress)
+    if isinstance(folder, Store):
+        name, inputs = f"ifd-L{max_length}", {"max_length": max_length, "n": len(dataset)}
+        cached = folder.load_cached_array(name, inputs)
+        if cached is not None and len(cached) == len(dataset):
+            return cached
+        scores = ifd_scores(model, dataset, max_length, progress)
+        folder.save_cached_array(name, scores, inputs)
+        return scores
     path = Path(folder) / f"ifd-L{max_length}.npy"
     if path.exists():
         cached = np.load(path, allow_pickle=False)

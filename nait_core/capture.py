@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import torch
 
 from .data import Dataset, content_hash, render
 from .models import LoadedModel, slugify
-from .store import DEFAULT_REDUCTIONS, REDUCTIONS, Store
+from .store import DEFAULT_REDUCTIONS, REDUCTIONS, Store, StoreError
 
 DEFAULT_STORE_ROOT = Path("cached_features")
 
@@ -171,8 +172,9 @@ class CaptureOptions:
     max_length: int = 1024
     batch_tokens: int = 8192
     max_batch_size: int = 64
-    shard_size: int = 512
+    shard_size: int | None = None  # None: store.default_shard_size(n), at most 512, ≥16 shards when n allows
     worker: tuple[int, int] = (0, 1)  # (i, n): capture only every n-th shard from the i-th (one GPU each)
+    verify: bool = False  # check every shard's sha256 before reusing a store (else headers and sizes)
 
 
 @dataclass
@@ -184,17 +186,68 @@ class CaptureReport:
     tokens_per_second: float = 0.0
 
 
-def store_key(model: LoadedModel, dataset: Dataset, tokens: Tokenized, options: CaptureOptions, dtype) -> tuple[str, dict]:
-    """Folder name and manifest of the store for these inputs; equal inputs give equal keys."""
+def records_hash(dataset: Dataset) -> str:
+    """Content hash of the records as captured (their conversations), without any tokenizer: equal
+    records in equal order give equal hashes, whatever file or format they came from."""
+    return content_hash(json.dumps(record.conversation, sort_keys=True) for record in dataset.records)
+
+
+def capture_identity(options: CaptureOptions) -> dict:
+    """The capture options that change what a store holds (the manifest's `options`): one place."""
+    return {"reductions": list(options.reductions), "max_length": options.max_length}
+
+
+def store_key(model, dataset: Dataset, tokens: Tokenized | None = None, options: CaptureOptions | None = None,
+              dtype=None, shape: bool = True) -> tuple[str, dict]:
+    """Folder name and manifest of the store for these inputs; equal inputs give equal keys.
+
+    The key needs no loaded model: records hash, model fingerprint from files, dtype and capture options
+    (`tokens` is no longer used). With `shape`, the manifest also holds the model's layer and neuron
+    counts (this loads a `LazyModel`); the key does not depend on them (the fingerprint fixes them)."""
+    options = options or CaptureOptions()
+    dtype_name = str(dtype).replace("torch.", "") if dtype is not None else model.dtype_name
     manifest = {
-        "model": {"name": model.name, "fingerprint": model.fingerprint, "dtype": str(dtype).replace("torch.", "")},
-        "data": {"name": dataset.name, "hash": tokens.data_hash, "n_samples": len(dataset)},
-        "options": {"reductions": list(options.reductions), "max_length": options.max_length},
-        "shape": {"layers": model.n_layers, "neurons": model.neurons_per_layer},
+        "model": {"name": model.name, "fingerprint": model.fingerprint, "dtype": dtype_name},
+        "data": {"name": dataset.name, "hash": records_hash(dataset), "n_samples": len(dataset)},
+        "options": capture_identity(options),
         "shard_size": options.shard_size,
     }
-    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
+    identity = {"model": {"fingerprint": model.fingerprint, "dtype": dtype_name},
+                "data": {k: v for k, v in manifest["data"].items() if k != "name"}, "options": manifest["options"]}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    if shape:
+        manifest["shape"] = {"layers": model.n_layers, "neurons": model.neurons_per_layer}
     return f"{model.slug}--{slugify(dataset.name)}--{digest}", manifest
+
+
+def find_store(model, dataset: Dataset, root: Path | str = DEFAULT_STORE_ROOT,
+               options: CaptureOptions | None = None) -> Store | None:
+    """The complete store for these inputs under `root`, if one exists, found without loading the model."""
+    key, _ = store_key(model, dataset, None, options or CaptureOptions(), shape=False)
+    try:
+        return Store.open(Path(root) / key, verify=bool(options and options.verify))
+    except StoreError:
+        return None
+
+
+def _reuse(path: Path, dataset: Dataset, options: CaptureOptions) -> CaptureReport | None:
+    """The report for an existing store that needs no capture (no model loaded), or None. Shards that fail
+    their check (headers and sizes; sha256 with `options.verify`) are removed here, so this very capture
+    recaptures them instead of failing on them again."""
+    try:
+        store = Store(path, json.loads((path / "manifest.json").read_text()))
+        store.shard_ranges()
+    except (OSError, ValueError, KeyError):
+        return None  # nothing here yet, or a broken manifest that Store.create reports
+    for (start, end), problem in store.damaged_ranges(checksums=options.verify):
+        print(f"nait: {problem}; removing shard {start}-{end} to recapture it", file=sys.stderr)
+        store.remove_shard(start, end)
+    index, count = options.worker
+    mine = [r for j, r in enumerate(store.shard_ranges()) if j % count == index]
+    if any(not store.has_shard(*r) for r in mine):
+        return None
+    truncated = int(store.per_sample("truncated").sum()) if store.complete else 0
+    return CaptureReport(store, reused=True, truncated=truncated, skipped=dataset.skipped)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -212,9 +265,12 @@ def capture(
     unknown = set(options.reductions) - set(REDUCTIONS)
     if unknown:
         raise ValueError(f"unknown reductions {sorted(unknown)}; choose from {', '.join(REDUCTIONS)}")
-    tokens = tokenize(dataset, model.tokenizer, options.max_length)
-    dtype = next(model.model.parameters()).dtype
-    key, manifest = store_key(model, dataset, tokens, options, dtype)
+    key, manifest = store_key(model, dataset, None, options, shape=False)  # no model loaded for this
+    reused = _reuse(Path(root) / key, dataset, options)
+    if reused is not None:
+        return reused
+    tokens = tokenize(dataset, model.tokenizer, options.max_length)  # from here on the model is needed
+    manifest["shape"] = {"layers": model.n_layers, "neurons": model.neurons_per_layer}
     store = Store.create(Path(root) / key, manifest)
     index, count = options.worker
     mine = {r for j, r in enumerate(store.shard_ranges()) if j % count == index}
@@ -222,7 +278,7 @@ def capture(
     report = CaptureReport(store, reused=not missing, truncated=sum(tokens.truncated), skipped=dataset.skipped)
     if not missing:
         if store.complete:
-            report.store = Store.open(store.path, verify=True)  # a damaged store is reported, never used
+            report.store = Store.open(store.path, verify=options.verify)  # a damaged store is reported, never used
         return report
 
     lengths = tokens.lengths
@@ -236,7 +292,7 @@ def capture(
     if progress:
         progress(Progress(0, samples_total, 0, tokens_total, 0.0))
     with torch.inference_mode(), reducer.hooks():
-        for start, end in missing:
+        for start, end in store.claim_missing(missing):  # shards another process is writing are left to it
             shard = np.empty((len(options.reductions), end - start, model.n_layers, model.neurons_per_layer), np.float16)
             for batch in make_batches(lengths[start:end], options.batch_tokens, options.max_batch_size):
                 rows = [start + i for i in batch]
@@ -260,7 +316,7 @@ def capture(
             store.write_shard(start, end, arrays)
     report.tokens_per_second = done_tokens / max(time.perf_counter() - started, 1e-9)
     if store.complete:  # else other workers still have shards to write
-        report.store = Store.open(store.path, verify=True)  # resumed shards are checked too
+        report.store = Store.open(store.path, verify=options.verify)  # new shards were hashed as written
     return report
 
 

@@ -5,6 +5,7 @@
     nait feature --target gsm8k --target-size 64 --out gsm8k.safetensors
     nait score --candidates pool.jsonl --feature gsm8k.safetensors --scores scores.jsonl
     nait info
+    nait verify --repair
     nait eval --candidates demo --target gsm8k --methods overlap,nait-pca,ifd --out runs/gsm8k
 """
 from __future__ import annotations
@@ -20,10 +21,10 @@ from .data import FORMATS, DataError
 from .evaluate import add_eval_parser
 from .features import Feature, FeatureError, build_feature, list_features
 from .models import ModelError, add_model_args, model_from_args
-from .pipeline import load_data, run_select
+from .pipeline import feature_for, feature_path, load_data, run_select
 from .scoring import METHODS, ScoreOptions, score_store
 from .selection import MERGES, Cut, export, select
-from .store import REDUCTIONS, StoreError, list_stores
+from .store import REDUCTIONS, Store, StoreError, list_stores
 
 
 def _tqdm_progress():
@@ -63,6 +64,10 @@ def _add_capture_args(parser):
     group.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch")
     group.add_argument("--reductions", default=",".join(CaptureOptions().reductions),
                        help=f"per-sample summaries to store, comma-separated, from {','.join(REDUCTIONS)}")
+    group.add_argument("--shard-size", type=int, help="samples per shard, the unit of resume and of parallel work "
+                       "(default: n/16, between 32 and 512; an existing store keeps its own)")
+    group.add_argument("--verify", action="store_true", help="check every shard's sha256 before reusing a store "
+                       "(default: headers and sizes only); damaged shards are recaptured")
 
 
 def _add_score_args(parser):
@@ -91,8 +96,11 @@ def _capture_options(args) -> CaptureOptions:
             raise ValueError
     except ValueError:
         raise ValueError(f"--worker must be I/N with 0 <= I < N, not {args.worker!r}") from None
+    if args.shard_size is not None and args.shard_size < 1:
+        raise ValueError(f"--shard-size must be at least 1, not {args.shard_size}")
     return CaptureOptions(reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
-                          max_length=args.max_length, batch_tokens=args.batch_tokens, worker=(index, count))
+                          max_length=args.max_length, batch_tokens=args.batch_tokens, worker=(index, count),
+                          shard_size=args.shard_size, verify=args.verify)
 
 
 def _score_options(args) -> ScoreOptions:
@@ -170,9 +178,11 @@ def cmd_feature(args):
     model = model_from_args(args)
     report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, f"target {dataset.name}")
-    feature = build_feature(report.store, args.name or dataset.name)
-    out = Path(args.out or Path(args.store_dir) / "features" / f"{report.store.path.name}.safetensors")
-    feature.save(out)
+    if args.out:
+        out = build_feature(report.store, args.name or dataset.name).save(Path(args.out))
+    else:  # the store's own feature: a checksummed cache listed in the target store's caches.json
+        feature_for(report.store, args.store_dir, args.name or dataset.name)
+        out = feature_path(report.store, args.store_dir)
     print(out)
 
 
@@ -206,6 +216,41 @@ def cmd_info(args):
     print("features:")
     for f in features:
         print(f"  {f['path']}  " + (f"{f['target']} ({f['samples']} samples, {f['model']}) {f['size_kb']} kB" if "error" not in f else f["error"]))
+
+
+def cmd_verify(args):
+    """Check every shard's and derived cache's sha256; with --repair remove what is damaged."""
+    paths = [Path(p) for p in args.stores] or [Path(s["path"]) for s in list_stores(Path(args.store_dir))]
+    if not paths:
+        print(f"no stores in {args.store_dir}", file=sys.stderr)
+    bad = 0
+    results = []
+    for path in paths:
+        try:
+            store = Store(path, json.loads((path / "manifest.json").read_text()))
+            result = store.verify(repair=args.repair)
+        except (OSError, ValueError, KeyError) as error:
+            result = {"path": str(path), "error": f"manifest unreadable ({error}); delete the folder to recapture"}
+        results.append(result)
+        damaged = len(result.get("damaged_shards", [])) + len(result.get("damaged_caches", []))
+        bad += damaged + ("error" in result)
+        if args.json:
+            continue
+        if "error" in result:
+            print(f"{path}: {result['error']}")
+            continue
+        missing = f", {len(result['missing'])} missing (resume with the capture command)" if result["missing"] else ""
+        print(f"{path}: {result['shards']} shards{missing}, " + ("all intact" if not damaged else f"{damaged} damaged"))
+        for item in result["damaged_shards"] + result["damaged_caches"]:
+            print(f"  {item['problem']}" + ("  -> removed" if args.repair else ""))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    if bad and args.repair:
+        print(f"removed {bad} damaged item(s): run the same capture command again to recapture the shards "
+              f"(derived caches are recomputed when next used)", file=sys.stderr)
+    elif bad:
+        raise StoreError(f"{bad} damaged item(s); `nait verify --repair` removes them so that the same capture "
+                         f"command recaptures just those shards")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", help="another folder of feature files")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("verify", help="check stores' shards and derived caches against their sha256 checksums")
+    p.add_argument("stores", nargs="*", help="store folders (default: every store in --store-dir)")
+    p.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT))
+    p.add_argument("--repair", action="store_true", help="remove damaged shards and caches (the capture command then recaptures them)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
 
     add_eval_parser(sub)
     return parser

@@ -22,7 +22,7 @@ from .features import Feature
 from .models import neuron_id
 from .scoring import ScoreOptions, Scores, explain
 from .selection import agreement, percentile, ranking
-from .store import Store, atomic_save_npy
+from .store import Store
 
 MAP_VERSION = 1
 MAP_MAX_POOL = 3000  # pool samples placed on the map; larger pools are sampled (seeded)
@@ -63,9 +63,9 @@ def map_coordinates(pool: Store, targets: list[Store], reduction: str = "mean",
     """2-D coordinates of (a sample of) the pool and all targets: columns group (-1 = pool, else the
     target's position in `targets`), index (row in its store), x, y. Cached in the pool's folder."""
     path = map_path(pool, targets, reduction, max_points)
-    if path.exists():
-        table = np.load(path, allow_pickle=False)
-    else:
+    inputs = {"targets": [t.content_id for t in targets]}  # a recaptured target invalidates the map
+    table = pool.load_cached_array(path.stem, inputs)  # listed in caches.json with its checksum
+    if table is None:
         blocks = [(-1, map_sample(pool.n_samples, max_points), pool)]
         blocks += [(g, np.arange(t.n_samples), t) for g, t in enumerate(targets)]
         x16 = np.concatenate([s.rows(reduction, idx).reshape(len(idx), -1).astype(np.float16) for _, idx, s in blocks])
@@ -80,7 +80,7 @@ def map_coordinates(pool: Store, targets: list[Store], reduction: str = "mean",
         group = np.concatenate([np.full(len(idx), g) for g, idx, _ in blocks])
         index = np.concatenate([idx for _, idx, _ in blocks])
         table = np.column_stack([group, index, xy]).astype(np.float64)
-        atomic_save_npy(path, table)
+        pool.save_cached_array(path.stem, table, inputs)
     return pd.DataFrame({"group": table[:, 0].astype(int), "index": table[:, 1].astype(np.int64),
                          "x": table[:, 2], "y": table[:, 3]})
 

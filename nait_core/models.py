@@ -68,6 +68,75 @@ class LoadedModel:
     def slug(self) -> str:
         return slugify(Path(self.name).name if os.path.exists(self.name) else self.name)
 
+    @property
+    def dtype_name(self) -> str:
+        return str(next(self.model.parameters()).dtype).replace("torch.", "")
+
+    @property
+    def loaded(self) -> bool:
+        return True
+
+
+class LazyModel:
+    """A model as the user named it, loaded only when something needs its weights or tokenizer.
+
+    Its name, slug, dtype and fingerprint come from the options and the files on disk, so a store can be
+    found (and scored, explored, exported) without loading the model; any other attribute
+    (`model`, `tokenizer`, `n_layers`, ...) loads it once and reads it from the `LoadedModel`."""
+
+    def __init__(self, name: str = BUNDLED_MODEL, device: str | None = None, dtype: str | None = None,
+                 neuron_module: str | None = None, trust_remote_code: bool = False, loader=None):
+        self.name, self.device_name, self.dtype, self.neuron_module = name, device, dtype, neuron_module
+        self.trust_remote_code = trust_remote_code
+        self._loader = loader  # default: load_model, looked up at call time
+        self._loaded: LoadedModel | None = None
+        self._fingerprint: str | None = None
+        self.shape_hint: tuple[int, int] | None = None  # (layers, neurons) read from a store: no load needed
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> LoadedModel:
+        if self._loaded is None:
+            loader = self._loader or load_model
+            self._loaded = loader(self.name, device=self.device_name, dtype=self.dtype,
+                                  neuron_module=self.neuron_module, trust_remote_code=self.trust_remote_code)
+        return self._loaded
+
+    @property
+    def fingerprint(self) -> str:
+        if self._loaded is not None:
+            return self._loaded.fingerprint
+        if self._fingerprint is None:
+            self._fingerprint = model_fingerprint(self.name, self.neuron_module)
+            if self._fingerprint is None:  # a hub id not downloaded yet: loading downloads it
+                return self.load().fingerprint
+        return self._fingerprint
+
+    @property
+    def slug(self) -> str:
+        return slugify(Path(self.name).name if os.path.exists(self.name) else self.name)
+
+    @property
+    def dtype_name(self) -> str:
+        if self._loaded is not None:
+            return self._loaded.dtype_name
+        return str(pick_dtype(self.dtype, pick_device(self.device_name))).replace("torch.", "")
+
+    @property
+    def n_layers(self) -> int:
+        return self.shape_hint[0] if self._loaded is None and self.shape_hint else self.load().n_layers
+
+    @property
+    def neurons_per_layer(self) -> int:
+        return self.shape_hint[1] if self._loaded is None and self.shape_hint else self.load().neurons_per_layer
+
+    def __getattr__(self, attr):  # only called for attributes not defined above
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self.load(), attr)
+
 
 def slugify(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:48] or "x"
@@ -164,13 +233,61 @@ def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+# Files whose bytes decide what a capture computes: weights, config, tokenizer (incl. the chat template,
+# which lives in tokenizer_config.json or chat_template.jinja) and any remote code.
+_FINGERPRINT_SUFFIXES = {".json", ".safetensors", ".bin", ".model", ".gguf", ".jinja", ".txt", ".tiktoken", ".py", ".pt", ".pth"}
+
+
 def _folder_fingerprint(folder: Path) -> str:
     h = hashlib.sha256()
     for file in sorted(folder.iterdir()):
-        if file.suffix in {".json", ".safetensors", ".bin", ".model", ".gguf"} and file.is_file():
+        if file.suffix in _FINGERPRINT_SUFFIXES and file.is_file():
             h.update(file.name.encode())
             h.update(_file_digest(file).encode())
     return h.hexdigest()
+
+
+def _hub_snapshot(name: str) -> Path | None:
+    """The local snapshot folder of a hub id already in the Hugging Face cache (no network), or None."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except (OSError, ValueError):  # not cached, not a valid id: the fingerprint then comes from loading
+        return None
+
+
+def source_fingerprint(name: str) -> str | None:
+    """A digest of the files behind a model name, without loading it (None: a hub id not yet cached).
+
+    The bundled model and .gguf files: the GGUF file's digest (it holds weights, tokenizer and chat
+    template). Folders and cached hub ids: names and digests of config, weight, tokenizer and template
+    files. A digest is the file's size plus its first and last MiB (`_file_digest`): milliseconds for a
+    13 GB model, and any re-saved or fine-tuned weights change it."""
+    if name == BUNDLED_MODEL:
+        return "gguf:" + _file_digest(bundled_gguf_path())
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.exists():
+            raise ModelError(f"GGUF file not found: {path}")
+        return "gguf:" + _file_digest(path.resolve())
+    if path.is_dir():
+        return _folder_fingerprint(path)
+    if path.exists():
+        raise ModelError(f"{path} is a file but not a .gguf model; give a model folder, a hub id or a .gguf")
+    snapshot = _hub_snapshot(name)
+    return _folder_fingerprint(snapshot) if snapshot else None
+
+
+def _with_module(fingerprint: str, neuron_module: str | None) -> str:
+    return hashlib.sha256(f"{fingerprint}|{neuron_module}".encode()).hexdigest()
+
+
+def model_fingerprint(name: str, neuron_module: str | None = None) -> str | None:
+    """The fingerprint `load_model(name, neuron_module=...)` will have, computed from files alone
+    (None only for a hub id not yet in the local cache). Part of every store key."""
+    raw = source_fingerprint(name)
+    return None if raw is None else _with_module(raw, neuron_module)
 
 
 def _dequantised_folder(gguf: Path) -> Path:
@@ -199,21 +316,16 @@ def _dequantised_folder(gguf: Path) -> Path:
 
 
 def resolve_model_source(name: str) -> tuple[str, str]:
-    """Map what the user typed to (folder or hub id, fingerprint)."""
+    """Map what the user typed to (folder or hub id, fingerprint from files; '' for an uncached hub id)."""
+    fingerprint = source_fingerprint(name) or ""
     if name == BUNDLED_MODEL:
-        folder = _dequantised_folder(bundled_gguf_path())
-        return str(folder), _folder_fingerprint(folder)
+        return str(_dequantised_folder(bundled_gguf_path())), fingerprint
     path = Path(name).expanduser()
     if path.suffix == ".gguf":
-        if not path.exists():
-            raise ModelError(f"GGUF file not found: {path}")
-        folder = _dequantised_folder(path.resolve())
-        return str(folder), _folder_fingerprint(folder)
+        return str(_dequantised_folder(path.resolve())), fingerprint
     if path.is_dir():
-        return str(path), _folder_fingerprint(path)
-    if path.exists():
-        raise ModelError(f"{path} is a file but not a .gguf model; give a model folder, a hub id or a .gguf")
-    return name, ""  # a hub id: fingerprinted from the commit it resolves to, after loading
+        return str(path), fingerprint
+    return name, fingerprint  # a hub id
 
 
 def load_model(
@@ -241,9 +353,9 @@ def load_model(
             f"a .gguf file, or a hub id that is cached or reachable."
         ) from error
     model.to(torch_device).eval().requires_grad_(False)
-    if not fingerprint:
-        revision = getattr(model.config, "_commit_hash", None) or ""
-        fingerprint = hashlib.sha256(f"{name}@{revision}".encode()).hexdigest()
+    if not fingerprint:  # a hub id downloaded just now: its files are in the cache from here on
+        fingerprint = source_fingerprint(name) or hashlib.sha256(
+            f"{name}@{getattr(model.config, '_commit_hash', None) or ''}".encode()).hexdigest()
     return wrap_model(name, model, tokenizer, fingerprint, neuron_module)
 
 
@@ -256,7 +368,7 @@ def wrap_model(name, model, tokenizer, fingerprint, neuron_module=None) -> Loade
         name=name,
         model=model,
         tokenizer=tokenizer,
-        fingerprint=hashlib.sha256(f"{fingerprint}|{neuron_module}".encode()).hexdigest(),
+        fingerprint=_with_module(fingerprint, neuron_module),
         neuron_modules=modules,
         neurons_per_layer=neuron_count(modules[0]),
     )
@@ -274,8 +386,9 @@ def add_model_args(parser) -> None:
     group.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code (off by default)")
 
 
-def model_from_args(args) -> LoadedModel:
-    """Load the model that `args` names: parsed `add_model_args` options, or anything with the same
-    attributes (model, device, dtype, neuron_module, trust_remote_code), e.g. `nait eval`'s settings."""
-    return load_model(args.model, device=args.device, dtype=args.dtype, neuron_module=args.neuron_module,
-                      trust_remote_code=args.trust_remote_code)
+def model_from_args(args) -> LazyModel:
+    """The model that `args` names (parsed `add_model_args` options, or anything with the same attributes:
+    model, device, dtype, neuron_module, trust_remote_code, e.g. `nait eval`'s settings), loaded on first
+    use: commands whose stores are already captured never load it."""
+    return LazyModel(args.model, device=args.device, dtype=args.dtype, neuron_module=args.neuron_module,
+                     trust_remote_code=args.trust_remote_code)

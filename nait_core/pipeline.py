@@ -9,7 +9,7 @@ import numpy as np
 from .capture import DEFAULT_STORE_ROOT, CaptureOptions, CaptureReport, ProgressCallback, capture
 from .data import Dataset, read_records
 from .datasets import is_builtin, load_builtin
-from .features import Feature, FeatureError, build_feature
+from .features import FEATURE_VERSION, Feature, FeatureError, build_feature
 from .models import LoadedModel
 from .scoring import ScoreOptions, Scores, score_store
 from .selection import Cut, Selection, select
@@ -28,18 +28,24 @@ def load_data(spec: str, fmt: str | None = None, text_field: str | None = None,
     return dataset
 
 
+def feature_path(store: Store, root: Path | str = DEFAULT_STORE_ROOT) -> Path:
+    return Path(root) / "features" / f"{store.path.name}.safetensors"
+
+
 def feature_for(store: Store, root: Path | str = DEFAULT_STORE_ROOT, name: str | None = None) -> Feature:
-    """The capability feature of a target store: built once, then loaded from `<root>/features/`."""
-    path = Path(root) / "features" / f"{store.path.name}.safetensors"
-    if path.exists():
+    """The capability feature of a target store: built once, then loaded from `<root>/features/`. The
+    file is a derived cache listed in the target store's caches.json with its checksum: a changed or
+    damaged file, or one made from other shards, is rebuilt, never used."""
+    path, inputs = feature_path(store, root), {"version": FEATURE_VERSION}
+    cached = store.cached_file("feature", inputs)
+    if cached is not None and cached == path.resolve():
         try:
-            feature = Feature.load(path)
-            if feature.meta.get("target_hash") == store.manifest["data"]["hash"]:
-                return feature
+            return Feature.load(path)
         except FeatureError:  # an older feature format: ours to rebuild
             pass
     feature = build_feature(store, name or store.manifest["data"]["name"])
     feature.save(path)
+    store.record_cache("feature", path, inputs)
     return feature
 
 

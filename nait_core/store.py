@@ -3,13 +3,23 @@
 Layout of `cached_features/<key>/`:
     manifest.json                      model, data hash, options, shape, shard size, format version
     shard-<start>-<end>/               one independent, atomically renamed folder per index range
-        <reduction>.npy                float16 [samples, layers, neurons], memory-mapped on read
+        <reduction>.npy                float16 [samples, layers, width], memory-mapped on read
         tokens.npy, response_tokens.npy, truncated.npy   per-sample counts [samples]
-        checksums.json                 sha256 of each file above
-    pool-mean-<reduction>.npy          cached mean over all samples (for centring)
+        checksums.json                 sha256 of each file above (written last: marks completeness)
+    caches.json                        derived caches: file, sha256, size and the inputs each derives from
+    pool-mean-<reduction>.npy, map-*.npy, ifd-*.npy   derived caches listed in caches.json
+    .locks/                            one lock file per shard (and one for caches.json)
+
+Integrity has two levels. Opening a store (`Store.open`) checks the manifest, every shard's files,
+their .npy headers (shape, dtype) and sizes: milliseconds, no hashing. Full sha256 checksums are
+computed when a shard is written and checked by `Store.verify` (`nait verify`, or `--verify` on a
+command). A shard damaged after writing fails `nait verify`, or the first check or read that trips on
+it; `nait verify --repair` (or the capture itself, which replaces a shard that fails its check) removes
+it so that the same capture command recaptures just that shard.
 
 Shards are independent: any worker can write any range, and a capture resumes from the shards that
-exist. Nothing is read from disk with pickle.
+exist. Writers take a per-shard lock (fcntl, released by the kernel when a process dies, so never
+stale), so concurrent runs share the work instead of racing. Nothing is read from disk with pickle.
 """
 from __future__ import annotations
 
@@ -17,23 +27,49 @@ import hashlib
 import json
 import os
 import shutil
+import threading
+import uuid
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: locking is then a no-op (one writer per store)
+    fcntl = None
+
 FORMAT_VERSION = 1
 REDUCTIONS = ("mean", "last", "first", "response_mean")
 DEFAULT_REDUCTIONS = ("mean", "last", "first")  # what overlap, jaccard and nait-pca need
 PER_SAMPLE = ("tokens", "response_tokens", "truncated")
+MAX_SHARD_SIZE = 512
+MIN_SHARD_SIZE = 32
 
 
 class StoreError(RuntimeError):
     """A store that is missing, incomplete, corrupt or made for other inputs."""
 
 
+class CacheWarning(UserWarning):
+    """A derived cache that failed its checksum: it is recomputed, never used."""
+
+
+def default_shard_size(n_samples: int) -> int:
+    """At least 16 shards when the pool allows (an interruption loses at most 1/16 of the work), at
+    most 512 samples per shard (so files stay tens of MB at 7B shape), at least 32 (whole batches)."""
+    return max(MIN_SHARD_SIZE, min(MAX_SHARD_SIZE, -(-n_samples // 16)))
+
+
+def _unique() -> str:
+    """A temporary-name suffix no other process, thread or app session can share."""
+    return f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp{_unique()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -43,7 +79,7 @@ def atomic_write_json(path: Path, obj) -> None:
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npy")
+    tmp = path.with_name(f".{path.name}.tmp{_unique()}.npy")
     np.save(tmp, array, allow_pickle=False)
     os.replace(tmp, path)
 
@@ -56,8 +92,25 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def npy_header(path: Path) -> tuple[tuple, np.dtype, int]:
+    """(shape, dtype, expected file size) from a .npy header, without reading the data."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+        offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError("holds Python objects (would need pickle)")
+    return shape, dtype, offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+
 def shard_name(start: int, end: int) -> str:
     return f"shard-{start:09d}-{end:09d}"
+
+
+def recapture_hint(store_path) -> str:
+    return (f"run `nait verify --repair {store_path}` to remove damaged shards, then the same capture command "
+            f"again to recapture just those (a capture also replaces a shard that fails its check by itself)")
 
 
 @dataclass
@@ -74,6 +127,9 @@ class Store:
         self.path = Path(path)
         self.manifest = manifest
         self._arrays: dict[tuple[int, str], np.ndarray] = {}
+        self._held: set[str] = set()  # lock names this object holds (flock does not nest across fds)
+        self._content_id: str | None = None
+        self._means: dict[str, np.ndarray] = {}
 
     # ---- identity and shape
     @property
@@ -87,6 +143,14 @@ class Store:
     @property
     def n_neurons(self) -> int:
         return self.manifest["shape"]["neurons"]
+
+    @property
+    def width(self) -> int:
+        """Values stored per layer and sample (n_neurons for exact stores): every shape check uses it."""
+        return self.manifest["shape"]["neurons"]
+
+    def expected_shape(self, name: str, rows: int) -> tuple:
+        return (rows, self.n_layers, self.width) if name in REDUCTIONS else (rows,)
 
     @property
     def reductions(self) -> list[str]:
@@ -104,8 +168,11 @@ class Store:
         n, size = self.n_samples, self.shard_size
         return [(s, min(s + size, n)) for s in range(0, n, size)]
 
+    def has_shard(self, start: int, end: int) -> bool:
+        return (self.path / shard_name(start, end) / "checksums.json").exists()
+
     def missing_ranges(self) -> list[tuple[int, int]]:
-        return [(s, e) for s, e in self.shard_ranges() if not (self.path / shard_name(s, e) / "checksums.json").exists()]
+        return [(s, e) for s, e in self.shard_ranges() if not self.has_shard(s, e)]
 
     @property
     def complete(self) -> bool:
@@ -114,45 +181,142 @@ class Store:
     def size_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
+    @property
+    def content_id(self) -> str:
+        """A digest of the manifest and every shard's checksums: what derived caches are keyed by.
+        Reads only the small checksums files; changes whenever a shard is rewritten."""
+        if self._content_id is None:
+            h = hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode())
+            for start, end in self.shard_ranges():
+                try:
+                    h.update((self.path / shard_name(start, end) / "checksums.json").read_bytes())
+                except OSError:
+                    h.update(b"missing")
+            self._content_id = h.hexdigest()
+        return self._content_id
+
+    # ---- locks
+    @contextmanager
+    def lock(self, name: str, blocking: bool = True):
+        """Hold the store's lock `name` (yields False if not blocking and another holder has it).
+        fcntl locks die with their process, so a crashed writer never leaves a stale lock behind."""
+        if fcntl is None or name in self._held:
+            yield True
+            return
+        folder = self.path / ".locks"
+        folder.mkdir(exist_ok=True)
+        with open(folder / f"{name}.lock", "a+b") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            self._held.add(name)
+            try:
+                yield True
+            finally:
+                self._held.discard(name)
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def claim_missing(self, ranges=None):
+        """Yield each still-missing range of `ranges` (default: all missing) while holding its lock, for
+        the caller to compute and `write_shard`. Ranges another process is computing come last: this
+        waits for that process and yields them only if it died without writing them. So concurrent
+        runs of the same capture share the shards instead of computing (and racing on) the same ones."""
+        later = []
+        for start, end in list(self.missing_ranges() if ranges is None else ranges):
+            with self.lock(shard_name(start, end), blocking=False) as mine:
+                if not mine:
+                    later.append((start, end))
+                elif not self.has_shard(start, end):
+                    yield start, end
+        for start, end in later:
+            with self.lock(shard_name(start, end)):
+                if not self.has_shard(start, end):
+                    yield start, end
+
     # ---- creating and writing
+    @staticmethod
+    def _identity(manifest: dict) -> dict:
+        """What must match for a store to be reused: not the shard size (the existing one is kept)
+        nor the display names."""
+        out = {k: v for k, v in manifest.items() if k not in ("shard_size",)}
+        out["model"] = {k: v for k, v in manifest.get("model", {}).items() if k != "name"}
+        out["data"] = {k: v for k, v in manifest.get("data", {}).items() if k != "name"}
+        return out
+
     @classmethod
     def create(cls, path: Path, manifest: dict) -> "Store":
-        """Create (or reopen, if the manifest matches) a store for writing."""
+        """Create (or reopen, if the manifest matches) a store for writing. A `shard_size` of None picks
+        `default_shard_size`; an existing store keeps its own shard size."""
         path = Path(path)
         manifest = {**manifest, "format_version": FORMAT_VERSION}
-        if (path / "manifest.json").exists():
-            existing = json.loads((path / "manifest.json").read_text())
-            if existing != manifest:
-                raise StoreError(f"{path}: a store with other inputs already lives here; delete it or pick another folder")
-            return cls(path, existing)
+        if manifest.get("shard_size") is None:
+            manifest["shard_size"] = default_shard_size(manifest["data"]["n_samples"])
         path.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path / "manifest.json", manifest)
-        return cls(path, manifest)
+        store = cls(path, manifest)
+        with store.lock("manifest"):  # two processes creating the same store agree on one manifest
+            if (path / "manifest.json").exists():
+                try:
+                    existing = json.loads((path / "manifest.json").read_text())
+                except json.JSONDecodeError as error:
+                    raise StoreError(f"{path}/manifest.json is corrupt ({error}); delete the folder to recapture") from error
+                if cls._identity(existing) != cls._identity(manifest):
+                    raise StoreError(f"{path}: a store with other inputs already lives here; delete it or pick another folder")
+                return cls(path, existing)
+            atomic_write_json(path / "manifest.json", manifest)
+        return store
 
     def write_shard(self, start: int, end: int, arrays: dict[str, np.ndarray]) -> None:
-        """Write one shard atomically: everything goes to a temporary folder renamed into place."""
+        """Write one shard atomically: everything goes to a temporary folder (unique per process, thread
+        and call) renamed into place under the shard's lock; an existing copy is replaced."""
         expected = set(self.reductions) | set(PER_SAMPLE)
         if set(arrays) != expected:
             raise ValueError(f"shard needs exactly {sorted(expected)}, got {sorted(arrays)}")
-        final = self.path / shard_name(start, end)
-        tmp = self.path / f".tmp-{shard_name(start, end)}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        checksums = {}
+        if (start, end) not in self.shard_ranges():
+            raise ValueError(f"{start}-{end} is not a shard of this store (shard size {self.shard_size})")
         for name, array in arrays.items():
-            if len(array) != end - start:
-                raise ValueError(f"{name}: {len(array)} rows for range {start}-{end}")
-            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
-            checksums[f"{name}.npy"] = _sha256(tmp / f"{name}.npy")
-        (tmp / "checksums.json").write_text(json.dumps(checksums, indent=1))  # written last: marks completeness
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+            if np.shape(array) != self.expected_shape(name, end - start):
+                raise ValueError(f"{name}: shape {np.shape(array)} for range {start}-{end}, expected "
+                                 f"{self.expected_shape(name, end - start)}")
+        final = self.path / shard_name(start, end)
+        tmp = self.path / f".tmp-{shard_name(start, end)}-{_unique()}"
+        tmp.mkdir()
+        try:
+            checksums = {}
+            for name, array in arrays.items():
+                np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+                checksums[f"{name}.npy"] = _sha256(tmp / f"{name}.npy")
+            (tmp / "checksums.json").write_text(json.dumps(checksums, indent=1))  # written last: marks completeness
+            with self.lock(shard_name(start, end)):  # one rename at a time: no ENOTEMPTY, no half-removed folder
+                if final.exists():  # an older copy (or one a concurrent writer just finished): moved aside atomically
+                    self._discard(final)
+                os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            self._arrays = {k: v for k, v in self._arrays.items() if k[0] != start}
+            self._content_id = None
+
+    def _discard(self, folder: Path) -> None:
+        trash = self.path / f".trash-{folder.name}-{_unique()}"
+        try:
+            os.replace(folder, trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def remove_shard(self, start: int, end: int) -> None:
+        """Delete one shard (so that the next capture recaptures it)."""
+        with self.lock(shard_name(start, end)):
+            self._discard(self.path / shard_name(start, end))
+        self._arrays = {k: v for k, v in self._arrays.items() if k[0] != start}
+        self._content_id = None
 
     # ---- opening and checking
     @classmethod
-    def open(cls, path: Path, verify: bool = True) -> "Store":
-        """Open a complete store; with `verify`, check every file against its checksum."""
+    def open(cls, path: Path, verify: bool = False) -> "Store":
+        """Open a complete store, checking its manifest and every file's header and size (cheap);
+        with `verify`, also every file's sha256 (reads everything)."""
         path = Path(path)
         try:
             manifest = json.loads((path / "manifest.json").read_text())
@@ -172,27 +336,135 @@ class Store:
         store.check(verify)
         return store
 
-    def check(self, checksums: bool = True) -> None:
-        """Raise StoreError unless every shard has the right files, shapes and (optionally) bytes."""
-        for start, end in self.shard_ranges():
-            folder = self.path / shard_name(start, end)
+    def shard_problem(self, start: int, end: int, checksums: bool = False) -> str | None:
+        """What is wrong with one shard (None if nothing): files, headers, sizes, and with `checksums` bytes."""
+        folder = self.path / shard_name(start, end)
+        try:
+            sums = json.loads((folder / "checksums.json").read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            return f"{folder}: checksums unreadable ({error})"
+        for name in list(self.reductions) + list(PER_SAMPLE):
+            file = folder / f"{name}.npy"
+            if f"{name}.npy" not in sums or not file.exists():
+                return f"{file}: missing"
             try:
-                sums = json.loads((folder / "checksums.json").read_text())
-            except (OSError, json.JSONDecodeError) as error:
-                raise StoreError(f"{folder}: checksums unreadable ({error})") from error
-            for name in list(self.reductions) + list(PER_SAMPLE):
-                file = folder / f"{name}.npy"
-                if f"{name}.npy" not in sums or not file.exists():
-                    raise StoreError(f"{file}: missing")
-                try:
-                    array = np.load(file, mmap_mode="r", allow_pickle=False)
-                except (ValueError, OSError) as error:
-                    raise StoreError(f"{file}: corrupt ({error})") from error
-                want = (end - start, self.n_layers, self.n_neurons) if name in REDUCTIONS else (end - start,)
-                if array.shape != want:
-                    raise StoreError(f"{file}: shape {array.shape}, expected {want}")
-                if checksums and _sha256(file) != sums[f"{name}.npy"]:
-                    raise StoreError(f"{file}: checksum mismatch, the file was changed or damaged; recapture")
+                shape, _, size = npy_header(file)
+            except (ValueError, OSError, SyntaxError) as error:
+                return f"{file}: corrupt header ({error})"
+            want = self.expected_shape(name, end - start)
+            if shape != want:
+                return f"{file}: shape {shape}, expected {want}"
+            if file.stat().st_size != size:
+                return f"{file}: {file.stat().st_size} bytes, its header says {size} (truncated or damaged)"
+            if checksums and _sha256(file) != sums[f"{name}.npy"]:
+                return f"{file}: checksum mismatch, the file was changed or damaged"
+        return None
+
+    def damaged_ranges(self, checksums: bool = False) -> list[tuple[tuple[int, int], str]]:
+        """((start, end), problem) for every written shard that fails its check."""
+        out = []
+        for start, end in self.shard_ranges():
+            if self.has_shard(start, end) or (self.path / shard_name(start, end)).exists():
+                problem = self.shard_problem(start, end, checksums)
+                if problem:
+                    out.append(((start, end), problem))
+        return out
+
+    def check(self, checksums: bool = False) -> None:
+        """Raise StoreError unless every shard has the right files, headers, sizes and (optionally) bytes."""
+        for start, end in self.shard_ranges():
+            problem = self.shard_problem(start, end, checksums)
+            if problem:
+                raise StoreError(f"{problem}; {recapture_hint(self.path)}")
+
+    def verify(self, repair: bool = False) -> dict:
+        """Check every shard's and every derived cache's sha256. With `repair`, remove what is damaged
+        (shards are then recaptured by the same capture command; caches are recomputed on use)."""
+        shards = self.damaged_ranges(checksums=True)
+        caches = self.damaged_caches()
+        if repair:
+            for (start, end), _ in shards:
+                self.remove_shard(start, end)
+            for name, _ in caches:
+                self.drop_cache(name)
+        return {"path": str(self.path), "shards": len(self.shard_ranges()), "missing": self.missing_ranges(),
+                "damaged_shards": [{"range": list(r), "problem": p} for r, p in shards],
+                "damaged_caches": [{"name": n, "problem": p} for n, p in caches], "repaired": repair}
+
+    # ---- derived caches (pool means, map coordinates, baseline scores, target features)
+    def _read_caches(self) -> dict:
+        try:
+            return json.loads((self.path / "caches.json").read_text())
+        except FileNotFoundError:
+            return {}
+        except json.JSONDecodeError:  # a damaged index: every cache is recomputed
+            warnings.warn(f"{self.path}/caches.json is damaged; derived caches are recomputed", CacheWarning, stacklevel=3)
+            return {}
+
+    def _cache_file(self, entry: dict) -> Path:
+        return (self.path / entry["file"]).resolve() if not Path(entry["file"]).is_absolute() else Path(entry["file"])
+
+    def cache_inputs(self, inputs: dict | None = None) -> dict:
+        """What a cache derives from: this store's content (manifest + shard checksums) and `inputs`."""
+        return {"store": self.content_id, **(inputs or {})}
+
+    def cached_file(self, name: str, inputs: dict | None = None) -> Path | None:
+        """The file of cache `name` if it is listed, made from the same inputs, and intact; else None.
+        A damaged one (checksum or size mismatch) is reported with a CacheWarning and deleted."""
+        entry = self._read_caches().get(name)
+        if not entry or entry.get("inputs") != self.cache_inputs(inputs):
+            return None
+        file = self._cache_file(entry)
+        try:
+            intact = file.stat().st_size == entry["size"] and _sha256(file) == entry["sha256"]
+        except OSError:
+            return None
+        if not intact:
+            warnings.warn(f"{file}: derived cache '{name}' fails its checksum (changed or damaged); recomputing it",
+                          CacheWarning, stacklevel=2)
+            self.drop_cache(name)
+            return None
+        return file
+
+    def record_cache(self, name: str, file: Path, inputs: dict | None = None) -> None:
+        """List an already written cache file (inside the store, or e.g. a feature under the store root)."""
+        file = Path(file)
+        entry = {"file": os.path.relpath(file.resolve(), self.path.resolve()), "sha256": _sha256(file),
+                 "size": file.stat().st_size, "inputs": self.cache_inputs(inputs)}
+        with self.lock("caches"):
+            caches = self._read_caches()
+            caches[name] = entry
+            atomic_write_json(self.path / "caches.json", caches)
+
+    def drop_cache(self, name: str) -> None:
+        with self.lock("caches"):
+            caches = self._read_caches()
+            entry = caches.pop(name, None)
+            if entry:
+                self._cache_file(entry).unlink(missing_ok=True)
+                atomic_write_json(self.path / "caches.json", caches)
+
+    def damaged_caches(self) -> list[tuple[str, str]]:
+        out = []
+        for name, entry in self._read_caches().items():
+            file = self._cache_file(entry)
+            if not file.exists():
+                out.append((name, f"{file}: missing"))
+            elif file.stat().st_size != entry["size"] or _sha256(file) != entry["sha256"]:
+                out.append((name, f"{file}: checksum mismatch"))
+            elif entry.get("inputs", {}).get("store") != self.content_id:
+                out.append((name, f"{file}: stale (the shards it derives from changed)"))
+        return out
+
+    def load_cached_array(self, name: str, inputs: dict | None = None) -> np.ndarray | None:
+        file = self.cached_file(name, inputs)
+        return None if file is None else np.load(file, allow_pickle=False)
+
+    def save_cached_array(self, name: str, array: np.ndarray, inputs: dict | None = None) -> Path:
+        file = self.path / f"{name}.npy"
+        atomic_save_npy(file, array)
+        self.record_cache(name, file, inputs)
+        return file
 
     # ---- reading
     def shards(self) -> list[Shard]:
@@ -203,7 +475,15 @@ class Store:
         if key not in self._arrays:
             if name in REDUCTIONS and name not in self.reductions:
                 raise StoreError(f"{self.path}: reduction '{name}' was not captured (have {self.reductions}); recapture with it")
-            self._arrays[key] = np.load(shard.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            file = shard.path / f"{name}.npy"
+            try:
+                array = np.load(file, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError) as error:
+                raise StoreError(f"{file}: unreadable ({error}); {recapture_hint(self.path)}") from error
+            if array.shape != self.expected_shape(name, shard.end - shard.start):
+                raise StoreError(f"{file}: shape {array.shape}, expected "
+                                 f"{self.expected_shape(name, shard.end - shard.start)}; {recapture_hint(self.path)}")
+            self._arrays[key] = array
         return self._arrays[key]
 
     def iter_chunks(self, reduction: str, rows: int = 256):
@@ -216,7 +496,7 @@ class Store:
     def rows(self, reduction: str, indices) -> np.ndarray:
         """float32 [len(indices), layers, neurons] for the given sample indices, in that order."""
         indices = np.asarray(indices, dtype=np.int64)
-        out = np.empty((len(indices), self.n_layers, self.n_neurons), dtype=np.float32)
+        out = np.empty((len(indices), self.n_layers, self.width), dtype=np.float32)
         for shard in self.shards():
             hit = np.nonzero((indices >= shard.start) & (indices < shard.end))[0]
             if len(hit):
@@ -226,7 +506,7 @@ class Store:
     def layer_rows(self, reduction: str, layer: int, indices) -> np.ndarray:
         """float32 [len(indices), neurons] of one layer: what per-layer statistics need, and no more."""
         indices = np.asarray(indices, dtype=np.int64)
-        out = np.empty((len(indices), self.n_neurons), dtype=np.float32)
+        out = np.empty((len(indices), self.width), dtype=np.float32)
         for shard in self.shards():
             hit = np.nonzero((indices >= shard.start) & (indices < shard.end))[0]
             if len(hit):
@@ -242,15 +522,18 @@ class Store:
         return np.concatenate([np.asarray(self._array(s, name)) for s in self.shards()])
 
     def mean(self, reduction: str = "mean") -> np.ndarray:
-        """Mean over all samples, float32 [layers, neurons]; computed once, then cached in the store."""
-        cached = self.path / f"pool-mean-{reduction}.npy"
-        if cached.exists():
-            return np.load(cached, allow_pickle=False)
-        total = np.zeros((self.n_layers, self.n_neurons), dtype=np.float64)
-        for _, chunk in self.iter_chunks(reduction):
-            total += chunk.sum(axis=0, dtype=np.float64)
-        mean = (total / self.n_samples).astype(np.float32)
-        atomic_save_npy(cached, mean)
+        """Mean over all samples, float32 [layers, neurons]; computed once, then a checksummed cache."""
+        if reduction in self._means:
+            return self._means[reduction]
+        name = f"pool-mean-{reduction}"
+        mean = self.load_cached_array(name)
+        if mean is None or mean.shape != (self.n_layers, self.width):
+            total = np.zeros((self.n_layers, self.width), dtype=np.float64)
+            for _, chunk in self.iter_chunks(reduction):
+                total += chunk.sum(axis=0, dtype=np.float64)
+            mean = (total / self.n_samples).astype(np.float32)
+            self.save_cached_array(name, mean)
+        self._means[reduction] = mean
         return mean
 
 

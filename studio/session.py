@@ -19,7 +19,7 @@ from nait_core.baselines import cached_baseline_scores
 from nait_core.capture import CaptureOptions, CaptureReport, capture, token_activations
 from nait_core.data import DataError, Dataset
 from nait_core.features import Feature, FeatureError
-from nait_core.models import BUNDLED_MODEL, LoadedModel, ModelError, load_model
+from nait_core.models import BUNDLED_MODEL, LazyModel, LoadedModel, ModelError, load_model
 from nait_core.scoring import ScoreOptions, Scores, fire_thresholds, score_store
 from nait_core.selection import Cut, Selection, select
 from nait_core.store import StoreError
@@ -58,6 +58,13 @@ class Settings:
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
 def _model(name: str) -> LoadedModel:
     return load_model(name)
+
+
+def _lazy_model(name: str) -> LazyModel:
+    """The model as a name and fingerprint; its weights load (once, shared by sessions) only when a page
+    needs them: a capture, a live per-token pass, or a baseline not yet cached. Reopening captured
+    stores, scoring and the map never load them."""
+    return LazyModel(name, loader=lambda name, **_: _model(name))
 
 
 def _file_key(spec: str) -> str:
@@ -105,8 +112,8 @@ def _scores(store_path: str, feature_keys: tuple, options_key: str, _pool, _feat
 
 @st.cache_resource(show_spinner="Scoring the pool by a baseline (ifd: two forward passes, then cached on disk)…",
                    max_entries=8)
-def _baseline(store_path: str, method: str, _model, _pool) -> np.ndarray:
-    return cached_baseline_scores(method, _model, _pool, store_path)
+def _baseline(store_path: str, method: str, _model, _pool, _store=None) -> np.ndarray:
+    return cached_baseline_scores(method, _model, _pool, _store if _store is not None else store_path)
 
 
 @st.cache_resource(show_spinner="Explaining the top records…", max_entries=16)
@@ -182,7 +189,7 @@ class Studio:
 
     def baseline_scores(self, method: str) -> np.ndarray:
         """One score per pool record by a baseline that needs no target (ifd, length, random; cached)."""
-        return _baseline(str(self.pool_store.path), method, self.model, self.pool)
+        return _baseline(str(self.pool_store.path), method, self.model, self.pool, self.pool_store)
 
     def selection(self, current: Settings | None = None) -> Selection:
         """The selection under `current` settings (default: the session's); kept per settings."""
@@ -218,7 +225,7 @@ class Studio:
 
 def load(config: Config) -> Studio:
     """Load the model and data, capture or reuse their stores, and build the target features."""
-    model = _model(config.model)
+    model = _lazy_model(config.model)
 
     def dataset(spec, limit):
         return _dataset(spec, config.fmt, config.text_field, config.skip_invalid, limit, config.seed, _file_key(spec))
@@ -230,6 +237,8 @@ def load(config: Config) -> Studio:
         raise ValueError("add at least one target set (a built-in name such as gsm8k, or a file)")
     pool = dataset(config.pool, None)
     pool_report = report(config.pool, pool, None)
+    if pool_report.store.manifest.get("shape"):  # the sidebar and pages show the shape without loading weights
+        model.shape_hint = (pool_report.store.n_layers, pool_report.store.n_neurons)
     limit = config.target_size or None
     targets = [dataset(t, limit) for t in config.targets]
     target_reports = [report(t, d, limit) for t, d in zip(config.targets, targets)]
