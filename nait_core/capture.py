@@ -225,9 +225,21 @@ def find_store(model, dataset: Dataset, root: Path | str = DEFAULT_STORE_ROOT,
     """The complete store for these inputs under `root`, if one exists, found without loading the model."""
     key, _ = store_key(model, dataset, None, options or CaptureOptions(), shape=False)
     try:
-        return Store.open(Path(root) / key, verify=bool(options and options.verify))
+        return Store.open(store_path(root, key), verify=bool(options and options.verify))
     except StoreError:
         return None
+
+
+def store_path(root: Path | str, key: str) -> Path:
+    """Where the store for `key` lives: `root/key`, or an existing store with the same digest (the same
+    records, model and options) under another name, e.g. the same records read from another file."""
+    path = Path(root) / key
+    if not (path / "manifest.json").exists():
+        digest = key.rsplit("--", 1)[-1]
+        for other in sorted(Path(root).glob(f"*--{digest}")):
+            if (other / "manifest.json").exists():
+                return other
+    return path
 
 
 def _reuse(path: Path, dataset: Dataset, options: CaptureOptions) -> CaptureReport | None:
@@ -266,12 +278,13 @@ def capture(
     if unknown:
         raise ValueError(f"unknown reductions {sorted(unknown)}; choose from {', '.join(REDUCTIONS)}")
     key, manifest = store_key(model, dataset, None, options, shape=False)  # no model loaded for this
-    reused = _reuse(Path(root) / key, dataset, options)
+    path = store_path(root, key)
+    reused = _reuse(path, dataset, options)
     if reused is not None:
         return reused
     tokens = tokenize(dataset, model.tokenizer, options.max_length)  # from here on the model is needed
     manifest["shape"] = {"layers": model.n_layers, "neurons": model.neurons_per_layer}
-    store = Store.create(Path(root) / key, manifest)
+    store = Store.create(path, manifest)
     index, count = options.worker
     mine = {r for j, r in enumerate(store.shard_ranges()) if j % count == index}
     missing = [r for r in store.missing_ranges() if r in mine]
