@@ -22,7 +22,7 @@ import torch
 
 from .data import Dataset, content_hash, render
 from .models import LoadedModel, slugify
-from .store import DEFAULT_REDUCTIONS, REDUCTIONS, Store, StoreError
+from .store import DEFAULT_REDUCTIONS, REDUCTIONS, Store, StoreError, is_url
 
 DEFAULT_STORE_ROOT = Path("cached_features")
 
@@ -230,9 +230,11 @@ def find_store(model, dataset: Dataset, root: Path | str = DEFAULT_STORE_ROOT,
         return None
 
 
-def store_path(root: Path | str, key: str) -> Path:
+def store_path(root: Path | str, key: str) -> Path | str:
     """Where the store for `key` lives: `root/key`, or an existing store with the same digest (the same
     records, model and options) under another name, e.g. the same records read from another file."""
+    if is_url(str(root)):
+        return f"{str(root).rstrip('/')}/{key}"
     path = Path(root) / key
     if not (path / "manifest.json").exists():
         digest = key.rsplit("--", 1)[-1]
@@ -242,14 +244,12 @@ def store_path(root: Path | str, key: str) -> Path:
     return path
 
 
-def _reuse(path: Path, dataset: Dataset, options: CaptureOptions) -> CaptureReport | None:
+def _reuse(path: Path | str, dataset: Dataset, options: CaptureOptions) -> CaptureReport | None:
     """The report for an existing store that needs no capture (no model loaded), or None. Shards that fail
     their check (headers and sizes; sha256 with `options.verify`) are removed here, so this very capture
     recaptures them instead of failing on them again."""
-    try:
-        store = Store(path, json.loads((path / "manifest.json").read_text()))
-        store.shard_ranges()
-    except (OSError, ValueError, KeyError):
+    store = Store.existing(path)
+    if store is None:
         return None  # nothing here yet, or a broken manifest that Store.create reports
     for (start, end), problem in store.damaged_ranges(checksums=options.verify):
         print(f"nait: {problem}; removing shard {start}-{end} to recapture it", file=sys.stderr)
@@ -291,7 +291,7 @@ def capture(
     report = CaptureReport(store, reused=not missing, truncated=sum(tokens.truncated), skipped=dataset.skipped)
     if not missing:
         if store.complete:
-            report.store = Store.open(store.path, verify=options.verify)  # a damaged store is reported, never used
+            report.store = Store.open(store.location, verify=options.verify)  # a damaged store is reported, never used
         return report
 
     lengths = tokens.lengths
@@ -329,7 +329,7 @@ def capture(
             store.write_shard(start, end, arrays)
     report.tokens_per_second = done_tokens / max(time.perf_counter() - started, 1e-9)
     if store.complete:  # else other workers still have shards to write
-        report.store = Store.open(store.path, verify=options.verify)  # new shards were hashed as written
+        report.store = Store.open(store.location, verify=options.verify)  # new shards were hashed as written
     return report
 
 

@@ -59,7 +59,8 @@ def _add_data_args(parser):
 
 def _add_capture_args(parser):
     group = parser.add_argument_group("capture")
-    group.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT), help="where stores live (default: cached_features)")
+    group.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT), help="where stores live: a folder or an fsspec URL "
+                       "such as s3://bucket/stores (default: cached_features)")
     group.add_argument("--max-length", type=int, default=1024, help="truncate samples to this many tokens (counted in the report)")
     group.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch")
     group.add_argument("--reductions", default=",".join(CaptureOptions().reductions),
@@ -115,7 +116,7 @@ def _data(args, spec, target=False):
 
 def _report(report, label):
     store = report.store
-    print(f"{label}: {store.n_samples:,} samples, {'reused' if report.reused else 'captured'} store {store.path}"
+    print(f"{label}: {store.n_samples:,} samples, {'reused' if report.reused else 'captured'} store {store.location}"
           + (f" ({report.tokens_per_second:,.0f} tok/s)" if not report.reused else ""), file=sys.stderr)
     if report.truncated:
         print(f"  {report.truncated} samples truncated to --max-length", file=sys.stderr)
@@ -170,7 +171,7 @@ def cmd_capture(args):
     missing = report.store.missing_ranges()
     if missing:
         print(f"worker {args.worker} done; {len(missing)} shards left for the other workers", file=sys.stderr)
-    print(report.store.path)
+    print(report.store.location)
 
 
 def cmd_feature(args):
@@ -220,17 +221,17 @@ def cmd_info(args):
 
 def cmd_verify(args):
     """Check every shard's and derived cache's sha256; with --repair remove what is damaged."""
-    paths = [Path(p) for p in args.stores] or [Path(s["path"]) for s in list_stores(Path(args.store_dir))]
+    paths = list(args.stores) or [s["path"] for s in list_stores(Path(args.store_dir))]
     if not paths:
         print(f"no stores in {args.store_dir}", file=sys.stderr)
     bad = 0
     results = []
     for path in paths:
-        try:
-            store = Store(path, json.loads((path / "manifest.json").read_text()))
+        store = Store.existing(path)
+        if store is None:
+            result = {"path": str(path), "error": "manifest missing or unreadable; delete the folder to recapture"}
+        else:
             result = store.verify(repair=args.repair)
-        except (OSError, ValueError, KeyError) as error:
-            result = {"path": str(path), "error": f"manifest unreadable ({error}); delete the folder to recapture"}
         results.append(result)
         damaged = len(result.get("damaged_shards", [])) + len(result.get("damaged_caches", []))
         bad += damaged + ("error" in result)
@@ -293,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("verify", help="check stores' shards and derived caches against their sha256 checksums")
-    p.add_argument("stores", nargs="*", help="store folders (default: every store in --store-dir)")
+    p.add_argument("stores", nargs="*", help="store folders or URLs (default: every store in --store-dir)")
     p.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT))
     p.add_argument("--repair", action="store_true", help="remove damaged shards and caches (the capture command then recaptures them)")
     p.add_argument("--json", action="store_true")

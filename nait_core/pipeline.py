@@ -29,7 +29,9 @@ def load_data(spec: str, fmt: str | None = None, text_field: str | None = None,
 
 
 def feature_path(store: Store, root: Path | str = DEFAULT_STORE_ROOT) -> Path:
-    return Path(root) / "features" / f"{store.path.name}.safetensors"
+    """`<root>/features/<store>.safetensors`; for stores at a URL, beside their local mirror."""
+    base = store.path.parent if store.url else Path(root)
+    return base / "features" / f"{store.path.name}.safetensors"
 
 
 def feature_for(store: Store, root: Path | str = DEFAULT_STORE_ROOT, name: str | None = None) -> Feature:

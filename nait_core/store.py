@@ -113,6 +113,24 @@ def recapture_hint(store_path) -> str:
             f"again to recapture just those (a capture also replaces a shard that fails its check by itself)")
 
 
+def is_url(location) -> bool:
+    """An fsspec URL (s3://, gs://, memory://, file://...) rather than a local path."""
+    return isinstance(location, str) and "://" in location
+
+
+def _url_fs(url: str):
+    import fsspec  # only remote stores need it
+
+    return fsspec.core.url_to_fs(url)
+
+
+def mirror_folder(url: str) -> Path:
+    """The local folder a remote store's shards are downloaded to (and its derived caches kept in)."""
+    cache = Path(os.environ.get("NAIT_CACHE", Path.home() / ".cache" / "nait"))
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    return cache / "stores" / f"{hashlib.sha256(url.rstrip('/').encode()).hexdigest()[:16]}-{name}"
+
+
 @dataclass
 class Shard:
     start: int
@@ -130,6 +148,82 @@ class Store:
         self._held: set[str] = set()  # lock names this object holds (flock does not nest across fds)
         self._content_id: str | None = None
         self._means: dict[str, np.ndarray] = {}
+        self.url: str | None = None  # set for a remote store: `path` is then its local mirror
+
+    @property
+    def location(self) -> str | Path:
+        """What to pass to `Store.open` again: the URL of a remote store, else its folder."""
+        return self.url or self.path
+
+    @classmethod
+    def _remote(cls, url: str, manifest: dict) -> "Store":
+        store = cls(mirror_folder(url), manifest)
+        store.url = url.rstrip("/")
+        store.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(store.path / "manifest.json", manifest)
+        return store
+
+    @classmethod
+    def existing(cls, location) -> "Store | None":
+        """The store at `location` (complete or not) without any check, or None if there is none."""
+        try:
+            if is_url(location):
+                fs, root = _url_fs(location)
+                return cls._remote(location, json.loads(fs.cat_file(f"{root}/manifest.json")))
+            return cls(Path(location), json.loads((Path(location) / "manifest.json").read_text()))
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _remote_file(self, *parts: str) -> tuple[object, str]:
+        fs, root = _url_fs(self.url)
+        return fs, "/".join([root, *parts])
+
+    def _remote_done(self) -> set[str]:
+        fs, pattern = self._remote_file("shard-*", "checksums.json")
+        return {p.rstrip("/").split("/")[-2] for p in fs.glob(pattern)}
+
+    def _fetch_shard(self, start: int, end: int) -> str | None:
+        """Download one remote shard into the mirror unless the mirror already holds this very copy,
+        checking each file's sha256 on the way (a damaged remote shard is never mirrored). Returns the
+        problem, or None."""
+        name = shard_name(start, end)
+        fs, remote = self._remote_file(name)
+        try:
+            sums_bytes = fs.cat_file(f"{remote}/checksums.json")
+            sums = json.loads(sums_bytes)
+        except (OSError, ValueError) as error:
+            return f"{self.url}/{name}: checksums unreadable ({error})"
+        local = self.path / name
+        if (local / "checksums.json").exists() and (local / "checksums.json").read_bytes() == sums_bytes \
+                and self.shard_problem(start, end) is None:
+            return None
+        tmp = self.path / f".tmp-{name}-{_unique()}"
+        tmp.mkdir()
+        try:
+            for file, digest in sums.items():
+                try:
+                    fs.get_file(f"{remote}/{file}", str(tmp / file))
+                except OSError as error:
+                    return f"{self.url}/{name}/{file}: missing ({error})"
+                if _sha256(tmp / file) != digest:
+                    return f"{self.url}/{name}/{file}: checksum mismatch, the file was changed or damaged"
+            (tmp / "checksums.json").write_bytes(sums_bytes)
+            with self.lock(name):
+                if local.exists():
+                    self._discard(local)
+                os.replace(tmp, local)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._arrays = {k: v for k, v in self._arrays.items() if k[0] != start}
+        self._content_id = None
+        return self.shard_problem(start, end)
+
+    def fetch(self) -> None:
+        """Mirror every remote shard locally (downloads only what changed); raise on a damaged one."""
+        for start, end in self.shard_ranges():
+            problem = self._fetch_shard(start, end)
+            if problem:
+                raise StoreError(f"{problem}; {recapture_hint(self.url)}")
 
     # ---- identity and shape
     @property
@@ -169,9 +263,15 @@ class Store:
         return [(s, min(s + size, n)) for s in range(0, n, size)]
 
     def has_shard(self, start: int, end: int) -> bool:
+        if self.url:  # written by any machine: the remote copy is the truth
+            fs, file = self._remote_file(shard_name(start, end), "checksums.json")
+            return fs.exists(file)
         return (self.path / shard_name(start, end) / "checksums.json").exists()
 
     def missing_ranges(self) -> list[tuple[int, int]]:
+        if self.url:  # one listing, not one request per shard
+            done = self._remote_done()
+            return [(s, e) for s, e in self.shard_ranges() if shard_name(s, e) not in done]
         return [(s, e) for s, e in self.shard_ranges() if not self.has_shard(s, e)]
 
     @property
@@ -246,13 +346,28 @@ class Store:
         return out
 
     @classmethod
+    def _create_remote(cls, url: str, manifest: dict) -> "Store":
+        fs, root = _url_fs(url)
+        try:
+            existing = json.loads(fs.cat_file(f"{root}/manifest.json"))
+        except FileNotFoundError:
+            fs.makedirs(root, exist_ok=True)
+            fs.pipe_file(f"{root}/manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode())
+            return cls._remote(url, manifest)
+        if cls._identity(existing) != cls._identity(manifest):
+            raise StoreError(f"{url}: a store with other inputs already lives here; delete it or pick another location")
+        return cls._remote(url, existing)
+
+    @classmethod
     def create(cls, path: Path, manifest: dict) -> "Store":
-        """Create (or reopen, if the manifest matches) a store for writing. A `shard_size` of None picks
-        `default_shard_size`; an existing store keeps its own shard size."""
-        path = Path(path)
+        """Create (or reopen, if the manifest matches) a store for writing, at a path or an fsspec URL. A
+        `shard_size` of None picks `default_shard_size`; an existing store keeps its own shard size."""
+        path = path if is_url(path) else Path(path)
         manifest = {**manifest, "format_version": FORMAT_VERSION}
         if manifest.get("shard_size") is None:
             manifest["shard_size"] = default_shard_size(manifest["data"]["n_samples"])
+        if is_url(str(path)) or is_url(path):
+            return cls._create_remote(str(path), manifest)
         path.mkdir(parents=True, exist_ok=True)
         store = cls(path, manifest)
         with store.lock("manifest"):  # two processes creating the same store agree on one manifest
@@ -292,6 +407,11 @@ class Store:
                 if final.exists():  # an older copy (or one a concurrent writer just finished): moved aside atomically
                     self._discard(final)
                 os.replace(tmp, final)
+            if self.url:  # upload; checksums.json last, as on disk it marks the shard complete
+                fs, remote = self._remote_file(shard_name(start, end))
+                fs.makedirs(remote, exist_ok=True)
+                for file in sorted(checksums) + ["checksums.json"]:
+                    fs.put_file(str(final / file), f"{remote}/{file}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             self._arrays = {k: v for k, v in self._arrays.items() if k[0] != start}
@@ -309,6 +429,12 @@ class Store:
         """Delete one shard (so that the next capture recaptures it)."""
         with self.lock(shard_name(start, end)):
             self._discard(self.path / shard_name(start, end))
+            if self.url:
+                fs, remote = self._remote_file(shard_name(start, end))
+                if fs.exists(f"{remote}/checksums.json"):
+                    fs.rm_file(f"{remote}/checksums.json")  # first: the shard counts as missing from here on
+                if fs.exists(remote):
+                    fs.rm(remote, recursive=True)
         self._arrays = {k: v for k, v in self._arrays.items() if k[0] != start}
         self._content_id = None
 
@@ -316,23 +442,31 @@ class Store:
     @classmethod
     def open(cls, path: Path, verify: bool = False) -> "Store":
         """Open a complete store, checking its manifest and every file's header and size (cheap);
-        with `verify`, also every file's sha256 (reads everything)."""
-        path = Path(path)
-        try:
-            manifest = json.loads((path / "manifest.json").read_text())
-        except FileNotFoundError as error:
-            raise StoreError(f"{path}: no store here (manifest.json missing)") from error
-        except json.JSONDecodeError as error:
-            raise StoreError(f"{path}/manifest.json is corrupt: {error}") from error
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise StoreError(f"{path}: store format {manifest.get('format_version')} is not {FORMAT_VERSION}; recapture it")
-        store = cls(path, manifest)
+        with `verify`, also every file's sha256 (reads everything). A URL opens a remote store: its shards
+        are downloaded once into a local mirror (each file's sha256 checked as it arrives)."""
+        if is_url(path):
+            store = cls.existing(path)
+            if store is None:
+                raise StoreError(f"{path}: no store here (manifest.json missing or unreadable)")
+        else:
+            path = Path(path)
+            try:
+                store = cls(path, json.loads((path / "manifest.json").read_text()))
+            except FileNotFoundError as error:
+                raise StoreError(f"{path}: no store here (manifest.json missing)") from error
+            except json.JSONDecodeError as error:
+                raise StoreError(f"{path}/manifest.json is corrupt: {error}") from error
+        if store.manifest.get("format_version") != FORMAT_VERSION:
+            raise StoreError(f"{path}: store format {store.manifest.get('format_version')} is not {FORMAT_VERSION}; "
+                             f"recapture it")
         missing = store.missing_ranges()
         if missing:
             raise StoreError(
                 f"{path}: incomplete, {len(missing)} of {len(store.shard_ranges())} shards missing "
                 f"(an interrupted capture? run the capture again to resume)"
             )
+        if store.url:
+            store.fetch()
         store.check(verify)
         return store
 
@@ -363,6 +497,14 @@ class Store:
     def damaged_ranges(self, checksums: bool = False) -> list[tuple[tuple[int, int], str]]:
         """((start, end), problem) for every written shard that fails its check."""
         out = []
+        if self.url:  # remote: mirror what was written (sha256 checked on download), then check the mirror
+            done = self._remote_done()
+            for start, end in self.shard_ranges():
+                if shard_name(start, end) in done:
+                    problem = self._fetch_shard(start, end) or self.shard_problem(start, end, checksums)
+                    if problem:
+                        out.append(((start, end), problem))
+            return out
         for start, end in self.shard_ranges():
             if self.has_shard(start, end) or (self.path / shard_name(start, end)).exists():
                 problem = self.shard_problem(start, end, checksums)
@@ -387,7 +529,7 @@ class Store:
                 self.remove_shard(start, end)
             for name, _ in caches:
                 self.drop_cache(name)
-        return {"path": str(self.path), "shards": len(self.shard_ranges()), "missing": self.missing_ranges(),
+        return {"path": str(self.location), "shards": len(self.shard_ranges()), "missing": self.missing_ranges(),
                 "damaged_shards": [{"range": list(r), "problem": p} for r, p in shards],
                 "damaged_caches": [{"name": n, "problem": p} for n, p in caches], "repaired": repair}
 
