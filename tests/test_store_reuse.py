@@ -165,3 +165,20 @@ def test_a_damaged_cached_feature_is_detected_and_rebuilt(model_dir, tmp_path):
         again = feature_for(store, tmp_path / "stores")
     np.testing.assert_array_equal(again.profile, built.profile)
     assert not store.damaged_caches()
+
+
+def test_capture_to_a_url_is_reused_without_the_model(model_dir, tmp_path, monkeypatch):
+    import shutil
+    import uuid
+
+    monkeypatch.setenv("NAIT_CACHE", str(tmp_path / "cache"))
+    data = load_data(str(write_records(tmp_path / "pool.jsonl", 10)))
+    root = f"memory://bucket-{uuid.uuid4().hex[:8]}/stores"
+    first = capture(LazyModel(str(model_dir)), data, root, CaptureOptions(max_length=64, shard_size=4)).store
+    assert str(first.location).startswith(root)
+    values = first.rows("mean", range(10))
+    shutil.rmtree(tmp_path / "cache" / "stores")  # another machine: nothing local
+    forbid_loading(monkeypatch)
+    again = capture(LazyModel(str(model_dir)), data, root, CaptureOptions(max_length=64))
+    assert again.reused
+    np.testing.assert_array_equal(again.store.rows("mean", range(10)), values)
