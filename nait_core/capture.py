@@ -22,7 +22,7 @@ import torch
 
 from .data import Dataset, content_hash, render
 from .models import LoadedModel, slugify
-from .store import DEFAULT_REDUCTIONS, REDUCTIONS, Store, StoreError, is_url
+from .store import DEFAULT_REDUCTIONS, FORMAT_VERSION, REDUCTIONS, Store, StoreError, is_url
 
 DEFAULT_STORE_ROOT = Path("cached_features")
 
@@ -249,8 +249,8 @@ def _reuse(path: Path | str, dataset: Dataset, options: CaptureOptions) -> Captu
     their check (headers and sizes; sha256 with `options.verify`) are removed here, so this very capture
     recaptures them instead of failing on them again."""
     store = Store.existing(path)
-    if store is None:
-        return None  # nothing here yet, or a broken manifest that Store.create reports
+    if store is None or store.manifest.get("format_version") != FORMAT_VERSION:
+        return None  # nothing here yet, or a broken or older manifest that Store.create reports
     for (start, end), problem in store.damaged_ranges(checksums=options.verify):
         print(f"nait: {problem}; removing shard {start}-{end} to recapture it", file=sys.stderr)
         store.remove_shard(start, end)

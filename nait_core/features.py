@@ -24,7 +24,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from .store import Store
+from .store import Store, unique_suffix
 
 PCA_REDUCTIONS = ("last-first", "mean", "last")
 FEATURE_VERSION = 3
@@ -107,7 +107,7 @@ class Feature:
     def save(self, path: Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp = path.with_name(f".{path.name}.tmp{unique_suffix()}")  # unique per process, thread and call
         save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.tensors.items()}, str(tmp),
                   metadata={"nait_feature": json.dumps({**self.meta, "name": self.name})})
         os.replace(tmp, path)

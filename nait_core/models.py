@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,13 +307,17 @@ def _dequantised_folder(gguf: Path) -> Path:
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")  # app sessions share a PID
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "complete").write_text(json.dumps({"source": str(gguf)}))
     if target.exists():  # a concurrent writer finished first
+        shutil.rmtree(tmp, ignore_errors=True)
         return target
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another writer renamed its copy in between: theirs is as good
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -63,13 +63,13 @@ def default_shard_size(n_samples: int) -> int:
     return max(MIN_SHARD_SIZE, min(MAX_SHARD_SIZE, -(-n_samples // 16)))
 
 
-def _unique() -> str:
+def unique_suffix() -> str:
     """A temporary-name suffix no other process, thread or app session can share."""
     return f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{_unique()}")
+    tmp = path.with_name(f".{path.name}.tmp{unique_suffix()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -79,7 +79,7 @@ def atomic_write_json(path: Path, obj) -> None:
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{_unique()}.npy")
+    tmp = path.with_name(f".{path.name}.tmp{unique_suffix()}.npy")
     np.save(tmp, array, allow_pickle=False)
     os.replace(tmp, path)
 
@@ -197,7 +197,7 @@ class Store:
         if (local / "checksums.json").exists() and (local / "checksums.json").read_bytes() == sums_bytes \
                 and self.shard_problem(start, end) is None:
             return None
-        tmp = self.path / f".tmp-{name}-{_unique()}"
+        tmp = self.path / f".tmp-{name}-{unique_suffix()}"
         tmp.mkdir()
         try:
             for file, digest in sums.items():
@@ -395,7 +395,7 @@ class Store:
                 raise ValueError(f"{name}: shape {np.shape(array)} for range {start}-{end}, expected "
                                  f"{self.expected_shape(name, end - start)}")
         final = self.path / shard_name(start, end)
-        tmp = self.path / f".tmp-{shard_name(start, end)}-{_unique()}"
+        tmp = self.path / f".tmp-{shard_name(start, end)}-{unique_suffix()}"
         tmp.mkdir()
         try:
             checksums = {}
@@ -418,7 +418,7 @@ class Store:
             self._content_id = None
 
     def _discard(self, folder: Path) -> None:
-        trash = self.path / f".trash-{folder.name}-{_unique()}"
+        trash = self.path / f".trash-{folder.name}-{unique_suffix()}"
         try:
             os.replace(folder, trash)
         except FileNotFoundError:
