@@ -24,7 +24,9 @@ stale), so concurrent runs share the work instead of racing. Nothing is read fro
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 import os
 import shutil
 import threading
@@ -92,16 +94,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def npy_header(path: Path) -> tuple[tuple, np.dtype, int]:
-    """(shape, dtype, expected file size) from a .npy header, without reading the data."""
+_HEADERS: dict[bytes, tuple[tuple, np.dtype, int]] = {}  # raw header -> parsed: shards share a few headers
+
+
+def npy_header(path: Path) -> tuple[tuple, np.dtype, int, int]:
+    """(shape, dtype, size its header implies, actual size) of a .npy file, reading only its header."""
     with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
+        prefix = f.read(8)
+        if len(prefix) < 8 or prefix[:6] != b"\x93NUMPY":
+            raise ValueError("not a .npy file")
+        length_bytes = f.read(2 if prefix[6] == 1 else 4)
+        raw = prefix + length_bytes + f.read(int.from_bytes(length_bytes, "little"))
+        actual = os.fstat(f.fileno()).st_size
+    if raw not in _HEADERS:
+        buffer = io.BytesIO(raw)
+        version = np.lib.format.read_magic(buffer)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(f)
-        offset = f.tell()
-    if dtype.hasobject:
-        raise ValueError("holds Python objects (would need pickle)")
-    return shape, dtype, offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        shape, _, dtype = read(buffer)
+        if dtype.hasobject:
+            raise ValueError("holds Python objects (would need pickle)")
+        _HEADERS[raw] = (shape, dtype, len(raw) + math.prod(shape) * dtype.itemsize)
+    return (*_HEADERS[raw], actual)
 
 
 def shard_name(start: int, end: int) -> str:
@@ -479,17 +492,19 @@ class Store:
             return f"{folder}: checksums unreadable ({error})"
         for name in list(self.reductions) + list(PER_SAMPLE):
             file = folder / f"{name}.npy"
-            if f"{name}.npy" not in sums or not file.exists():
-                return f"{file}: missing"
+            if f"{name}.npy" not in sums:
+                return f"{file}: missing from checksums.json"
             try:
-                shape, _, size = npy_header(file)
+                shape, _, size, actual = npy_header(file)
+            except FileNotFoundError:
+                return f"{file}: missing"
             except (ValueError, OSError, SyntaxError) as error:
                 return f"{file}: corrupt header ({error})"
             want = self.expected_shape(name, end - start)
             if shape != want:
                 return f"{file}: shape {shape}, expected {want}"
-            if file.stat().st_size != size:
-                return f"{file}: {file.stat().st_size} bytes, its header says {size} (truncated or damaged)"
+            if actual != size:
+                return f"{file}: {actual} bytes, its header says {size} (truncated or damaged)"
             if checksums and _sha256(file) != sums[f"{name}.npy"]:
                 return f"{file}: checksum mismatch, the file was changed or damaged"
         return None
