@@ -185,6 +185,10 @@ def _cut(args) -> Cut:
 def select_baseline(args):
     """ifd, length or random: one score per candidate, no target and no store."""
     candidates = _data(args, args.candidates)
+    if candidates.skipped:  # no capture report here: list what was skipped ourselves
+        print(f"  {len(candidates.skipped)} invalid records skipped:", file=sys.stderr)
+        for line in candidates.skipped[:20]:
+            print(f"    {line}", file=sys.stderr)
     model = None if args.method == "random" else model_from_args(args)
     score = baseline_scores(args.method, model, candidates, seed=args.seed, max_length=args.max_length,
                             progress=_tqdm_progress())
