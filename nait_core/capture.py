@@ -42,19 +42,31 @@ class Tokenized:
 
 
 def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Tokenized:
-    """Render every record with the chat template and tokenize it, truncating at `max_length`."""
+    """Render every record with the chat template and tokenize it; a record longer than `max_length`
+    keeps the template's opening (the tokens before the first turn's text) and its last tokens, so
+    the prompt loses its start first and the response keeps its end (docs/methods.md, Truncation)."""
     rendered = [render(record.conversation, tokenizer) for record in dataset.records]
     texts = [text for text, _ in rendered]
     has_template = bool(getattr(tokenizer, "chat_template", None))
     encoded = tokenizer(texts, add_special_tokens=not has_template, return_offsets_mapping=True)
     ids, starts, truncated = [], [], []
-    for (text, char_start), token_ids, offsets in zip(rendered, encoded["input_ids"], encoded["offset_mapping"]):
+    for record, (text, char_start), token_ids, offsets in zip(dataset.records, rendered, encoded["input_ids"],
+                                                              encoded["offset_mapping"]):
         # First token that ends after the prompt: the response span (a merged boundary token counts).
         start = next((i for i, (_, end) in enumerate(offsets) if end > char_start), len(token_ids))
         truncated.append(len(token_ids) > max_length)
-        ids.append(list(token_ids[:max_length]))
+        if len(token_ids) > max_length:
+            # The template's opening: tokens wholly before the first turn's text (at most half the budget).
+            first = text.find(record.conversation[0]["content"]) if len(record.conversation) > 1 else 0
+            head = min(sum(1 for _, end in offsets if end <= max(first, 0)), max_length // 2)
+            dropped = len(token_ids) - max_length  # taken right after the head
+            token_ids = list(token_ids[:head]) + list(token_ids[head + dropped:])
+            start = head + max(start - head - dropped, 0) if start >= head else start
+        ids.append(list(token_ids))
         starts.append(start)
-    return Tokenized(ids, starts, truncated, content_hash(texts + [f"max_length={max_length}"]))
+    # Truncated records changed how they are cut: their hash says so, so old stores are not reused.
+    tag = ["truncation=head+end"] if any(truncated) else []
+    return Tokenized(ids, starts, truncated, content_hash(texts + [f"max_length={max_length}"] + tag))
 
 
 def make_batches(lengths: np.ndarray, batch_tokens: int, max_batch_size: int = 64) -> list[list[int]]:

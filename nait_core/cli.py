@@ -22,8 +22,8 @@ from .evaluate import add_eval_parser
 from .features import Feature, FeatureError, build_feature, list_features
 from .models import ModelError, add_model_args, model_from_args
 from .pipeline import feature_for, feature_path, load_data, run_select
-from .scoring import METHODS, ScoreOptions, score_store
-from .selection import MERGES, Cut, export, select
+from .scoring import METHODS, ScoreOptions, parse_threshold, score_store
+from .selection import MERGES, Cut, check_output_paths, export, select
 from .store import REDUCTIONS, Store, StoreError, list_stores
 
 
@@ -110,8 +110,12 @@ def _score_options(args) -> ScoreOptions:
 
 
 def _data(args, spec, target=False):
-    return load_data(spec, fmt=args.format, text_field=args.text_field, skip_invalid=args.skip_invalid,
-                     limit=args.target_size if target else None, seed=args.seed)
+    dataset = load_data(spec, fmt=args.format, text_field=args.text_field, skip_invalid=args.skip_invalid,
+                        limit=args.target_size if target else None, seed=args.seed)
+    if not target and getattr(args, "top", None) and args.top > len(dataset):  # said before any slow work
+        print(f"nait: warning: --top {args.top} is more than the {len(dataset):,} candidates: "
+              "every scored record is selected", file=sys.stderr)
+    return dataset
 
 
 def _report(report, label):
@@ -128,6 +132,59 @@ def _report(report, label):
             print(f"    … and {len(report.skipped) - 20} more", file=sys.stderr)
 
 
+# ---------------------------------------------------------------- option checks
+
+def _at_least(args, option: str, low: int, why: str = "") -> None:
+    value = getattr(args, option.lstrip("-").replace("-", "_"), None)
+    if value is not None and value < low:
+        raise ValueError(f"{option} must be at least {low}{why}, not {value}")
+
+
+def check_args(args) -> None:
+    """Every cheap check of the options and paths, before any data is read or a model loaded."""
+    ratio = getattr(args, "ratio", None)
+    if ratio is not None and not 0 < ratio <= 1:
+        raise ValueError(f"--ratio must be in (0, 1], not {ratio}")
+    _at_least(args, "--top", 1)
+    _at_least(args, "--target-size", 2, " (a capability feature needs 2 target samples)")
+    _at_least(args, "--max-length", 1)
+    _at_least(args, "--batch-tokens", 1)
+    _at_least(args, "--candidates-limit", 1)
+    _at_least(args, "--feature-size", 2, " (a capability feature needs 2 target samples)")
+    _at_least(args, "--heldout-size", 1)
+    if hasattr(args, "reductions"):
+        _capture_options(args)  # --worker and --reductions
+        unknown = {r.strip() for r in args.reductions.split(",") if r.strip()} - set(REDUCTIONS)
+        if unknown:
+            raise ValueError(f"--reductions: unknown {sorted(unknown)}; choose from {', '.join(REDUCTIONS)}")
+    if hasattr(args, "fire_threshold"):
+        parse_threshold(args.fire_threshold)
+    inputs = {option: [str(v) for v in (values if isinstance(values, list) else [values])]
+              for option in ("candidates", "target", "data", "feature", "subset")
+              if (values := getattr(args, option, None))}
+    inputs = {f"--{option}": values for option, values in inputs.items()}
+    if args.command == "eval":  # --out is a results folder, resumed when it exists
+        check_output_paths({}, inputs, folders={"--out": args.out})
+        return
+    outputs = {"--out": getattr(args, "out", None), "--scores": getattr(args, "scores", None)}
+    check_output_paths(outputs, inputs, force=getattr(args, "force", False))
+
+
+def _export(args, records, selection) -> None:
+    """Export, then say what the user must know: records never selected for lack of a score, values
+    JSON could not hold."""
+    notes = export(records, selection, args.out, args.scores)
+    if selection.unscored:
+        print(f"nait: warning: {selection.unscored:,} records have no score (NaN, e.g. a response truncated "
+              "away) and were not selected", file=sys.stderr)
+    if notes:
+        print(f"nait: warning: {len(notes)} exported values changed because JSON cannot hold them:", file=sys.stderr)
+        for note in notes[:20]:
+            print(f"    {note}", file=sys.stderr)
+        if len(notes) > 20:
+            print(f"    … and {len(notes) - 20} more", file=sys.stderr)
+
+
 # ---------------------------------------------------------------- commands
 
 def _cut(args) -> Cut:
@@ -137,11 +194,15 @@ def _cut(args) -> Cut:
 def select_baseline(args):
     """ifd, length or random: one score per candidate, no target and no store."""
     candidates = _data(args, args.candidates)
+    if candidates.skipped:  # no capture report here: list what was skipped ourselves
+        print(f"  {len(candidates.skipped)} invalid records skipped:", file=sys.stderr)
+        for line in candidates.skipped[:20]:
+            print(f"    {line}", file=sys.stderr)
     model = None if args.method == "random" else model_from_args(args)
     score = baseline_scores(args.method, model, candidates, seed=args.seed, max_length=args.max_length,
                             progress=_tqdm_progress())
     selection = select({args.method: score}, _cut(args))
-    export(candidates.records, selection, args.out, args.scores)
+    _export(args, candidates.records, selection)
     print(f"selected {selection.selected.sum():,} of {len(candidates):,} records ({args.method}) -> {args.out}", file=sys.stderr)
 
 
@@ -158,7 +219,7 @@ def cmd_select(args):
                         _capture_options(args), _tqdm_progress())
     for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
         _report(report, label)
-    export(candidates.records, result.selection, args.out, args.scores)
+    _export(args, candidates.records, result.selection)
     print(f"selected {result.selection.selected.sum():,} of {len(candidates):,} records "
           f"({_score_options(args).describe()}, merge {args.merge}) -> {args.out}", file=sys.stderr)
 
@@ -197,9 +258,10 @@ def cmd_score(args):
     _report(report, "candidates")
     scores = score_store(report.store, features, _score_options(args))
     per_target = {s.feature: s.score for s in scores}
-    cut = _cut(args) if (args.ratio or args.top or args.min_score is not None) else Cut(ratio=0.1)
+    given = (args.ratio, args.top, args.min_score)
+    cut = _cut(args) if any(v is not None for v in given) else Cut(ratio=0.1)
     selection = select(per_target, cut, args.merge)
-    export(candidates.records, selection, args.out, args.scores)
+    _export(args, candidates.records, selection)
     print(f"scored {len(candidates):,} records with {len(features)} feature(s) -> {args.scores}", file=sys.stderr)
 
 
@@ -254,6 +316,10 @@ def cmd_verify(args):
                          f"command recaptures just those shards")
 
 
+FORCE_HELP = ("replace --out/--scores if they exist (without it an existing output is an error); "
+              "an output is never one of the input files")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nait", description="Neuron-aware instruction-tuning data selection.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -263,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", help="target set: a file or built-in name; repeat for several (not for ifd/length/random)")
     p.add_argument("--out", required=True, type=Path, help="JSONL of the selected records, exactly as read")
     p.add_argument("--scores", type=Path, help="JSONL with index, score, rank, selected and per-target scores")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p)
     p.set_defaults(func=cmd_select)
 
@@ -275,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("feature", help="build a capability feature file from a target set")
     p.add_argument("--target", required=True, help="a file or built-in name")
     p.add_argument("--name", help="feature name (default: the target's)")
-    p.add_argument("--out", help="feature file (.safetensors); default under <store-dir>/features/")
+    p.add_argument("--out", type=Path, help="feature file (.safetensors); default under <store-dir>/features/")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     add_model_args(p), _add_data_args(p), _add_capture_args(p)
     p.set_defaults(func=cmd_feature)
 
@@ -284,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature", required=True, action="append", help="feature file; repeat for several")
     p.add_argument("--scores", required=True, type=Path)
     p.add_argument("--out", type=Path, help="also write the selected records")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p, required=False)
     p.set_defaults(func=cmd_score)
 
@@ -307,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_args(args)
         args.func(args)
     except (DataError, ModelError, StoreError, FeatureError, ValueError) as error:
         print(f"nait: error: {error}", file=sys.stderr)

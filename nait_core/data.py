@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,49 +70,154 @@ class Dataset:
 
 # ---------------------------------------------------------------- reading files
 
-def _iter_rows(path: Path):
-    """Yield (where, row dict or parse error, raw line) in file order."""
+_BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark (Excel, Windows tools): a file marker, not part of a record
+
+
+def _kind(path: Path) -> str:
     suffixes = path.suffixes
     if suffixes[-1:] == [".gz"]:
         suffixes = suffixes[:-1]
-    kind = suffixes[-1].lower() if suffixes else ""
-    if kind == ".jsonl":
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as f:
+    return suffixes[-1].lower() if suffixes else ""
+
+
+def _decode(data: bytes, where: str, whole_file: bool = False) -> str:
+    """Strict UTF-8; a bad byte is a DataError naming where it is (its line, for a whole file)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        at = f"{where}:{line}" if whole_file else where
+        raise DataError(at, None, f"not valid UTF-8 (byte 0x{data[error.start]:02x} at column {column})") from None
+
+
+def _loads(text: str, where: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        return DataError(where, None, f"not valid JSON ({error.msg})")
+    except RecursionError:  # Python's JSON parser recurses once per level
+        return DataError(where, None, "not readable JSON: nested too deeply")
+    except ValueError as error:  # e.g. an integer with more digits than Python converts
+        return DataError(where, None, f"not readable JSON ({error})")
+
+
+def _jsonl_lines(path: Path):
+    """(line number, exact line bytes without its "\n") in file order; a "\r" before it is kept."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    number = 0
+    try:
+        with opener(path, "rb") as f:
             for number, line in enumerate(f, start=1):
-                text = line.rstrip("\n").rstrip("\r")
-                if not text.strip():
-                    continue
-                try:
-                    row = json.loads(text)
-                except json.JSONDecodeError as error:
-                    yield f"{path}:{number}", DataError(f"{path}:{number}", None, f"not valid JSON ({error.msg})"), text
-                    continue
-                yield f"{path}:{number}", row, text
+                if number == 1 and line.startswith(_BOM):
+                    line = line[len(_BOM):]
+                yield number, line[:-1] if line.endswith(b"\n") else line
+    except (OSError, EOFError, zlib.error) as error:  # a damaged .gz
+        raise DataError(f"{path}:{number + 1}", None, f"cannot read the file ({error})") from None
+
+
+def _iter_rows(path: Path):
+    """Yield (where, row dict or DataError, raw line) in file order. Errors of one record are
+    yielded (skippable); errors that spoil the whole file are raised."""
+    kind = _kind(path)
+    if kind == ".jsonl":
+        for number, data in _jsonl_lines(path):
+            where = f"{path}:{number}"
+            try:
+                text = _decode(data, where)
+            except DataError as error:
+                yield where, error, None
+                continue
+            if not text.strip():
+                continue
+            row = _loads(text, where)
+            yield where, row, None if isinstance(row, DataError) else text
     elif kind == ".json":
+        data = path.read_bytes()
+        text = _decode(data[len(_BOM):] if data.startswith(_BOM) else data, str(path), whole_file=True)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise DataError(f"{path}:{error.lineno}", None, f"not valid JSON ({error.msg})") from error
+            raise DataError(f"{path}:{error.lineno}", None, f"not valid JSON ({error.msg})") from None
+        except RecursionError:
+            raise DataError(str(path), None, "not readable JSON: nested too deeply") from None
+        except ValueError as error:
+            raise DataError(str(path), None, f"not readable JSON ({error})") from None
         if isinstance(data, dict):  # {"data": [...]} or a single record
             lists = [v for v in data.values() if isinstance(v, list)]
-            data = lists[0] if len(lists) == 1 and "conversations" not in data and "messages" not in data else [data]
+            record_like = any(k in data for k in ("conversations", "messages", "instruction", "text"))
+            data = lists[0] if len(lists) == 1 and not record_like else [data]
+        if not isinstance(data, list):
+            raise DataError(str(path), None, "expected a JSON array of records (or one record object), "
+                                             f"got {'null' if data is None else type(data).__name__}")
         for number, row in enumerate(data):
             yield f"{path}:item {number}", row, None
     elif kind == ".parquet":
         import pyarrow.parquet as pq
 
-        for number, row in enumerate(pq.read_table(path).to_pylist()):
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as error:  # pyarrow raises its own types (ArrowInvalid, …) for a damaged file
+            raise DataError(str(path), None, f"not a readable Parquet file ({type(error).__name__}: {error})") from None
+        for number, row in enumerate(rows):
             yield f"{path}:row {number}", row, None
     elif kind == ".csv":
         import csv
 
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            for row in reader:
-                yield f"{path}:{reader.line_num}", row, None
+        data = path.read_bytes()
+        # surrogateescape: a bad byte stays in its field and is reported there (skippable), not for the file
+        text = (data[len(_BOM):] if data.startswith(_BOM) else data).decode("utf-8", "surrogateescape")
+        csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # long code answers exceed the 128 kB default
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            repeated = sorted({name for name in header if header.count(name) > 1})
+            if repeated:
+                raise DataError(f"{path}:1", repeated[0], "column appears more than once in the header")
+            for values in reader:
+                where = f"{path}:{reader.line_num}"
+                if not values:
+                    continue
+                if len(values) != len(header):
+                    column = min(len(values), len(header)) + 1
+                    yield where, DataError(where, f"column {column}", f"row has {len(values)} fields, the header "
+                                                                      f"has {len(header)}"), None
+                    continue
+                yield where, dict(zip(header, values)), None
+        except csv.Error as error:
+            raise DataError(f"{path}:{reader.line_num}", None, f"not valid CSV ({error})") from None
     else:
         raise DataError(str(path), None, "unknown file type; use .json, .jsonl, .parquet or .csv")
+
+
+def _field_name(path: str, key) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def check_text(row, where: str, csv_bytes: bool = False) -> None:
+    """Every key and string of `row` must be valid Unicode: a lone surrogate (a JSON "\ud800" escape,
+    or an undecodable CSV byte kept by surrogateescape) cannot be encoded, hashed or exported."""
+    stack = [("", row)]
+    while stack:  # iterative: records may nest deeper than Python's recursion limit allows
+        path, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as error:
+                char = value[error.start]
+                problem = (f"not valid UTF-8 (byte 0x{ord(char) - 0xdc00:02x})" if csv_bytes
+                           else f"contains a lone surrogate \\u{ord(char):04x} (not valid Unicode)")
+                raise DataError(where, path or None, problem) from None
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = _field_name(path, key)
+                if isinstance(key, str):
+                    stack.append((name, key))
+                stack.append((name, item))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
 
 
 def detect_format(row: dict, text_field: str | None = None) -> str:
@@ -195,6 +302,9 @@ def read_records(
     path = Path(path)
     if not path.exists():
         raise DataError(str(path), None, "file not found")
+    if path.is_dir():
+        raise DataError(str(path), None, "is a folder, not a file")
+    csv_bytes = _kind(path) == ".csv"
     records, skipped = [], []
     for where, row, raw_line in _iter_rows(path):
         try:
@@ -202,6 +312,7 @@ def read_records(
                 raise row
             if not isinstance(row, dict):
                 raise DataError(where, None, f"expected a JSON object, got {type(row).__name__}")
+            check_text(row, where, csv_bytes)
             try:
                 row_fmt = fmt or detect_format(row, text_field)
             except ValueError as error:
@@ -214,7 +325,8 @@ def read_records(
             continue
         records.append(Record(row, where, source or path.stem, conversation, raw_line))
     if not records:
-        raise DataError(str(path), None, f"no valid records ({len(skipped)} skipped)")
+        first = f"; the first: {skipped[0]}" if skipped else ""
+        raise DataError(str(path), None, f"no valid records ({len(skipped)} skipped{first})")
     return Dataset(source or path.stem, records, skipped)
 
 

@@ -150,6 +150,9 @@ def load_eval_data(settings: EvalSettings) -> EvalData:
     for spec in settings.targets:
         feature, held = split_target(load_data(spec), settings.feature_size, settings.heldout_size, settings.split_seed)
         clean = [i for i, r in enumerate(held.records) if _key(r) not in seen]
+        if not clean:  # nothing left to measure: say so before any selection or training
+            raise ValueError(f"target {spec!r}: all {len(held)} held-out records are also in the pool or a subset, "
+                             "so nothing is left to measure; use a target that is not part of the pool")
         features.append(feature)
         heldout.append(held.subset(clean))
         excluded.append(len(held) - len(clean))

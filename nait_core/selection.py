@@ -7,6 +7,7 @@ then cut once). Ties are broken by input order, so a selection is reproducible.
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -34,12 +35,15 @@ class Cut:
             raise ValueError(f"top must be at least 1, not {self.top}")
 
     def mask(self, score: np.ndarray) -> np.ndarray:
+        """Selected records. A record without a score (NaN, e.g. IFD of a response truncated away) is
+        never selected, whatever the cut: a ratio or top above the scored count selects fewer."""
+        score = np.asarray(score, dtype=np.float64)
         if self.min_score is not None:
-            return score >= self.min_score
+            return score >= self.min_score  # NaN compares False
         k = self.top if self.top is not None else max(1, round(self.ratio * len(score)))
         mask = np.zeros(len(score), dtype=bool)
         mask[ranking(score)[:k]] = True
-        return mask
+        return mask & ~np.isnan(score)
 
 
 def ranking(score: np.ndarray) -> np.ndarray:
@@ -70,6 +74,13 @@ class Selection:
     @property
     def indices(self) -> np.ndarray:
         return np.nonzero(self.selected)[0]
+
+    @property
+    def unscored(self) -> int:
+        """Records without a score (NaN) for at least one target: never selected for that target."""
+        if not self.per_target:
+            return 0
+        return int(np.isnan(np.array([np.asarray(s, dtype=np.float64) for s in self.per_target.values()])).any(axis=0).sum())
 
 
 def select(per_target: dict[str, np.ndarray], cut: Cut, merge: str = "union") -> Selection:
@@ -121,20 +132,109 @@ def auroc(score: np.ndarray, positive: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- export
 
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file: through symlinks and hard links when both exist, by resolved path otherwise."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _check_writable(option: str, path: Path) -> None:
+    """`path` can be created: its first existing ancestor is a folder we may write in."""
+    ancestor = path.parent
+    while not ancestor.exists() and not ancestor.is_symlink() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{option} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: no permission to write in {ancestor}")
+
+
+def check_output_paths(outputs: dict, inputs: dict, force: bool = False, folders: dict | None = None) -> None:
+    """Refuse, before any slow work, outputs that would destroy something or fail at the end.
+
+    `outputs` and `folders` map an option to a file (or folder) path or None; `inputs` maps an option
+    to its values (a file path, or a built-in name that is no file). An output may be no input and no
+    other output, is not a folder (nor, for `folders`, a file), and its parent can be created; an
+    existing output file is replaced only with `force`."""
+    given = [(option, Path(path), False) for option, path in outputs.items() if path is not None]
+    given += [(option, Path(path), True) for option, path in (folders or {}).items() if path is not None]
+    for n, (option, path, folder) in enumerate(given):
+        for in_option, values in inputs.items():
+            for value in values:
+                if Path(value).exists() and _same_file(path, Path(value)):
+                    raise ValueError(f"{option} {path} is the input {in_option} {value}: "
+                                     "an output never replaces an input; choose another path")
+        for other_option, other, _ in given[:n]:
+            if _same_file(path, other):
+                raise ValueError(f"{option} and {other_option} are the same file {path}; give each its own path")
+        if folder:
+            if path.exists() and not path.is_dir():
+                raise ValueError(f"{option} {path} is a file; give a folder")
+        elif path.is_dir():
+            raise ValueError(f"{option} {path} is a folder; give a file path")
+        elif (path.exists() or path.is_symlink()) and not force:
+            raise ValueError(f"{option} {path} already exists; pass --force to replace it")
+        _check_writable(option, path)
+
+
 def _atomic_write_lines(path: Path, lines) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(line + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:  # newline="": a kept "\r" stays one "\r"
+            for line in lines:
+                f.write(line + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a stray temp file beside the user's output
+        raise
     return path
+
+
+def _jsonable(value, field: str, notes: list[str]):
+    """`value` as JSON can hold it; every change is noted (JSON has no NaN, bytes or dates)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        notes.append(f"field '{field}': {value} exported as null (JSON has no NaN or Infinity)")
+        return None
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                notes.append(f"field '{field}': key {key!r} exported as text")
+            out[str(key)] = _jsonable(item, f"{field}.{key}" if field else str(key), notes)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item, f"{field}[{i}]", notes) for i, item in enumerate(value)]
+    if isinstance(value, bytes):
+        notes.append(f"field '{field}': binary value exported as base64 text")
+        return base64.b64encode(value).decode("ascii")
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)  # dates, times, decimals
+    notes.append(f"field '{field}': {type(value).__name__} exported as text {text!r}")
+    return text
+
+
+def record_export(record) -> tuple[str, list[str]]:
+    """(line, notes): the record's original JSONL line, byte for byte (a CRLF line keeps its "\r");
+    else its fields as one JSON line, with a note for each value JSON cannot hold as read."""
+    if record.raw_line is not None:
+        return record.raw_line, []
+    notes: list[str] = []
+    line = json.dumps(_jsonable(record.raw, "", notes), ensure_ascii=False, allow_nan=False)
+    return line, [f"{record.where}: {note}" for note in notes]
 
 
 def record_line(record) -> str:
     """The record exactly as read: its original JSONL line, else its fields as one JSON line."""
-    return record.raw_line if record.raw_line is not None else json.dumps(record.raw, ensure_ascii=False, default=str)
+    return record_export(record)[0]
 
 
 def selected_lines(records, selection: Selection) -> list[str]:
@@ -160,9 +260,17 @@ def score_lines(selection: Selection) -> list[str]:
     ]
 
 
-def export(records, selection: Selection, out: Path | None = None, scores: Path | None = None) -> None:
-    """Write the selected records (JSONL, input order) and/or the scores file, each atomically."""
+def export(records, selection: Selection, out: Path | None = None, scores: Path | None = None) -> list[str]:
+    """Write the selected records (JSONL, input order) and/or the scores file, each atomically.
+    Returns a note per exported value that JSON could not hold as read (e.g. a Parquet NaN -> null)."""
+    notes: list[str] = []
     if out is not None:
-        _atomic_write_lines(out, selected_lines(records, selection))
+        lines = []
+        for i in selection.indices:
+            line, record_notes = record_export(records[i])
+            lines.append(line)
+            notes += record_notes
+        _atomic_write_lines(out, lines)
     if scores is not None:
         _atomic_write_lines(scores, score_lines(selection))
+    return notes

@@ -26,7 +26,7 @@ PAGES = {"data": "Data & model", "samples": "Sample explorer", "neurons": "Neuro
 
 def nait_select(root: Path, out: Path, *options: str) -> bytes:
     argv = ["select", "--candidates", "demo", *[a for t in TARGETS for a in ("--target", t)],
-            "--target-size", TARGET_SIZE, "--store-dir", str(root), "--out", str(out), *options]
+            "--target-size", TARGET_SIZE, "--store-dir", str(root), "--out", str(out), "--force", *options]
     assert cli.main(argv) == 0
     return out.read_bytes()
 

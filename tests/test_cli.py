@@ -95,7 +95,7 @@ def test_baseline_methods_need_no_target(tmp_path):
                  "--out", str(tmp_path / "r.jsonl"), "--scores", str(scores)]) == 0
     first = scores.read_text()
     assert main(["select", "--candidates", str(pool), "--method", "random", "--seed", "3", "--top", "2",
-                 "--out", str(tmp_path / "r.jsonl"), "--scores", str(scores)]) == 0
+                 "--out", str(tmp_path / "r.jsonl"), "--scores", str(scores), "--force"]) == 0
     assert scores.read_text() == first  # seeded: reproducible
     assert main(["select", "--candidates", str(pool), "--method", "overlap", "--top", "2",
                  "--out", str(tmp_path / "o.jsonl")]) == 2  # a neuron method needs a target

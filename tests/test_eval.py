@@ -150,7 +150,10 @@ def test_training_labels_cover_the_response_only(tokenizer):
     start = tokenize(data, tokenizer, 512).response_start[0]
     assert example["labels"][:start] == [-100] * start and example["labels"][start:] == example["input_ids"][start:]
     assert tokenizer.decode(example["input_ids"][start:]).startswith("It is 4.")
-    assert training_examples(data, tokenizer, start) == []  # response truncated away: nothing to train
+    # Cut to `start` tokens: the prompt loses its start, the response keeps its end, and only it is trained.
+    short = training_examples(data, tokenizer, start)[0]
+    assert len(short["input_ids"]) == start and short["input_ids"][-4:] == example["input_ids"][-4:]
+    assert short["labels"][-4:] == short["input_ids"][-4:] and short["labels"][0] == -100
 
 
 def test_finetune_is_seeded_and_full_tuning_changes_the_weights(tokenizer):

@@ -1,0 +1,142 @@
+"""Run `nait` on every bad input we tried and print a Markdown table of what each gets (docs/bad-inputs.md).
+
+    python bench/bad_inputs.py > /tmp/table.md
+
+No model is loaded: every case is refused (or accepted) before any slow work, which is part of what
+the table shows. Paths are shown relative to a scratch folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from nait_core.cli import main  # noqa: E402
+
+POOL = "".join(json.dumps({"instruction": f"Q{i}", "output": f"A{i}"}) + "\n" for i in range(6))
+GOOD = b'{"instruction": "c", "output": "d"}\n'
+RANDOM = ["--method", "random", "--ratio", "1"]
+
+FILES = {  # name: bytes (or a callable writing the file)
+    "pool.jsonl": POOL.encode(),
+    "target.jsonl": POOL.encode(),
+    "crlf.jsonl": POOL.replace("\n", "\r\n").encode(),
+    "bom.jsonl": b"\xef\xbb\xbf" + POOL.encode(),
+    "bom.csv": b"\xef\xbb\xbfinstruction,output\nQ,A\n",
+    "extra.csv": b"instruction,output\nQ,A\nQ,A,surplus\n",
+    "extra-unknown.csv": b"question,answer\nQ,A,surplus\n",
+    "short.csv": b"instruction,output\nQ\n",
+    "repeated.csv": b"instruction,output,output\nQ,A,B\n",
+    "five.json": b"5",
+    "null.json": b"null",
+    "string.json": b'"text"',
+    "deep.jsonl": GOOD + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+    "deep.json": b"[" * 100_000 + b"]" * 100_000,
+    "surrogate.jsonl": GOOD + b'{"instruction": "a\\ud800", "output": "b"}\n',
+    "latin1.jsonl": GOOD + '{"instruction": "caf\xe9", "output": "b"}\n'.encode("latin-1"),
+    "latin1.csv": "instruction,output\nQ,A\ncaf\xe9,b\n".encode("latin-1"),
+    "latin1.json": '[\n{"instruction": "caf\xe9", "output": "b"}]'.encode("latin-1"),
+    "huge-int.jsonl": GOOD + b'{"instruction": "a", "output": "b", "n": ' + b"9" * 5000 + b"}\n",
+    "damaged.jsonl.gz": gzip.compress(POOL.encode())[:30],
+    "damaged.parquet": b"PAR1 not really",
+    "empty.jsonl": b"",
+    "exists.jsonl": b"my precious work\n",
+    "afile": b"x",
+}
+
+
+def cases():
+    """(label, argv): argv may name files of FILES, relative to the scratch folder."""
+    def sel(candidates, *more):
+        return ["select", "--candidates", candidates, *RANDOM, *more]
+    return [
+        ("`--out` = `--candidates`", sel("pool.jsonl", "--out", "pool.jsonl")),
+        ("`--out` a symlink to `--candidates`", sel("pool.jsonl", "--out", "link.jsonl")),
+        ("`--scores` = `--candidates`", sel("pool.jsonl", "--out", "o.jsonl", "--scores", "pool.jsonl")),
+        ("`--out` = `--target`", ["select", "--candidates", "pool.jsonl", "--target", "target.jsonl", "--ratio", "0.1",
+                                  "--out", "target.jsonl"]),
+        ("`--out` = `--scores`", sel("pool.jsonl", "--out", "o.jsonl", "--scores", "o.jsonl")),
+        ("`--out` exists", sel("pool.jsonl", "--out", "exists.jsonl")),
+        ("`--out` exists, `--force`", sel("pool.jsonl", "--out", "exists.jsonl", "--force")),
+        ("`--out` a folder", sel("pool.jsonl", "--out", "folder")),
+        ("`--out` under a file", sel("pool.jsonl", "--out", "afile/o.jsonl")),
+        ("`score --ratio 0`", ["score", "--candidates", "pool.jsonl", "--feature", "f.safetensors", "--scores",
+                               "s.jsonl", "--ratio", "0"]),
+        ("`score --top 0`", ["score", "--candidates", "pool.jsonl", "--feature", "f.safetensors", "--scores",
+                             "s.jsonl", "--top", "0"]),
+        *[(f"`--target-size {n}`", ["select", "--candidates", "pool.jsonl", "--target", "gsm8k", "--target-size", n,
+                                    "--ratio", "0.1", "--out", "o.jsonl"]) for n in ("1", "0", "-3")],
+        ("`--top 100000` (6 candidates)", ["select", "--candidates", "pool.jsonl", "--method", "random", "--top",
+                                           "100000", "--out", "o.jsonl", "--force"]),
+        ("`--max-length 0`", ["capture", "--data", "pool.jsonl", "--max-length", "0"]),
+        ("`--worker 3/2`", ["capture", "--data", "pool.jsonl", "--worker", "3/2"]),
+        ("`--reductions mean,median`", ["capture", "--data", "pool.jsonl", "--reductions", "mean,median"]),
+        ("`--fire-threshold q2`", ["select", "--candidates", "pool.jsonl", "--target", "gsm8k", "--method", "jaccard",
+                                   "--fire-threshold", "q2", "--ratio", "0.1", "--out", "o.jsonl"]),
+        ("CRLF JSONL", sel("crlf.jsonl", "--out", "o.jsonl", "--force")),
+        ("UTF-8 BOM JSONL", sel("bom.jsonl", "--out", "o.jsonl", "--force")),
+        ("UTF-8 BOM CSV", sel("bom.csv", "--out", "o.jsonl", "--force")),
+        ("Parquet NaN and inf", sel("nan.parquet", "--out", "o.jsonl", "--force")),
+        ("CSV row with an extra field", sel("extra.csv", "--out", "o.jsonl", "--force")),
+        ("CSV extra field, unrecognised columns", sel("extra-unknown.csv", "--out", "o.jsonl", "--force")),
+        ("CSV row with a missing field", sel("short.csv", "--out", "o.jsonl", "--force")),
+        ("CSV column named twice", sel("repeated.csv", "--out", "o.jsonl", "--force")),
+        ("top-level JSON `5`", sel("five.json", "--out", "o.jsonl", "--force")),
+        ("top-level JSON `null`", sel("null.json", "--out", "o.jsonl", "--force")),
+        ("top-level JSON `\"text\"`", sel("string.json", "--out", "o.jsonl", "--force")),
+        ("100,000 nested `[` (JSONL line 2)", sel("deep.jsonl", "--out", "o.jsonl", "--force")),
+        ("… with `--skip-invalid`", sel("deep.jsonl", "--out", "o.jsonl", "--force", "--skip-invalid")),
+        ("100,000 nested `[` (.json)", sel("deep.json", "--out", "o.jsonl", "--force")),
+        ("a folder named `x.jsonl`", sel("x.jsonl", "--out", "o.jsonl", "--force")),
+        ("lone surrogate `\\ud800`", sel("surrogate.jsonl", "--out", "o.jsonl", "--force")),
+        ("… with `--skip-invalid`", sel("surrogate.jsonl", "--out", "o.jsonl", "--force", "--skip-invalid")),
+        ("Latin-1 byte in JSONL", sel("latin1.jsonl", "--out", "o.jsonl", "--force")),
+        ("… with `--skip-invalid`", sel("latin1.jsonl", "--out", "o.jsonl", "--force", "--skip-invalid")),
+        ("Latin-1 byte in CSV", sel("latin1.csv", "--out", "o.jsonl", "--force")),
+        ("Latin-1 byte in JSON", sel("latin1.json", "--out", "o.jsonl", "--force")),
+        ("a 5,000-digit integer", sel("huge-int.jsonl", "--out", "o.jsonl", "--force")),
+        ("truncated `.jsonl.gz`", sel("damaged.jsonl.gz", "--out", "o.jsonl", "--force")),
+        ("not Parquet", sel("damaged.parquet", "--out", "o.jsonl", "--force")),
+        ("empty file", sel("empty.jsonl", "--out", "o.jsonl", "--force")),
+        ("missing file", sel("missing.jsonl", "--out", "o.jsonl", "--force")),
+        ("`nait eval`, target = pool", ["eval", "--candidates", "pool.jsonl", "--target", "pool.jsonl", "--methods",
+                                        "random", "--feature-size", "2", "--heldout-size", "3", "--out", "run"]),
+    ]
+
+
+def main_table() -> str:
+    rows = ["| input | exit | what `nait` says (stderr) |", "|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        for name, data in FILES.items():
+            Path(name).write_bytes(data)
+        pq.write_table(pa.table({"instruction": ["a", "b"], "output": ["x", "y"], "s": [float("nan"), 1.5],
+                                 "t": [float("inf"), 2.0]}), "nan.parquet")
+        Path("link.jsonl").symlink_to("pool.jsonl")
+        Path("folder").mkdir()
+        Path("x.jsonl").mkdir()
+        for label, argv in cases():
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    code = main(argv + ["--store-dir", "stores"] if argv[0] != "eval" else argv)
+                except SystemExit as exit_:
+                    code = exit_.code
+            lines = [line.strip() for line in err.getvalue().splitlines() if line.strip()]
+            text = "<br>".join(line.replace("|", "\\|") for line in lines[:4]) or "(nothing)"
+            rows.append(f"| {label} | {code} | {text} |")
+        assert not Path("stores").exists(), "a case did slow work (a store was created)"
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(main_table())
