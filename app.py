@@ -1,7 +1,9 @@
-"""NAIT Studio: `streamlit run app.py`. The navigation table; the shared sidebar is `studio.sidebar`.
+"""NAIT Studio: `nait app` (or `streamlit run app.py`). The navigation table; the shared sidebar is
+`studio.sidebar`; the page scripts are in `pages/`.
 
-The page scripts live in `app_pages/`, not `pages/`: a `pages/` folder makes Streamlit ignore st.navigation
-and run page files directly (its older multipage mode), skipping this file's shared sidebar.
+With st.navigation in the entry file, Streamlit shows exactly these pages (checked in headless Chromium,
+tests/test_e2e_browser.py) and does not auto-list `pages/`. Paths are relative to this file, so the same
+table works from a checkout and from an installed wheel (where this file and `pages/` ship as `nait_app`).
 """
 import streamlit as st
 
@@ -10,13 +12,13 @@ from studio.sidebar import sidebar
 st.set_page_config(page_title="NAIT Studio", page_icon=":material/neurology:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/data.py", title="Data & model", icon=":material/database:", default=True),
-    st.Page("app_pages/samples.py", title="Sample explorer", icon=":material/search:"),
-    st.Page("app_pages/neurons.py", title="Neuron explorer", icon=":material/neurology:"),
-    st.Page("app_pages/map.py", title="Overlap map", icon=":material/scatter_plot:"),
-    st.Page("app_pages/select.py", title="Select & export", icon=":material/checklist:"),
-    st.Page("app_pages/transfer.py", title="Transfer", icon=":material/compare_arrows:"),
-    st.Page("app_pages/outcomes.py", title="Outcomes", icon=":material/trophy:"),
+    st.Page("pages/data.py", title="Data & model", icon=":material/database:", default=True),
+    st.Page("pages/samples.py", title="Sample explorer", icon=":material/search:"),
+    st.Page("pages/neurons.py", title="Neuron explorer", icon=":material/neurology:"),
+    st.Page("pages/map.py", title="Overlap map", icon=":material/scatter_plot:"),
+    st.Page("pages/select.py", title="Select & export", icon=":material/checklist:"),
+    st.Page("pages/transfer.py", title="Transfer", icon=":material/compare_arrows:"),
+    st.Page("pages/outcomes.py", title="Outcomes", icon=":material/trophy:"),
 ]
 NO_MODEL = {"outcomes"}  # pages that only read files: they do not wait for the sidebar's model and data
 

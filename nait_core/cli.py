@@ -6,6 +6,7 @@
     nait score --candidates pool.jsonl --feature gsm8k.safetensors --scores scores.jsonl
     nait info
     nait eval --candidates demo --target gsm8k --methods overlap,nait-pca,ifd --out runs/gsm8k
+    nait app [--server.port 8502 …]   # the Streamlit app; extra options go to `streamlit run`
 """
 from __future__ import annotations
 
@@ -208,6 +209,32 @@ def cmd_info(args):
         print(f"  {f['path']}  " + (f"{f['target']} ({f['samples']} samples, {f['model']}) {f['size_kb']} kB" if "error" not in f else f["error"]))
 
 
+def app_script() -> Path:
+    """The app's entry file: the checkout's app.py when nait_core runs from a checkout, else the installed copy
+    (the wheel ships app.py and pages/ as the `nait_app` folder)."""
+    checkout = Path(__file__).resolve().parents[1] / "app.py"
+    if checkout.is_file() and (checkout.parent / "pages").is_dir():
+        return checkout
+    from importlib.util import find_spec
+
+    spec = find_spec("nait_app")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(folder) / "app.py").is_file():
+            return Path(folder) / "app.py"
+    raise ValueError("the app's files (app.py, pages/) are not installed; reinstall nait-studio")
+
+
+def cmd_app(args):
+    """`streamlit run app.py [streamlit options]` with this Python, in the current folder (stores and runs/
+    are found relative to it, as with `make app`)."""
+    import subprocess
+    from importlib.util import find_spec
+
+    if find_spec("streamlit") is None:
+        raise ValueError("nait app needs the app's dependencies: pip install 'nait-studio[app]'")
+    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app_script()), *args.streamlit_args])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nait", description="Neuron-aware instruction-tuning data selection.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -248,12 +275,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     add_eval_parser(sub)
+
+    p = sub.add_parser("app", help="open the Streamlit app (other options go to `streamlit run`)",
+                       description="Open NAIT Studio in the browser: `streamlit run app.py` on the installed app. "
+                                   "Options not listed here go to `streamlit run` (e.g. --server.port 8502, "
+                                   "--server.headless true). The app reads and writes stores under ./cached_features "
+                                   "(NAIT_STORE_DIR changes that) and nait eval results under ./runs (NAIT_EVAL_DIR).",
+                       epilog="example: nait app --server.port 8502 --server.headless true")
+    p.set_defaults(func=cmd_app)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "app":
+        args.streamlit_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if args.command == "app":
+            return cmd_app(args)
         args.func(args)
     except (DataError, ModelError, StoreError, FeatureError, ValueError) as error:
         print(f"nait: error: {error}", file=sys.stderr)

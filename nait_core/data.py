@@ -70,6 +70,11 @@ class Dataset:
 
 def _iter_rows(path: Path):
     """Yield (where, row dict or parse error, raw line) in file order."""
+    from .sources import is_source, iter_rows  # hf: hub ids, save_to_disk folders, .arrow files
+
+    if is_source(path):
+        yield from iter_rows(path)
+        return
     suffixes = path.suffixes
     if suffixes[-1:] == [".gz"]:
         suffixes = suffixes[:-1]
@@ -110,7 +115,8 @@ def _iter_rows(path: Path):
             for row in reader:
                 yield f"{path}:{reader.line_num}", row, None
     else:
-        raise DataError(str(path), None, "unknown file type; use .json, .jsonl, .parquet or .csv")
+        raise DataError(str(path), None, "unknown file type; use .json, .jsonl, .parquet, .csv, .arrow, "
+                                         "a save_to_disk folder or hf:<hub id>")
 
 
 def detect_format(row: dict, text_field: str | None = None) -> str:
@@ -192,8 +198,10 @@ def read_records(
 ) -> Dataset:
     """Read every record of `path`. Bad records raise DataError unless `skip_invalid`, in which case
     they are listed in `Dataset.skipped` (never dropped silently)."""
+    from .sources import is_hub
+
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not is_hub(path):
         raise DataError(str(path), None, "file not found")
     records, skipped = [], []
     for where, row, raw_line in _iter_rows(path):

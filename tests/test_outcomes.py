@@ -40,7 +40,7 @@ def eval_dir(tmp_path_factory, tokenizer):  # noqa: F811
 def page(eval_dir, monkeypatch):
     monkeypatch.setenv("NAIT_EVAL_DIR", str(eval_dir))
     at = AppTest.from_file(APP, default_timeout=120)
-    at.switch_page("app_pages/outcomes.py")  # straight to Outcomes: the sidebar's model is never loaded
+    at.switch_page("pages/outcomes.py")  # straight to Outcomes: the sidebar's model is never loaded
     at.run()
     check(at)
     return at
@@ -131,7 +131,7 @@ def test_page_needs_no_model(eval_dir, monkeypatch, tmp_path):
     at.run()
     assert not at.exception and not at.main.title
     assert any("Could not load this setup" in e.value for e in at.error)
-    at.switch_page("app_pages/outcomes.py").run()
+    at.switch_page("pages/outcomes.py").run()
     check(at)
     assert not at.error and len(at.dataframe) == 2
 
@@ -143,7 +143,7 @@ def test_loaded_sidebar_stays_on_outcomes(demo, eval_dir, monkeypatch):  # noqa:
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     assert not at.exception and not at.error
-    at.switch_page("app_pages/outcomes.py").run()
+    at.switch_page("pages/outcomes.py").run()
     check(at)
     assert not at.error and len(at.dataframe) == 2
     assert any(c.value.startswith("**Pool**") for c in at.sidebar.caption)
