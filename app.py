@@ -1,12 +1,15 @@
 """NAIT Studio: `nait app` (or `streamlit run app.py`). The navigation table; the shared sidebar is
 `studio.sidebar`; the page scripts are in `pages/`.
 
-With st.navigation in the entry file, Streamlit shows exactly these pages (checked in headless Chromium,
-tests/test_e2e_browser.py) and does not auto-list `pages/`. Paths are relative to this file, so the same
-table works from a checkout and from an installed wheel (where this file and `pages/` ship as `nait_app`).
+With st.navigation here, Streamlit lists exactly these pages, not the files of `pages/` (checked in headless
+Chromium: tests/test_install.py). Page paths are relative to this file, so the same table works from a checkout
+and from an installed wheel (where this file and `pages/` ship as `nait_app`). Streamlit may still run a
+`pages/` script without this file (its older multipage mode, see studio/entry.py): each page then runs this
+file first.
 """
 import streamlit as st
 
+from studio.entry import navigating
 from studio.sidebar import sidebar
 
 st.set_page_config(page_title="NAIT Studio", page_icon=":material/neurology:", layout="wide")
@@ -31,4 +34,5 @@ elif "studio" in st.session_state:  # already loaded: keep the sidebar's setup i
     sidebar()
 else:
     st.sidebar.caption("This page reads results files: no model or data is loaded for it.")
-page.run()
+with navigating():  # a page script run without this navigation runs this file first (studio/entry.py)
+    page.run()

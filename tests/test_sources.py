@@ -1,6 +1,7 @@
 """Hugging Face `datasets` inputs (sources.py): save_to_disk folders, Arrow files and hub ids, read like
 JSONL files (same format detection, same errors naming source, row and field), and `nait select` on them."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -190,3 +191,54 @@ def test_nait_select_on_a_folder_pool_and_arrow_target(tmp_path, tiny_model_dir)
         chosen = [r["index"] for r in map(json.loads, (tmp_path / f"{name}-hf-scores.jsonl").read_text().splitlines())
                   if r["selected"]]
         assert [json.loads(line) for line in lines] == [pool_rows[i] for i in chosen]
+
+
+def test_app_data_picker_reads_a_folder_pool_and_arrow_target(tmp_path, tiny_model_dir, monkeypatch):
+    """The sidebar's pool and target boxes take a save_to_disk folder and an Arrow file; the sample explorer
+    names a record's place (`<folder>:row N`), and a built-in record its set and row (`mmlu:row N`)."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("NAIT_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("NAIT_DEMO_SIZE", "20")
+    monkeypatch.setenv("NAIT_TARGET_SIZE", "4")
+    monkeypatch.setenv("NAIT_STORE_DIR", str(tmp_path / "stores"))
+    folder = save_to_disk(tmp_path / "pool_ds", alpaca_rows(10) + alpaca_rows(6, topic="product", start=20))
+    arrow = write_arrow_file(tmp_path / "target.arrow", alpaca_rows(5, topic="product", start=40))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+
+    def load(pool, targets):
+        at.text_input(key="sb_pool").set_value(pool)
+        at.text_area(key="sb_targets").set_value("\n".join(targets))
+        at.button(key="FormSubmitter:sb_form-Load").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        return [c.value for c in at.sidebar.caption]
+
+    captions = load(str(folder), [str(arrow), "gsm8k"])
+    assert "**Pool** pool_ds: 16 records" in captions
+    assert "**Targets** target-n4-s0 (4), gsm8k-n4-s0 (4)" in captions
+    at.switch_page("pages/samples.py").run()
+    assert not at.exception and not at.error
+    assert any(re.fullmatch(rf"{re.escape(str(folder))}:row \d+", c.value) for c in at.main.caption)
+
+    captions = load("mmlu:anatomy", [str(stream_arrow(folder))])
+    assert "**Pool** mmlu:anatomy: 127 records" in captions
+    assert "**Targets** data-00000-of-00001-n4-s0 (4)" in captions
+    assert any(re.fullmatch(r"mmlu:row \d+", c.value) for c in at.main.caption)
+    assert "site-packages" not in " ".join(c.value for c in at.main.caption)
+
+
+def test_builtin_records_name_their_set_and_row(monkeypatch):
+    """`where` of a built-in record is `<set>:row N`, N its row in the packaged file (not a site-packages path)."""
+    from nait_core.datasets import _package_file, load_builtin
+
+    monkeypatch.setenv("NAIT_DEMO_SIZE", "60")
+    for name in ("gsm8k", "humaneval", "mmlu", "demo"):
+        for record in load_builtin(name).records[:50]:
+            match = re.fullmatch(r"(gsm8k|humaneval|mmlu):row (\d+)", record.where)
+            assert match, record.where
+            assert record.source == (match.group(1) if name == "demo" else name)
+    gsm8k = load_builtin("gsm8k").records[17]
+    lines = _package_file("gsm8k").read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[int(gsm8k.where.split()[-1])])["question"] == gsm8k.raw["instruction"]
