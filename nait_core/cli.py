@@ -48,6 +48,13 @@ def _tqdm_progress():
     return update
 
 
+DATA_SPECS = ("a file (.jsonl, .json, .parquet, .csv, .arrow), a datasets save_to_disk folder, a Hugging Face hub "
+              "data set as hf:ID[:CONFIG[:SPLIT]] (split default train), or a built-in name (demo, gsm8k, humaneval, "
+              "mmlu, mmlu:<subject>)")
+OUT_HELP = ("JSONL of the selected records as read: a JSONL input's lines byte for byte; any other record "
+            "(JSON, Parquet, CSV, Arrow, data set or built-in row) as one JSON object of its fields")
+
+
 def _add_data_args(parser):
     group = parser.add_argument_group("data")
     group.add_argument("--format", choices=FORMATS, help="record format (default: detected per record)")
@@ -240,21 +247,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("select", help="capture, score and export in one go")
-    p.add_argument("--candidates", required=True, help="candidate pool: a file (json/jsonl/parquet/csv) or built-in name (demo, gsm8k, …)")
-    p.add_argument("--target", action="append", help="target set: a file or built-in name; repeat for several (not for ifd/length/random)")
-    p.add_argument("--out", required=True, type=Path, help="JSONL of the selected records, exactly as read")
+    p.add_argument("--candidates", required=True, help=f"candidate pool: {DATA_SPECS}")
+    p.add_argument("--target", action="append", help="target set, the same kinds; repeat for several (not for ifd/length/random)")
+    p.add_argument("--out", required=True, type=Path, help=OUT_HELP)
     p.add_argument("--scores", type=Path, help="JSONL with index, score, rank, selected and per-target scores")
     add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p)
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("capture", help="capture a data set's neuron summaries into the store")
-    p.add_argument("--data", required=True, help="a file or built-in name")
+    p.add_argument("--data", required=True, help=DATA_SPECS)
     p.add_argument("--worker", default="0/1", help="I/N: capture every N-th shard from the I-th, for N parallel workers (one GPU each)")
     add_model_args(p), _add_data_args(p), _add_capture_args(p)
     p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser("feature", help="build a capability feature file from a target set")
-    p.add_argument("--target", required=True, help="a file or built-in name")
+    p.add_argument("--target", required=True, help=DATA_SPECS)
     p.add_argument("--name", help="feature name (default: the target's)")
     p.add_argument("--out", help="feature file (.safetensors); default under <store-dir>/features/")
     add_model_args(p), _add_data_args(p), _add_capture_args(p)
