@@ -61,9 +61,11 @@ def build_wheel(tmp: Path) -> Path:
 
 
 def declared_requirements(wheel: Path) -> list[str]:
+    """The wheel's Requires-Dist lines for the core and the extras installed here."""
     with zipfile.ZipFile(wheel) as z:
         metadata = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
-    return sorted(line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:"))
+    lines = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    return sorted(r for r in lines if "extra ==" not in r or any(f'extra == "{e}"' in r for e in EXTRAS.split(",")))
 
 
 def clean_venv(wheel: Path) -> tuple[Path, str]:

@@ -158,6 +158,38 @@ def test_uncached_hub_id_offline_is_a_clear_error(tmp_path):
     assert not (tmp_path / "out.jsonl").exists()
 
 
+def test_cached_hub_id_offline_reads_from_the_cache(tmp_path):
+    """Offline, `hf:ID` comes from the local cache. The cache is laid out as datasets lays out a hub download
+    (<HF_DATASETS_CACHE>/<owner>___<name>/<config>/<version>/<hash>/<name>-<split>.arrow), built from a local file."""
+    jsonl = write_jsonl(tmp_path / "rows.jsonl", MIXED)
+    code = f"""
+import json, os, shutil, datasets
+from nait_core.data import DataError
+from nait_core.pipeline import load_data
+builder = datasets.load_dataset_builder("json", data_files={{"train": {str(jsonl)!r}}}, cache_dir={str(tmp_path / "build")!r})
+builder.download_and_prepare()
+cached = os.path.join(datasets.config.HF_DATASETS_CACHE, "nait-test___tiny", "default", "0.0.0", "h")
+shutil.copytree(builder.cache_dir, cached)
+os.rename(os.path.join(cached, "json-train.arrow"), os.path.join(cached, "tiny-train.arrow"))
+data = load_data("hf:nait-test/tiny")
+try:
+    load_data("hf:nait-test/tiny:default:test")
+    error = None
+except DataError as e:
+    error = str(e)
+print(json.dumps({{"name": data.name, "where": [r.where for r in data.records], "raw": [r.raw for r in data.records],
+                  "error": error}}))
+"""
+    result = _run(code, env={"HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["name"] == "tiny:train" and out["raw"] == MIXED
+    assert out["where"] == [f"hf:nait-test/tiny:row {i}" for i in range(len(MIXED))]
+    assert out["error"].startswith("hf:nait-test/tiny:default:test: cannot load hub data set 'nait-test/tiny', "
+                                   "config default, split test (offline")
+    assert 'Unknown split "test"' in out["error"]
+
+
 def test_datasets_is_imported_only_for_hub_ids_and_folders(tmp_path):
     arrow = write_arrow_file(tmp_path / "a.arrow", alpaca_rows(2))
     jsonl = write_jsonl(tmp_path / "a.jsonl", alpaca_rows(2))
