@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -239,7 +240,11 @@ def cmd_app(args):
 
     if find_spec("streamlit") is None:
         raise ValueError("nait app needs the app's dependencies: pip install 'nait-studio[app]'")
-    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app_script()), *args.streamlit_args])
+    command = [sys.executable, "-m", "streamlit", "run", str(app_script()), *args.streamlit_args]
+    if os.name == "posix":  # become streamlit: signals (Ctrl-C, a service manager's stop) reach it directly
+        sys.stdout.flush(), sys.stderr.flush()
+        os.execv(sys.executable, command)
+    return subprocess.call(command)
 
 
 def build_parser() -> argparse.ArgumentParser:
