@@ -188,7 +188,7 @@ def test_browser_lists_only_the_navigation_pages(tmp_path, tiny_model_dir):  # n
             page.goto(f"{url}/{path}")
             wait_idle(page)
             assert not page.locator('[data-testid="stException"]').count(), page.locator('[data-testid="stException"]').first.inner_text()
-            assert page.locator("h1").first.inner_text().strip() == title
+            assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == title
             links = page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
             labels = [links.nth(i).locator("span").last.inner_text().strip() for i in range(links.count())]
             assert labels == TITLES, labels
