@@ -1,22 +1,27 @@
-"""NAIT Studio: `streamlit run app.py`. The navigation table; the shared sidebar is `studio.sidebar`.
+"""NAIT Studio: `nait app` (or `streamlit run app.py`). The navigation table; the shared sidebar is
+`studio.sidebar`; the page scripts are in `pages/`.
 
-The page scripts live in `app_pages/`, not `pages/`: a `pages/` folder makes Streamlit ignore st.navigation
-and run page files directly (its older multipage mode), skipping this file's shared sidebar.
+With st.navigation here, Streamlit lists exactly these pages, not the files of `pages/` (checked in headless
+Chromium: tests/test_install.py). Page paths are relative to this file, so the same table works from a checkout
+and from an installed wheel (where this file and `pages/` ship as `nait_app`). Streamlit may still run a
+`pages/` script without this file (its older multipage mode, see studio/entry.py): each page then runs this
+file first.
 """
 import streamlit as st
 
+from studio.entry import navigating
 from studio.sidebar import sidebar
 
 st.set_page_config(page_title="NAIT Studio", page_icon=":material/neurology:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/data.py", title="Data & model", icon=":material/database:", default=True),
-    st.Page("app_pages/samples.py", title="Sample explorer", icon=":material/search:"),
-    st.Page("app_pages/neurons.py", title="Neuron explorer", icon=":material/neurology:"),
-    st.Page("app_pages/map.py", title="Overlap map", icon=":material/scatter_plot:"),
-    st.Page("app_pages/select.py", title="Select & export", icon=":material/checklist:"),
-    st.Page("app_pages/transfer.py", title="Transfer", icon=":material/compare_arrows:"),
-    st.Page("app_pages/outcomes.py", title="Outcomes", icon=":material/trophy:"),
+    st.Page("pages/data.py", title="Data & model", icon=":material/database:", default=True),
+    st.Page("pages/samples.py", title="Sample explorer", icon=":material/search:"),
+    st.Page("pages/neurons.py", title="Neuron explorer", icon=":material/neurology:"),
+    st.Page("pages/map.py", title="Overlap map", icon=":material/scatter_plot:"),
+    st.Page("pages/select.py", title="Select & export", icon=":material/checklist:"),
+    st.Page("pages/transfer.py", title="Transfer", icon=":material/compare_arrows:"),
+    st.Page("pages/outcomes.py", title="Outcomes", icon=":material/trophy:"),
 ]
 NO_MODEL = {"outcomes"}  # pages that only read files: they do not wait for the sidebar's model and data
 
@@ -29,4 +34,5 @@ elif "studio" in st.session_state:  # already loaded: keep the sidebar's setup i
     sidebar()
 else:
     st.sidebar.caption("This page reads results files: no model or data is loaded for it.")
-page.run()
+with navigating():  # a page script run without this navigation runs this file first (studio/entry.py)
+    page.run()

@@ -90,7 +90,7 @@ def bench_demo(repeats: int) -> list[str]:
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
     first_load = timed_run(at)
-    times = run_steps(at, DEMO_STEPS, lambda page: f"app_pages/{page}.py", 1 + repeats)
+    times = run_steps(at, DEMO_STEPS, lambda page: f"pages/{page}.py", 1 + repeats)
     studio = at.session_state["studio"]
     lines = report(f"Demo ({len(studio.pool):,} candidates; AppTest, {repeats} timed passes after a first pass)", times)
     from nait_core.capture import token_activations

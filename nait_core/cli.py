@@ -7,11 +7,13 @@
     nait info
     nait verify --repair
     nait eval --candidates demo --target gsm8k --methods overlap,nait-pca,ifd --out runs/gsm8k
+    nait app [--server.port 8502 …]   # the Streamlit app; extra options go to `streamlit run`
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +48,13 @@ def _tqdm_progress():
             state["bar"] = None
 
     return update
+
+
+DATA_SPECS = ("a file (.jsonl, .json, .parquet, .csv, .arrow), a datasets save_to_disk folder, a Hugging Face hub "
+              "data set as hf:ID[:CONFIG[:SPLIT]] (split default train), or a built-in name (demo, gsm8k, humaneval, "
+              "mmlu, mmlu:<subject>)")
+OUT_HELP = ("JSONL of the selected records as read: a JSONL input's lines byte for byte; any other record "
+            "(JSON, Parquet, CSV, Arrow, data set or built-in row) as one JSON object of its fields")
 
 
 def _add_data_args(parser):
@@ -320,27 +329,57 @@ FORCE_HELP = ("replace --out/--scores if they exist (without it an existing outp
               "an output is never one of the input files")
 
 
+def app_script() -> Path:
+    """The app's entry file: the checkout's app.py when nait_core runs from a checkout, else the installed copy
+    (the wheel ships app.py and pages/ as the `nait_app` folder)."""
+    checkout = Path(__file__).resolve().parents[1] / "app.py"
+    if checkout.is_file() and (checkout.parent / "pages").is_dir():
+        return checkout
+    from importlib.util import find_spec
+
+    spec = find_spec("nait_app")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(folder) / "app.py").is_file():
+            return Path(folder) / "app.py"
+    raise ValueError("the app's files (app.py, pages/) are not installed; reinstall nait-studio")
+
+
+def cmd_app(args):
+    """`streamlit run app.py [streamlit options]` with this Python, in the current folder (stores and runs/
+    are found relative to it, as with `make app`)."""
+    import subprocess
+    from importlib.util import find_spec
+
+    if find_spec("streamlit") is None:
+        raise ValueError("nait app needs the app's dependencies: pip install 'nait-studio[app]'")
+    command = [sys.executable, "-m", "streamlit", "run", str(app_script()), *args.streamlit_args]
+    if os.name == "posix":  # become streamlit: signals (Ctrl-C, a service manager's stop) reach it directly
+        sys.stdout.flush(), sys.stderr.flush()
+        os.execv(sys.executable, command)
+    return subprocess.call(command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nait", description="Neuron-aware instruction-tuning data selection.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("select", help="capture, score and export in one go")
-    p.add_argument("--candidates", required=True, help="candidate pool: a file (json/jsonl/parquet/csv) or built-in name (demo, gsm8k, …)")
-    p.add_argument("--target", action="append", help="target set: a file or built-in name; repeat for several (not for ifd/length/random)")
-    p.add_argument("--out", required=True, type=Path, help="JSONL of the selected records, exactly as read")
+    p.add_argument("--candidates", required=True, help=f"candidate pool: {DATA_SPECS}")
+    p.add_argument("--target", action="append", help="target set, the same kinds; repeat for several (not for ifd/length/random)")
+    p.add_argument("--out", required=True, type=Path, help=OUT_HELP)
     p.add_argument("--scores", type=Path, help="JSONL with index, score, rank, selected and per-target scores")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p), _add_cut_args(p)
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("capture", help="capture a data set's neuron summaries into the store")
-    p.add_argument("--data", required=True, help="a file or built-in name")
+    p.add_argument("--data", required=True, help=DATA_SPECS)
     p.add_argument("--worker", default="0/1", help="I/N: capture every N-th shard from the I-th, for N parallel workers (one GPU each)")
     add_model_args(p), _add_data_args(p), _add_capture_args(p)
     p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser("feature", help="build a capability feature file from a target set")
-    p.add_argument("--target", required=True, help="a file or built-in name")
+    p.add_argument("--target", required=True, help=DATA_SPECS)
     p.add_argument("--name", help="feature name (default: the target's)")
     p.add_argument("--out", type=Path, help="feature file (.safetensors); default under <store-dir>/features/")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
@@ -370,12 +409,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_verify)
 
     add_eval_parser(sub)
+
+    p = sub.add_parser("app", help="open the Streamlit app (other options go to `streamlit run`)",
+                       description="Open NAIT Studio in the browser: `streamlit run app.py` on the installed app. "
+                                   "Options not listed here go to `streamlit run` (e.g. --server.port 8502, "
+                                   "--server.headless true). The app reads and writes stores under ./cached_features "
+                                   "(NAIT_STORE_DIR changes that) and nait eval results under ./runs (NAIT_EVAL_DIR).",
+                       epilog="example: nait app --server.port 8502 --server.headless true")
+    p.set_defaults(func=cmd_app)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "app":
+        args.streamlit_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if args.command == "app":
+            return cmd_app(args)
         check_args(args)
         args.func(args)
     except (DataError, ModelError, StoreError, FeatureError, ValueError) as error:

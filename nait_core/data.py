@@ -119,6 +119,11 @@ def _jsonl_lines(path: Path):
 def _iter_rows(path: Path):
     """Yield (where, row dict or DataError, raw line) in file order. Errors of one record are
     yielded (skippable); errors that spoil the whole file are raised."""
+    from .sources import is_source, iter_rows  # hf: hub ids, save_to_disk folders, .arrow files
+
+    if is_source(path):
+        yield from iter_rows(path)
+        return
     kind = _kind(path)
     if kind == ".jsonl":
         for number, data in _jsonl_lines(path):
@@ -189,7 +194,8 @@ def _iter_rows(path: Path):
         except csv.Error as error:
             raise DataError(f"{path}:{reader.line_num}", None, f"not valid CSV ({error})") from None
     else:
-        raise DataError(str(path), None, "unknown file type; use .json, .jsonl, .parquet or .csv")
+        raise DataError(str(path), None, "unknown file type; use .json, .jsonl, .parquet, .csv, .arrow, "
+                                         "a save_to_disk folder or hf:<hub id>")
 
 
 def _field_name(path: str, key) -> str:
@@ -299,10 +305,12 @@ def read_records(
 ) -> Dataset:
     """Read every record of `path`. Bad records raise DataError unless `skip_invalid`, in which case
     they are listed in `Dataset.skipped` (never dropped silently)."""
+    from .sources import is_hub, is_source
+
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not is_hub(path):
         raise DataError(str(path), None, "file not found")
-    if path.is_dir():
+    if path.is_dir() and not is_source(path):
         raise DataError(str(path), None, "is a folder, not a file")
     csv_bytes = _kind(path) == ".csv"
     records, skipped = [], []

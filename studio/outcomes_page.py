@@ -22,6 +22,33 @@ def default_dir() -> str:
     return os.environ.get("NAIT_EVAL_DIR") or DEFAULT_DIR
 
 
+HOW_TO = ("Fine-tune on each selection and measure the held-out target with `nait eval`, e.g.\n\n"
+          "```bash\nnait eval --candidates demo --target gsm8k --methods overlap,ifd --ratio 0.1 --out runs/gsm8k\n```\n\n"
+          "Its results appear here as each arm finishes (the run may take an hour on a CPU; see docs/results.md).")
+
+
+def _has_results(root: Path) -> bool:
+    try:
+        return root.is_dir() and bool(results_folders(root))
+    except OSError:
+        return False
+
+
+def shipped_results() -> Path | None:
+    """The recorded `nait eval` runs that ship with NAIT Studio: docs/results/ in a checkout, the `nait_app`
+    copy in an installed wheel."""
+    checkout = Path(__file__).resolve().parents[1] / "docs" / "results"
+    if checkout.is_dir():
+        return checkout
+    from importlib.util import find_spec
+
+    spec = find_spec("nait_app")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(folder) / "results").is_dir():
+            return Path(folder) / "results"
+    return None
+
+
 def results_folders(root: Path) -> list[Path]:
     """`root` itself if it holds results.json, then its subfolders that do (up to MAX_DEPTH deep), sorted."""
     found = [root] if (root / "results.json").is_file() else []
@@ -131,6 +158,14 @@ def render() -> None:
     root_text = st.text_input("Results folder", default_dir(), key="outcomes_root",
                               help="a folder written by `nait eval --out`, or a folder holding several")
     root = Path(root_text.strip() or ".").expanduser()
+    if root_text == default_dir() and not _has_results(root):
+        # Nothing run yet: open on the recorded runs rather than an error.
+        shipped = shipped_results()
+        st.info(f"No `nait eval` results in `{root}` yet. " + HOW_TO
+                + ("\n\nMeanwhile, the recorded runs that ship with NAIT Studio:" if shipped else ""))
+        if shipped is None or not results_folders(shipped):
+            return
+        root = shipped
     if not root.is_dir():
         st.error(f"No folder {root}. Give the folder `nait eval --out` wrote (or set NAIT_EVAL_DIR).")
         return

@@ -17,6 +17,12 @@ from nait_core.models import BUNDLED_MODEL
 from .session import USER_ERRORS, Config, Studio, load, settings
 
 
+DATA_HELP = ("a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>); a file (.jsonl, .json, .parquet, "
+             ".csv, .arrow); a folder written by datasets' save_to_disk (one split's folder for a DatasetDict); "
+             "or a Hugging Face hub data set as hf:ID[:CONFIG[:SPLIT]], e.g. hf:openai/gsm8k:main:test")
+UPLOAD_TYPES = ["jsonl", "json", "parquet", "csv", "arrow"]
+
+
 def _save_upload(upload, root: str) -> str:
     """Keep an uploaded file under <root>/uploads/ (named by content) and return its path."""
     data = upload.getvalue()
@@ -33,11 +39,11 @@ def _form(current: Config) -> Config | None:
     with st.sidebar.expander("Model and data", expanded=False), st.form("sb_form"):
         model = st.text_input("Model", current.model, key="sb_model",
                               help=f"'{BUNDLED_MODEL}' (bundled), a local Hugging Face folder, a hub id or a .gguf file")
-        pool = st.text_input("Candidate pool", current.pool, key="sb_pool",
-                             help="a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>) or a file path")
-        pool_upload = st.file_uploader("…or upload a pool", type=["jsonl", "json", "parquet", "csv"], key="sb_pool_upload")
-        targets = st.text_area("Target sets, one per line", "\n".join(current.targets), key="sb_targets")
-        target_uploads = st.file_uploader("…and/or upload target files", type=["jsonl", "json", "parquet", "csv"],
+        pool = st.text_input("Candidate pool", current.pool, key="sb_pool", help=DATA_HELP)
+        pool_upload = st.file_uploader("…or upload a pool", type=UPLOAD_TYPES, key="sb_pool_upload")
+        targets = st.text_area("Target sets, one per line", "\n".join(current.targets), key="sb_targets",
+                               help=DATA_HELP)
+        target_uploads = st.file_uploader("…and/or upload target files", type=UPLOAD_TYPES,
                                           accept_multiple_files=True, key="sb_target_uploads")
         size = st.number_input("Target samples (0 = all)", 0, 100_000, current.target_size, key="sb_target_size")
         fmt = st.selectbox("Record format", ["auto", *FORMATS], key="sb_format",

@@ -51,7 +51,7 @@ def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     if page != "data":
-        at.switch_page(f"app_pages/{page}.py")
+        at.switch_page(f"pages/{page}.py")
         at.run()
     check(at)
     assert [t.value for t in at.main.title] == [PAGES[page]]
@@ -125,10 +125,10 @@ def test_overlap_map_is_cached_and_filters_samples(demo):
     at.run()
     check(at)
     assert any("chosen on the map" in c.proto.spec for c in at.get("plotly_chart"))  # a group in the overlap heatmap
-    at.switch_page("app_pages/samples.py").run()
+    at.switch_page("pages/samples.py").run()
     check(at)
     assert len(at.dataframe[0].value) == 3
-    at.switch_page("app_pages/neurons.py").run()
+    at.switch_page("pages/neurons.py").run()
     check(at)
     assert "Density: chosen on the map" in [m.label for m in at.metric]
 
@@ -225,9 +225,9 @@ def test_transfer(demo):
     at = open_page("transfer")
     assert len(at.get("plotly_chart")) == 3
     core = at.subheader[0].value
-    at.switch_page("app_pages/select.py").run()
+    at.switch_page("pages/select.py").run()
     at.slider(key="select_ratio").set_value(0.5).run()
-    at.switch_page("app_pages/transfer.py").run()
+    at.switch_page("pages/transfer.py").run()
     check(at)
     assert at.subheader[0].value != core  # a larger cut, a larger core subset
 
@@ -249,6 +249,6 @@ def test_own_pool_file_is_captured_in_the_app(demo, tmp_path):
     assert not at.error
     assert {m.label: m.value for m in at.metric}["Pool records"] == "5"
     assert any("1 invalid records were skipped" in e.label for e in at.expander)
-    at.switch_page("app_pages/select.py").run()
+    at.switch_page("pages/select.py").run()
     check(at)
     assert {m.label: m.value for m in at.metric}["Selected records"] in {"1", "2", "3"}

@@ -40,7 +40,7 @@ def eval_dir(tmp_path_factory, tokenizer):  # noqa: F811
 def page(eval_dir, monkeypatch):
     monkeypatch.setenv("NAIT_EVAL_DIR", str(eval_dir))
     at = AppTest.from_file(APP, default_timeout=120)
-    at.switch_page("app_pages/outcomes.py")  # straight to Outcomes: the sidebar's model is never loaded
+    at.switch_page("pages/outcomes.py")  # straight to Outcomes: the sidebar's model is never loaded
     at.run()
     check(at)
     return at
@@ -131,7 +131,7 @@ def test_page_needs_no_model(eval_dir, monkeypatch, tmp_path):
     at.run()
     assert not at.exception and not at.main.title
     assert any("Could not load this setup" in e.value for e in at.error)
-    at.switch_page("app_pages/outcomes.py").run()
+    at.switch_page("pages/outcomes.py").run()
     check(at)
     assert not at.error and len(at.dataframe) == 2
 
@@ -143,7 +143,28 @@ def test_loaded_sidebar_stays_on_outcomes(demo, eval_dir, monkeypatch):  # noqa:
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     assert not at.exception and not at.error
-    at.switch_page("app_pages/outcomes.py").run()
+    at.switch_page("pages/outcomes.py").run()
     check(at)
     assert not at.error and len(at.dataframe) == 2
     assert any(c.value.startswith("**Pool**") for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("runs", ["missing", "empty"])
+def test_opens_on_the_shipped_runs_before_any_run(runs, monkeypatch, tmp_path):
+    """No runs/ (or an empty one) in the working folder: a how-to and the recorded runs of docs/results/, no error."""
+    monkeypatch.delenv("NAIT_EVAL_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    if runs == "empty":
+        (tmp_path / "runs").mkdir()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/outcomes.py")
+    at.run()
+    check(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("No `nait eval` results in `runs` yet" in i.value and "nait eval --candidates demo" in i.value
+               for i in at.info)
+    options = at.selectbox(key="outcomes_run").options
+    assert sorted(options) == ["gsm8k", "gsm8k-control", "gsm8k-train-seed1"]  # docs/results/*/results.json
+    assert len(at.dataframe) == 2  # the chosen run's metrics and arms
+    at.text_input(key="outcomes_root").set_value(str(tmp_path / "elsewhere")).run()  # a folder the user typed
+    assert any("No folder" in e.value for e in at.error)

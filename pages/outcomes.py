@@ -1,4 +1,6 @@
 """Outcomes: the results of `nait eval`, read from a results folder (no model needed)."""
 from studio import outcomes_page
+from studio.entry import through_app
 
-outcomes_page.render()
+if through_app():
+    outcomes_page.render()

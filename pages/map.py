@@ -1,5 +1,7 @@
 """Overlap map: candidates and targets in activation space."""
 from studio import map_page
+from studio.entry import through_app
 from studio.session import show
 
-show(map_page.render)
+if through_app():
+    show(map_page.render)

@@ -1,5 +1,7 @@
 """Neuron explorer: one neuron in candidates and targets."""
 from studio import neurons_page
+from studio.entry import through_app
 from studio.session import show
 
-show(neurons_page.render)
+if through_app():
+    show(neurons_page.render)
