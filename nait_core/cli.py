@@ -6,6 +6,8 @@
     nait score --candidates pool.jsonl --feature gsm8k.safetensors --scores scores.jsonl
     nait info
     nait eval --candidates demo --target gsm8k --methods overlap,nait-pca,ifd --out runs/gsm8k
+    nait explain neuron L12.N345 --candidates demo --target gsm8k
+    nait explain shared --candidates demo --target gsm8k --target humaneval --target mmlu
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .baselines import BASELINES, baseline_scores
 from .capture import DEFAULT_STORE_ROOT, CaptureOptions, Progress, capture
 from .data import FORMATS, DataError
 from .evaluate import add_eval_parser
+from .explain_cli import add_explain_parser
 from .features import Feature, FeatureError, build_feature, list_features
 from .models import ModelError, add_model_args, model_from_args
 from .pipeline import load_data, run_select
@@ -248,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     add_eval_parser(sub)
+    add_explain_parser(sub)
     return parser
 
 

@@ -233,15 +233,21 @@ class TokenActivations:
         return [(self.tokens[i], float(self.values[i])) for i in order[:k]]
 
 
-def firing_tokens(model: LoadedModel, record, layer: int, index: int, max_length: int = 1024) -> TokenActivations:
-    """One live forward pass (up to `layer`) of one record: the neuron's value at every token, with the
-    template tokens marked."""
+def layer_tokens(model: LoadedModel, record, layer: int, max_length: int = 1024):
+    """One live forward pass (up to `layer`) of one record: (tokens, activations [pos, neurons], template
+    mask [pos], response start)."""
     from .capture import token_activations, tokenize
     from .data import Dataset
 
     tokens, acts, start = token_activations(model, record, layer, max_length)
     ids = tokenize(Dataset("one", [record]), model.tokenizer, max_length).input_ids[0]
-    return TokenActivations(tokens, acts[:, index], template_mask(model.tokenizer, ids), start)
+    return tokens, acts, template_mask(model.tokenizer, ids), start
+
+
+def firing_tokens(model: LoadedModel, record, layer: int, index: int, max_length: int = 1024) -> TokenActivations:
+    """One neuron's value at every token of one record (a live pass), with the template tokens marked."""
+    tokens, acts, mask, start = layer_tokens(model, record, layer, max_length)
+    return TokenActivations(tokens, acts[:, index], mask, start)
 
 
 @dataclass
@@ -285,9 +291,10 @@ class NeuronCard:
 
 
 def neuron_card(model: LoadedModel, layer: int, index: int, groups: dict[str, tuple[np.ndarray, list]],
-                threshold: float, threshold_text: str, k: int = 3, live: int = 3) -> NeuronCard:
+                threshold: float, threshold_text: str, k: int = 3, live: int = 3, tokens_of=None) -> NeuronCard:
     """Everything about one neuron. groups: name -> (its token-mean value in every record, the records),
-    the pool first; `live` of each group's top records get a live pass for their firing tokens."""
+    the pool first; `live` of each group's top records get a live pass for their firing tokens
+    (`tokens_of(group, row)` -> `layer_tokens` of that record, e.g. a cached one; default: a fresh pass)."""
     if not (0 <= layer < model.n_layers and 0 <= index < model.neurons_per_layer):
         raise ValueError(f"{neuron_id(layer, index)} is outside {model.n_layers} layers × "
                          f"{model.neurons_per_layer} neurons")
@@ -295,7 +302,10 @@ def neuron_card(model: LoadedModel, layer: int, index: int, groups: dict[str, tu
     firing = {}
     for r in top.to_dict("records"):
         if sum(1 for g, _ in firing if g == r["group"]) < live:
-            firing[(r["group"], r["row"])] = firing_tokens(model, groups[r["group"]][1][r["row"]], layer, index)
+            record = groups[r["group"]][1][r["row"]]
+            tokens, acts, mask, start = (tokens_of(r["group"], r["row"]) if tokens_of is not None
+                                         else layer_tokens(model, record, layer))
+            firing[(r["group"], r["row"])] = TokenActivations(tokens, acts[:, index], mask, start)
     return NeuronCard(neuron_id(layer, index), layer, index, logit_effects(model, layer, index), threshold,
                       threshold_text, densities({n: v for n, (v, _) in groups.items()}, threshold), top, firing)
 

@@ -7,8 +7,8 @@ per-neuron parts (what the app shows as the "reason"). With x a candidate's summ
       s = Σ_lj (x − c)_lj (p − c)_lj / (‖x − c‖ ‖p − c‖),  p = target profile, c = pool mean (0 with no_centre).
 - `jaccard`: |F(x) ∩ T| / |F(x) ∪ T|, F(x) = neurons whose token-mean activation exceeds the firing
   threshold θ (absolute `T`, or `qQ`: each neuron's Q-quantile over the pool), and T = the neurons that
-  fire for at least half of the target samples (the feature's per-neuron median exceeds θ), topped up to
-  0.5 % of all neurons by median − θ when fewer do (`target_firing_set`), so T is never empty.
+  fire for at least half of the target samples (the feature's per-neuron median exceeds θ); when none
+  does, the 0.5 % of all neurons with the largest median − θ (`target_firing_set`), so T is never empty.
 - `nait-pca`: Eq. 5 as published, s = Σ_l x_l · v_l, with x the `reduction` summary of the candidate
   (default ΔA = last − first) and v_l the feature's PCA direction; `layer_norm="z"` z-scores each
   layer's projection over the pool before the sum.
@@ -77,21 +77,20 @@ def fire_thresholds(store: Store, threshold: str, seed: int = 0) -> np.ndarray:
                      for layer in range(store.n_layers)]).astype(np.float32)
 
 
-MIN_TARGET_FIRES = 0.005  # jaccard: the target's firing set holds at least this share of all neurons
+FALLBACK_TARGET_FIRES = 0.005  # jaccard: share of all neurons in the target's firing set when none passes the rule
 
 
-def target_firing_set(median: np.ndarray, thresholds: np.ndarray, min_share: float = MIN_TARGET_FIRES) -> np.ndarray:
+def target_firing_set(median: np.ndarray, thresholds: np.ndarray, fallback: float = FALLBACK_TARGET_FIRES) -> np.ndarray:
     """The neurons that fire for the target [layers, neurons] (bool): those whose target median exceeds the
-    threshold (they fire for at least half of the target samples); when fewer than `min_share` of all neurons
-    do, the top ceil(min_share × neurons) by how far their median sits above (or least below) the threshold,
-    so the set is never empty and every quantile threshold scores."""
+    threshold (they fire for at least half of the target samples). When none does, the ceil(fallback × all
+    neurons) whose median comes closest to (or furthest above) the threshold, by median − threshold: the set
+    is never empty, so every threshold scores, and thresholds that already worked score as before."""
     fires = median > thresholds
-    m = max(1, int(np.ceil(min_share * median.size)))
-    if fires.sum() >= m:
+    if fires.any():
         return fires
-    margin = (median - thresholds).ravel()
+    m = max(1, int(np.ceil(fallback * median.size)))
     top = np.zeros(median.size, dtype=bool)
-    top[np.argsort(-margin, kind="stable")[:m]] = True
+    top[np.argsort(-(median - thresholds).ravel(), kind="stable")[:m]] = True
     return top.reshape(median.shape)
 
 

@@ -99,11 +99,10 @@ def test_quantile_thresholds_are_per_neuron(stores):
 
 
 def test_target_firing_set_is_never_empty():
-    """The median rule when enough neurons pass it; else the top 0.5 % (at least one) by median − threshold."""
+    """The median rule when any neuron passes it; else the top 0.5 % (at least one) by median − threshold."""
     median = np.array([[0.5, 2.0, -1.0], [3.0, 0.0, 1.0]])
-    np.testing.assert_array_equal(target_firing_set(median, np.zeros_like(median), min_share=0.3),
-                                  median > 0)  # 4 of 6 fire, more than 0.3 × 6
-    top = target_firing_set(median, np.full_like(median, 10.0), min_share=0.3)  # none fires: the 2 closest
+    np.testing.assert_array_equal(target_firing_set(median, np.full_like(median, 2.5)), median > 2.5)  # one passes
+    top = target_firing_set(median, np.full_like(median, 10.0), fallback=0.3)  # none passes: the 2 closest
     np.testing.assert_array_equal(top, [[False, True, False], [True, False, False]])
     assert target_firing_set(median, np.full_like(median, 10.0)).sum() == 1
 
