@@ -55,3 +55,16 @@ def test_explain_errors_are_messages(demo, capsys):
     assert "outside 30 layers" in capsys.readouterr().err
     assert main(["explain", "neuron", "neuron-7", "--store-dir", str(demo)]) == 2
     assert "not a neuron id" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threshold", ["q0.9", "q0.99"])
+def test_documented_jaccard_quantiles_work_for_every_builtin_target(demo, tmp_path, threshold):
+    """`--fire-threshold q0.9` (the README's example) and q0.99 used to stop with 'no neuron fires for most
+    samples of target mmlu'; the target's firing set now falls back instead, so every target ranks."""
+    out, scores = tmp_path / "out.jsonl", tmp_path / "scores.jsonl"
+    assert main(["select", *COMMON, *[a for t in TARGETS for a in ("--target", t)], "--store-dir", str(demo),
+                 "--method", "jaccard", "--fire-threshold", threshold, "--ratio", "0.1", "--out", str(out),
+                 "--scores", str(scores)]) == 0
+    rows = [json.loads(line) for line in scores.read_text().splitlines()]
+    for name in [f"{t}-n{TARGET_SIZE}-s0" for t in TARGETS]:
+        assert max(r["targets"][name] for r in rows) > 0, name  # not every record 0
