@@ -137,18 +137,24 @@ def card(studio: Studio, layer: int, index: int, key: str, live: bool = True) ->
 
 # ---------------------------------------------------------------- a record's contrastive neurons
 
-def contrastive(studio: Studio, row: int, k: int = 20) -> pd.DataFrame:
-    """Record `row`'s k neurons that most set it apart from the pool (z vs the pool's distribution), with
-    each one's contribution to the record's score for every target (current method)."""
+@st.cache_resource(show_spinner="Ranking this record's neurons against the pool…", max_entries=64)
+def _contrastive(store_path: str, row: int, k: int, feature_keys: tuple, options_key: str, _studio, _options):
     from nait_core.scoring import explain as contributions
 
-    x = studio.pool_store.rows("mean", [row])[0]
-    table = explain.contrastive_top(x, studio.pool_mean, pool_std(studio), k)
-    options = settings().options
-    for feature, score in zip(studio.features, studio.scores(options)):
-        parts = contributions(studio.pool_store, [row], feature, options, score)[0]
+    x = _studio.pool_store.rows("mean", [row])[0]
+    table = explain.contrastive_top(x, _studio.pool_mean, pool_std(_studio), k)
+    for feature, score in zip(_studio.features, _studio.scores(_options)):
+        parts = contributions(_studio.pool_store, [row], feature, _options, score)[0]
         table[f"contribution: {feature.name}"] = parts[table["layer"], table["index"]]
     return table
+
+
+def contrastive(studio: Studio, row: int, k: int = 20) -> pd.DataFrame:
+    """Record `row`'s k neurons that most set it apart from the pool (z vs the pool's distribution), with
+    each one's contribution to the record's score for every target (current method; cached)."""
+    options = settings().options
+    keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
+    return _contrastive(str(studio.pool_store.path), int(row), k, keys, repr(options), studio, options).copy()
 
 
 def nearest(studio: Studio, row: int, k: int = 5) -> None:

@@ -15,7 +15,8 @@ CORE_REASONS = 200  # core-subset records given a reason (the rest are listed wi
 
 
 @st.cache_resource(show_spinner="Finding the neurons the targets share…", max_entries=16)
-def _shared(store_path: str, names: tuple, options_key: str, k: int, n: int, rows: int, _studio, _options):
+def _shared(store_path: str, names: tuple, feature_keys: tuple, options_key: str, k: int, n: int, rows: int, _studio,
+            _options):
     picked = [_studio.target_names.index(name) for name in names]
     scores = _studio.scores(_options)
     return explain.shared_view(_studio.pool_store, [_studio.features[i] for i in picked], [scores[i] for i in picked],
@@ -24,16 +25,26 @@ def _shared(store_path: str, names: tuple, options_key: str, k: int, n: int, row
 
 def shared(studio: Studio, names: list[str], k: int = 50, n: int = 50, rows: int = 10) -> explain.Shared:
     options = settings().options
-    return _shared(str(studio.pool_store.path), tuple(names), repr(options), k, n, rows, studio, options)
+    keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
+    return _shared(str(studio.pool_store.path), tuple(names), keys, repr(options), k, n, rows, studio, options)
+
+
+@st.cache_resource(show_spinner="Explaining the core subset…", max_entries=16)
+def _core_reasons(store_path: str, rows: tuple, feature_keys: tuple, options_key: str, neurons: tuple, _studio,
+                  _options, _shared):
+    table = explain.shared_share(_studio.pool_store, list(rows), _studio.features, _studio.scores(_options),
+                                 _options, _shared)
+    return table.drop(columns=[c for c in table if c.startswith("score: ")])
 
 
 def core_reasons(studio: Studio, core, view: explain.Shared) -> pd.DataFrame:
     """For the first CORE_REASONS core records: the shared neurons' share of each target's score and the
-    shared neurons that carry it most."""
+    shared neurons that carry it most (cached)."""
     options = settings().options
-    table = explain.shared_share(studio.pool_store, core[:CORE_REASONS], studio.features, studio.scores(options),
-                                 options, view.neurons)
-    return table.drop(columns=[c for c in table if c.startswith("score: ")])
+    rows = tuple(int(r) for r in core[:CORE_REASONS])
+    keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
+    return _core_reasons(str(studio.pool_store.path), rows, keys, repr(options), tuple(view.neurons["neuron"]),
+                         studio, options, view.neurons)
 
 
 def render(studio: Studio) -> None:
