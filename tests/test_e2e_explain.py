@@ -1,8 +1,8 @@
 """End to end in headless Chromium: the explanation views through real clicks and real links.
 
-A click on a neuron id in the Sample explorer opens that neuron's card on the Neuron explorer; picking a row
-of the same table opens the card in place; a URL with a neuron id opens it; settings in the URL survive a
-reload. Skipped when /usr/bin/chromium is missing, unless NAIT_REQUIRE_BROWSER=1 (then it fails).
+In the Sample explorer, a click on a row of the record's neurons opens that neuron's card in place, and a
+click on the card's neuron id opens the Neuron explorer on it; a URL with a neuron id opens its card and
+survives a reload; settings in the URL restore the Select page. Skipped when /usr/bin/chromium is missing, unless NAIT_REQUIRE_BROWSER=1 (then it fails).
 """
 from __future__ import annotations
 
@@ -45,15 +45,22 @@ def test_neuron_links_and_cards_in_a_browser(demo):
         heading = page.get_by_text("Neuron card: ", exact=False).first
         heading.wait_for(timeout=300_000)
         wait_idle(page)
-        neuron = page.get_by_label("Neuron card").input_value()
+        neuron = page.get_by_role("textbox", name="Neuron card").input_value()
         assert neuron.startswith("L") and f"neuron={neuron}" in page.url
-        # Click the neuron id itself: the Neuron explorer opens on it (a new tab, as links in tables do).
-        with page.context.expect_page(timeout=60_000) as opened:
-            page.mouse.click(*cell(page, table, 0, 70))
-        other = opened.value
+        # The card's neuron id is a link: clicking it opens the Neuron explorer on that neuron (in this tab
+        # or a new one, as the browser treats the link).
+        link = page.get_by_role("link", name=neuron, exact=True).first
+        assert link.get_attribute("href").endswith(f"neurons?neuron={neuron}")
+        before = len(page.context.pages)
+        link.click()
+        for _ in range(120):
+            if len(page.context.pages) > before or "/neurons" in page.url:
+                break
+            page.wait_for_timeout(500)
+        other = page.context.pages[-1] if len(page.context.pages) > before else page
         wait_idle(other)
-        assert "/neurons?neuron=" in other.url
-        other.get_by_text(f"Neuron card: {other.url.split('neuron=')[1]}").wait_for(timeout=300_000)
+        assert f"/neurons?neuron={neuron}" in other.url
+        other.get_by_text(f"Neuron card: {neuron}").wait_for(timeout=300_000)
 
         # A link with a neuron id opens it, with its live top records; a reload keeps it.
         page.goto(f"{url}/neurons?neuron=L5.N10")
