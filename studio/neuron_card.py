@@ -160,7 +160,7 @@ def contrastive(studio: Studio, row: int, k: int = 20) -> pd.DataFrame:
 def nearest(studio: Studio, row: int, k: int = 5) -> None:
     """The target records whose profiles are closest to pool record `row`'s, as text."""
     table = explain.nearest_targets(studio.pool_store, row, dict(zip(studio.target_names, studio.target_stores)), k)
-    st.markdown(f"**Nearest target records** (cosine of token-mean profiles centred on the pool, as `overlap` scores)")
+    st.markdown("**Nearest target records** (cosine of token-mean profiles centred on the pool, as `overlap` scores)")
     for r in table.to_dict("records"):
         record = studio.targets[studio.target_names.index(r["target"])].records[int(r["row"])]
         st.markdown(f"- **{r['target']}** record {int(r['row'])} · similarity {r['similarity']:+.3f}: "

@@ -1,7 +1,6 @@
 """Explanations (nait_core/explain.py) on synthetic stores, tiny random models and the bundled tokenizer."""
 import numpy as np
 import pytest
-import torch
 
 from conftest import tiny_model
 from nait_core import explain as ex
