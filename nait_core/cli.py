@@ -8,6 +8,8 @@
     nait verify --repair
     nait eval --candidates demo --target gsm8k --methods overlap,nait-pca,ifd --out runs/gsm8k
     nait app [--server.port 8502 …]   # the Streamlit app; extra options go to `streamlit run`
+    nait explain neuron L12.N345 --candidates demo --target gsm8k
+    nait explain shared --candidates demo --target gsm8k --target humaneval --target mmlu
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from .baselines import BASELINES, baseline_scores
 from .capture import DEFAULT_STORE_ROOT, CaptureOptions, Progress, capture
 from .data import FORMATS, DataError
 from .evaluate import add_eval_parser
+from .explain_cli import add_explain_parser
 from .features import Feature, FeatureError, build_feature, list_features
 from .models import ModelError, add_model_args, model_from_args
 from .pipeline import feature_for, feature_path, load_data, run_select
@@ -417,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(NAIT_STORE_DIR changes that) and nait eval results under ./runs (NAIT_EVAL_DIR).",
                        epilog="example: nait app --server.port 8502 --server.headless true")
     p.set_defaults(func=cmd_app)
+    add_explain_parser(sub)
     return parser
 
 

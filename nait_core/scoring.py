@@ -7,7 +7,8 @@ per-neuron parts (what the app shows as the "reason"). With x a candidate's summ
       s = Σ_lj (x − c)_lj (p − c)_lj / (‖x − c‖ ‖p − c‖),  p = target profile, c = pool mean (0 with no_centre).
 - `jaccard`: |F(x) ∩ T| / |F(x) ∪ T|, F(x) = neurons whose token-mean activation exceeds the firing
   threshold θ (absolute `T`, or `qQ`: each neuron's Q-quantile over the pool), and T = the neurons that
-  fire for at least half of the target samples (the feature's per-neuron median exceeds θ).
+  fire for at least half of the target samples (the feature's per-neuron median exceeds θ); when none
+  does, the 0.5 % of all neurons with the largest median − θ (`target_firing_set`), so T is never empty.
 - `nait-pca`: Eq. 5 as published, s = Σ_l x_l · v_l, with x the `reduction` summary of the candidate
   (default ΔA = last − first) and v_l the feature's PCA direction; `layer_norm="z"` z-scores each
   layer's projection over the pool before the sum.
@@ -76,6 +77,23 @@ def fire_thresholds(store: Store, threshold: str, seed: int = 0) -> np.ndarray:
                      for layer in range(store.n_layers)]).astype(np.float32)
 
 
+FALLBACK_TARGET_FIRES = 0.005  # jaccard: share of all neurons in the target's firing set when none passes the rule
+
+
+def target_firing_set(median: np.ndarray, thresholds: np.ndarray, fallback: float = FALLBACK_TARGET_FIRES) -> np.ndarray:
+    """The neurons that fire for the target [layers, neurons] (bool): those whose target median exceeds the
+    threshold (they fire for at least half of the target samples). When none does, the ceil(fallback × all
+    neurons) whose median comes closest to (or furthest above) the threshold, by median − threshold: the set
+    is never empty, so every threshold scores, and thresholds that already worked score as before."""
+    fires = median > thresholds
+    if fires.any():
+        return fires
+    m = max(1, int(np.ceil(fallback * median.size)))
+    top = np.zeros(median.size, dtype=bool)
+    top[np.argsort(-(median - thresholds).ravel(), kind="stable")[:m]] = True
+    return top.reshape(median.shape)
+
+
 class Kernel:
     """One method prepared against one feature and one pool: turns summaries into contributions."""
 
@@ -90,11 +108,7 @@ class Kernel:
         elif options.method == "jaccard":
             self.reduction = "mean"
             self.thresholds = fire_thresholds(store, options.fire_threshold)
-            self.target_fires = feature.median > self.thresholds  # fires for most target samples
-            if not self.target_fires.any():
-                raise ValueError(
-                    f"no neuron fires for most samples of target {feature.name!r} at fire threshold "
-                    f"{options.fire_threshold}: every score would be 0; lower the threshold")
+            self.target_fires = target_firing_set(feature.median, self.thresholds)
         else:
             self.reduction = options.reduction
             self.direction = feature.direction(options.reduction)

@@ -36,10 +36,14 @@ def layer_contributions(per_target: dict[str, np.ndarray], title: str) -> go.Fig
     return _layout(fig, title, "layer", "contribution to the score")
 
 
-def layer_neuron_heatmap(z: np.ndarray, title: str, value_label: str) -> go.Figure:
-    """A [layers, neurons] heatmap with a diverging scale centred on 0."""
-    limit = float(np.nanmax(np.abs(z))) or 1.0
-    fig = go.Figure(go.Heatmap(z=z, colorscale="RdBu_r", zmin=-limit, zmax=limit, colorbar_title=value_label,
+def layer_neuron_heatmap(z: np.ndarray, title: str, value_label: str,
+                         limits: tuple[float, float] | None = None) -> go.Figure:
+    """A [layers, neurons] heatmap with a diverging scale, centred on 0 or between the given `limits`
+    (values beyond them saturate)."""
+    if limits is None:
+        limit = float(np.nanmax(np.abs(z))) or 1.0
+        limits = (-limit, limit)
+    fig = go.Figure(go.Heatmap(z=z, colorscale="RdBu_r", zmin=limits[0], zmax=limits[1], colorbar_title=value_label,
                                hovertemplate="layer %{y}, neuron %{x}<br>" + value_label + " %{z:.3f}<extra></extra>"))
     return _layout(fig, title, "neuron index", "layer", height=460)
 

@@ -4,14 +4,32 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from nait_core import explore
-from nait_core.models import neuron_id
+from nait_core import explain, explore
+from nait_core.models import neuron_id, parse_neuron_id
 
-from . import charts
+from . import charts, neuron_card, urlstate
 from .session import Studio, settings
 
 
+def _from_url(studio: Studio) -> None:
+    """A neuron id in the link (`?neuron=L12.N345`) opens that neuron."""
+    value = urlstate.changed("neuron")
+    if value is None:
+        return
+    try:
+        layer, index = parse_neuron_id(value)
+    except ValueError as error:
+        st.warning(f"Ignoring the neuron in the link: {error}")
+        return
+    if not (0 <= layer < studio.model.n_layers and 0 <= index < studio.model.neurons_per_layer):
+        st.warning(f"Ignoring the neuron in the link: {value} is outside {studio.model.n_layers} layers × "
+                   f"{studio.model.neurons_per_layer} neurons")
+        return
+    st.session_state.update(neurons_mode="any neuron", neurons_layer=layer, neurons_index=index)
+
+
 def _pick(studio: Studio) -> tuple[int, int]:
+    _from_url(studio)
     mode = st.radio("Neuron", ["top neurons of a feature", "any neuron"], horizontal=True, key="neurons_mode")
     if mode == "any neuron":
         cols = st.columns(2)
@@ -21,10 +39,14 @@ def _pick(studio: Studio) -> tuple[int, int]:
     cols = st.columns([2, 1])
     target = cols[0].selectbox("Feature", studio.target_names, key="neurons_feature")
     count = cols[1].number_input("How many", 5, 200, 20, key="neurons_count")
-    weights = explore.feature_weights(studio.features[studio.target_names.index(target)], studio.pool_mean)
-    top = explore.top_neurons(weights, total=int(count))
-    with st.expander(f"The {int(count)} neurons that most mark out {target} (expected activation minus the pool's)"):
-        st.dataframe(top, hide_index=True, width="stretch")
+    profile = studio.features[studio.target_names.index(target)].profile
+    marks = explain.marks(profile, studio.pool_mean, neuron_card.pool_std(studio))
+    top = explore.top_neurons(marks, total=int(count)).rename(columns={"weight": "z vs pool"})
+    top["difference"] = (profile - studio.pool_mean)[top["layer"], top["index"]]
+    with st.expander(f"The {int(count)} neurons that most mark out {target} (its expected activation minus the "
+                     f"pool's, in pool standard deviations)"):
+        st.dataframe(neuron_card.with_neuron_links(top), hide_index=True, width="stretch",
+                     column_config={"neuron": neuron_card.neuron_link_column()})
     chosen = st.selectbox("Show neuron", list(top["neuron"]), key="neurons_pick")
     row = top[top["neuron"] == chosen].iloc[0]
     return int(row["layer"]), int(row["index"])
@@ -42,6 +64,7 @@ def render(studio: Studio) -> None:
                "sample when its activation exceeds the firing threshold set on Select & export.")
     layer, index = _pick(studio)
     name = neuron_id(layer, index)
+    urlstate.put("neuron", name)
     threshold_text = settings().options.fire_threshold
     threshold = float(studio.thresholds(threshold_text)[layer, index])
     selection = studio.selection()
@@ -60,9 +83,14 @@ def render(studio: Studio) -> None:
                    help=f"share of samples where {name} exceeds {threshold:.3g} (threshold {threshold_text})")
     st.plotly_chart(charts.value_histogram(groups, threshold, f"{name}: activation in candidates and targets",
                                            "token-mean activation"), key="neurons_hist")
+    with st.container(border=True):
+        st.markdown(f"#### Neuron card: {name}")
+        neuron_card.card(studio, layer, index, key="neurons_card",
+                         live=st.toggle("Live passes over its top records", True, key="neurons_live"))
     k = st.slider("Top-activating samples to list", 3, 50, 10, key="neurons_k")
     st.markdown(f"**Top-activating candidates** for {name}")
-    st.dataframe(_examples(studio.pool.records, pool_values, k, "source"), hide_index=True, width="stretch")
+    st.dataframe(neuron_card.with_record_links(_examples(studio.pool.records, pool_values, k, "source")),
+                 hide_index=True, width="stretch", column_config={"row": neuron_card.record_link_column()})
     for target, dataset in zip(studio.target_names, studio.targets):
         st.markdown(f"**Top-activating targets: {target}**")
         st.dataframe(_examples(dataset.records, groups[f"target {target}"], k, "source"), hide_index=True, width="stretch")

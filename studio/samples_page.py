@@ -1,16 +1,14 @@
 """Page 2, Sample explorer: search and filter the pool, then see why one sample scores as it does."""
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from nait_core import explore
+from nait_core import explain
 from nait_core.models import parse_neuron_id
 
-from . import charts
+from . import charts, neuron_card, urlstate
 from .session import Studio
 
 TABLE_ROWS = 500
@@ -55,6 +53,7 @@ def render(studio: Studio) -> None:
     st.title("Sample explorer")
     st.caption("Filter the candidate pool; pick a row (or type its number) to see which neurons it fires and "
                "which layers make its score. The score is the one set on Select & export.")
+    urlstate.restore("row", "samples_row", int)
     found = _filters(studio, pool_table(studio))
     st.write(f"**{len(found):,}** of {len(studio.pool):,} records match"
              + (f"; the {TABLE_ROWS} best ranked are listed" if len(found) > TABLE_ROWS else ""))
@@ -67,7 +66,10 @@ def render(studio: Studio) -> None:
     elif "samples_row" not in st.session_state and len(found):
         st.session_state["samples_row"] = int(found.index[0])
     st.session_state["samples_picked"] = picked
+    if not 0 <= st.session_state.get("samples_row", 0) < len(studio.pool):  # e.g. a link made for another pool
+        st.session_state["samples_row"] = 0
     row = st.number_input("Pool row", 0, len(studio.pool) - 1, key="samples_row")
+    urlstate.put("row", int(row))
     sample(studio, int(row))
 
 
@@ -81,26 +83,63 @@ def sample(studio: Studio, row: int) -> None:
         st.text(turn["content"][:4000] + ("…" if len(turn["content"]) > 4000 else ""))
 
     x = studio.pool_store.rows("mean", [row])[0]  # [layers, neurons], token mean
-    st.markdown("**Top-firing neurons** (token-mean activation) and each one's weight in every target feature "
-                "(the target's expected activation minus the pool's)")
-    top = explore.top_firing(x, 20)
-    for feature in studio.features:
-        weights = explore.feature_weights(feature, studio.pool_mean)
-        top[f"weight: {feature.name}"] = weights[top["layer"], top["index"]]
-    st.dataframe(top, hide_index=True, width="stretch")
+    top = _contrastive(studio, row)
 
+    urlstate.restore("target", "samples_target")
     cols = st.columns(2)
     target = cols[0].selectbox("Target feature", studio.target_names, key="samples_target")
-    view = cols[1].radio("Heatmap", ["sample − target expected", "sample", "target expected"], horizontal=True,
-                         key="samples_view")
+    urlstate.put("target", target)
+    view = cols[1].radio("Heatmap", VIEWS, horizontal=True, key="samples_view")
     profile = studio.features[studio.target_names.index(target)].profile
-    z = {"sample": x, "target expected": profile}.get(view, x - profile)
+    z = {"sample": x, "target expected": profile, "sample − target expected": x - profile}.get(view)
+    centre, label = float(np.median(studio.pool_mean)), "activation"
+    if z is None:  # the contrastive view: how unusual each neuron is for the pool
+        z, centre, label = explain.zscores(x, studio.pool_mean, neuron_card.pool_std(studio)), 0.0, "z vs pool"
+    elif view == "sample − target expected":
+        centre = 0.0
+    limits = explain.robust_limits(z, centre)
     st.plotly_chart(charts.layer_neuron_heatmap(z, f"Record {row}: {view} ({target}), every layer and neuron",
-                                                "activation"), key="samples_heatmap")
+                                                label, limits), key="samples_heatmap")
+    st.caption(f"Colour limits {limits[0]:.3g} … {limits[1]:.3g}: the 1st–99th percentile range around "
+               f"{'0' if centre == 0 else f'the pool median {centre:.3g}'}; values beyond it saturate, so a few "
+               f"massive activations cannot blank the map.")
     contributions = {s.feature: s.layer_contributions[row] for s in studio.scores()}
     st.plotly_chart(charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
                     key="samples_layers")
+    neuron_card.nearest(studio, row)
     _tokens(studio, row, top)
+
+
+VIEWS = ["sample z vs pool", "sample − target expected", "sample", "target expected"]
+
+
+def _contrastive(studio: Studio, row: int) -> pd.DataFrame:
+    """The record's neurons that set it apart (z vs the pool), linked; a picked row opens its card here."""
+    st.markdown("**Neurons that set this record apart**: ranked by z, how many pool standard deviations its "
+                "token-mean activation sits above the pool's mean for that neuron (not by raw size, which the same "
+                "few massive-activation neurons top in every record), with each one's contribution to the score. "
+                "Click a neuron id to open it on the Neuron explorer, or pick a row to see its card here.")
+    top = neuron_card.contrastive(studio, row)
+    event = st.dataframe(neuron_card.with_neuron_links(top), hide_index=True, width="stretch", on_select="rerun",
+                         selection_mode="single-row", key="samples_top",
+                         column_config={"neuron": neuron_card.neuron_link_column()})
+    picked = [top["neuron"].iloc[i] for i in (event.selection.rows if event else []) if i < len(top)]
+    urlstate.restore("neuron", "samples_card")
+    if picked and picked != st.session_state.get("samples_top_picked"):  # a new pick in the table
+        st.session_state["samples_card"] = picked[0]
+    st.session_state["samples_top_picked"] = picked
+    neuron = st.text_input("Neuron card", key="samples_card", placeholder="pick a row above, or type e.g. L12.N345")
+    if neuron.strip():
+        try:
+            layer, index = parse_neuron_id(neuron)
+        except ValueError as error:
+            st.error(str(error))
+        else:
+            urlstate.put("neuron", neuron.strip())
+            with st.container(border=True):
+                st.markdown(f"#### Neuron card: [{neuron.strip()}]({urlstate.neuron_link(neuron.strip())})")
+                neuron_card.card(studio, layer, index, key="samples_card")
+    return top
 
 
 def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
@@ -117,22 +156,10 @@ def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
     except ValueError as error:
         st.error(str(error))
         return
-    tokens, acts, start = studio.token_activations(row, layer)
+    tokens, acts, template, start = neuron_card.layer_tokens(studio, "pool", row, layer)
     values = acts[:, index]
-    st.html(highlight(tokens, values, start))
+    st.html(neuron_card.highlight(tokens, values, start, template))
+    st.caption(neuron_card.scale_caption(values, template))
     st.plotly_chart(charts.token_activation_line(tokens, values, start, f"{neuron} at each token of record {row}"),
                     key="samples_token_line")
 
-
-def highlight(tokens: list[str], values: np.ndarray, response_start: int) -> str:
-    """Tokens as HTML spans shaded by activation (red positive, blue negative); the response underlined."""
-    limit = float(np.abs(values).max()) or 1.0
-    spans = []
-    for i, (token, value) in enumerate(zip(tokens, values)):
-        alpha = min(abs(value) / limit, 1.0)
-        colour = f"rgba(220,40,40,{alpha:.2f})" if value > 0 else f"rgba(40,80,220,{alpha:.2f})"
-        underline = "border-bottom:2px solid #2a2;" if i >= response_start else ""
-        spans.append(f'<span title="{html.escape(repr(token))}: {value:.3f}" style="background:{colour};{underline}">'
-                     f"{html.escape(token)}</span>")
-    return ('<div style="font-family:monospace;white-space:pre-wrap;line-height:1.7;max-height:320px;overflow:auto">'
-            + "".join(spans) + "</div>")

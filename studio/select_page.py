@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from nait_core import explore
+from nait_core import explain, explore
 from nait_core.baselines import BASELINES
 from nait_core.scoring import METHODS, ScoreOptions
 from nait_core.selection import MERGES, Cut, export, score_lines, selected_lines
@@ -80,6 +80,9 @@ def render(studio: Studio) -> None:
     cols[0].metric("Selected records", f"{kept:,}")
     cols[1].metric("Share of the pool", f"{kept / len(studio.pool):.1%}")
     cols[2].metric("Targets", len(studio.features))
+    note = explain.share_note({n: new.cut.mask(v) for n, v in selection.per_target.items()}, new.cut, new.merge)
+    if note:
+        st.caption(f"Why this share: {note}.")
     _histogram(studio, new, selection)
     _agreement(studio, new, kept)
     if kept == 0:

@@ -261,8 +261,13 @@ def studio() -> Studio:
 
 
 def show(render) -> None:
-    """Run a page's render function on the session; an error the user caused becomes a message."""
+    """Run a page's render function on the session; an error the user caused becomes a message. The
+    scoring settings and the page's choices are read from the URL before and written to it after."""
+    from . import urlstate
+
+    urlstate.restore_settings()
     try:
         render(studio())
     except USER_ERRORS as error:
         st.error(f"{type(error).__name__}: {error}")
+    urlstate.publish()

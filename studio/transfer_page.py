@@ -7,7 +7,7 @@ import streamlit as st
 
 from nait_core import explore
 
-from . import charts
+from . import charts, neuron_card, shared_view
 from .session import Studio, settings
 
 
@@ -33,9 +33,16 @@ def render(studio: Studio) -> None:
     core = np.nonzero(np.logical_and.reduce(list(masks.values())))[0]
     st.subheader(f"Core subset: {len(core):,} records chosen for every target")
     if len(core):
-        st.dataframe(pd.DataFrame({"row": core, "source": [studio.sources[i] for i in core],
-                                   **{f"score: {n}": v[core] for n, v in scores.items()},
-                                   "preview": [studio.pool.records[i].preview(120) for i in core]}),
-                     hide_index=True, width="stretch", key="transfer_core")
+        table = pd.DataFrame({"row": core, "source": [studio.sources[i] for i in core],
+                              **{f"score: {n}": v[core] for n, v in scores.items()},
+                              "preview": [studio.pool.records[i].preview(120) for i in core]})
+        reasons = shared_view.core_reasons(studio, core, shared_view.shared(studio, studio.target_names))
+        table = table.merge(reasons, on="row", how="left")
+        st.caption("Its reason: the neurons that mark out every target (see Shared neurons below), their share of "
+                   "each target's score, and the ones that carry most"
+                   + (f" (given for the first {shared_view.CORE_REASONS})" if len(core) > shared_view.CORE_REASONS else ""))
+        st.dataframe(neuron_card.with_record_links(table), hide_index=True, width="stretch", key="transfer_core",
+                     column_config={"row": neuron_card.record_link_column()})
     else:
         st.caption("No record is chosen for every target at this cut; raise the ratio to find a core.")
+    shared_view.render(studio)

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import synthetic_store
 from nait_core.features import Feature, FeatureError, build_feature, first_principal_direction
-from nait_core.scoring import ScoreOptions, explain, fire_thresholds, score_store
+from nait_core.scoring import ScoreOptions, explain, fire_thresholds, score_store, target_firing_set
 
 ALL = ("mean", "last", "first")
 
@@ -98,7 +98,23 @@ def test_quantile_thresholds_are_per_neuron(stores):
         ScoreOptions(method="jaccard", fire_threshold="q1.5")
 
 
-def test_empty_target_firing_set_is_an_error_not_all_zeros(stores):
-    pool, _, target, _ = stores
-    with pytest.raises(ValueError, match="lower the threshold"):
-        score_store(pool, [build_feature(target, "t")], ScoreOptions(method="jaccard", fire_threshold="100"))
+def test_target_firing_set_is_never_empty():
+    """The median rule when any neuron passes it; else the top 0.5 % (at least one) by median − threshold."""
+    median = np.array([[0.5, 2.0, -1.0], [3.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(target_firing_set(median, np.full_like(median, 2.5)), median > 2.5)  # one passes
+    top = target_firing_set(median, np.full_like(median, 10.0), fallback=0.3)  # none passes: the 2 closest
+    np.testing.assert_array_equal(top, [[False, True, False], [True, False, False]])
+    assert target_firing_set(median, np.full_like(median, 10.0)).sum() == 1
+
+
+def test_high_quantile_threshold_still_scores(stores):
+    """At a per-neuron quantile no target median beats, jaccard still ranks (it used to stop with an error)."""
+    pool, data, target, _ = stores
+    feature = build_feature(target, "t")
+    thresholds = fire_thresholds(pool, "q0.99")
+    assert not (feature.median > thresholds).any()
+    score = score_store(pool, [feature], ScoreOptions(method="jaccard", fire_threshold="q0.99"))[0].score
+    fires = data["mean"].astype(np.float32) > thresholds
+    t = target_firing_set(feature.median, thresholds)
+    expected = (fires & t).reshape(12, -1).sum(1) / np.maximum((fires | t).reshape(12, -1).sum(1), 1)
+    np.testing.assert_allclose(score, expected, rtol=1e-9)

@@ -1,0 +1,167 @@
+"""Explanation views shared by the pages: the neuron card, a record's contrastive neurons, per-token
+highlighting with template tokens marked, and a candidate's nearest target records. Computations are
+`nait_core.explain`'s; this module draws them and caches the slow parts."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from nait_core import explain
+from nait_core.models import neuron_id
+
+from . import urlstate
+from .session import Studio, settings
+
+CARD_RECORDS = 3  # top-activating pool records on a card
+CARD_LIVE_TARGET = 1  # of each target's, how many get a live pass
+
+
+@st.cache_resource(show_spinner="Pool spread per neuron (once per pool, then cached in the store)…", max_entries=8)
+def _pool_std(store_path: str, _store) -> np.ndarray:
+    return explain.pool_std(_store)
+
+
+@st.cache_resource(show_spinner="One forward pass of this record…", max_entries=128)
+def _layer_tokens(model_name: str, data_key: str, row: int, layer: int, _model, _record):
+    return explain.layer_tokens(_model, _record, layer)
+
+
+@st.cache_resource(show_spinner="Reading the neuron's output weights…", max_entries=256)
+def _effects(model_name: str, layer: int, index: int, _model) -> explain.LogitEffects:
+    return explain.logit_effects(_model, layer, index)
+
+
+def pool_std(studio: Studio) -> np.ndarray:
+    return _pool_std(str(studio.pool_store.path), studio.pool_store)
+
+
+def layer_tokens(studio: Studio, group: str, row: int, layer: int):
+    """(tokens, activations [pos, neurons], template mask, response start) of a pool ('pool') or target
+    record, from one live pass (cached per record and layer)."""
+    if group == "pool":
+        dataset, key = studio.pool, str(studio.pool_store.path)
+    else:
+        g = studio.target_names.index(group)
+        dataset, key = studio.targets[g], str(studio.target_stores[g].path)
+    return _layer_tokens(studio.model.name, key, int(row), int(layer), studio.model, dataset.records[int(row)])
+
+
+def highlight(tokens: list[str], values: np.ndarray, response_start: int, template: np.ndarray | None = None,
+              limit: float | None = None) -> str:
+    """Tokens as HTML spans shaded by activation (red positive, blue negative), the response underlined.
+    Template and special tokens are boxed and do not set the colour scale (they saturate instead)."""
+    template = np.zeros(len(tokens), bool) if template is None else template
+    limit = limit or explain.token_limit(np.asarray(values), template)
+    spans = []
+    for i, (token, value) in enumerate(zip(tokens, values)):
+        alpha = min(abs(value) / limit, 1.0)
+        colour = f"rgba(220,40,40,{alpha:.2f})" if value > 0 else f"rgba(40,80,220,{alpha:.2f})"
+        style = f"background:{colour};" + ("border-bottom:2px solid #2a2;" if i >= response_start else "")
+        if template[i]:
+            style += "outline:1px dashed #888;color:#777;"
+        tip = f"{token!r}: {value:.3f}" + (" (template token: not on the colour scale)" if template[i] else "")
+        spans.append(f'<span title="{html.escape(tip)}" style="{style}">{html.escape(token)}</span>')
+    return ('<div style="font-family:monospace;white-space:pre-wrap;line-height:1.7;max-height:320px;overflow:auto">'
+            + "".join(spans) + "</div>")
+
+
+def scale_caption(values: np.ndarray, template: np.ndarray) -> str:
+    limit = explain.token_limit(np.asarray(values), template)
+    outside = np.asarray(values)[template]
+    return (f"Colour scale ±{limit:.3g} set by the text tokens; {int(template.sum())} template/special tokens are boxed"
+            + (f" (largest |value| there {np.abs(outside).max():.3g}, shown saturated)" if len(outside) else "")
+            + "; the response is underlined.")
+
+
+def token_chips(pairs: list[tuple[str, float]], colour: str) -> str:
+    return " ".join(f'<code style="background:{colour};padding:1px 4px;margin:1px;display:inline-block" '
+                    f'title="{v:+.3f}">{html.escape(repr(t)[1:-1])}</code>' for t, v in pairs)
+
+
+def neuron_link_column(label: str = "neuron") -> st.column_config.LinkColumn:
+    return st.column_config.LinkColumn(label, display_text=r"neuron=(L\d+\.N\d+)",
+                                       help="opens the neuron's card on the Neuron explorer")
+
+
+def record_link_column(label: str = "row") -> st.column_config.LinkColumn:
+    return st.column_config.LinkColumn(label, display_text=r"row=(\d+)", help="opens the record on the Sample explorer")
+
+
+def with_neuron_links(table: pd.DataFrame, column: str = "neuron") -> pd.DataFrame:
+    """The table with its neuron ids turned into links to the Neuron explorer (shown as the ids)."""
+    return table.assign(**{column: [urlstate.neuron_link(n) for n in table[column]]})
+
+
+def with_record_links(table: pd.DataFrame, column: str = "row") -> pd.DataFrame:
+    return table.assign(**{column: [urlstate.record_link(r) for r in table[column]]})
+
+
+# ---------------------------------------------------------------- the card
+
+def card(studio: Studio, layer: int, index: int, key: str, live: bool = True) -> None:
+    """The neuron card: promoted and suppressed tokens, density in the pool and each target, and its
+    top-activating records with the tokens that fire it highlighted (live passes, cached)."""
+    name = neuron_id(layer, index)
+    if not (0 <= layer < studio.model.n_layers and 0 <= index < studio.model.neurons_per_layer):
+        st.error(f"{name} is outside {studio.model.n_layers} layers × {studio.model.neurons_per_layer} neurons")
+        return
+    effects = _effects(studio.model.name, layer, index, studio.model)
+    st.markdown(f"**What {name} writes** (its output weights through the final norm and the unembedding)")
+    if effects.promoted:
+        st.html(f"<div>promotes {token_chips(effects.promoted, '#e8f5e9')}</div>"
+                f"<div>suppresses {token_chips(effects.suppressed, '#fdecea')}</div>")
+    st.caption(effects.note)
+    threshold_text = settings().options.fire_threshold
+    threshold = float(studio.thresholds(threshold_text)[layer, index])
+    groups = {"pool": (studio.neuron_values(studio.pool_store, [(layer, index)])[:, 0], studio.pool.records)}
+    for target, store, dataset in zip(studio.target_names, studio.target_stores, studio.targets):
+        groups[target] = (studio.neuron_values(store, [(layer, index)])[:, 0], dataset.records)
+    density = explain.densities({g: v for g, (v, _) in groups.items()}, threshold)
+    st.markdown(f"**Firing density** (share of records whose token-mean activation exceeds {threshold:.3g}, "
+                f"threshold {threshold_text}): " + " · ".join(f"{g} {d:.0%}" for g, d in density.items()))
+    if not live:
+        return
+    top = explain.top_records(groups, CARD_RECORDS)
+    top = top[(top["group"] == "pool") | (top.groupby("group").cumcount() < CARD_LIVE_TARGET)]
+    st.markdown(f"**Top-activating records** with the tokens that fire {name} (a live pass over each)")
+    for r in top.to_dict("records"):
+        tokens, acts, mask, start = layer_tokens(studio, r["group"], r["row"], layer)
+        where = (f"[pool row {r['row']}]({urlstate.record_link(r['row'])})" if r["group"] == "pool"
+                 else f"target {r['group']} record {r['row']}")
+        st.markdown(f"{where} · {r['source']} · token-mean activation {r['activation']:.3f}")
+        st.html(highlight(tokens, acts[:, index], start, mask))
+
+
+# ---------------------------------------------------------------- a record's contrastive neurons
+
+@st.cache_resource(show_spinner="Ranking this record's neurons against the pool…", max_entries=64)
+def _contrastive(store_path: str, row: int, k: int, feature_keys: tuple, options_key: str, _studio, _options):
+    from nait_core.scoring import explain as contributions
+
+    x = _studio.pool_store.rows("mean", [row])[0]
+    table = explain.contrastive_top(x, _studio.pool_mean, pool_std(_studio), k)
+    for feature, score in zip(_studio.features, _studio.scores(_options)):
+        parts = contributions(_studio.pool_store, [row], feature, _options, score)[0]
+        table[f"contribution: {feature.name}"] = parts[table["layer"], table["index"]]
+    return table
+
+
+def contrastive(studio: Studio, row: int, k: int = 20) -> pd.DataFrame:
+    """Record `row`'s k neurons that most set it apart from the pool (z vs the pool's distribution), with
+    each one's contribution to the record's score for every target (current method; cached)."""
+    options = settings().options
+    keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
+    return _contrastive(str(studio.pool_store.path), int(row), k, keys, repr(options), studio, options).copy()
+
+
+def nearest(studio: Studio, row: int, k: int = 5) -> None:
+    """The target records whose profiles are closest to pool record `row`'s, as text."""
+    table = explain.nearest_targets(studio.pool_store, row, dict(zip(studio.target_names, studio.target_stores)), k)
+    st.markdown("**Nearest target records** (cosine of token-mean profiles centred on the pool, as `overlap` scores)")
+    for r in table.to_dict("records"):
+        record = studio.targets[studio.target_names.index(r["target"])].records[int(r["row"])]
+        st.markdown(f"- **{r['target']}** record {int(r['row'])} · similarity {r['similarity']:+.3f}: "
+                    f"{html.escape(record.preview(240))}")

@@ -1,0 +1,144 @@
+"""The view in the URL: scoring settings and each page's own choices (record, neuron, targets) live in query
+parameters, so a reload, the browser's back button or a shared link restore the view; and links that open a
+neuron or a record on another page.
+
+Rules: before its widgets, a page calls `restore(name, key, cast)`; a URL value that differs from what this
+session last wrote (a new session, back/forward, an edited link) is loaded into the widget's state. After
+them it calls `put(name, value)`. `session.show` restores the scoring settings before a page and writes
+everything after it (`publish`), replacing the page's query parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from nait_core.scoring import ScoreOptions
+from nait_core.selection import Cut
+
+PUBLISHED = "url_published"  # what this session last wrote to the URL
+PENDING = "url_pending"  # what the page running now wants in it
+SELECT_KEYS = ("select_method", "select_threshold", "select_centre", "select_reduction", "select_layer_norm",
+               "select_cut", "select_ratio", "select_top", "select_min", "select_merge")
+
+
+def link(page: str, **params) -> str:
+    """A relative link to another page of the app with these query parameters (e.g. `neurons?neuron=L1.N2`)."""
+    return f"{page}?{urlencode(params)}"
+
+
+def neuron_link(neuron: str) -> str:
+    return link("neurons", neuron=neuron)
+
+
+def record_link(row: int) -> str:
+    return link("samples", row=int(row))
+
+
+def _url() -> dict[str, str]:
+    return {k: st.query_params[k] for k in st.query_params}
+
+
+def _changed(name: str) -> str | None:
+    """The URL's value for `name` when it differs from what this session last wrote, else None."""
+    value = st.query_params.get(name)
+    if value is None or value == st.session_state.get(PUBLISHED, {}).get(name):
+        return None
+    return value
+
+
+def restore(name: str, key: str, cast=str) -> bool:
+    """Load the URL's `name` into widget `key` (before the widget is drawn) when the URL brings a new value.
+    A value the widget cannot take is ignored (the widget keeps its own)."""
+    value = _changed(name)
+    if value is None:
+        return False
+    try:
+        st.session_state[key] = cast(value)
+    except ValueError:
+        return False
+    return True
+
+
+def changed(name: str) -> str | None:
+    """The URL's new value for `name` (see `restore`), for pages that map it to several widgets."""
+    return _changed(name)
+
+
+def put(name: str, value) -> None:
+    """Ask for `name=value` in the URL when the page has run (None leaves it out)."""
+    if value is not None:
+        st.session_state.setdefault(PENDING, {})[name] = str(value)
+
+
+# ---------------------------------------------------------------- scoring settings
+
+def settings_params(settings) -> dict[str, str]:
+    """The settings that differ from the defaults, as query parameters."""
+    o, default = settings.options, ScoreOptions()
+    params = {}
+    if o.method != default.method:
+        params["method"] = o.method
+    if o.fire_threshold != default.fire_threshold:
+        params["threshold"] = o.fire_threshold
+    if o.centre != default.centre:
+        params["centre"] = "0"
+    if o.reduction != default.reduction:
+        params["reduction"] = o.reduction
+    if o.layer_norm != default.layer_norm:
+        params["layer_norm"] = o.layer_norm
+    cut = settings.cut
+    if cut != Cut(ratio=0.1):
+        kind, value = next((k, v) for k, v in vars(cut).items() if v is not None)
+        params[kind] = f"{value:g}" if isinstance(value, float) else str(value)
+    if settings.merge != "union":
+        params["merge"] = settings.merge
+    return params
+
+
+SETTING_NAMES = ("method", "threshold", "centre", "reduction", "layer_norm", "ratio", "top", "min_score", "merge")
+
+
+def settings_from(params: dict[str, str], base):
+    """Settings from query parameters (missing ones take the defaults); raises ValueError on bad values."""
+    o = ScoreOptions(method=params.get("method", "overlap"), centre=params.get("centre", "1") != "0",
+                     fire_threshold=params.get("threshold", "0"), reduction=params.get("reduction", "last-first"),
+                     layer_norm=params.get("layer_norm", "none"))
+    if "top" in params:
+        cut = Cut(top=int(params["top"]))
+    elif "min_score" in params:
+        cut = Cut(min_score=float(params["min_score"]))
+    else:
+        cut = Cut(ratio=float(params.get("ratio", 0.1)))
+    return replace(base, options=o, cut=cut, merge=params.get("merge", "union"))
+
+
+def restore_settings() -> None:
+    """Before a page: settings from the URL when it brings new ones (the Select page's widgets follow)."""
+    from .session import set_settings, settings
+
+    st.session_state[PENDING] = {}
+    url = {k: v for k, v in _url().items() if k in SETTING_NAMES}
+    last = {k: v for k, v in st.session_state.get(PUBLISHED, {}).items() if k in SETTING_NAMES}
+    if not url or url == last:  # none in the link (page switches drop them), or ours: nothing new
+        return
+    try:
+        new = settings_from(url, settings())
+    except ValueError as error:
+        st.warning(f"Ignoring the scoring settings in the link: {error}")
+        return
+    if new != settings():
+        set_settings(new)
+        for key in SELECT_KEYS:  # the Select page's widgets start again from these settings
+            st.session_state.pop(key, None)
+
+
+def publish() -> None:
+    """After a page: write the current settings and the page's own parameters to the URL."""
+    from .session import settings
+
+    params = {**settings_params(settings()), **st.session_state.pop(PENDING, {})}
+    if params != _url():
+        st.query_params.from_dict(params)
+    st.session_state[PUBLISHED] = params
