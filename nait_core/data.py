@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,7 @@ def _loads(text: str, where: str):
 
 
 def _jsonl_lines(path: Path):
-    """(line number, exact line bytes without its "\n") in file order; a "\r" before it is kept."""
+    """(line number, exact line bytes without its newline) in file order; a CR before it is kept."""
     opener = gzip.open if path.suffix == ".gz" else open
     number = 0
     try:
@@ -203,7 +204,7 @@ def _field_name(path: str, key) -> str:
 
 
 def check_text(row, where: str, csv_bytes: bool = False) -> None:
-    """Every key and string of `row` must be valid Unicode: a lone surrogate (a JSON "\ud800" escape,
+    """Every key and string of `row` must be valid Unicode: a lone surrogate (a JSON "\\ud800" escape,
     or an undecodable CSV byte kept by surrogateescape) cannot be encoded, hashed or exported."""
     stack = [("", row)]
     while stack:  # iterative: records may nest deeper than Python's recursion limit allows
@@ -312,6 +313,8 @@ def read_records(
         raise DataError(str(path), None, "file not found")
     if path.is_dir() and not is_source(path):
         raise DataError(str(path), None, "is a folder, not a file")
+    if not os.access(path, os.R_OK):
+        raise DataError(str(path), None, "no permission to read the file")
     csv_bytes = _kind(path) == ".csv"
     records, skipped = [], []
     for where, row, raw_line in _iter_rows(path):
