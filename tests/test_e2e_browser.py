@@ -206,8 +206,8 @@ def test_box_and_lasso_on_the_map_then_reload_and_a_new_pool(demo, tmp_path):
 
         # A new pool (5 records): no stale rows or map choices anywhere.
         page.get_by_text("Model and data").click()
-        page.get_by_label("Candidate pool").fill(str(pool))
-        page.get_by_role("button", name="Load").click()
+        page.get_by_role("textbox", name="Candidate pool", exact=True).fill(str(pool))
+        page.get_by_role("button", name="Load", exact=True).click()
         page.wait_for_timeout(1000)
         wait_idle(page)
         no_exception(page)
