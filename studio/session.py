@@ -258,7 +258,9 @@ def settings() -> Settings:
     return st.session_state.get("studio_settings", Settings())
 
 
-def summary(current: Settings) -> str:
+def summary(current: Settings | None = None) -> str:
+    """The sidebar's line on the scoring settings (default: the session's)."""
+    current = current or settings()
     return f"**Scoring** {current.options.describe()}; merge {current.merge}"
 
 

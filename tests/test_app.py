@@ -354,7 +354,7 @@ def test_a_download_clicked_during_a_rerun_still_gets_its_file(demo, monkeypatch
     """One media manager for every run, as a server has: the files the page offered before a rerun must
     still be served after it (a click can arrive while the rerun runs). A file made on click (a callable)
     was revoked by the rerun: MediaFileStorageError in the log, nothing for the user."""
-    import streamlit.testing.v1.app_test as app_test
+    from streamlit.testing.v1 import app_test
     from streamlit.runtime.media_file_manager import MediaFileManager
 
     manager = MediaFileManager(MemoryMediaFileStorage("/mock/media"))

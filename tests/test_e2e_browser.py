@@ -1,7 +1,9 @@
 """End to end: `streamlit run app.py` for real, driven in headless Debian Chromium through Playwright.
 
 Open the app, change the ratio on Select & export, download and write the selection, and check both files
-against `nait select` with the same settings; then open every main page and screenshot it. Skipped when
+against `nait select` with the same settings; then open every main page and screenshot it. On the Overlap
+map, drag a box and a lasso over target points and candidates with the mouse, and follow the chosen records
+to the Sample and Neuron explorers; then reload, and load another pool (no stale rows). Skipped when
 /usr/bin/chromium is missing, unless NAIT_REQUIRE_BROWSER=1 (then it fails).
 """
 from __future__ import annotations
