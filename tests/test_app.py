@@ -252,6 +252,9 @@ def test_own_pool_file_is_captured_in_the_app(demo, tmp_path):
     at.switch_page("app_pages/select.py").run()
     check(at)
     assert {m.label: m.value for m in at.metric}["Selected records"] in {"1", "2", "3"}
+    at.radio(key="select_cut").set_value("top").run()  # the top-k starts within the 5 records, not at 10
+    check(at)
+    assert at.number_input(key="select_top").value == 5
 
 
 # ---------------------------------------------------------------- issue 10: app state and the map's selection
