@@ -62,18 +62,30 @@ def value_histogram(groups: dict[str, np.ndarray], threshold: float | None, titl
 
 def overlap_map(candidates: pd.DataFrame, targets: pd.DataFrame, color: str, title: str, hover: list[str]) -> go.Figure:
     """The 2-D map: candidates as dots coloured by `color`, each target set as crosses. Every point carries
-    its pool row in customdata (-1 for target samples), so a box or lasso selection maps back to records."""
+    its pool row in customdata (-1 for target samples); `point_rows` maps a box or lasso selection back to
+    records. customdata is kept as plain lists: a NumPy array goes to the browser as a typed array, and
+    plotly.js echoes a typed 2-D array's point back as {"0": -1}, not [-1]."""
     continuous = pd.api.types.is_float_dtype(candidates[color])
     fig = px.scatter(candidates, x="x", y="y", color=color, hover_data=hover, custom_data=["row"],
                      color_continuous_scale="Viridis" if continuous else None)
     fig.update_traces(marker=dict(size=6, opacity=0.75))
+    for trace in fig.data:
+        trace.customdata = np.asarray(trace.customdata).tolist()
     for name, points in targets.groupby("group", sort=False):
         fig.add_scatter(x=points["x"], y=points["y"], mode="markers", name=f"target {name}",
-                        marker=dict(symbol="x", size=7, line_width=1), customdata=np.full((len(points), 1), -1),
+                        marker=dict(symbol="x", size=7, line_width=1), customdata=[[-1]] * len(points),
                         text=points["preview"], hovertemplate=f"target {name}<br>%{{text}}<extra></extra>")
     fig.update_layout(dragmode="lasso", coloraxis_colorbar=dict(title=color, x=1.02),
                       legend=dict(orientation="h", y=-0.12))
     return _layout(fig, title, "UMAP 1", "UMAP 2", height=580)
+
+
+def point_rows(fig: go.Figure) -> list[np.ndarray]:
+    """For each trace of an `overlap_map` figure, the pool row of each of its points (-1: a target sample),
+    read from the figure as built here, so a selected point's (curve_number, point_index) finds its row
+    without trusting what the browser echoes back."""
+    return [np.array([c[0] for c in t.customdata], dtype=np.int64) if t.customdata is not None
+            else np.full(len(t.x), -1) for t in fig.data]
 
 
 def share_heatmap(shares: pd.DataFrame, title: str) -> go.Figure:

@@ -62,7 +62,11 @@ def _build_form(studio: Studio, folder: Path) -> None:
         names = studio.target_names
         target = st.selectbox("Target set", names, key="data_target")
         store = studio.target_stores[names.index(target)]
-        size = st.slider("Target samples used", 2, store.n_samples, store.n_samples, key="data_size")
+        if store.n_samples > 2:
+            size = st.slider("Target samples used", 2, store.n_samples, store.n_samples, key="data_size")
+        else:  # a slider needs min < max; a feature needs 2 samples, so a 2-sample target uses both
+            size = store.n_samples
+            st.caption(f"Target samples used: all {size} (a feature needs at least 2)")
         reductions = st.multiselect("PCA reductions", PCA_REDUCTIONS, ["last-first", "mean"], key="data_reductions",
                                     help="last-first: last token minus first token (Eq. 2); mean: token mean; last: last token")
         name = st.text_input("Feature name", f"{target}-n{size}", key="data_name")

@@ -42,31 +42,50 @@ def render(studio: Studio) -> None:
     color = st.radio("Colour candidates by", ["score", "source", "selection"], horizontal=True, key="map_color")
     fig = charts.overlap_map(candidates, targets, color, "Candidates (dots) and targets (crosses) in activation space",
                              ["row", "source", "score", "selection", "preview"])
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key="map_chart")
-    chosen = sorted({int(p["customdata"][0]) for p in (event.selection.points if event else [])
-                     if p.get("customdata") and p["customdata"][0] >= 0})
+    # One key per colouring: the traces (and so the selected points' curve numbers) differ between them.
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=f"map_chart_{color}")
+    chosen = chosen_rows(event.selection.points if event else [], charts.point_rows(fig))
     _chosen(studio, chosen, candidates)
     _overlap(studio)
 
 
+def chosen_rows(points: list[dict], rows_by_curve: list[np.ndarray]) -> list[int]:
+    """The pool rows of the selected candidate points (targets and anything unknown left out). A point is
+    found by its curve_number and point_index in our own arrays: its echoed customdata is not trusted."""
+    chosen = set()
+    for point in points:
+        curve, index = point.get("curve_number"), point.get("point_index", point.get("point_number"))
+        if not isinstance(curve, int) or not isinstance(index, int) or not 0 <= curve < len(rows_by_curve):
+            continue
+        rows = rows_by_curve[curve]
+        if 0 <= index < len(rows) and rows[index] >= 0:
+            chosen.add(int(rows[index]))
+    return sorted(chosen)
+
+
+def _use(rows: list[int] | None) -> None:
+    """Set (or clear) the map filter in a button callback, so the rerun the click starts already shows it."""
+    if rows is None:
+        st.session_state.pop("map_filter", None)
+    else:
+        st.session_state["map_filter"] = rows
+
+
 def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame) -> None:
-    current = st.session_state.get("map_filter")
     if chosen:
         st.markdown(f"**{len(chosen):,} candidates chosen** with the box or lasso")
         st.dataframe(candidates.set_index("row").loc[chosen, ["source", "score", "selection", "preview"]],
                      width="stretch", height=220)
-        if st.button(f"Use these {len(chosen):,} records on the other pages", key="map_use",
-                     help="filters the Sample explorer, and adds them as a group to the Neuron explorer and to "
-                          "the per-neuron overlap below"):
-            st.session_state["map_filter"] = chosen
-            current = chosen
+        st.button(f"Use these {len(chosen):,} records on the other pages", key="map_use", on_click=_use, args=(chosen,),
+                  help="filters the Sample explorer, and adds them as a group to the Neuron explorer and to "
+                       "the per-neuron overlap below")
     else:
         st.caption("Draw a box or lasso on the map to choose candidates.")
+    current = st.session_state.get("map_filter")
     if current is not None:
         st.caption(f"{len(current):,} records chosen here filter the Sample explorer and form a group on the "
                    f"Neuron explorer and in the overlap below.")
-        if st.button("Clear that filter", key="map_clear"):
-            st.session_state.pop("map_filter", None)
+        st.button("Clear that filter", key="map_clear", on_click=_use, args=(None,))
 
 
 def _overlap(studio: Studio) -> None:

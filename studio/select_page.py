@@ -42,7 +42,8 @@ def controls(studio: Studio) -> Settings:
     if kind == "ratio":
         value = cols[1].slider("Ratio kept per target", 0.01, 1.0, now.cut.ratio or 0.1, 0.01, key="select_ratio")
     elif kind == "top":
-        value = cols[1].number_input("Records kept per target", 1, len(studio.pool), now.cut.top or 10, key="select_top")
+        value = cols[1].number_input("Records kept per target", 1, len(studio.pool),
+                                     min(now.cut.top or 10, len(studio.pool)), key="select_top")
     else:
         value = cols[1].number_input("Minimum score", value=now.cut.min_score or 0.0, format="%.4f", key="select_min")
     merge = cols[2].selectbox("Merge targets", MERGES, MERGES.index(now.merge), key="select_merge",
@@ -150,13 +151,19 @@ def _export(studio: Studio, s: Settings, selection) -> None:
     st.caption("The selected records exactly as read, in input order: the same file `nait select` writes.")
     st.code(cli_command(studio, s), language="bash")
     lines = selected_lines(studio.pool.records, selection)
+    # Files are made before they are offered, the same bytes for the same settings (so the same file id
+    # across reruns), and a click does not rerun: a file made on click (a callable) is revoked by any rerun
+    # that redraws its button, so a click during a rerun failed with only a MediaFileStorageError in the log.
     cols = st.columns(2)
-    cols[0].download_button("Download the selection (JSONL)", "".join(f"{line}\n" for line in lines),
+    cols[0].download_button("Download the selection (JSONL)", _download(studio, s, "selected", lambda: lines),
                             file_name=f"{studio.pool.name}-selected.jsonl", mime="application/jsonl",
-                            key="select_download")
-    cols[1].download_button("Download all scores (JSONL)", lambda: "".join(f"{line}\n" for line in score_lines(selection)),
-                            file_name=f"{studio.pool.name}-scores.jsonl", mime="application/jsonl",
-                            key="select_download_scores", on_click="ignore", help="written when clicked")
+                            key="select_download", on_click="ignore")
+    # The scores file has a line per pool record (1.6 s for 52,000 records): made only when asked for.
+    if (s, "scores") in studio.downloads or cols[1].button("Prepare all scores (JSONL)", key="select_prepare_scores",
+                                                           help="one line per record; made once per settings"):
+        cols[1].download_button("Download all scores (JSONL)", _download(studio, s, "scores", lambda: score_lines(selection)),
+                                file_name=f"{studio.pool.name}-scores.jsonl", mime="application/jsonl",
+                                key="select_download_scores", on_click="ignore")
     with st.form("select_write"):
         path = st.text_input("…or write it to a path", "out/selected.jsonl", key="select_path")
         scores_path = st.text_input("and the scores to (optional)", "", key="select_scores_path")
@@ -168,3 +175,13 @@ def _export(studio: Studio, s: Settings, selection) -> None:
         st.error(f"Could not write the file: {error}")
         return
     st.success(f"Wrote {len(lines):,} records to {path.strip()}")
+
+
+def _download(studio: Studio, s: Settings, kind: str, lines) -> bytes:
+    """The JSONL bytes of `lines()` under settings `s`, made once per settings (kept for the last few)."""
+    key = (s, kind)
+    if key not in studio.downloads:
+        if len(studio.downloads) >= 8:
+            studio.downloads.clear()
+        studio.downloads[key] = "".join(f"{line}\n" for line in lines()).encode("utf-8")
+    return studio.downloads[key]

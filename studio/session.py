@@ -25,6 +25,11 @@ from nait_core.selection import Cut, Selection, select
 from nait_core.store import StoreError
 
 USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)
+# Session state that names rows of one pool (row numbers, map choices, table picks, score ranges, a top-k
+# bounded by the pool's size): dropped when the pool changes, so a page never shows another pool's rows.
+POOL_STATE = ("map_filter", "samples_row", "samples_picked", "samples_score", "samples_sources", "samples_table",
+              "samples_map_only", "select_top")
+POOL_STATE_PREFIXES = ("map_chart",)
 DEMO_TARGETS = ("gsm8k", "humaneval", "mmlu")
 
 
@@ -155,6 +160,7 @@ class Studio:
     target_reports: list[CaptureReport]
     features: list[Feature] = field(default_factory=list)
     selections: dict = field(default_factory=dict, repr=False)  # Settings -> Selection, filled on demand
+    downloads: dict = field(default_factory=dict, repr=False)  # (Settings, kind) -> bytes offered for download
 
     @property
     def pool_store(self):
@@ -247,12 +253,31 @@ def load(config: Config) -> Studio:
     return Studio(config, model, pool, pool_report, targets, target_reports, features)
 
 
+def forget_other_pool(studio: Studio) -> None:
+    """Drop the row-level choices made on another pool (its store path names model and data)."""
+    identity = str(studio.pool_store.path)
+    if st.session_state.get("studio_pool") != identity:
+        for key in list(st.session_state):
+            if key in POOL_STATE or str(key).startswith(POOL_STATE_PREFIXES):
+                del st.session_state[key]
+        st.session_state["studio_pool"] = identity
+
+
 def settings() -> Settings:
     return st.session_state.get("studio_settings", Settings())
 
 
+def summary(current: Settings | None = None) -> str:
+    """The sidebar's line on the scoring settings (default: the session's)."""
+    current = current or settings()
+    return f"**Scoring** {current.options.describe()}; merge {current.merge}"
+
+
 def set_settings(new: Settings) -> None:
     st.session_state["studio_settings"] = new
+    slot = st.session_state.get("studio_summary_slot")
+    if slot is not None:  # the sidebar drew its summary before the page changed the settings: redraw it
+        slot.caption(summary(new))
 
 
 def studio() -> Studio:

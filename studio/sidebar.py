@@ -14,7 +14,7 @@ import streamlit as st
 from nait_core.data import FORMATS
 from nait_core.models import BUNDLED_MODEL
 
-from .session import USER_ERRORS, Config, Studio, load, settings
+from .session import USER_ERRORS, Config, Studio, forget_other_pool, load, summary
 
 
 DATA_HELP = ("a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>); a file (.jsonl, .json, .parquet, "
@@ -61,6 +61,7 @@ def _form(current: Config) -> Config | None:
 
 def sidebar() -> Studio | None:
     """Draw the sidebar, load (or reuse) the session, and keep it for the page. None if nothing loads."""
+    st.session_state.pop("studio_summary_slot", None)  # a slot of an earlier run draws nowhere
     current = st.session_state.get("studio_config", Config())
     wanted = _form(current) or current
     loaded = st.session_state.get("studio") if wanted == current else None
@@ -77,10 +78,13 @@ def sidebar() -> Studio | None:
         return None
     st.session_state["studio_config"] = loaded.config
     st.session_state["studio"] = loaded
+    forget_other_pool(loaded)
     s = st.sidebar
     s.caption(f"**Model** {loaded.model.name} · {loaded.model.n_layers} layers × {loaded.model.neurons_per_layer:,} neurons")
     s.caption(f"**Pool** {loaded.pool.name}: {len(loaded.pool):,} records")
     s.caption("**Targets** " + ", ".join(f"{n} ({len(t)})" for n, t in zip(loaded.target_names, loaded.targets)))
-    current_settings = settings()
-    s.caption(f"**Scoring** {current_settings.options.describe()}; merge {current_settings.merge}")
+    # A slot the Select & export page redraws when it changes the settings (this runs before the page).
+    slot = s.empty()
+    slot.caption(summary())
+    st.session_state["studio_summary_slot"] = slot
     return loaded

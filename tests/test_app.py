@@ -252,3 +252,125 @@ def test_own_pool_file_is_captured_in_the_app(demo, tmp_path):
     at.switch_page("pages/select.py").run()
     check(at)
     assert {m.label: m.value for m in at.metric}["Selected records"] in {"1", "2", "3"}
+    at.radio(key="select_cut").set_value("top").run()  # the top-k starts within the 5 records, not at 10
+    check(at)
+    assert at.number_input(key="select_top").value == 5
+
+
+# ---------------------------------------------------------------- issue 10: app state and the map's selection
+
+def test_map_selection_maps_points_to_rows_whatever_the_browser_echoes():
+    """The map's points go to the browser as plain lists, and a selection is read back by curve and point
+    index in the figure's own arrays: a target's echoed customdata ({"0": -1}, a typed array's point) or a
+    point with none at all is never indexed (it raised KeyError: 0)."""
+    import pandas as pd
+
+    from studio import charts
+    from studio.map_page import chosen_rows
+
+    candidates = pd.DataFrame({"x": [0.0, 1, 2, 3], "y": [0.0, 1, 0, 1], "row": [7, 3, 9, 4],
+                               "source": ["a", "b", "a", "b"], "score": [0.1, 0.2, 0.3, 0.4],
+                               "selection": ["selected", "not selected", "selected", "not selected"], "preview": list("pqrs")})
+    targets = pd.DataFrame({"x": [5.0, 6], "y": [5.0, 6], "group": ["t1", "t2"], "preview": ["u", "v"]})
+    fig = charts.overlap_map(candidates, targets, "source", "map", ["row", "source", "score", "selection", "preview"])
+    spec = json.loads(fig.to_json())
+    assert all(isinstance(t["customdata"], list) for t in spec["data"]), "customdata must not be a typed array"
+    rows = charts.point_rows(fig)
+    assert [list(r) for r in rows] == [[7, 9], [3, 4], [-1], [-1]]  # source a, source b, target t1, target t2
+    echoed = [{"curve_number": 0, "point_index": 1, "customdata": [9]},
+              {"curve_number": 1, "point_number": 0, "point_index": 0},  # no customdata at all
+              {"curve_number": 2, "point_index": 0, "customdata": {"0": -1}},  # a target, as a typed array echoes
+              {"curve_number": 3, "point_index": 5}, {"curve_number": 9, "point_index": 0}, {"x": 1}]  # unknown
+    assert chosen_rows(echoed, rows) == [3, 9]
+
+
+def test_clear_that_filter_clears_the_banner_at_once(demo):
+    at = open_page("map")
+    at.session_state["map_filter"] = [0, 1, 2]
+    at.run()
+    assert any("3 records chosen here" in c.value for c in at.caption)
+    at.button(key="map_clear").click().run()
+    check(at)
+    assert not any("chosen here" in c.value for c in at.caption)  # gone in the same rerun, not the next
+    assert not any("chosen on the map" in c.proto.spec for c in at.get("plotly_chart"))
+
+
+def test_sidebar_scoring_summary_follows_the_settings_at_once(demo):
+    at = open_page("select")
+    assert any("**Scoring** overlap" in c.value for c in at.sidebar.caption)
+    at.radio(key="select_method").set_value("jaccard").run()
+    check(at)
+    assert any("**Scoring** jaccard" in c.value for c in at.sidebar.caption)  # not one interaction behind
+    at.selectbox(key="select_merge").set_value("intersection").run()
+    assert any("merge intersection" in c.value for c in at.sidebar.caption)
+
+
+def _jsonl(path: Path, n: int) -> Path:
+    path.write_text("".join(json.dumps({"instruction": f"Add {i} and {i + 1}.", "input": "", "output": f"{2 * i + 1}"}) + "\n"
+                            for i in range(n)))
+    return path
+
+
+def test_changing_the_pool_forgets_the_old_pools_rows(demo, tmp_path):
+    """Row numbers and map choices of the demo pool (120 records) must not reach a 5-record pool, whose
+    'top' cut must also start within its size."""
+    at = open_page("samples")
+    at.number_input(key="samples_row").set_value(100).run()
+    at.session_state["map_filter"] = [100, 110]
+    at.run()
+    check(at)
+    assert at.subheader[0].value.startswith("Record 100")
+    at.text_input(key="sb_pool").set_value(str(_jsonl(tmp_path / "five.jsonl", 5)))
+    at.button(key="FormSubmitter:sb_form-Load").click().run()
+    check(at)
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.dataframe[0].value) == 5 and at.number_input(key="samples_row").value < 5
+    assert not any("chosen on the map" in c.label for c in at.checkbox)
+    at.switch_page("app_pages/neurons.py").run()
+    check(at)
+    assert "Density: chosen on the map" not in [m.label for m in at.metric]
+    at.switch_page("app_pages/map.py").run()
+    check(at)
+    assert not any("chosen here" in c.value for c in at.caption)
+    at.switch_page("app_pages/select.py").run()
+    at.radio(key="select_cut").set_value("top").run()
+    check(at)
+    assert at.number_input(key="select_top").value <= 5
+    assert {m.label: m.value for m in at.metric}["Selected records"] != "0"
+
+
+def test_a_two_record_target_loads_on_the_data_page(demo, tmp_path):
+    at = open_page("data")
+    at.text_area(key="sb_targets").set_value(f"gsm8k\n{_jsonl(tmp_path / 'two.jsonl', 2)}")
+    at.button(key="FormSubmitter:sb_form-Load").click().run()
+    check(at)
+    assert {m.label: m.value for m in at.metric}["Target sets"] == "2"
+    at.selectbox(key="data_target").set_value("two")  # in a form: takes effect when it is submitted
+    at.text_input(key="data_name").set_value("two-both")
+    at.button(key="FormSubmitter:data_build-Build feature").click().run()
+    check(at)
+    assert any("all 2" in c.value for c in at.caption)
+    assert any("Built two-both from 2 samples" in s.value for s in at.success), [e.value for e in at.error]
+
+
+def test_a_download_clicked_during_a_rerun_still_gets_its_file(demo, monkeypatch):
+    """One media manager for every run, as a server has: the files the page offered before a rerun must
+    still be served after it (a click can arrive while the rerun runs). A file made on click (a callable)
+    was revoked by the rerun: MediaFileStorageError in the log, nothing for the user."""
+    from streamlit.testing.v1 import app_test
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    manager = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+    monkeypatch.setattr(app_test, "MediaFileManager", lambda storage: manager)
+    at = open_page("select")
+    if any(b.key == "select_prepare_scores" for b in at.button):  # the scores file is made on request
+        at.button(key="select_prepare_scores").click().run()
+    offered = [b.proto for b in at.download_button]
+    assert [b.label for b in offered] == ["Download the selection (JSONL)", "Download all scores (JSONL)"]
+    at.slider(key="select_ratio").set_value(0.3).run()  # a rerun that changes the selection
+    check(at)
+    for proto in offered:
+        if proto.deferred_file_id:
+            manager.execute_deferred(proto.deferred_file_id)
+        else:
+            assert manager.read_file(Path(proto.url).stem) is not None, proto.label

@@ -1,7 +1,9 @@
 """End to end: `streamlit run app.py` for real, driven in headless Debian Chromium through Playwright.
 
 Open the app, change the ratio on Select & export, download and write the selection, and check both files
-against `nait select` with the same settings; then open every main page and screenshot it. Skipped when
+against `nait select` with the same settings; then open every main page and screenshot it. On the Overlap
+map, drag a box and a lasso over target points and candidates with the mouse, and follow the chosen records
+to the Sample and Neuron explorers; then reload, and load another pool (no stale rows). Skipped when
 /usr/bin/chromium is missing, unless NAIT_REQUIRE_BROWSER=1 (then it fails).
 """
 from __future__ import annotations
@@ -58,3 +60,165 @@ def test_change_ratio_and_export_in_a_browser(demo, tmp_path):
 
         shots = shoot(page, url, tmp_path / "shots")  # every main page renders in a real browser
         assert [f.stem for f in shots] == list(PAGES) and all(f.stat().st_size > 10_000 for f in shots)
+
+
+# ---------------------------------------------------------------- the Overlap map, driven with the mouse
+
+# Every point of the map's first chart in viewport pixels: per trace, whether it is a target trace, the
+# points' pixel positions and (candidates) their pool rows, read from plotly.js's own figure.
+POINTS_JS = """(gd) => {
+  const L = gd._fullLayout, xa = L.xaxis, ya = L.yaxis, box = gd.getBoundingClientRect();
+  return gd._fullData.map(t => ({
+    target: (t.name || "").startsWith("target "),
+    xs: Array.from(t.x, v => box.left + L._size.l + xa.l2p(v)),
+    ys: Array.from(t.y, v => box.top + L._size.t + ya.l2p(v)),
+  }));
+}"""
+PLOT_AREA_JS = """(gd) => { const L = gd._fullLayout, box = gd.getBoundingClientRect();
+  return [box.left + L._size.l, box.top + L._size.t, L._size.w, L._size.h]; }"""
+
+
+def inside(polygon, x, y) -> bool:
+    """Ray casting: is (x, y) inside the polygon [(x, y), ...]?"""
+    hit = False
+    for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1]):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            hit = not hit
+    return hit
+
+
+def shrink(polygon, by: float):
+    """The polygon scaled about its centre so each vertex moves `by` pixels (negative: grows)."""
+    cx, cy = sum(p[0] for p in polygon) / len(polygon), sum(p[1] for p in polygon) / len(polygon)
+    out = []
+    for x, y in polygon:
+        d = ((x - cx) ** 2 + (y - cy) ** 2) ** 0.5 or 1.0
+        out.append((x - (x - cx) * by / d, y - (y - cy) * by / d))
+    return out
+
+
+def drag_area(page, shape: str) -> tuple[list, int, int, int]:
+    """A box or lasso polygon around the first target set's centre that holds target points and some, not
+    all, candidates; returns (polygon, candidates surely inside, candidates perhaps inside, targets inside)."""
+    chart = page.locator(".js-plotly-plot").first
+    chart.scroll_into_view_if_needed()
+    traces = chart.evaluate(POINTS_JS)
+    left, top, width, height = chart.evaluate(PLOT_AREA_JS)
+    target = next(t for t in traces if t["target"])
+    cx, cy = sum(target["xs"]) / len(target["xs"]), sum(target["ys"]) / len(target["ys"])
+    cx, cy = min(max(cx, left + 0.2 * width), left + 0.8 * width), min(max(cy, top + 0.2 * height), top + 0.8 * height)
+    candidates = [(x, y) for t in traces if not t["target"] for x, y in zip(t["xs"], t["ys"])]
+    targets = [(x, y) for t in traces if t["target"] for x, y in zip(t["xs"], t["ys"])]
+    for share in (0.15, 0.2, 0.25, 0.3, 0.35):
+        rx, ry = share * width, share * height
+        if shape == "box":
+            polygon = [(cx - rx, cy - ry), (cx + rx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry)]
+        else:  # an irregular hexagon, not a rectangle
+            polygon = [(cx - rx, cy), (cx - rx / 2, cy - ry), (cx + rx / 2, cy - ry * 0.8), (cx + rx, cy),
+                       (cx + rx / 2, cy + ry), (cx - rx / 2, cy + ry * 0.9)]
+        sure = sum(inside(shrink(polygon, 4), x, y) for x, y in candidates)
+        maybe = sum(inside(shrink(polygon, -4), x, y) for x, y in candidates)
+        hit = sum(inside(polygon, x, y) for x, y in targets)
+        if hit and 0 < sure and maybe < len(candidates):
+            return polygon, sure, maybe, hit
+    raise AssertionError("no area around the targets holds both targets and some candidates")
+
+
+def drag(page, shape: str, polygon) -> None:
+    """Switch the modebar to box or lasso selection and drag the polygon with the mouse."""
+    chart = page.locator(".js-plotly-plot").first
+    chart.hover()
+    chart.locator(f'.modebar-btn[data-title="{"Box Select" if shape == "box" else "Lasso Select"}"]').click()
+    if shape == "box":
+        (x0, y0), _, (x1, y1), _ = polygon
+        path = [(x0, y0), (x1, y1)]
+    else:
+        path = polygon + polygon[:1]
+    page.mouse.move(*path[0])
+    page.mouse.down()
+    for x, y in path[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
+def no_exception(page) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert not errors.count(), errors.first.inner_text()[:3000]
+
+
+def go_to(page, title: str) -> None:
+    """Open a page through the sidebar's navigation (same session, unlike page.goto)."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
+    wait_idle(page)
+    no_exception(page)
+
+
+def choose_on_map(page, shape: str) -> int:
+    """Select with the box or lasso over targets and candidates; press "Use these"; return the count."""
+    polygon, sure, maybe, hit = drag_area(page, shape)
+    drag(page, shape, polygon)
+    page.wait_for_timeout(1000)
+    wait_idle(page)
+    no_exception(page)  # the selection held target points: today's main crashes here (KeyError: 0)
+    chosen = page.get_by_text("candidates chosen", exact=False)
+    chosen.first.wait_for(timeout=120_000)
+    count = int(chosen.first.inner_text().split()[0].replace(",", ""))
+    assert hit and sure <= count <= maybe, (shape, sure, count, maybe)
+    page.get_by_role("button", name=f"Use these {count:,} records on the other pages").click()
+    page.wait_for_timeout(1000)
+    wait_idle(page)
+    no_exception(page)
+    page.get_by_text(f"{count:,} records chosen here").wait_for(timeout=60_000)
+    return count
+
+
+def check_filter(page, count: int, pool_size: int) -> None:
+    """The Sample explorer lists just the chosen records; the Neuron explorer has their group."""
+    go_to(page, "Sample explorer")
+    box = page.get_by_role("checkbox", name=f"Only the {count:,} points chosen on the map")
+    assert box.is_checked()
+    page.get_by_text(f"{count:,} of {pool_size:,} records match").first.wait_for(timeout=60_000)
+    go_to(page, "Neuron explorer")
+    assert page.locator('[data-testid="stMetric"]', has_text="Density: chosen on the map").count() == 1
+
+
+def test_box_and_lasso_on_the_map_then_reload_and_a_new_pool(demo, tmp_path):
+    pool = tmp_path / "five.jsonl"
+    pool.write_text("".join(f'{{"instruction": "Add {i} and {i + 1}.", "input": "", "output": "{2 * i + 1}"}}\n'
+                            for i in range(5)))
+    with serve(timeout=180) as url, browser(height=1400) as page:
+        page.set_default_timeout(120_000)
+        page.goto(f"{url}/map")
+        wait_idle(page)
+        no_exception(page)
+        for shape in ("box", "lasso"):
+            count = choose_on_map(page, shape)
+            check_filter(page, count, 120)
+            go_to(page, "Overlap map")
+            page.get_by_text(f"{count:,} records chosen here").wait_for(timeout=60_000)
+
+        # A reload starts a new session: the page comes back whole, without another session's choices.
+        page.reload()
+        wait_idle(page)
+        no_exception(page)
+        page.get_by_role("heading", name="Overlap map").first.wait_for()
+        assert not page.get_by_text("records chosen here").count()
+        count = choose_on_map(page, "box")
+
+        # A new pool (5 records): no stale rows or map choices anywhere.
+        page.get_by_text("Model and data").click()
+        page.get_by_role("textbox", name="Candidate pool", exact=True).fill(str(pool))
+        page.get_by_role("button", name="Load", exact=True).click()
+        page.wait_for_timeout(1000)
+        wait_idle(page)
+        no_exception(page)
+        page.get_by_text("records chosen here").wait_for(state="detached", timeout=600_000)
+        page.locator('[data-testid="stSidebar"]').get_by_text("5 records").wait_for(timeout=600_000)
+        go_to(page, "Sample explorer")
+        assert not page.get_by_role("checkbox", name="chosen on the map").count()
+        page.get_by_text("5 of 5 records match").first.wait_for()
+        go_to(page, "Neuron explorer")
+        assert not page.locator('[data-testid="stMetric"]', has_text="chosen on the map").count()
+        go_to(page, "Overlap map")
+        assert not page.get_by_text("records chosen here").count()
