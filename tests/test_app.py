@@ -326,13 +326,13 @@ def test_changing_the_pool_forgets_the_old_pools_rows(demo, tmp_path):
     assert not at.error, [e.value for e in at.error]
     assert len(at.dataframe[0].value) == 5 and at.number_input(key="samples_row").value < 5
     assert not any("chosen on the map" in c.label for c in at.checkbox)
-    at.switch_page("app_pages/neurons.py").run()
+    at.switch_page("pages/neurons.py").run()
     check(at)
     assert "Density: chosen on the map" not in [m.label for m in at.metric]
-    at.switch_page("app_pages/map.py").run()
+    at.switch_page("pages/map.py").run()
     check(at)
     assert not any("chosen here" in c.value for c in at.caption)
-    at.switch_page("app_pages/select.py").run()
+    at.switch_page("pages/select.py").run()
     at.radio(key="select_cut").set_value("top").run()
     check(at)
     assert at.number_input(key="select_top").value <= 5
