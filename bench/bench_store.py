@@ -8,6 +8,11 @@ not their size; full verification reads and hashes every byte.
 
     .venv/bin/python bench/bench_store.py                                  # 52,000 × 30 × 1,536, mean only (4.8 GB)
     .venv/bin/python bench/bench_store.py --neurons 64 --reductions mean,last,first   # 6 files per shard, small
+    .venv/bin/python bench/bench_store.py --samples 4000 --url file:///tmp/nait-remote   # also a store at a URL
+
+With `--url`, the same shards are also written to that fsspec URL (upload after each local write), then
+opened from it twice: first into an empty local mirror (download + sha256 of every file), then again
+with the mirror in place (only the remote checksums files are read and compared).
 
 Timings are warm (the store was just written, so mostly in the page cache) and the machine is shared.
 """
@@ -59,6 +64,7 @@ def main() -> None:
     parser.add_argument("--reductions", default="mean")
     parser.add_argument("--shard-size", type=int, default=512)
     parser.add_argument("--dir", help="where to write the temporary store (default: system temp)")
+    parser.add_argument("--url", help="also write the store to this fsspec URL and time opening it from there")
     args = parser.parse_args()
     reductions = args.reductions.split(",")
     folder = Path(tempfile.mkdtemp(prefix="nait-bench-store-", dir=args.dir))
@@ -77,6 +83,22 @@ def main() -> None:
         }
         result["verify_gb_per_s"] = round(size / 1e9 / result["open_verify_s"], 2)
         result["speedup"] = round(result["open_verify_s"] / result["open_cheap_s"])
+        if args.url:
+            import os
+
+            from nait_core.store import mirror_folder
+
+            os.environ["NAIT_CACHE"] = str(folder / "cache")
+            url = args.url.rstrip("/") + "/" + folder.name
+            started = time.perf_counter()
+            remote = Store.create(url, store.manifest)
+            for shard in store.shards():
+                remote.write_shard(shard.start, shard.end, {n: store._array(shard, n) for n in
+                                                            reductions + ["tokens", "response_tokens", "truncated"]})
+            result["url_write_s"] = round(time.perf_counter() - started, 1)
+            shutil.rmtree(mirror_folder(url))
+            result["url_open_first_s"] = round(best_of(lambda: Store.open(url), 1), 2)
+            result["url_open_again_s"] = round(best_of(lambda: Store.open(url), 3), 3)
         print(json.dumps(result))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
