@@ -313,7 +313,7 @@ def read_records(
         raise DataError(str(path), None, "file not found")
     if path.is_dir() and not is_source(path):
         raise DataError(str(path), None, "is a folder, not a file")
-    if not os.access(path, os.R_OK):
+    if not is_hub(path) and not os.access(path, os.R_OK):
         raise DataError(str(path), None, "no permission to read the file")
     csv_bytes = _kind(path) == ".csv"
     records, skipped = [], []

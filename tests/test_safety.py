@@ -166,7 +166,7 @@ def test_a_folder_named_like_a_data_file_is_an_error(tmp_path, capsys):
     (tmp_path / "x.jsonl").mkdir()
     code, err = run(capsys, "select", "--candidates", tmp_path / "x.jsonl", "--method", "random", "--ratio", "1",
                     "--out", tmp_path / "o.jsonl")
-    assert code == 2 and f"{tmp_path / 'x.jsonl'}: is a folder, not a file" in err
+    assert code == 2 and f"{tmp_path / 'x.jsonl'}: is a folder" in err
 
 
 @pytest.mark.parametrize("bad", [b'{"instruction": "a\\ud800", "output": "b"}', b'{"instruction": "a\xff", "output": "b"}',
