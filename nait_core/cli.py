@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .baselines import BASELINES, baseline_scores
@@ -23,6 +25,7 @@ from .models import ModelError, add_model_args, model_from_args
 from .pipeline import load_data, run_select
 from .scoring import METHODS, ScoreOptions, score_store
 from .selection import MERGES, Cut, export, select
+from .sketch import RECOMMENDED_K, Sketch, bytes_per_sample
 from .store import REDUCTIONS, StoreError, list_stores
 
 
@@ -47,6 +50,9 @@ def _tqdm_progress():
     return update
 
 
+EXACT_WARN_BYTES = 50e9  # an exact store larger than this gets a --sketch suggestion
+
+
 def _add_data_args(parser):
     group = parser.add_argument_group("data")
     group.add_argument("--format", choices=FORMATS, help="record format (default: detected per record)")
@@ -63,6 +69,12 @@ def _add_capture_args(parser):
     group.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch")
     group.add_argument("--reductions", default=",".join(CaptureOptions().reductions),
                        help=f"per-sample summaries to store, comma-separated, from {','.join(REDUCTIONS)}")
+    group.add_argument("--sketch", type=int, metavar="K",
+                       help=f"compact pool: store K random projections per layer instead of every neuron "
+                            f"(recommended {RECOMMENDED_K}; overlap and nait-pca only; targets stay exact)")
+    group.add_argument("--sketch-seed", type=int, default=0, help="seed of the --sketch projection")
+    group.add_argument("--exact-sample", type=int, default=2000,
+                       help="with --sketch: also keep exact values for this many seeded pool records (neuron views)")
 
 
 def _add_score_args(parser):
@@ -91,8 +103,27 @@ def _capture_options(args) -> CaptureOptions:
             raise ValueError
     except ValueError:
         raise ValueError(f"--worker must be I/N with 0 <= I < N, not {args.worker!r}") from None
+    sketch = Sketch(args.sketch, args.sketch_seed) if args.sketch else None
+    if args.exact_sample < 0:
+        raise ValueError(f"--exact-sample must be 0 or more, not {args.exact_sample}")
     return CaptureOptions(reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
-                          max_length=args.max_length, batch_tokens=args.batch_tokens, worker=(index, count))
+                          max_length=args.max_length, batch_tokens=args.batch_tokens, worker=(index, count),
+                          sketch=sketch, exact_sample=args.exact_sample if sketch else 0)
+
+
+def warn_if_exact_too_big(args, model, n_samples: int) -> None:
+    """Say when an exact store of this pool would be large or would not fit the free disk, and suggest --sketch."""
+    if getattr(args, "sketch", None):
+        return
+    reductions = len([r for r in args.reductions.split(",") if r.strip()])
+    need = n_samples * bytes_per_sample(model.n_layers, model.neurons_per_layer, reductions)
+    root = Path(args.store_dir)
+    free = shutil.disk_usage(root if root.exists() else Path.cwd()).free
+    if need > EXACT_WARN_BYTES or need > 0.8 * free:
+        compact = n_samples * bytes_per_sample(model.n_layers, model.neurons_per_layer, reductions, RECOMMENDED_K)
+        print(f"nait: warning: an exact store of {n_samples:,} samples needs about {need / 1e9:,.1f} GB "
+              f"({free / 1e9:,.1f} GB free at {root}); --sketch {RECOMMENDED_K} would need {compact / 1e9:,.2f} GB "
+              f"(overlap and nait-pca; see docs/methods.md)", file=sys.stderr)
 
 
 def _score_options(args) -> ScoreOptions:
@@ -144,6 +175,7 @@ def cmd_select(args):
     candidates = _data(args, args.candidates)
     targets = [_data(args, t, target=True) for t in args.target]
     model = model_from_args(args)
+    warn_if_exact_too_big(args, model, len(candidates))
     cut = _cut(args)
     result = run_select(model, candidates, targets, _score_options(args), cut, args.merge, args.store_dir,
                         _capture_options(args), _tqdm_progress())
@@ -157,6 +189,7 @@ def cmd_select(args):
 def cmd_capture(args):
     dataset = _data(args, args.data)
     model = model_from_args(args)
+    warn_if_exact_too_big(args, model, len(dataset))
     report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, dataset.name)
     missing = report.store.missing_ranges()
@@ -168,7 +201,9 @@ def cmd_capture(args):
 def cmd_feature(args):
     dataset = _data(args, args.target, target=True)
     model = model_from_args(args)
-    report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
+    # Targets are always captured exact (features keep exact profiles); --sketch applies to pools.
+    options = replace(_capture_options(args), sketch=None, exact_sample=0)
+    report = capture(model, dataset, args.store_dir, options, _tqdm_progress())
     _report(report, f"target {dataset.name}")
     feature = build_feature(report.store, args.name or dataset.name)
     out = Path(args.out or Path(args.store_dir) / "features" / f"{report.store.path.name}.safetensors")
@@ -182,6 +217,7 @@ def cmd_score(args):
     candidates = _data(args, args.candidates)
     features = [Feature.load(p) for p in args.feature]
     model = model_from_args(args)
+    warn_if_exact_too_big(args, model, len(candidates))
     report = capture(model, candidates, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, "candidates")
     scores = score_store(report.store, features, _score_options(args))
@@ -255,7 +291,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DataError, ModelError, StoreError, FeatureError, ValueError) as error:
+    except (DataError, ModelError, StoreError, FeatureError, ValueError) as error:  # SketchError is a ValueError
         print(f"nait: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

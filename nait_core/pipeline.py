@@ -1,7 +1,7 @@
 """The whole flow, records → store → features → scores → selection, shared by the CLI and the app."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -80,8 +80,10 @@ def run_select(
     """Capture (or reuse) the pool and targets, build the features, score, and select."""
     reports = [capture(model, candidates, root, capture_options, progress)]
     features = []
+    # Targets are small: always exact (a compact pool is scored with the exact feature, projected).
+    target_options = capture_options and replace(capture_options, sketch=None, exact_sample=0)
     for target, name in zip(targets, unique_names([t.name for t in targets])):
-        report = capture(model, target, root, capture_options, progress)
+        report = capture(model, target, root, target_options, progress)
         reports.append(report)
         feature = feature_for(report.store, root)
         feature.name = name

@@ -89,6 +89,12 @@ class Store:
         return self.manifest["shape"]["neurons"]
 
     @property
+    def width(self) -> int:
+        """Values stored per layer: the neurons, or K for a compact (sketched) store (options.sketch)."""
+        sketch = self.manifest["options"].get("sketch")
+        return int(sketch["k"]) if sketch else self.n_neurons
+
+    @property
     def reductions(self) -> list[str]:
         return self.manifest["options"]["reductions"]
 
@@ -188,7 +194,7 @@ class Store:
                     array = np.load(file, mmap_mode="r", allow_pickle=False)
                 except (ValueError, OSError) as error:
                     raise StoreError(f"{file}: corrupt ({error})") from error
-                want = (end - start, self.n_layers, self.n_neurons) if name in REDUCTIONS else (end - start,)
+                want = (end - start, self.n_layers, self.width) if name in REDUCTIONS else (end - start,)
                 if array.shape != want:
                     raise StoreError(f"{file}: shape {array.shape}, expected {want}")
                 if checksums and _sha256(file) != sums[f"{name}.npy"]:
@@ -206,17 +212,19 @@ class Store:
             self._arrays[key] = np.load(shard.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
         return self._arrays[key]
 
-    def iter_chunks(self, reduction: str, rows: int = 256):
-        """Stream (start, float32 array [≤rows, layers, neurons]) in order; memory stays bounded."""
+    def iter_chunks(self, reduction: str, rows: int = 256, dtype=np.float32):
+        """Stream (start, array [≤rows, layers, width]) in order; memory stays bounded. dtype=None yields
+        the stored float16 rows as they are (memory-mapped, read-only), for callers that convert faster."""
         for shard in self.shards():
             array = self._array(shard, reduction)
             for offset in range(0, len(array), rows):
-                yield shard.start + offset, np.asarray(array[offset : offset + rows], dtype=np.float32)
+                chunk = array[offset : offset + rows]
+                yield shard.start + offset, chunk if dtype is None else np.asarray(chunk, dtype=dtype)
 
     def rows(self, reduction: str, indices) -> np.ndarray:
         """float32 [len(indices), layers, neurons] for the given sample indices, in that order."""
         indices = np.asarray(indices, dtype=np.int64)
-        out = np.empty((len(indices), self.n_layers, self.n_neurons), dtype=np.float32)
+        out = np.empty((len(indices), self.n_layers, self.width), dtype=np.float32)
         for shard in self.shards():
             hit = np.nonzero((indices >= shard.start) & (indices < shard.end))[0]
             if len(hit):
@@ -226,7 +234,7 @@ class Store:
     def layer_rows(self, reduction: str, layer: int, indices) -> np.ndarray:
         """float32 [len(indices), neurons] of one layer: what per-layer statistics need, and no more."""
         indices = np.asarray(indices, dtype=np.int64)
-        out = np.empty((len(indices), self.n_neurons), dtype=np.float32)
+        out = np.empty((len(indices), self.width), dtype=np.float32)
         for shard in self.shards():
             hit = np.nonzero((indices >= shard.start) & (indices < shard.end))[0]
             if len(hit):
@@ -246,7 +254,7 @@ class Store:
         cached = self.path / f"pool-mean-{reduction}.npy"
         if cached.exists():
             return np.load(cached, allow_pickle=False)
-        total = np.zeros((self.n_layers, self.n_neurons), dtype=np.float64)
+        total = np.zeros((self.n_layers, self.width), dtype=np.float64)
         for _, chunk in self.iter_chunks(reduction):
             total += chunk.sum(axis=0, dtype=np.float64)
         mean = (total / self.n_samples).astype(np.float32)
