@@ -122,6 +122,8 @@ class Reducer:
                     full[r, :, at] = x32[torch.arange(x.shape[0], device=x.device), self.last]
                 elif name == "first":
                     full[r, :, at] = x32[:, 0]
+                elif name == "last-first":  # ΔA (Eq. 2) in one array: what nait-pca reads, at half the bytes
+                    full[r, :, at] = x32[torch.arange(x.shape[0], device=x.device), self.last] - x32[:, 0]
             if self.sketch is not None:  # [reductions, batch, neurons] @ P_l -> [reductions, batch, K]
                 self.out[:, :, layer] = self.full[:, :, 0] @ self.projections[layer]
         return reduce

@@ -13,7 +13,6 @@ import argparse
 import json
 import shutil
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from .baselines import BASELINES, baseline_scores
@@ -22,7 +21,7 @@ from .data import FORMATS, DataError
 from .evaluate import add_eval_parser
 from .features import Feature, FeatureError, build_feature, list_features
 from .models import ModelError, add_model_args, model_from_args
-from .pipeline import load_data, run_select
+from .pipeline import load_data, run_select, target_capture_options
 from .scoring import METHODS, ScoreOptions, score_store
 from .selection import MERGES, Cut, export, select
 from .sketch import RECOMMENDED_K, Sketch, bytes_per_sample
@@ -202,7 +201,7 @@ def cmd_feature(args):
     dataset = _data(args, args.target, target=True)
     model = model_from_args(args)
     # Targets are always captured exact (features keep exact profiles); --sketch applies to pools.
-    options = replace(_capture_options(args), sketch=None, exact_sample=0)
+    options = target_capture_options(_capture_options(args))
     report = capture(model, dataset, args.store_dir, options, _tqdm_progress())
     _report(report, f"target {dataset.name}")
     feature = build_feature(report.store, args.name or dataset.name)

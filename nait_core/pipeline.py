@@ -13,7 +13,7 @@ from .features import Feature, FeatureError, build_feature
 from .models import LoadedModel
 from .scoring import ScoreOptions, Scores, score_store
 from .selection import Cut, Selection, select
-from .store import Store
+from .store import DEFAULT_REDUCTIONS, Store
 
 
 def load_data(spec: str, fmt: str | None = None, text_field: str | None = None,
@@ -41,6 +41,12 @@ def feature_for(store: Store, root: Path | str = DEFAULT_STORE_ROOT, name: str |
     feature = build_feature(store, name or store.manifest["data"]["name"])
     feature.save(path)
     return feature
+
+
+def target_capture_options(options: CaptureOptions) -> CaptureOptions:
+    """Targets are small: captured exact, with the reductions every feature direction needs."""
+    reductions = tuple(dict.fromkeys(DEFAULT_REDUCTIONS + tuple(r for r in options.reductions if r != "last-first")))
+    return replace(options, sketch=None, exact_sample=0, reductions=reductions)
 
 
 @dataclass
@@ -81,7 +87,7 @@ def run_select(
     reports = [capture(model, candidates, root, capture_options, progress)]
     features = []
     # Targets are small: always exact (a compact pool is scored with the exact feature, projected).
-    target_options = capture_options and replace(capture_options, sketch=None, exact_sample=0)
+    target_options = capture_options and target_capture_options(capture_options)
     for target, name in zip(targets, unique_names([t.name for t in targets])):
         report = capture(model, target, root, target_options, progress)
         reports.append(report)

@@ -135,7 +135,7 @@ class Kernel:
 
 def summaries(store: Store, reduction: str):
     """Stream (start, [n, layers, neurons]) summaries, ΔA included, one shard at a time."""
-    if reduction == "last-first":
+    if reduction == "last-first" and reduction not in store.reductions:
         for (start, last), (_, first) in zip(store.iter_chunks("last"), store.iter_chunks("first")):
             yield start, last - first
     else:
@@ -166,7 +166,7 @@ def float32_chunks(store: Store, reduction: str, rows: int | None = None):
     asking for the next chunk."""
     layers, width = store.n_layers, store.width
     rows = rows or max(8, CHUNK_BYTES // (layers * width * 4))
-    names = ("last", "first") if reduction == "last-first" else (reduction,)
+    names = ("last", "first") if reduction == "last-first" and reduction not in store.reductions else (reduction,)
     buffers16 = [np.empty((rows, layers, width), np.float16) for _ in names]
     buffers32 = [np.empty((rows, layers, width), np.float32) for _ in names]
     streams = [store.iter_chunks(name, rows, dtype=None) for name in names]

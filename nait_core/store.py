@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT_VERSION = 1
-REDUCTIONS = ("mean", "last", "first", "response_mean")
+REDUCTIONS = ("mean", "last", "first", "response_mean", "last-first")  # last-first: ΔA stored directly (half of last + first)
 DEFAULT_REDUCTIONS = ("mean", "last", "first")  # what overlap, jaccard and nait-pca need
 PER_SAMPLE = ("tokens", "response_tokens", "truncated")
 

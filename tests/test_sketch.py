@@ -158,6 +158,14 @@ def test_capture_time_projection_equals_post_hoc_projection(tokenizer, tmp_path)
         post_hoc = sketch.project(exact.rows(reduction, range(6)))
         scale = np.abs(post_hoc).max()
         np.testing.assert_allclose(compact.rows(reduction, range(6)), post_hoc, rtol=2e-3, atol=2e-3 * scale)
+    # ΔA stored directly (--reductions mean,last-first): the same values at two thirds of the bytes.
+    delta = capture(model, records, tmp_path, CaptureOptions(reductions=("mean", "last-first"), sketch=sketch)).store
+    np.testing.assert_allclose(delta.rows("last-first", range(6)),
+                               compact.rows("last", range(6)) - compact.rows("first", range(6)), rtol=2e-3, atol=2e-3 * scale)
+    feature = build_feature(exact, "t", indices=[0, 1, 2])
+    options = ScoreOptions(method="nait-pca")
+    np.testing.assert_allclose(score_store(delta, [feature], options)[0].score,
+                               score_store(compact, [feature], options)[0].score, rtol=1e-2, atol=1e-2 * scale)
     # The exploration sample: exact values of seeded pool rows, found from the compact store alone.
     sample, rows = exact_sample_store(compact)
     np.testing.assert_array_equal(rows, exact_sample_rows(6, 3, seed=1))
