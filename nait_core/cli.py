@@ -70,7 +70,8 @@ def _add_capture_args(parser):
                        help=f"per-sample summaries to store, comma-separated, from {','.join(REDUCTIONS)}")
     group.add_argument("--sketch", type=int, metavar="K",
                        help=f"compact pool: store K random projections per layer instead of every neuron "
-                            f"(recommended {RECOMMENDED_K}; overlap and nait-pca only; targets stay exact)")
+                            f"(recommended {RECOMMENDED_K} with --reductions mean,last-first; overlap and nait-pca "
+                            f"only, not jaccard; targets stay exact; see docs/methods.md)")
     group.add_argument("--sketch-seed", type=int, default=0, help="seed of the --sketch projection")
     group.add_argument("--exact-sample", type=int, default=2000,
                        help="with --sketch: also keep exact values for this many seeded pool records (neuron views)")
@@ -119,10 +120,10 @@ def warn_if_exact_too_big(args, model, n_samples: int) -> None:
     root = Path(args.store_dir)
     free = shutil.disk_usage(root if root.exists() else Path.cwd()).free
     if need > EXACT_WARN_BYTES or need > 0.8 * free:
-        compact = n_samples * bytes_per_sample(model.n_layers, model.neurons_per_layer, reductions, RECOMMENDED_K)
+        compact = n_samples * bytes_per_sample(model.n_layers, model.neurons_per_layer, 2, RECOMMENDED_K)
         print(f"nait: warning: an exact store of {n_samples:,} samples needs about {need / 1e9:,.1f} GB "
-              f"({free / 1e9:,.1f} GB free at {root}); --sketch {RECOMMENDED_K} would need {compact / 1e9:,.2f} GB "
-              f"(overlap and nait-pca; see docs/methods.md)", file=sys.stderr)
+              f"({free / 1e9:,.1f} GB free at {root}); --sketch {RECOMMENDED_K} --reductions mean,last-first would "
+              f"need {compact / 1e9:,.2f} GB (overlap and nait-pca; see docs/methods.md)", file=sys.stderr)
 
 
 def _score_options(args) -> ScoreOptions:

@@ -27,7 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 KINDS = ("gaussian", "achlioptas")
-RECOMMENDED_K = 128  # per layer and reduction; see docs/methods.md (agreement) and docs/benchmarks.md (bytes)
+RECOMMENDED_K = 256  # per layer and reduction, with --reductions mean,last-first: 32 KiB/sample at 7B (docs/methods.md)
 
 
 class SketchError(ValueError):

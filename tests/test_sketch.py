@@ -108,6 +108,7 @@ def test_sizes_and_exact_sample_rows():
     assert bytes_per_sample(32, 11008, 3) == 2_113_536
     assert bytes_per_sample(32, 11008, 3, k=128) == 24_576 <= 32 * 1024
     assert largest_k(32, 3, 32 * 1024) == 170
+    assert bytes_per_sample(32, 11008, 2, k=256) == 32 * 1024  # the recommended mean,last-first at K = 256
     rows = exact_sample_rows(1000, 50, seed=2)
     assert len(set(rows)) == 50 and np.all(np.diff(rows) > 0)
     np.testing.assert_array_equal(rows, exact_sample_rows(1000, 50, seed=2))
@@ -120,6 +121,20 @@ def _records(n=6):
     return Dataset("tiny", [Record({"i": i}, f"mem:{i}", "tiny",
                                    [{"role": "user", "content": texts[i % 6]}, {"role": "assistant", "content": "Sure: " * (i + 1)}])
                             for i in range(n)])
+
+
+def test_cli_suggests_sketch_when_exact_would_not_fit(tokenizer, capsys, tmp_path):
+    from nait_core.cli import build_parser, warn_if_exact_too_big
+    model = tiny_model("llama", tokenizer)
+    args = build_parser().parse_args(["capture", "--data", "x.jsonl", "--store-dir", str(tmp_path)])
+    warn_if_exact_too_big(args, model, 10 ** 6)  # 1e6 × 3 × 3 × 48 × 2 B = 0.86 GB: fits, no warning
+    assert capsys.readouterr().err == ""
+    warn_if_exact_too_big(args, model, 10 ** 12)  # 864 TB: larger than any disk here
+    err = capsys.readouterr().err
+    assert "warning: an exact store of 1,000,000,000,000 samples" in err and "--sketch 256" in err
+    args = build_parser().parse_args(["capture", "--data", "x.jsonl", "--store-dir", str(tmp_path), "--sketch", "64"])
+    warn_if_exact_too_big(args, model, 10 ** 12)
+    assert capsys.readouterr().err == ""
 
 
 @pytest.fixture(scope="module")
