@@ -140,6 +140,9 @@ def main(argv=None) -> int:
     parser.add_argument("--compact-samples", type=int, default=1_000_000, help="compact pool size (0: skip)")
     parser.add_argument("--k", type=int, default=RECOMMENDED_K, help="compact pool: projections per layer")
     parser.add_argument("--skip-exact", action="store_true", help="only the compact pool")
+    parser.add_argument("--only", help="time only the methods whose label contains this text (e.g. 'overlap, centred')")
+    parser.add_argument("--reuse", type=Path, help="time the `mean` pool and target left in this folder by an "
+                                                   "interrupted run (DIR/pool, DIR/target) instead of writing them")
     args = parser.parse_args(argv)
 
     # ---- 1. bytes per sample
@@ -166,6 +169,18 @@ def main(argv=None) -> int:
     # ---- 2. scoring throughput
     results = []
     mean_seconds = None
+    if args.reuse:
+        target, pool = Store.open(args.reuse / "target", verify=False), Store.open(args.reuse / "pool", verify=False)
+        feature = build_feature(target, "synthetic-target")
+        methods = [m for m in METHODS_MEAN if not args.only or args.only in m[0]]
+        print(f"reused pool {pool.path}: {pool.n_samples:,} samples, {pool.size_bytes() / 1e9:.2f} GB")
+        results = time_methods(pool, feature, methods, old=not args.no_old)
+        print("\n| method | matrix engine, wall (s) | CPU (s) | per-neuron engine, wall (s) | CPU (s) | speed-up (CPU) |\n"
+              "|---|---|---|---|---|---|")
+        for label, wall, cpu, old_wall, old_cpu in results:
+            old_text = f"{old_wall:.1f} | {old_cpu:.1f} | {old_cpu / cpu:.1f}×" if old_wall else " | | "
+            print(f"| {label} | {wall:.2f} | {cpu:.2f} | {old_text} |")
+        return 0
     with tempfile.TemporaryDirectory(prefix="nait-bench-", dir=args.tmp) as tmp:
         tmp = Path(tmp)
         target = write_store(tmp / "target", "target", 64, DEFAULT_REDUCTIONS, args.seed + 1, offset=0.3)
@@ -175,6 +190,7 @@ def main(argv=None) -> int:
 
         parts = [] if args.skip_exact else [(("mean",), METHODS_MEAN)] + ([] if args.no_delta else [(("last", "first"), METHODS_DELTA)])
         for reductions, methods in parts:
+            methods = [m for m in methods if not args.only or args.only in m[0]]
             t = time.perf_counter()
             pool = write_store(tmp / "pool", "pool", args.samples, reductions, args.seed)
             written = time.perf_counter() - t

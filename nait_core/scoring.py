@@ -38,6 +38,16 @@ from .store import Store
 METHODS = ("overlap", "jaccard", "nait-pca")
 QUANTILE_SAMPLE = 4096  # pool samples used to estimate per-neuron quantile thresholds
 CHUNK_BYTES = 8 << 20  # float32 bytes per scoring chunk: small enough to stay in the CPU's cache between passes
+CAST_PIECE = 32767  # below torch's parallel grain (32,768): each cast runs on the calling thread
+
+
+def cast_into(out: np.ndarray, values: np.ndarray) -> None:
+    """out[...] = values (float16 → float32) through torch's vectorised cast, over 20× faster than NumPy's
+    here. In pieces below torch's parallel grain: on a shared CPU its thread pool's barrier cost 3–4× more
+    CPU time than it saved (bench/bench_scoring.py; docs/benchmarks.md)."""
+    dst, src = torch.from_numpy(out.reshape(-1)), torch.from_numpy(values.reshape(-1))
+    for i in range(0, dst.numel(), CAST_PIECE):
+        dst[i : i + CAST_PIECE].copy_(src[i : i + CAST_PIECE])
 
 
 @dataclass(frozen=True)
@@ -161,9 +171,8 @@ class Scores:
 def float32_chunks(store: Store, reduction: str, rows: int | None = None):
     """Stream (start, float32 [b, layers, width]) in order, ΔA (`last-first`) included.
 
-    The float16 → float32 conversion goes through torch, whose vectorised cast is over 20× faster than
-    NumPy's on this CPU (bench/bench_scoring.py). The yielded array is a reused buffer: use it before
-    asking for the next chunk."""
+    The float16 → float32 conversion goes through torch (`cast_into`). The yielded array is a reused
+    buffer: use it before asking for the next chunk."""
     layers, width = store.n_layers, store.width
     rows = rows or max(8, CHUNK_BYTES // (layers * width * 4))
     names = ("last", "first") if reduction == "last-first" and reduction not in store.reductions else (reduction,)
@@ -174,7 +183,7 @@ def float32_chunks(store: Store, reduction: str, rows: int | None = None):
         start, b = parts[0][0], len(parts[0][1])
         for (_, chunk), b16, b32 in zip(parts, buffers16, buffers32):
             np.copyto(b16[:b], chunk)  # a plain copy out of the memory map (writable, for torch)
-            torch.from_numpy(b32[:b]).copy_(torch.from_numpy(b16[:b]))
+            cast_into(b32[:b], b16[:b])
         x = buffers32[0][:b]
         if len(names) == 2:
             np.subtract(x, buffers32[1][:b], out=x)
