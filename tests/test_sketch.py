@@ -186,3 +186,12 @@ def test_capture_time_projection_equals_post_hoc_projection(tokenizer, tmp_path)
     np.testing.assert_array_equal(rows, exact_sample_rows(6, 3, seed=1))
     np.testing.assert_array_equal(sample.rows("mean", range(3)), exact.rows("mean", rows))
     assert exact_sample_store(exact) is None
+
+
+def test_targets_are_captured_exact_with_the_reductions_features_need():
+    from nait_core.pipeline import target_capture_options
+    pool = CaptureOptions(reductions=("mean", "last-first"), sketch=Sketch(256), exact_sample=2000)
+    target = target_capture_options(pool)
+    assert target.sketch is None and target.exact_sample == 0
+    assert target.reductions == ("mean", "last", "first")
+    assert target_capture_options(CaptureOptions()).reductions == CaptureOptions().reductions  # same store keys as before
