@@ -82,7 +82,7 @@ def compact_copy(path, exact: Store, sketch: Sketch) -> Store:
 
 
 def test_compact_store_scores_are_the_same_inner_products_in_sketch_space(stores, tmp_path):
-    pool, data, target = stores
+    pool, _, target = stores
     sketch = Sketch(8, seed=5)
     compact = compact_copy(tmp_path / "compact", pool, sketch)
     assert compact.width == 8 and compact.n_neurons == 24
