@@ -14,6 +14,14 @@
     .venv/bin/python bench/bench_scoring.py                 # 52,000 samples (about 4.8 + 9.6 GB on disk, in turn)
     .venv/bin/python bench/bench_scoring.py --samples 5000  # quick
 
+   Each method is timed with the matrix engine (`scoring.score_store`) and, side by side in the same
+   process, with the previous per-neuron engine (`scoring.score_store_per_neuron`, `--old` methods).
+3. A compact pool (`--compact-samples`, default 1,000,000, at `--k`, default the recommended K): `mean`
+   only, written the same way, scored with `overlap` and `nait-pca` (mean) and selected (`selection.select`,
+   top 10 %).
+
+    .venv/bin/python bench/bench_scoring.py --samples 52000 --compact-samples 1000000
+
 Timings read a store that was just written, so it is mostly in the page cache (warm); a pool read from
 a cold disk is bound by the disk instead.
 """
@@ -32,7 +40,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nait_core.features import build_feature  # noqa: E402
-from nait_core.scoring import ScoreOptions, score_store  # noqa: E402
+from nait_core.scoring import ScoreOptions, score_store, score_store_per_neuron  # noqa: E402
+from nait_core.selection import Cut, select  # noqa: E402
+from nait_core.sketch import RECOMMENDED_K, Sketch  # noqa: E402
 from nait_core.store import DEFAULT_REDUCTIONS, Store, list_stores  # noqa: E402
 
 BUNDLED = (30, 1536)  # SmolLM2-135M-Instruct: layers × neurons (inputs of the down projections)
@@ -57,21 +67,31 @@ METHODS_DELTA = [
 ]
 
 
-def manifest(name: str, n: int, reductions, shape=BUNDLED) -> dict:
+OLD_ENGINE = ("overlap, centred", "jaccard, absolute T = 0", "nait-pca, mean, layer-norm none",
+              "nait-pca, last-first, layer-norm none")  # also timed with the per-neuron engine
+
+
+def manifest(name: str, n: int, reductions, shape=BUNDLED, sketch: Sketch | None = None) -> dict:
     """The fields `capture.store_key` writes, for a synthetic data set."""
+    options = {"reductions": list(reductions), "max_length": 1024}
+    if sketch:
+        options["sketch"] = sketch.to_json()
     return {
         "model": {"name": "synthetic-smollm2-135m-shape", "fingerprint": "synthetic", "dtype": "float32"},
         "data": {"name": name, "hash": f"synthetic-{name}-{n}", "n_samples": n},
-        "options": {"reductions": list(reductions), "max_length": 1024},
+        "options": options,
         "shape": {"layers": shape[0], "neurons": shape[1]},
         "shard_size": SHARD,
     }
 
 
-def write_store(path: Path, name: str, n: int, reductions, seed: int, offset: float = 0.0) -> Store:
-    store = Store.create(path, manifest(name, n, reductions))
+def write_store(path: Path, name: str, n: int, reductions, seed: int, offset: float = 0.0,
+                sketch: Sketch | None = None) -> Store:
+    store = Store.create(path, manifest(name, n, reductions, sketch=sketch))
     rng = np.random.default_rng(seed)
-    block = {r: (rng.standard_normal((SHARD, *BUNDLED), dtype=np.float32) + offset).astype(np.float16) for r in reductions}
+    width = sketch.k if sketch else BUNDLED[1]
+    block = {r: (rng.standard_normal((SHARD, BUNDLED[0], width), dtype=np.float32) + offset).astype(np.float16)
+             for r in reductions}
     counts = rng.integers(20, 600, SHARD).astype(np.int32)
     for start, end in store.shard_ranges():
         k = end - start
@@ -85,14 +105,27 @@ def bytes_per_sample(shape, reductions: int) -> int:
     return reductions * shape[0] * shape[1] * 2 + PER_SAMPLE_BYTES
 
 
-def time_methods(pool: Store, feature, methods) -> list[tuple[str, float]]:
+def timed(fn):
+    """(result, wall seconds, this process's CPU seconds): on a shared machine the CPU time shows the work
+    done, the wall time also what other jobs took from it."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def time_methods(pool: Store, feature, methods, old: bool = True) -> list[tuple]:
+    """(label, wall, cpu, old wall or None, old cpu or None): the matrix engine and, side by side, the
+    per-neuron engine."""
     out = []
     for label, options in methods:
-        t = time.perf_counter()
-        score_store(pool, [feature], options)
-        seconds = time.perf_counter() - t
-        out.append((label, seconds))
-        print(f"  {label}: {seconds:.1f} s, {pool.n_samples / seconds:,.0f} samples/s", flush=True)
+        new_scores, wall, cpu = timed(lambda: score_store(pool, [feature], options)[0].score)
+        old_wall = old_cpu = None
+        if old and label in OLD_ENGINE:
+            old_scores, old_wall, old_cpu = timed(lambda: score_store_per_neuron(pool, [feature], options)[0].score)
+            assert np.allclose(new_scores, old_scores, rtol=1e-4, atol=1e-6), label  # same scores
+        out.append((label, wall, cpu, old_wall, old_cpu))
+        print(f"  {label}: {wall:.2f} s wall, {cpu:.2f} s CPU, {pool.n_samples / wall:,.0f} samples/s"
+              + (f"; per-neuron engine {old_wall:.1f} s wall, {old_cpu:.1f} s CPU" if old_wall else ""), flush=True)
     return out
 
 
@@ -102,6 +135,14 @@ def main(argv=None) -> int:
     parser.add_argument("--tmp", default=None, help="folder for the temporary stores (default: the system's)")
     parser.add_argument("--store-dir", default="cached_features", help="where to look for the captured demo store")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-delta", action="store_true", help="skip the last + first pool (nait-pca on ΔA)")
+    parser.add_argument("--no-old", action="store_true", help="do not time the per-neuron engine")
+    parser.add_argument("--compact-samples", type=int, default=1_000_000, help="compact pool size (0: skip)")
+    parser.add_argument("--k", type=int, default=RECOMMENDED_K, help="compact pool: projections per layer")
+    parser.add_argument("--skip-exact", action="store_true", help="only the compact pool")
+    parser.add_argument("--only", help="time only the methods whose label contains this text (e.g. 'overlap, centred')")
+    parser.add_argument("--reuse", type=Path, help="time the `mean` pool and target left in this folder by an "
+                                                   "interrupted run (DIR/pool, DIR/target) instead of writing them")
     args = parser.parse_args(argv)
 
     # ---- 1. bytes per sample
@@ -127,6 +168,19 @@ def main(argv=None) -> int:
 
     # ---- 2. scoring throughput
     results = []
+    mean_seconds = None
+    if args.reuse:
+        target, pool = Store.open(args.reuse / "target", verify=False), Store.open(args.reuse / "pool", verify=False)
+        feature = build_feature(target, "synthetic-target")
+        methods = [m for m in METHODS_MEAN if not args.only or args.only in m[0]]
+        print(f"reused pool {pool.path}: {pool.n_samples:,} samples, {pool.size_bytes() / 1e9:.2f} GB")
+        results = time_methods(pool, feature, methods, old=not args.no_old)
+        print("\n| method | matrix engine, wall (s) | CPU (s) | per-neuron engine, wall (s) | CPU (s) | speed-up (CPU) |\n"
+              "|---|---|---|---|---|---|")
+        for label, wall, cpu, old_wall, old_cpu in results:
+            old_text = f"{old_wall:.1f} | {old_cpu:.1f} | {old_cpu / cpu:.1f}×" if old_wall else " | | "
+            print(f"| {label} | {wall:.2f} | {cpu:.2f} | {old_text} |")
+        return 0
     with tempfile.TemporaryDirectory(prefix="nait-bench-", dir=args.tmp) as tmp:
         tmp = Path(tmp)
         target = write_store(tmp / "target", "target", 64, DEFAULT_REDUCTIONS, args.seed + 1, offset=0.3)
@@ -134,7 +188,9 @@ def main(argv=None) -> int:
         feature = build_feature(target, "synthetic-target")
         print(f"feature from 64 target samples: {time.perf_counter() - t:.1f} s")
 
-        for reductions, methods in ((("mean",), METHODS_MEAN), (("last", "first"), METHODS_DELTA)):
+        parts = [] if args.skip_exact else [(("mean",), METHODS_MEAN)] + ([] if args.no_delta else [(("last", "first"), METHODS_DELTA)])
+        for reductions, methods in parts:
+            methods = [m for m in methods if not args.only or args.only in m[0]]
             t = time.perf_counter()
             pool = write_store(tmp / "pool", "pool", args.samples, reductions, args.seed)
             written = time.perf_counter() - t
@@ -145,19 +201,44 @@ def main(argv=None) -> int:
                 pool.mean("mean")
                 mean_seconds = time.perf_counter() - t
                 print(f"  pool mean (once per pool, then cached in the store): {mean_seconds:.1f} s", flush=True)
-            results += time_methods(pool, feature, methods)
+            results += time_methods(pool, feature, methods, old=not args.no_old)
             shutil.rmtree(tmp / "pool")
 
-    print(f"\nscoring throughput, {args.samples:,} samples × 30 × 1,536 neurons, one feature, warm page cache\n")
-    print("| method | seconds | samples/s |\n|---|---|---|")
-    for label, seconds in results:
-        print(f"| {label} | {seconds:.1f} | {args.samples / seconds:,.0f} |")
-    print(f"| pool mean for centring (once per pool) | {mean_seconds:.1f} | {args.samples / mean_seconds:,.0f} |")
-    for label, seconds in results:
-        if label == "overlap, centred":
-            print(f"\nprojected for LLaMA-2-7B (×{LLAMA2_7B[0] * LLAMA2_7B[1] / (BUNDLED[0] * BUNDLED[1]):.2f} neurons): "
-                  f"overlap on 52,000 samples about {seconds * PAPER_POOL / args.samples * LLAMA2_7B[0] * LLAMA2_7B[1] / (BUNDLED[0] * BUNDLED[1]):.0f} s "
-                  f"if throughput scales with neuron count")
+        compact = []
+        if args.compact_samples:
+            sketch = Sketch(args.k)
+            t = time.perf_counter()
+            pool = write_store(tmp / "compact", "compact", args.compact_samples, ("mean",), args.seed, sketch=sketch)
+            written = time.perf_counter() - t
+            print(f"\ncompact pool {args.compact_samples:,} samples, K = {args.k}, reductions ['mean']: "
+                  f"{pool.size_bytes() / 1e9:.2f} GB on disk, {pool.size_bytes() / args.compact_samples:,.0f} B/sample, "
+                  f"written in {written:.0f} s", flush=True)
+            _, wall, cpu = timed(lambda: pool.mean("mean"))
+            compact.append(("pool mean (once per pool)", wall, cpu))
+            for label, options in (("overlap, centred", ScoreOptions("overlap")),
+                                   ("nait-pca, mean, layer-norm z", ScoreOptions("nait-pca", reduction="mean", layer_norm="z"))):
+                scores, wall, cpu = timed(lambda: score_store(pool, [feature], options))
+                selection, select_wall, select_cpu = timed(lambda: select({s.feature: s.score for s in scores}, Cut(ratio=0.1)))
+                assert selection.selected.sum() == args.compact_samples // 10
+                compact.append((f"{label}: score", wall, cpu))
+                compact.append((f"{label}: select top 10 %", select_wall, select_cpu))
+                print(f"  {label}: scored in {wall:.1f} s wall ({cpu:.1f} s CPU), selected in {select_wall:.1f} s", flush=True)
+            shutil.rmtree(tmp / "compact")
+
+    if results:
+        print(f"\nscoring throughput, {args.samples:,} samples × 30 × 1,536 neurons, one feature, warm page cache\n")
+        print("| method | matrix engine, wall (s) | CPU (s) | per-neuron engine, wall (s) | CPU (s) | speed-up (CPU) |\n"
+              "|---|---|---|---|---|---|")
+        for label, wall, cpu, old_wall, old_cpu in results:
+            old_text = f"{old_wall:.1f} | {old_cpu:.1f} | {old_cpu / cpu:.1f}×" if old_wall else " | | "
+            print(f"| {label} | {wall:.2f} | {cpu:.2f} | {old_text} |")
+        if mean_seconds:
+            print(f"| pool mean for centring (once per pool) | {mean_seconds:.1f} | | | | |")
+    if compact:
+        print(f"\ncompact pool: {args.compact_samples:,} samples × 30 layers × K = {args.k}, one feature, warm page cache\n")
+        print("| step | wall (s) | CPU (s) |\n|---|---|---|")
+        for label, wall, cpu in compact:
+            print(f"| {label} | {wall:.1f} | {cpu:.1f} |")
     return 0
 
 

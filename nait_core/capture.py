@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +22,7 @@ import torch
 
 from .data import Dataset, content_hash, render
 from .models import LoadedModel, slugify
+from .sketch import Sketch, exact_sample_rows
 from .store import DEFAULT_REDUCTIONS, FORMAT_VERSION, REDUCTIONS, Store, StoreError, is_url
 
 DEFAULT_STORE_ROOT = Path("cached_features")
@@ -87,9 +88,15 @@ def make_batches(lengths: np.ndarray, batch_tokens: int, max_batch_size: int = 6
 class Reducer:
     """Forward pre-hooks that reduce each layer's neuron inputs to per-sample float32 summaries."""
 
-    def __init__(self, model: LoadedModel, reductions):
+    def __init__(self, model: LoadedModel, reductions, sketch: Sketch | None = None):
         self.model, self.reductions = model, list(reductions)
-        self.out: torch.Tensor | None = None  # [reductions, batch, layers, neurons]
+        self.out: torch.Tensor | None = None  # [reductions, batch, layers, width]
+        # A compact capture projects each layer's reduced rows on the device: the full vector never leaves it.
+        self.sketch = sketch
+        self.width = sketch.k if sketch else model.neurons_per_layer
+        self.projections = None if sketch is None else [
+            torch.from_numpy(sketch.matrix(layer, model.neurons_per_layer).copy()).to(model.device)
+            for layer in range(model.n_layers)]
 
     def set_batch(self, attention_mask: torch.Tensor, response_start: torch.Tensor) -> None:
         batch, pos = attention_mask.shape
@@ -106,8 +113,10 @@ class Reducer:
                 weights.append(response / response.sum(1, keepdim=True))
         self.weights = torch.stack(weights, 1) if weights else None  # [batch, k, pos]
         self.last = (lengths - 1).long()
-        self.out = torch.empty(len(self.reductions), batch, self.model.n_layers, self.model.neurons_per_layer,
+        self.out = torch.empty(len(self.reductions), batch, self.model.n_layers, self.width,
                                dtype=torch.float32, device=mask.device)
+        self.full = self.out if self.sketch is None else torch.empty(
+            len(self.reductions), batch, 1, self.model.neurons_per_layer, dtype=torch.float32, device=mask.device)
 
     def hook(self, layer: int):
         def reduce(module, args):
@@ -117,14 +126,19 @@ class Reducer:
             x32 = x if x.dtype == torch.float32 else x.float()
             weighted = torch.bmm(self.weights, x32) if self.weights is not None else None
             k = 0
+            full, at = (self.out, layer) if self.sketch is None else (self.full, 0)  # exact rows land here
             for r, name in enumerate(self.reductions):
                 if name in ("mean", "response_mean"):
-                    self.out[r, :, layer] = weighted[:, k]
+                    full[r, :, at] = weighted[:, k]
                     k += 1
                 elif name == "last":
-                    self.out[r, :, layer] = x32[torch.arange(x.shape[0], device=x.device), self.last]
+                    full[r, :, at] = x32[torch.arange(x.shape[0], device=x.device), self.last]
                 elif name == "first":
-                    self.out[r, :, layer] = x32[:, 0]
+                    full[r, :, at] = x32[:, 0]
+                elif name == "last-first":  # ΔA (Eq. 2) in one array: what nait-pca reads, at half the bytes
+                    full[r, :, at] = x32[torch.arange(x.shape[0], device=x.device), self.last] - x32[:, 0]
+            if self.sketch is not None:  # [reductions, batch, neurons] @ P_l -> [reductions, batch, K]
+                self.out[:, :, layer] = self.full[:, :, 0] @ self.projections[layer]
         return reduce
 
     @contextmanager
@@ -187,6 +201,9 @@ class CaptureOptions:
     shard_size: int | None = None  # None: store.default_shard_size(n), at most 512, ≥16 shards when n allows
     worker: tuple[int, int] = (0, 1)  # (i, n): capture only every n-th shard from the i-th (one GPU each)
     verify: bool = False  # check every shard's sha256 before reusing a store (else headers and sizes)
+    sketch: Sketch | None = None  # compact summaries: K random projections per layer (sketch.py); None = exact
+    exact_sample: int = 0  # compact pools: also capture this many seeded records exactly (app's neuron views)
+    sample_of: str = ""  # set on the exact sample's own capture: the compact store it belongs to
 
 
 @dataclass
@@ -206,7 +223,13 @@ def records_hash(dataset: Dataset) -> str:
 
 def capture_identity(options: CaptureOptions) -> dict:
     """The capture options that change what a store holds (the manifest's `options`): one place."""
-    return {"reductions": list(options.reductions), "max_length": options.max_length}
+    # truncation: which tokens a record longer than max_length keeps (head+end: the template's start and the end)
+    identity = {"reductions": list(options.reductions), "max_length": options.max_length, "truncation": "head+end"}
+    if options.sketch:  # exact stores keep the keys they had
+        identity |= {"sketch": options.sketch.to_json(), "exact_sample": options.exact_sample}
+    if options.sample_of:
+        identity["exact_sample_of"] = options.sample_of
+    return identity
 
 
 def store_key(model, dataset: Dataset, tokens: Tokenized | None = None, options: CaptureOptions | None = None,
@@ -294,6 +317,8 @@ def capture(
     reused = _reuse(path, dataset, options)
     if reused is not None:
         return reused
+    if options.sketch and options.exact_sample:  # the compact pool's exact exploration sample, first
+        capture_exact_sample(model, dataset, root, options, Path(str(path)).name, progress)
     tokens = tokenize(dataset, model.tokenizer, options.max_length)  # from here on the model is needed
     manifest["shape"] = {"layers": model.n_layers, "neurons": model.neurons_per_layer}
     store = Store.create(path, manifest)
@@ -311,14 +336,14 @@ def capture(
     samples_total = sum(e - s for s, e in missing)
     done_samples = done_tokens = 0
     started = time.perf_counter()
-    reducer = Reducer(model, options.reductions)
+    reducer = Reducer(model, options.reductions, options.sketch)
     pad_id = model.tokenizer.pad_token_id
     device = model.device
     if progress:
         progress(Progress(0, samples_total, 0, tokens_total, 0.0))
     with torch.inference_mode(), reducer.hooks():
         for start, end in store.claim_missing(missing):  # shards another process is writing are left to it
-            shard = np.empty((len(options.reductions), end - start, model.n_layers, model.neurons_per_layer), np.float16)
+            shard = np.empty((len(options.reductions), end - start, model.n_layers, reducer.width), np.float16)
             for batch in make_batches(lengths[start:end], options.batch_tokens, options.max_batch_size):
                 rows = [start + i for i in batch]
                 ids, mask = pad_batch([tokens.input_ids[r] for r in rows], pad_id, device)
@@ -343,6 +368,31 @@ def capture(
     if store.complete:  # else other workers still have shards to write
         report.store = Store.open(store.location, verify=options.verify)  # new shards were hashed as written
     return report
+
+
+def capture_exact_sample(model: LoadedModel, dataset: Dataset, root, options: CaptureOptions, of_key: str,
+                         progress: ProgressCallback | None = None) -> CaptureReport:
+    """Capture the seeded exploration sample of a compact pool exactly, into its own store whose manifest
+    names the compact store (`exact_sample_of`); `exact_sample_store` finds it without the model."""
+    rows = exact_sample_rows(len(dataset), options.exact_sample, options.sketch.seed)
+    sample = dataset.subset(rows, f"{dataset.name}-exact{len(rows)}-s{options.sketch.seed}")
+    return capture(model, sample, root, replace(options, sketch=None, exact_sample=0, sample_of=of_key), progress)
+
+
+def exact_sample_store(store: Store) -> tuple[Store, np.ndarray] | None:
+    """(the exact sample store, its pool rows) of a compact pool store, or None if it has none (yet)."""
+    if not store.manifest["options"].get("sketch"):
+        return None
+    for path in sorted(store.path.parent.glob("*/manifest.json")):
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if manifest.get("options", {}).get("exact_sample_of") == store.path.name:
+            sample = Store.open(path.parent, verify=False)
+            rows = exact_sample_rows(store.n_samples, sample.n_samples, store.manifest["options"]["sketch"]["seed"])
+            return sample, rows
+    return None
 
 
 class _StopForward(Exception):

@@ -16,19 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 from .baselines import BASELINES, baseline_scores
-from .capture import DEFAULT_STORE_ROOT, CaptureOptions, Progress, capture
+from .capture import DEFAULT_STORE_ROOT, CaptureOptions, Progress, capture, find_store
 from .data import FORMATS, DataError
 from .evaluate import add_eval_parser
 from .explain_cli import add_explain_parser
 from .features import Feature, FeatureError, build_feature, list_features
 from .models import ModelError, add_model_args, model_from_args
-from .pipeline import feature_for, feature_path, load_data, run_select
+from .pipeline import feature_for, feature_path, load_data, run_select, target_capture_options
 from .scoring import METHODS, ScoreOptions, parse_threshold, score_store
 from .selection import MERGES, Cut, check_output_paths, export, select
+from .sketch import RECOMMENDED_K, Sketch, bytes_per_sample
 from .store import REDUCTIONS, Store, StoreError, list_stores
 
 
@@ -58,6 +60,7 @@ DATA_SPECS = ("a file (.jsonl, .json, .parquet, .csv, .arrow), a datasets save_t
               "mmlu, mmlu:<subject>)")
 OUT_HELP = ("JSONL of the selected records as read: a JSONL input's lines byte for byte; any other record "
             "(JSON, Parquet, CSV, Arrow, data set or built-in row) as one JSON object of its fields")
+EXACT_WARN_BYTES = 50e9  # an exact store larger than this gets a --sketch suggestion
 
 
 def _add_data_args(parser):
@@ -81,6 +84,13 @@ def _add_capture_args(parser):
                        "(default: n/16, between 32 and 512; an existing store keeps its own)")
     group.add_argument("--verify", action="store_true", help="check every shard's sha256 before reusing a store "
                        "(default: headers and sizes only); damaged shards are recaptured")
+    group.add_argument("--sketch", type=int, metavar="K",
+                       help=f"compact pool: store K random projections per layer instead of every neuron "
+                            f"(recommended {RECOMMENDED_K} with --reductions mean,last-first; overlap and nait-pca "
+                            f"only, not jaccard; targets stay exact; see docs/methods.md)")
+    group.add_argument("--sketch-seed", type=int, default=0, help="seed of the --sketch projection")
+    group.add_argument("--exact-sample", type=int, default=2000,
+                       help="with --sketch: also keep exact values for this many seeded pool records (neuron views)")
 
 
 def _add_score_args(parser):
@@ -111,9 +121,29 @@ def _capture_options(args) -> CaptureOptions:
         raise ValueError(f"--worker must be I/N with 0 <= I < N, not {args.worker!r}") from None
     if args.shard_size is not None and args.shard_size < 1:
         raise ValueError(f"--shard-size must be at least 1, not {args.shard_size}")
+    sketch = Sketch(args.sketch, args.sketch_seed) if args.sketch else None
+    if args.exact_sample < 0:
+        raise ValueError(f"--exact-sample must be 0 or more, not {args.exact_sample}")
     return CaptureOptions(reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
                           max_length=args.max_length, batch_tokens=args.batch_tokens, worker=(index, count),
-                          shard_size=args.shard_size, verify=args.verify)
+                          shard_size=args.shard_size, verify=args.verify,
+                          sketch=sketch, exact_sample=args.exact_sample if sketch else 0)
+
+
+def warn_if_exact_too_big(args, model, dataset) -> None:
+    """Say when an exact store of this pool would be large or would not fit the free disk, and suggest --sketch."""
+    if getattr(args, "sketch", None) or find_store(model, dataset, args.store_dir, _capture_options(args)):
+        return  # compact, or already captured: nothing to warn about, and no model to load for it
+    n_samples = len(dataset)
+    reductions = len([r for r in args.reductions.split(",") if r.strip()])
+    need = n_samples * bytes_per_sample(model.n_layers, model.neurons_per_layer, reductions)
+    root = Path(args.store_dir)
+    free = shutil.disk_usage(root if root.exists() else Path.cwd()).free
+    if need > EXACT_WARN_BYTES or need > 0.8 * free:
+        compact = n_samples * bytes_per_sample(model.n_layers, model.neurons_per_layer, 2, RECOMMENDED_K)
+        print(f"nait: warning: an exact store of {n_samples:,} samples needs about {need / 1e9:,.1f} GB "
+              f"({free / 1e9:,.1f} GB free at {root}); --sketch {RECOMMENDED_K} --reductions mean,last-first would "
+              f"need {compact / 1e9:,.2f} GB (overlap and nait-pca; see docs/methods.md)", file=sys.stderr)
 
 
 def _score_options(args) -> ScoreOptions:
@@ -226,6 +256,7 @@ def cmd_select(args):
     candidates = _data(args, args.candidates)
     targets = [_data(args, t, target=True) for t in args.target]
     model = model_from_args(args)
+    warn_if_exact_too_big(args, model, candidates)
     cut = _cut(args)
     result = run_select(model, candidates, targets, _score_options(args), cut, args.merge, args.store_dir,
                         _capture_options(args), _tqdm_progress())
@@ -239,6 +270,7 @@ def cmd_select(args):
 def cmd_capture(args):
     dataset = _data(args, args.data)
     model = model_from_args(args)
+    warn_if_exact_too_big(args, model, dataset)
     report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, dataset.name)
     missing = report.store.missing_ranges()
@@ -250,7 +282,9 @@ def cmd_capture(args):
 def cmd_feature(args):
     dataset = _data(args, args.target, target=True)
     model = model_from_args(args)
-    report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
+    # Targets are always captured exact (features keep exact profiles); --sketch applies to pools.
+    options = target_capture_options(_capture_options(args))
+    report = capture(model, dataset, args.store_dir, options, _tqdm_progress())
     _report(report, f"target {dataset.name}")
     if args.out:
         out = build_feature(report.store, args.name or dataset.name).save(Path(args.out))
@@ -266,6 +300,7 @@ def cmd_score(args):
     candidates = _data(args, args.candidates)
     features = [Feature.load(p) for p in args.feature]
     model = model_from_args(args)
+    warn_if_exact_too_big(args, model, candidates)
     report = capture(model, candidates, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, "candidates")
     scores = score_store(report.store, features, _score_options(args))
@@ -436,7 +471,7 @@ def main(argv=None) -> int:
             return cmd_app(args)
         check_args(args)
         args.func(args)
-    except (DataError, ModelError, StoreError, FeatureError, ValueError) as error:
+    except (DataError, ModelError, StoreError, FeatureError, ValueError) as error:  # SketchError is a ValueError
         print(f"nait: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -37,14 +37,14 @@ class FeatureError(ValueError):
 def summary(store: Store, reduction: str, indices=None) -> np.ndarray:
     """Per-sample summary [n, layers, neurons] for a reduction name, incl. `last-first` (ΔA, Eq. 2)."""
     indices = np.arange(store.n_samples) if indices is None else indices
-    if reduction == "last-first":
+    if reduction == "last-first" and reduction not in store.reductions:
         return store.rows("last", indices) - store.rows("first", indices)
     return store.rows(reduction, indices)
 
 
 def layer_summary(store: Store, reduction: str, layer: int, indices) -> np.ndarray:
     """One layer of `summary`: [n, neurons]."""
-    if reduction == "last-first":
+    if reduction == "last-first" and reduction not in store.reductions:
         return store.layer_rows("last", layer, indices) - store.layer_rows("first", layer, indices)
     return store.layer_rows(reduction, layer, indices)
 

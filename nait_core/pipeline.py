@@ -1,7 +1,7 @@
 """The whole flow, records → store → features → scores → selection, shared by the CLI and the app."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from .models import LoadedModel
 from .scoring import ScoreOptions, Scores, score_store
 from .selection import Cut, Selection, select
 from .sources import is_source, source_name
-from .store import Store
+from .store import DEFAULT_REDUCTIONS, Store
 
 
 def load_data(spec: str, fmt: str | None = None, text_field: str | None = None,
@@ -51,6 +51,12 @@ def feature_for(store: Store, root: Path | str = DEFAULT_STORE_ROOT, name: str |
     feature.save(path)
     store.record_cache("feature", path, inputs)
     return feature
+
+
+def target_capture_options(options: CaptureOptions) -> CaptureOptions:
+    """Targets are small: captured exact, with the reductions every feature direction needs."""
+    reductions = tuple(dict.fromkeys(DEFAULT_REDUCTIONS + tuple(r for r in options.reductions if r != "last-first")))
+    return replace(options, sketch=None, exact_sample=0, reductions=reductions)
 
 
 @dataclass
@@ -90,8 +96,10 @@ def run_select(
     """Capture (or reuse) the pool and targets, build the features, score, and select."""
     reports = [capture(model, candidates, root, capture_options, progress)]
     features = []
+    # Targets are small: always exact (a compact pool is scored with the exact feature, projected).
+    target_options = capture_options and target_capture_options(capture_options)
     for target, name in zip(targets, unique_names([t.name for t in targets])):
-        report = capture(model, target, root, capture_options, progress)
+        report = capture(model, target, root, target_options, progress)
         reports.append(report)
         feature = feature_for(report.store, root)
         feature.name = name

@@ -44,7 +44,7 @@ except ImportError:  # not on Windows: locking is then a no-op (one writer per s
     fcntl = None
 
 FORMAT_VERSION = 1
-REDUCTIONS = ("mean", "last", "first", "response_mean")
+REDUCTIONS = ("mean", "last", "first", "response_mean", "last-first")  # last-first: ΔA stored directly (half of last + first)
 DEFAULT_REDUCTIONS = ("mean", "last", "first")  # what overlap, jaccard and nait-pca need
 PER_SAMPLE = ("tokens", "response_tokens", "truncated")
 MAX_SHARD_SIZE = 512
@@ -253,8 +253,10 @@ class Store:
 
     @property
     def width(self) -> int:
-        """Values stored per layer and sample (n_neurons for exact stores): every shape check uses it."""
-        return self.manifest["shape"]["neurons"]
+        """Values stored per layer: the neurons, or K for a compact (sketched) store (options.sketch).
+        Every shape check uses it."""
+        sketch = self.manifest["options"].get("sketch")
+        return int(sketch["k"]) if sketch else self.n_neurons
 
     def expected_shape(self, name: str, rows: int) -> tuple:
         return (rows, self.n_layers, self.width) if name in REDUCTIONS else (rows,)
@@ -643,12 +645,14 @@ class Store:
             self._arrays[key] = array
         return self._arrays[key]
 
-    def iter_chunks(self, reduction: str, rows: int = 256):
-        """Stream (start, float32 array [≤rows, layers, neurons]) in order; memory stays bounded."""
+    def iter_chunks(self, reduction: str, rows: int = 256, dtype=np.float32):
+        """Stream (start, array [≤rows, layers, width]) in order; memory stays bounded. dtype=None yields
+        the stored float16 rows as they are (memory-mapped, read-only), for callers that convert faster."""
         for shard in self.shards():
             array = self._array(shard, reduction)
             for offset in range(0, len(array), rows):
-                yield shard.start + offset, np.asarray(array[offset : offset + rows], dtype=np.float32)
+                chunk = array[offset : offset + rows]
+                yield shard.start + offset, chunk if dtype is None else np.asarray(chunk, dtype=dtype)
 
     def rows(self, reduction: str, indices) -> np.ndarray:
         """float32 [len(indices), layers, neurons] for the given sample indices, in that order."""
