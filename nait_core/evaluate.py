@@ -483,11 +483,14 @@ def results_markdown(results: dict) -> str:
     """results.md: the metric table, the paired comparisons per target, and what each arm selected."""
     parts = [results_table(results)]
     for target in (results.get("settings") or {}).get("targets") or []:
-        for reference in comparison_references(results, target):
-            rows = paired_comparison(results, target, reference)
-            if rows:
-                parts.append(f"Paired comparison on {target} held-out loss, against `{reference}` "
-                             "(negative: lower loss than it; runs in brackets):\n\n" + comparison_table(rows))
+        try:
+            for reference in comparison_references(results, target):
+                rows = paired_comparison(results, target, reference)
+                if rows:
+                    parts.append(f"Paired comparison on {target} held-out loss, against `{reference}` "
+                                 "(negative: lower loss than it; runs in brackets):\n\n" + comparison_table(rows))
+        except ValueError as error:  # arms measured on other tokens: say so, never lose the table above
+            parts.append(f"No paired comparison on {target}: {error}")
     if results.get("composition"):
         parts.append("What each arm trained on (records by kind):\n\n" + composition_table(results))
     return "\n\n".join(parts)

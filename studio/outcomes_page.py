@@ -192,7 +192,10 @@ def _results(folder: Path) -> None:
     st.subheader("Arms")
     st.dataframe(status_frame(results), hide_index=True, width="stretch", key="outcomes_status")
     if done:
-        _evidence(results)
+        try:
+            _evidence(results)
+        except (KeyError, TypeError, ValueError) as error:  # a results file of another version or a broken one
+            st.warning(f"Cannot compare the arms problem by problem: {error}")
 
 
 def render() -> None:
