@@ -362,8 +362,8 @@ def composition(dataset: Dataset, general_except: tuple[str, ...] = (), examples
     kinds: dict[str, int] = {}
     for record in dataset.records:
         kinds[record_kind(record)] = kinds.get(record_kind(record), 0) + 1
-    general = [r for r in dataset.records if not r.raw.get("planted") and record_kind(r) not in general_except]
-    return {"n": len(dataset), "planted": sum(bool(r.raw.get("planted")) for r in dataset.records),
+    general = [r for r in dataset.records if r.raw.get("planted") is not True and record_kind(r) not in general_except]
+    return {"n": len(dataset), "planted": sum(r.raw.get("planted") is True for r in dataset.records),
             "kinds": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
             "general_examples": [{"where": r.where, "kind": record_kind(r), "preview": r.preview(160)}
                                  for r in general[:examples]]}
