@@ -104,20 +104,20 @@ def comparison_frame(results: dict, target: str, reference: str) -> pd.DataFrame
     return pd.DataFrame([{"arm": f"{r['arm']} ({r['runs']} run{'s' * (r['runs'] != 1)})",
                           "loss difference (arm − reference)": f"{r['difference']:+.4f}",
                           "95 % interval": f"[{r['low']:+.4f}, {r['high']:+.4f}]",
-                          "verdict": verdict(r),
+                          "interval": verdict(r),
                           "problems: arm lower / higher / tie": f"{r['wins']} / {r['losses']} / {r['ties']}",
                           "sign test p": f"{r['sign_p']:.3g}"} for r in rows],
-                        columns=["arm", "loss difference (arm − reference)", "95 % interval", "verdict",
+                        columns=["arm", "loss difference (arm − reference)", "95 % interval", "interval",
                                  "problems: arm lower / higher / tie", "sign test p"])
 
 
 def verdict(row: dict) -> str:
-    """What the interval allows one to say (lower loss is better)."""
+    """Where the interval lies. Only over problems: not over training seeds, so it is no verdict alone."""
     if row["high"] < 0:
-        return f"lower loss than {row['reference']}"
+        return "interval below 0 (arm lower)"
     if row["low"] > 0:
-        return f"higher loss than {row['reference']}"
-    return "not distinguishable"
+        return "interval above 0 (arm higher)"
+    return "interval holds 0"
 
 
 def composition_frame(results: dict) -> pd.DataFrame:
@@ -147,7 +147,8 @@ def _evidence(results: dict) -> None:
                    "negative = lower loss than the reference. The 95 % interval is a paired bootstrap over problems "
                    "(10,000 resamples, seed 0); an arm of several runs (random seeds) uses each problem's mean loss over "
                    "them, so the interval covers the choice of problems, not the spread between seeds. The sign test "
-                   "counts problems where the arm's loss is lower or higher.")
+                   "counts problems where the arm's loss is lower or higher. Neither covers the training seed: rerun with "
+                   "another `--seed` before reading a small difference as a win.")
         st.table(comparison_frame(results, target, reference).set_index("arm"))
     st.subheader("What each arm trained on")
     comp = results.get("composition")
