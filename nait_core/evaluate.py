@@ -1,8 +1,16 @@
 """`nait eval`: fine-tune the same base model on each selection ("arm") and measure the target skill.
 
 Arms: each scoring method at a ratio (NAIT methods through `pipeline.run_select`, `ifd`/`length` from
-`baselines`), `random#<seed>` at the same ratio for several seeds, `full` (the whole pool),
-`subset:<file>` (a JSONL subset the user brings), and `base` (the model without tuning).
+`baselines`), `random#<seed>` at the same ratio for several seeds, `full` (the whole pool at the set
+epochs), `full-matched` (the whole pool, stopped after as many optimiser steps as a selection arm
+takes: the Trainer's seeded shuffle decides which records those steps see), `subset:<file>` (a JSONL
+subset the user brings), and `base` (the model without tuning).
+
+Per held-out record, each arm's summed response loss and token count are kept (`per_problem`), so two
+arms can be compared problem by problem (`paired_comparison`: a paired bootstrap interval of the
+difference in loss and a sign test). What each arm selected is counted by kind (`composition`: a
+record's `origin` field, as `bench/make_rare_pool.py` writes it, else its source) and planted records
+(`"planted": true`).
 
 Each target set is split once, by seed, into a feature part (builds the capability feature) and a
 held-out part (measured); the held-out part is never given to selection or training, and held-out
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -30,14 +39,15 @@ import numpy as np
 from .baselines import BASELINES, baseline_scores
 from .capture import DEFAULT_STORE_ROOT, ProgressCallback
 from .data import Dataset, content_hash, read_records
-from .finetune import FINETUNE_METHODS, FinetuneSettings, TrainProgress, finetune
-from .metrics import MeasureSettings, measure
+from .finetune import FINETUNE_METHODS, FinetuneSettings, TrainProgress, finetune, planned_steps
+from .metrics import MeasureSettings, measure_per_problem
 from .models import BUNDLED_MODEL, LoadedModel, add_model_args, model_from_args
 from .pipeline import load_data, run_select, unique_names
 from .scoring import METHODS, ScoreOptions
 from .selection import MERGES, Cut
 
 ARM_METHODS = METHODS + BASELINES
+FULL_STEPS = ("epoch", "matched", "both")  # which full-pool arms: its own epochs, step-matched, or both
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,7 @@ class EvalSettings:
     ratio: float = 0.1
     random_seeds: tuple[int, ...] = (0, 1, 2)
     full: bool = True
+    full_steps: str = "epoch"  # FULL_STEPS
     base: bool = True
     subsets: tuple[str, ...] = ()  # JSONL files, each trained on as it is
     feature_size: int = 64  # target records that build the feature
@@ -71,6 +82,8 @@ class EvalSettings:
         Cut(ratio=self.ratio)  # validates the ratio
         if self.merge not in MERGES:
             raise ValueError(f"unknown merge {self.merge!r}; choose from {', '.join(MERGES)}")
+        if self.full_steps not in FULL_STEPS:
+            raise ValueError(f"unknown full-steps {self.full_steps!r}; choose from {', '.join(FULL_STEPS)}")
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
@@ -78,8 +91,8 @@ class EvalSettings:
 
 @dataclass(frozen=True)
 class Arm:
-    name: str  # "base", "full", "overlap", "random#1", "subset:mine"
-    kind: str  # "base", "full", "method", "random", "subset"
+    name: str  # "base", "full", "full-matched", "overlap", "random#1", "subset:mine"
+    kind: str  # "base", "full", "full-matched", "method", "random", "subset"
     method: str | None = None
     seed: int | None = None
     path: str | None = None
@@ -97,8 +110,10 @@ def arms_of(settings: EvalSettings) -> list[Arm]:
             arms += [Arm(f"random#{s}", "random", "random", s) for s in settings.random_seeds]
         else:
             arms.append(Arm(method, "method", method))
-    if settings.full:
+    if settings.full and settings.full_steps in ("epoch", "both"):
         arms.append(Arm("full", "full"))
+    if settings.full and settings.full_steps in ("matched", "both"):
+        arms.append(Arm("full-matched", "full-matched"))
     arms += [Arm(name, "subset", path=p) for name, p in zip(subset_names(settings), settings.subsets)]
     return arms
 
@@ -166,7 +181,7 @@ def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: L
     """Indices into the pool that `arm` trains on (None for base and subset arms). Only the feature
     parts of the targets are ever given to selection."""
     cut = Cut(ratio=settings.ratio)
-    if arm.kind == "full":
+    if arm.kind in ("full", "full-matched"):
         return list(range(len(data.pool)))
     if arm.kind == "random":
         return np.nonzero(cut.mask(baseline_scores("random", None, data.pool, seed=arm.seed)))[0].tolist()
@@ -179,6 +194,18 @@ def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: L
     result = run_select(model, data.pool, data.features, ScoreOptions(method=arm.method), cut, settings.merge,
                         settings.store_dir, progress=progress)
     return result.selection.indices.tolist()
+
+
+def matched_steps(settings: EvalSettings, pool_size: int) -> int:
+    """Optimiser steps of a selection arm at the ratio (single target, no record dropped by truncation):
+    the length of the step-matched full arm."""
+    return planned_steps(max(1, round(settings.ratio * pool_size)), settings.finetune)
+
+
+def arm_finetune_settings(arm: Arm, settings: EvalSettings, pool_size: int) -> FinetuneSettings:
+    if arm.kind == "full-matched":
+        return dataclasses.replace(settings.finetune, max_steps=matched_steps(settings, pool_size))
+    return settings.finetune
 
 
 def training_set(arm: Arm, data: EvalData, indices: list[int] | None) -> Dataset | None:
@@ -213,7 +240,7 @@ def load_results(out: Path, settings: EvalSettings, fingerprint: dict) -> dict:
 def save_results(out: Path, results: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "results.json", json.dumps(results, indent=1))
-    _atomic_write(out / "results.md", results_table(results) + "\n")
+    _atomic_write(out / "results.md", results_markdown(results) + "\n")
 
 
 def settings_from_json(data: dict) -> EvalSettings:
@@ -323,6 +350,155 @@ def results_figures(results: dict) -> dict:
     return figures
 
 
+# ---------------------------------------------------------------- what each arm selected
+
+def record_kind(record) -> str:
+    """A record's kind for composition counts: its `origin` field if it has one, else its source."""
+    origin = record.raw.get("origin")
+    return origin if isinstance(origin, str) and origin else record.source
+
+
+def composition(dataset: Dataset, general_except: tuple[str, ...] = (), examples: int = 5) -> dict:
+    """What a training set holds: its size, how many records are planted (`"planted": true`), the count
+    of each kind (most common first), and the first `examples` general records: neither planted nor of
+    a kind in `general_except` (the targets' names)."""
+    kinds: dict[str, int] = {}
+    for record in dataset.records:
+        kinds[record_kind(record)] = kinds.get(record_kind(record), 0) + 1
+    general = [r for r in dataset.records if r.raw.get("planted") is not True and record_kind(r) not in general_except]
+    return {"n": len(dataset), "planted": sum(r.raw.get("planted") is True for r in dataset.records),
+            "kinds": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "general_examples": [{"where": r.where, "kind": record_kind(r), "preview": r.preview(160)}
+                                 for r in general[:examples]]}
+
+
+def compositions(results: dict, data: EvalData, settings: EvalSettings) -> dict:
+    """`composition` of every arm's training set (selected records; a subset's own records). For
+    `full-matched` it is the whole pool, of which the arm's steps see a seeded sample."""
+    out = {}
+    for arm in arms_of(settings):
+        train = training_set(arm, data, results["selections"].get(arm.name))
+        if train is not None:
+            out[arm.name] = composition(train, tuple(settings.targets))
+    return out
+
+
+def composition_table(results: dict) -> str:
+    """Markdown: arm × (records, planted, each kind's count)."""
+    comp = results.get("composition") or {}
+    if not comp:
+        return ""
+    kinds = list(dict.fromkeys(k for c in comp.values() for k in c["kinds"]))
+    lines = ["| arm | records | planted | " + " | ".join(kinds) + " |", "|---" * (3 + len(kinds)) + "|"]
+    for name, c in comp.items():
+        lines.append(f"| {name} | {c['n']} | {c['planted']} | " + " | ".join(str(c["kinds"].get(k, 0)) for k in kinds) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- paired comparison
+
+def group_per_problem(results: dict, target: str) -> dict[str, dict]:
+    """Per arm group with per-problem losses for `target`: `nll` per held-out problem (the mean over the
+    group's runs, e.g. random seeds), `tokens`, and `runs`. Arms from runs that kept no per-problem
+    losses (older results) are left out."""
+    groups: dict[str, list[dict]] = {}
+    for arm in results["arms"].values():
+        detail = (arm.get("per_problem") or {}).get(target)
+        if detail and detail.get("nll") is not None:
+            groups.setdefault(arm["group"], []).append(detail)
+    out = {}
+    for group, details in groups.items():
+        tokens = details[0]["tokens"]
+        if any(d["tokens"] != tokens for d in details):
+            raise ValueError(f"arm {group!r}: its runs measured different held-out tokens for {target}")
+        out[group] = {"nll": np.mean([d["nll"] for d in details], axis=0), "tokens": np.asarray(tokens, dtype=np.float64),
+                      "runs": len(details)}
+    return out
+
+
+def paired_bootstrap(nll_a, nll_b, tokens, resamples: int = 10000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float, float]:
+    """Difference in token-weighted mean loss, A − B, over the same problems, and its percentile
+    bootstrap interval: problems resampled with replacement, each keeping its pair (A's and B's loss
+    of the same problem), so what the two arms share (problem difficulty) cancels."""
+    diff, tokens = np.asarray(nll_a, float) - np.asarray(nll_b, float), np.asarray(tokens, float)
+    observed = float(diff.sum() / tokens.sum())
+    rng = np.random.default_rng(seed)
+    stats = []
+    for start in range(0, resamples, 1000):  # chunks bound the index matrix's memory
+        rows = rng.integers(0, len(diff), size=(min(1000, resamples - start), len(diff)))
+        stats.append(diff[rows].sum(1) / tokens[rows].sum(1))
+    low, high = np.quantile(np.concatenate(stats), [(1 - level) / 2, (1 + level) / 2])
+    return observed, float(low), float(high)
+
+
+def sign_test(nll_a, nll_b) -> tuple[int, int, int, float]:
+    """Problems where A's loss is lower (wins), higher (losses), equal (ties), and the exact two-sided
+    binomial p-value of wins vs losses (ties dropped) under "either arm equally likely to win"."""
+    a, b = np.asarray(nll_a, float), np.asarray(nll_b, float)
+    wins, losses = int((a < b).sum()), int((a > b).sum())
+    n = wins + losses
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2 ** n if n else 1.0
+    return wins, losses, len(a) - n, min(1.0, 2 * tail)
+
+
+def paired_comparison(results: dict, target: str, reference: str, resamples: int = 10000, seed: int = 0) -> list[dict]:
+    """Every other arm group against `reference` on `target`'s held-out loss, problem by problem: the
+    difference (arm − reference; negative = the arm has the lower loss) with its 95 % paired bootstrap
+    interval, and a sign test over problems. Groups of several runs use each problem's mean loss over
+    their runs: the interval covers the choice of problems, not the spread between seeds."""
+    groups = group_per_problem(results, target)
+    if reference not in groups:
+        return []
+    ref = groups[reference]
+    rows = []
+    for group, g in groups.items():
+        if group == reference:
+            continue
+        if not np.array_equal(g["tokens"], ref["tokens"]):
+            raise ValueError(f"arms {group!r} and {reference!r} measured different held-out tokens for {target}")
+        diff, low, high = paired_bootstrap(g["nll"], ref["nll"], ref["tokens"], resamples, seed)
+        wins, losses, ties, p = sign_test(g["nll"], ref["nll"])
+        rows.append({"arm": group, "reference": reference, "target": target, "runs": g["runs"],
+                     "reference_runs": ref["runs"], "problems": len(ref["tokens"]), "difference": diff,
+                     "low": low, "high": high, "wins": wins, "losses": losses, "ties": ties, "sign_p": p})
+    return rows
+
+
+def comparison_references(results: dict, target: str) -> list[str]:
+    """The arms other arms are compared with in results.md: `overlap` and `random` where present, else
+    the first arm with per-problem losses."""
+    groups = list(group_per_problem(results, target))
+    return [g for g in ("overlap", "random") if g in groups] or groups[:1]
+
+
+def comparison_table(rows: list[dict]) -> str:
+    lines = ["| arm | vs | problems | loss difference (arm − vs) | 95 % interval | arm lower / higher / tie | sign test p |",
+             "|---" * 7 + "|"]
+    for r in rows:
+        lines.append(f"| {r['arm']} ({r['runs']}) | {r['reference']} ({r['reference_runs']}) | {r['problems']} | "
+                     f"{r['difference']:+.4f} | [{r['low']:+.4f}, {r['high']:+.4f}] | "
+                     f"{r['wins']} / {r['losses']} / {r['ties']} | {r['sign_p']:.3g} |")
+    return "\n".join(lines)
+
+
+def results_markdown(results: dict) -> str:
+    """results.md: the metric table, the paired comparisons per target, and what each arm selected."""
+    parts = [results_table(results)]
+    for target in (results.get("settings") or {}).get("targets") or []:
+        try:
+            for reference in comparison_references(results, target):
+                rows = paired_comparison(results, target, reference)
+                if rows:
+                    parts.append(f"Paired comparison on {target} held-out loss, against `{reference}` "
+                                 "(negative: lower loss than it; runs in brackets):\n\n" + comparison_table(rows))
+        except ValueError as error:  # arms measured on other tokens: say so, never lose the table above
+            parts.append(f"No paired comparison on {target}: {error}")
+    if results.get("composition"):
+        parts.append("What each arm trained on (records by kind):\n\n" + composition_table(results))
+    return "\n\n".join(parts)
+
+
 # ---------------------------------------------------------------- the run
 
 @dataclass
@@ -354,7 +530,8 @@ def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedM
                                  "heldout_excluded_seen_in_training_data": n}
                           for spec, f, h, n in zip(settings.targets, data.features, data.heldout, data.excluded)}
     pending = [a for a in arms if a.name not in results["arms"]]
-    needs_selection = [a for a in pending if a.kind in ("method", "random", "full") and a.name not in results["selections"]]
+    needs_selection = [a for a in pending if a.kind in ("method", "random", "full", "full-matched")
+                       and a.name not in results["selections"]]
     if needs_selection:  # phase 1: one model for every selection
         model = load() if any(a.kind == "method" for a in needs_selection) else None
         for arm in needs_selection:
@@ -365,6 +542,8 @@ def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedM
                 lambda p, a=arm.name, i=position: report(ArmProgress(a, i, len(arms), "select", detail=p.describe())))
             save_results(out, results)
         del model
+    results["composition"] = compositions(results, data, settings)
+    save_results(out, results)
     for i, arm in enumerate(arms, start=1):  # phase 2: train and measure, one arm at a time
         if arm.name in results["arms"]:
             report(ArmProgress(arm.name, i, len(arms), "skip"))
@@ -375,20 +554,22 @@ def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedM
         network, trained_info = model.model, {}
         if train_data is not None:
             report(ArmProgress(arm.name, i, len(arms), "train"))
-            run = finetune(model, train_data, settings.finetune,
+            run = finetune(model, train_data, arm_finetune_settings(arm, settings, len(data.pool)),
                            lambda p, a=arm.name, i=i: report(ArmProgress(a, i, len(arms), "train", p)))
             network = run.network
             trained_info = {"train_examples": run.examples, "train_dropped_truncated": run.dropped,
-                            "final_train_loss": run.final_loss}
+                            "final_train_loss": run.final_loss, "train_steps": run.steps}
         trained = time.perf_counter()
         report(ArmProgress(arm.name, i, len(arms), "measure"))
-        metrics = {spec: measure(network, model.tokenizer, held, settings.measure)
-                   for spec, held in zip(settings.targets, data.heldout)}
+        measured = {spec: measure_per_problem(network, model.tokenizer, held, settings.measure)
+                    for spec, held in zip(settings.targets, data.heldout)}
+        metrics = {spec: m for spec, (m, _) in measured.items()}
         results["arms"][arm.name] = {
             "group": arm.group, "kind": arm.kind, "method": arm.method, "seed": arm.seed, "path": arm.path,
             "n_train": None if train_data is None else len(train_data), **trained_info,
             "train_seconds": trained - started, "measure_seconds": time.perf_counter() - trained,
-            "metrics": metrics, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "metrics": metrics, "per_problem": {spec: detail for spec, (_, detail) in measured.items()},
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         save_results(out, results)
         report(ArmProgress(arm.name, i, len(arms), "done"))
@@ -414,7 +595,9 @@ def add_eval_parser(subparsers) -> None:
     p.add_argument("--methods", default=",".join(defaults.methods), help=f"comma-separated arms from {','.join(ARM_METHODS)}")
     p.add_argument("--ratio", type=float, default=defaults.ratio, help="share of the pool each method and random arm keeps")
     p.add_argument("--random-seeds", default=",".join(map(str, defaults.random_seeds)), help="seeds of the random arms")
-    p.add_argument("--no-full", action="store_true", help="leave out the full-pool arm")
+    p.add_argument("--no-full", action="store_true", help="leave out the full-pool arms")
+    p.add_argument("--full-steps", choices=FULL_STEPS, default=defaults.full_steps,
+                   help="full pool at its own epochs (`full`), step-matched to a selection arm (`full-matched`), or both")
     p.add_argument("--no-base", action="store_true", help="leave out the untuned base arm")
     p.add_argument("--subset", action="append", default=[], help="a JSONL subset to train on as an arm; repeat for several")
     p.add_argument("--feature-size", type=int, default=defaults.feature_size, help="target records that build the feature")
@@ -446,6 +629,7 @@ def settings_from_args(args) -> EvalSettings:
         trust_remote_code=args.trust_remote_code, candidates=args.candidates,
         candidates_limit=args.candidates_limit, targets=tuple(args.target or ("gsm8k",)), methods=_csv(args.methods),
         ratio=args.ratio, random_seeds=tuple(int(s) for s in _csv(args.random_seeds)), full=not args.no_full,
+        full_steps=args.full_steps,
         base=not args.no_base, subsets=tuple(args.subset), feature_size=args.feature_size,
         heldout_size=args.heldout_size, split_seed=args.split_seed, merge=args.merge, store_dir=args.store_dir,
         finetune=FinetuneSettings(method=args.finetune, epochs=args.epochs, max_steps=args.max_steps,

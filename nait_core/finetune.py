@@ -7,6 +7,7 @@ progress callback that reports steps, loss and ETA.
 """
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 import warnings
@@ -78,6 +79,7 @@ class Trained:
     examples: int  # records trained on
     dropped: int  # records left out: their response was truncated away
     final_loss: float | None  # the last logged training loss
+    steps: int = 0  # optimiser steps taken
 
 
 def training_examples(dataset: Dataset, tokenizer, max_length: int) -> list[dict]:
@@ -99,6 +101,16 @@ def collate(pad_id: int):
         mask = torch.tensor([[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch])
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
     return pad
+
+
+def planned_steps(examples: int, settings: FinetuneSettings) -> int:
+    """Optimiser steps `finetune` takes on `examples` training examples (as Trainer counts them: one
+    epoch is ceil(batches / grad_accum) steps; `max_steps` > 0 wins)."""
+    if settings.max_steps > 0:
+        return settings.max_steps
+    batches = math.ceil(examples / settings.batch_size)
+    per_epoch = max(batches // settings.grad_accum + (batches % settings.grad_accum > 0), 1)
+    return math.ceil(settings.epochs * per_epoch)
 
 
 def finetune(model: LoadedModel, dataset: Dataset, settings: FinetuneSettings = FinetuneSettings(),
@@ -143,5 +155,5 @@ def finetune(model: LoadedModel, dataset: Dataset, settings: FinetuneSettings = 
         trainer = Trainer(model=network, args=args, train_dataset=examples,
                           data_collator=collate(model.tokenizer.pad_token_id), callbacks=[report])
         trainer.remove_callback(PrinterCallback)  # progress goes through our callback only
-        trainer.train()
-    return Trained(network.eval(), len(examples), len(dataset) - len(examples), report.loss)
+        output = trainer.train()
+    return Trained(network.eval(), len(examples), len(dataset) - len(examples), report.loss, int(output.global_step))

@@ -63,13 +63,17 @@ def response_logprobs(model, input_ids: list[list[int]], response_start: list[in
     return out
 
 
-def response_loss(model, tokenizer, dataset: Dataset, max_length: int = 1024) -> float:
-    """Mean per-token negative log-likelihood of the reference responses (token-weighted)."""
+def response_nll(model, tokenizer, dataset: Dataset, max_length: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: the summed negative log-likelihood of its reference response, and its token count."""
     tokens = tokenize(dataset, tokenizer, max_length)
     logps = response_logprobs(model, tokens.input_ids, tokens.response_start, tokenizer.pad_token_id)
-    total = sum(float(-lp.sum()) for lp in logps)
-    count = sum(len(lp) for lp in logps)
-    return total / count if count else float("nan")
+    return np.array([float(-lp.sum()) for lp in logps]), np.array([len(lp) for lp in logps], dtype=np.int64)
+
+
+def response_loss(model, tokenizer, dataset: Dataset, max_length: int = 1024) -> float:
+    """Mean per-token negative log-likelihood of the reference responses (token-weighted)."""
+    nll, count = response_nll(model, tokenizer, dataset, max_length)
+    return float(nll.sum() / count.sum()) if count.sum() else float("nan")
 
 
 def option_logprobs(model, tokenizer, prompt: list[dict], options: list[str]) -> np.ndarray:
@@ -179,17 +183,32 @@ class MeasureSettings:
 
 def measure(model, tokenizer, dataset: Dataset, settings: MeasureSettings = MeasureSettings()) -> dict[str, float]:
     """`loss` always; plus `exact_match` (GSM8K), `pass@1` (HumanEval) or `accuracy` (MMLU)."""
+    return measure_per_problem(model, tokenizer, dataset, settings)[0]
+
+
+def measure_per_problem(model, tokenizer, dataset: Dataset,
+                        settings: MeasureSettings = MeasureSettings()) -> tuple[dict[str, float], dict[str, list]]:
+    """`measure`'s metrics, and what they are made of, per held-out record in dataset order: `nll` (summed
+    over the response) and `tokens` for every record, so `loss` = sum(nll) / sum(tokens); and the task's
+    0/1 outcomes (`exact_match`, `pass@1`, `accuracy`) for the records it was measured on (the first
+    `generate_limit` for generation)."""
     model.eval()
-    result = {"loss": response_loss(model, tokenizer, dataset, settings.max_length)}
+    nll, tokens = response_nll(model, tokenizer, dataset, settings.max_length)
+    result = {"loss": float(nll.sum() / tokens.sum()) if tokens.sum() else float("nan")}
+    detail: dict[str, list] = {"nll": nll.tolist(), "tokens": tokens.tolist()}
     task = task_of(dataset)
+    outcomes, name = None, None
     if task == "mmlu":
-        result["accuracy"] = float(np.mean([mmlu_correct(model, tokenizer, r) for r in dataset.records]))
+        name, outcomes = "accuracy", [mmlu_correct(model, tokenizer, r) for r in dataset.records]
     elif task in ("gsm8k", "humaneval"):
         records = dataset.records[: settings.generate_limit]
         generations = generate(model, tokenizer, [r.prompt for r in records], settings.max_new_tokens, settings.batch_size)
         if task == "gsm8k":
-            result["exact_match"] = float(np.mean([gsm8k_correct(g, r.response) for g, r in zip(generations, records)]))
+            name, outcomes = "exact_match", [gsm8k_correct(g, r.response) for g, r in zip(generations, records)]
         else:
-            result["pass@1"] = float(np.mean([humaneval_passed(r.raw["task_id"], g, settings.timeout)
-                                              for g, r in zip(generations, records)]))
-    return result
+            name, outcomes = "pass@1", [humaneval_passed(r.raw["task_id"], g, settings.timeout)
+                                        for g, r in zip(generations, records)]
+    if name:
+        result[name] = float(np.mean(outcomes))
+        detail[name] = [int(x) for x in outcomes]
+    return result, detail

@@ -123,6 +123,75 @@ def _settings(results: dict) -> None:
         st.json(raw, expanded=False)
 
 
+# ---------------------------------------------------------------- paired comparison and composition
+
+def comparison_frame(results: dict, target: str, reference: str) -> pd.DataFrame:
+    """Each arm group against `reference`, problem by problem (`evaluate.paired_comparison`)."""
+    rows = evaluate.paired_comparison(results, target, reference)
+    return pd.DataFrame([{"arm": f"{r['arm']} ({r['runs']} run{'s' * (r['runs'] != 1)})",
+                          "loss difference (arm − reference)": f"{r['difference']:+.4f}",
+                          "95 % interval": f"[{r['low']:+.4f}, {r['high']:+.4f}]",
+                          "interval": verdict(r),
+                          "problems: arm lower / higher / tie": f"{r['wins']} / {r['losses']} / {r['ties']}",
+                          "sign test p": f"{r['sign_p']:.3g}"} for r in rows],
+                        columns=["arm", "loss difference (arm − reference)", "95 % interval", "interval",
+                                 "problems: arm lower / higher / tie", "sign test p"])
+
+
+def verdict(row: dict) -> str:
+    """Where the interval lies. Only over problems: not over training seeds, so it is no verdict alone."""
+    if row["high"] < 0:
+        return "interval below 0 (arm lower)"
+    if row["low"] > 0:
+        return "interval above 0 (arm higher)"
+    return "interval holds 0"
+
+
+def composition_frame(results: dict) -> pd.DataFrame:
+    """Arm × (records, planted, count of each kind), from results.json's `composition`."""
+    comp = results.get("composition") or {}
+    kinds = list(dict.fromkeys(k for c in comp.values() for k in c["kinds"]))
+    return pd.DataFrame([{"arm": name, "records": c["n"], "planted": c["planted"],
+                          **{k: c["kinds"].get(k, 0) for k in kinds}} for name, c in comp.items()],
+                        columns=["arm", "records", "planted", *kinds])
+
+
+def _evidence(results: dict) -> None:
+    """The paired comparison of held-out losses and what each arm trained on; runs made before nait
+    kept per-problem losses or compositions say so instead."""
+    st.subheader("Paired comparison")
+    targets = [t for t in (results["settings"].get("targets") or []) if evaluate.group_per_problem(results, t)]
+    if not targets:
+        st.info("This run kept no per-problem held-out losses (made by an older `nait eval`), so arms cannot be "
+                "compared problem by problem. Rerun it in a new folder to get them.")
+    else:
+        left, right = st.columns(2)
+        target = left.selectbox("Target", targets, key="outcomes_compare_target")
+        groups = list(evaluate.group_per_problem(results, target))
+        preferred = evaluate.comparison_references(results, target)[0]
+        reference = right.selectbox("Reference arm", groups, index=groups.index(preferred), key="outcomes_reference")
+        st.caption(f"Each arm's token-weighted held-out loss on {target} minus `{reference}`'s, over the same problems; "
+                   "negative = lower loss than the reference. The 95 % interval is a paired bootstrap over problems "
+                   "(10,000 resamples, seed 0); an arm of several runs (random seeds) uses each problem's mean loss over "
+                   "them, so the interval covers the choice of problems, not the spread between seeds. The sign test "
+                   "counts problems where the arm's loss is lower or higher. Neither covers the training seed: rerun with "
+                   "another `--seed` before reading a small difference as a win.")
+        st.table(comparison_frame(results, target, reference).set_index("arm"))
+    st.subheader("What each arm trained on")
+    comp = results.get("composition")
+    if not comp:
+        st.info("This run did not record what each arm selected (made by an older `nait eval`).")
+        return
+    st.caption("Records of each kind (a record's `origin`, else its source); planted = records marked "
+               "`\"planted\": true` by `bench/make_rare_pool.py`. `full-matched` can draw on the whole pool; its "
+               "steps see a seeded sample of it.")
+    st.table(composition_frame(results).set_index("arm"))
+    with st.expander("General records each arm picked (first few, pool order)"):
+        for name, c in comp.items():
+            if c.get("general_examples") and name not in ("full", "full-matched"):
+                st.markdown(f"**{name}**\n\n" + "\n".join(f"- `{e['kind']}` {e['preview']}" for e in c["general_examples"]))
+
+
 def _results(folder: Path) -> None:
     try:
         results = evaluate.read_results(folder)
@@ -150,6 +219,11 @@ def _results(folder: Path) -> None:
             columns[i % 2].plotly_chart(figure, key=f"outcomes_chart_{name}")
     st.subheader("Arms")
     st.dataframe(status_frame(results), hide_index=True, width="stretch", key="outcomes_status")
+    if done:
+        try:
+            _evidence(results)
+        except (KeyError, TypeError, ValueError) as error:  # a results file of another version or a broken one
+            st.warning(f"Cannot compare the arms problem by problem: {error}")
 
 
 def render() -> None:

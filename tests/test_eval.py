@@ -257,7 +257,8 @@ def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
 
     table = results_table(results)
     assert table.splitlines()[0] == "| arm | runs | train records | gsm8k/exact_match | gsm8k/loss |"
-    assert (out / "results.md").read_text().strip() == table
+    assert (out / "results.md").read_text().strip() == evaluate.results_markdown(results)
+    assert (out / "results.md").read_text().startswith(table)
 
     with pytest.raises(ValueError, match="other settings"):
         run_eval(_settings(tmp_path, ratio=0.5), out, load)
@@ -299,11 +300,12 @@ def test_eval_command_line_reads_every_setting(tmp_path):
         "eval", "--out", str(tmp_path), "--model", "my/model", "--neuron-module", "mlp.c_proj", "--trust-remote-code",
         "--candidates", "pool.jsonl", "--target", "gsm8k", "--target", "mmlu", "--methods", "overlap,ifd,random",
         "--random-seeds", "3,4", "--no-full", "--ratio", "0.2", "--finetune", "full", "--epochs", "2",
-        "--gen-limit", "5"])
+        "--gen-limit", "5", "--full-steps", "both"])
     settings = evaluate.settings_from_args(args)
     assert (settings.model, settings.neuron_module, settings.trust_remote_code) == ("my/model", "mlp.c_proj", True)
     assert settings.targets == ("gsm8k", "mmlu") and settings.methods == ("overlap", "ifd", "random")
     assert settings.random_seeds == (3, 4) and not settings.full and settings.base and settings.ratio == 0.2
+    assert settings.full_steps == "both"
     assert (settings.finetune.method, settings.finetune.epochs, settings.measure.generate_limit) == ("full", 2.0, 5)
     assert evaluate.settings_from_json(settings.to_json()) == settings
     assert not evaluate.settings_from_args(cli.build_parser().parse_args(["eval", "--out", "x"])).trust_remote_code
@@ -319,3 +321,141 @@ def test_progress_log_is_throttled_for_selection_only(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["[1/2] ifd: select", "[1/2] ifd: select · 8/9",
                      "[1/2] ifd: train", "[1/2] ifd: train", "[1/2] ifd: measure"]
+
+
+
+# ---------------------------------------------------------------- per-problem losses, paired comparison, composition
+
+def test_per_problem_losses_add_up_to_the_loss(tiny, tokenizer):
+    from nait_core.metrics import measure_per_problem
+
+    held = split_target(load_builtin("gsm8k"), 2, 3, seed=0)[1]
+    metrics, detail = measure_per_problem(tiny.model, tokenizer, held, MeasureSettings(max_new_tokens=2, generate_limit=2))
+    assert len(detail["nll"]) == len(detail["tokens"]) == 3 and len(detail["exact_match"]) == 2
+    assert metrics["loss"] == pytest.approx(sum(detail["nll"]) / sum(detail["tokens"]))
+    assert metrics["loss"] == pytest.approx(response_loss(tiny.model, tokenizer, held), rel=1e-6)
+    for record, nll, count in zip(held.records, detail["nll"], detail["tokens"]):  # each one straight from logits
+        manual, manual_count = _manual_logprob(tiny.model, tokenizer, record.conversation)
+        assert (nll, count) == (pytest.approx(-manual, rel=1e-4), manual_count)
+
+
+def test_paired_bootstrap_and_sign_test_on_known_numbers():
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(20, 80, size=50)
+    b = rng.normal(2.0, 0.3, 50) * tokens
+    a = b - 0.05 * tokens + rng.normal(0, 0.5, 50)  # A lower by about 0.05 per token
+    diff, low, high = evaluate.paired_bootstrap(a, b, tokens, resamples=4000, seed=3)
+    assert diff == pytest.approx((a.sum() - b.sum()) / tokens.sum())
+    assert low < diff < high < 0  # the interval holds the observed difference and excludes 0 here
+    assert evaluate.paired_bootstrap(a, b, tokens, resamples=4000, seed=3) == (diff, low, high)  # seeded
+    assert evaluate.paired_bootstrap(a, b, tokens, resamples=4000, seed=4) != (diff, low, high)
+    # Identical arms: difference 0 and a zero-width interval; swapping the arms flips the sign.
+    assert evaluate.paired_bootstrap(b, b, tokens, resamples=500) == (0.0, 0.0, 0.0)
+    swapped = evaluate.paired_bootstrap(b, a, tokens, resamples=4000, seed=3)
+    assert swapped[0] == pytest.approx(-diff) and swapped[1] == pytest.approx(-high) and swapped[2] == pytest.approx(-low)
+    # Sign test: 9 wins, 1 loss, 2 ties -> p = 2 * (C(10,0) + C(10,1)) / 2**10.
+    wins, losses, ties, p = evaluate.sign_test([1] * 9 + [3, 2, 2], [2] * 9 + [2, 2, 2])
+    assert (wins, losses, ties) == (9, 1, 2) and p == pytest.approx(2 * 11 / 1024)
+    assert evaluate.sign_test([1, 2], [1, 2])[3] == 1.0
+
+
+def _general_file(path, n=40):
+    """A small general Alpaca JSON file (stands in for the GPTeacher sets, which the product does not ship)."""
+    rows = [{"instruction": f"Describe place number {i} in a few words.", "input": "",
+             "output": f"Place {i} is quiet, green and {'very ' * (i % 3)}far away."} for i in range(n)]
+    path.write_text(json.dumps(rows))
+    return str(path)
+
+
+def _pool_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_rare_pool", evaluate.Path(__file__).parents[1] / "bench" / "make_rare_pool.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rare_pool(tmp_path):
+    """A 34-record pool: 33 general records and 1 planted GSM8K problem (3 %)."""
+    pool_tool = _pool_tool()
+    rows, manifest = pool_tool.build_pool([_general_file(tmp_path / "general.json")], 34, 0.03, feature_size=4, heldout_size=2)
+    pool_tool.write_pool(rows, manifest, tmp_path / "pool.jsonl")
+    return tmp_path / "pool.jsonl"
+
+
+def test_rare_pool_is_seeded_and_disjoint_from_the_target(tmp_path):
+    pool_tool = _pool_tool()
+    general = _general_file(tmp_path / "general.json")
+    rows, manifest = pool_tool.build_pool([general], size=34, planted_share=0.03, feature_size=4, heldout_size=2)
+    assert len(rows) == 34 and sum(r["planted"] for r in rows) == manifest["planted"]["count"] == 1
+    assert (rows, manifest) == pool_tool.build_pool([general], 34, 0.03, feature_size=4, heldout_size=2)
+    assert pool_tool.build_pool([general], 34, 0.03, feature_size=4, heldout_size=2, seed=1)[0] != rows
+    # Planted problems are GSM8K, yet in neither part of the target nait eval splits (nor anywhere in it).
+    feature, heldout = split_target(load_builtin("gsm8k"), 4, 2, 0)
+    target_keys = {_key(r) for r in load_builtin("gsm8k").records}
+    planted = [r for r in rows if r["planted"]]
+    assert all(r["origin"] == "gsm8k" and "####" in r["output"] for r in planted)
+    pool_keys = {json.dumps(pool_tool.read_conversation(r), sort_keys=True) for r in rows}
+    assert not pool_keys & target_keys and not pool_keys & {_key(r) for r in feature.records + heldout.records}
+    assert manifest["target_check"]["in_whole_target"] == 0
+    path = pool_tool.write_pool(rows, manifest, tmp_path / "pool.jsonl")
+    written = json.loads(path.read_text())
+    lines = (tmp_path / "pool.jsonl").read_text().splitlines()
+    assert [n for n, line in enumerate(lines, 1) if json.loads(line)["planted"]] == written["planted"]["lines"]
+    with pytest.raises(ValueError, match="rare"):
+        pool_tool.build_pool([general], 34, 0.2)
+
+
+def test_step_matched_full_arm_composition_and_comparison(tmp_path, tokenizer):
+    """A rare-skill pool end to end: selection arms, both full arms, per-problem losses, composition."""
+    pool = _rare_pool(tmp_path)
+    settings = _settings(tmp_path, candidates=str(pool), candidates_limit=None, methods=("overlap", "length", "random"),
+                         ratio=0.25, random_seeds=(0, 1), full=True, full_steps="both",
+                         finetune=FinetuneSettings(max_steps=-1, batch_size=4, max_length=320))
+    results = run_eval(settings, tmp_path / "run", lambda: tiny_model("llama", tokenizer))
+    arms = results["arms"]
+    assert list(arms) == ["base", "overlap", "length", "random#0", "random#1", "full", "full-matched"]
+    # 34 records, ratio 0.25 -> 8 selected -> 2 steps of batch 4; full-matched stops there, full goes on (9 steps).
+    assert evaluate.matched_steps(settings, 34) == 2
+    assert arms["overlap"]["train_steps"] == arms["length"]["train_steps"] == arms["full-matched"]["train_steps"] == 2
+    assert arms["full"]["train_steps"] == 9 and arms["full"]["n_train"] == arms["full-matched"]["n_train"] == 34
+    for arm in arms.values():  # per-problem losses, consistent with the aggregate
+        detail = arm["per_problem"]["gsm8k"]
+        assert len(detail["nll"]) == len(results["targets"]["gsm8k"]["heldout"]) == 2
+        assert arm["metrics"]["gsm8k"]["loss"] == pytest.approx(sum(detail["nll"]) / sum(detail["tokens"]))
+
+    pool_rows = [json.loads(line) for line in pool.read_text().splitlines()]
+    comp = results["composition"]
+    for name in ("overlap", "length", "random#0", "full"):
+        chosen = [pool_rows[i] for i in results["selections"][name]]
+        assert comp[name]["n"] == len(chosen) and comp[name]["planted"] == sum(r["planted"] for r in chosen)
+        assert sum(comp[name]["kinds"].values()) == len(chosen)
+        assert comp[name]["kinds"].get("gsm8k", 0) == comp[name]["planted"]
+        assert all(e["kind"] == "general" for e in comp[name]["general_examples"])
+    assert comp["full"] == {**comp["full-matched"]} and comp["full"]["planted"] == 1 and "base" not in comp
+    assert "| full | 34 | 1 |" in evaluate.composition_table(results)
+
+    rows = evaluate.paired_comparison(results, "gsm8k", "overlap", resamples=500)
+    assert {r["arm"] for r in rows} == {"base", "length", "random", "full", "full-matched"}
+    by_arm = {r["arm"]: r for r in rows}
+    assert by_arm["random"]["runs"] == 2 and by_arm["random"]["problems"] == 2
+    overlap_loss = arms["overlap"]["metrics"]["gsm8k"]["loss"]
+    assert by_arm["full"]["difference"] == pytest.approx(arms["full"]["metrics"]["gsm8k"]["loss"] - overlap_loss)
+    assert all(r["low"] <= r["difference"] <= r["high"] and r["wins"] + r["losses"] + r["ties"] == 2 for r in rows)
+    markdown = (tmp_path / "run" / "results.md").read_text()
+    assert "against `overlap`" in markdown and "against `random`" in markdown and "| full-matched |" in markdown
+
+
+def test_old_results_without_the_new_fields_still_load(tmp_path):
+    """The shipped results (no per-problem losses, no composition, no full_steps) load and summarise."""
+    from pathlib import Path
+
+    shipped = Path(__file__).parents[1] / "docs" / "results" / "gsm8k"
+    results = evaluate.read_results(shipped)
+    assert "per_problem" not in results["arms"]["overlap"] and "composition" not in results
+    assert evaluate.settings_from_json(results["settings"]).full_steps == "epoch"
+    assert [a["arm"] for a in evaluate.arm_status(results)][-1] == "full"
+    assert evaluate.paired_comparison(results, "gsm8k", "overlap") == []
+    assert evaluate.group_per_problem(results, "gsm8k") == {} and evaluate.composition_table(results) == ""
+    assert evaluate.results_markdown(results) == results_table(results)

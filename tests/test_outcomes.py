@@ -168,3 +168,36 @@ def test_opens_on_the_shipped_runs_before_any_run(runs, monkeypatch, tmp_path):
     assert len(at.dataframe) == 2  # the chosen run's metrics and arms
     at.text_input(key="outcomes_root").set_value(str(tmp_path / "elsewhere")).run()  # a folder the user typed
     assert any("No folder" in e.value for e in at.error)
+
+
+def test_page_shows_paired_comparison_and_composition(page, eval_dir):
+    at = page
+    at.selectbox(key="outcomes_run").select_index(1).run()  # partial: base, random#0, random#1 finished
+    check(at)
+    results = evaluate.read_results(eval_dir / "partial")
+    assert at.selectbox(key="outcomes_reference").value == "random"  # overlap is not in this run
+    comparison, composition = (t.value for t in at.table)
+    row = evaluate.paired_comparison(results, "gsm8k", "random")[0]
+    assert list(comparison.index) == ["base (1 run)"]
+    assert comparison.loc["base (1 run)", "loss difference (arm − reference)"] == f"{row['difference']:+.4f}"
+    base, seeds = results["arms"]["base"]["metrics"]["gsm8k"]["loss"], [results["arms"][f"random#{s}"] for s in (0, 1)]
+    # The mean per-problem loss over both seeds, token-weighted: base's loss minus that.
+    detail = [a["per_problem"]["gsm8k"] for a in seeds]
+    mean_nll = np.mean([d["nll"] for d in detail], axis=0)
+    assert row["difference"] == pytest.approx(base - mean_nll.sum() / sum(detail[0]["tokens"]))
+    assert list(composition.index) == ["random#0", "random#1", "random#2"]  # the pending arm's selection too
+    assert (composition["records"] == 3).all() and (composition["planted"] == 0).all()
+    at.selectbox(key="outcomes_reference").set_value("base").run()
+    check(at)
+    assert list(at.table[0].value.index) == ["random (2 runs)"]
+
+
+def test_page_on_results_of_an_older_version(monkeypatch):
+    """The shipped results (no per-problem losses, no composition) still show, with a note instead."""
+    monkeypatch.setenv("NAIT_EVAL_DIR", str(Path(__file__).resolve().parents[1] / "docs" / "results" / "gsm8k"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/outcomes.py")
+    at.run()
+    check(at)
+    assert not at.error and len(at.dataframe) == 2 and not at.table
+    assert any("no per-problem" in i.value for i in at.info) and any("did not record" in i.value for i in at.info)
