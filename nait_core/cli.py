@@ -130,11 +130,16 @@ def _capture_options(args) -> CaptureOptions:
                           sketch=sketch, exact_sample=args.exact_sample if sketch else 0)
 
 
-def warn_if_exact_too_big(args, model, dataset) -> None:
+def _warn_before_capture(args, model, dataset) -> None:
+    """The exact-size warning, only when this pool is not captured yet (finding it loads no model)."""
+    if not find_store(model, dataset, args.store_dir, _capture_options(args)):
+        warn_if_exact_too_big(args, model, len(dataset))
+
+
+def warn_if_exact_too_big(args, model, n_samples: int) -> None:
     """Say when an exact store of this pool would be large or would not fit the free disk, and suggest --sketch."""
-    if getattr(args, "sketch", None) or find_store(model, dataset, args.store_dir, _capture_options(args)):
-        return  # compact, or already captured: nothing to warn about, and no model to load for it
-    n_samples = len(dataset)
+    if getattr(args, "sketch", None):
+        return
     reductions = len([r for r in args.reductions.split(",") if r.strip()])
     need = n_samples * bytes_per_sample(model.n_layers, model.neurons_per_layer, reductions)
     root = Path(args.store_dir)
@@ -256,7 +261,7 @@ def cmd_select(args):
     candidates = _data(args, args.candidates)
     targets = [_data(args, t, target=True) for t in args.target]
     model = model_from_args(args)
-    warn_if_exact_too_big(args, model, candidates)
+    _warn_before_capture(args, model, candidates)
     cut = _cut(args)
     result = run_select(model, candidates, targets, _score_options(args), cut, args.merge, args.store_dir,
                         _capture_options(args), _tqdm_progress())
@@ -270,7 +275,7 @@ def cmd_select(args):
 def cmd_capture(args):
     dataset = _data(args, args.data)
     model = model_from_args(args)
-    warn_if_exact_too_big(args, model, dataset)
+    _warn_before_capture(args, model, dataset)
     report = capture(model, dataset, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, dataset.name)
     missing = report.store.missing_ranges()
@@ -300,7 +305,7 @@ def cmd_score(args):
     candidates = _data(args, args.candidates)
     features = [Feature.load(p) for p in args.feature]
     model = model_from_args(args)
-    warn_if_exact_too_big(args, model, candidates)
+    _warn_before_capture(args, model, candidates)
     report = capture(model, candidates, args.store_dir, _capture_options(args), _tqdm_progress())
     _report(report, "candidates")
     scores = score_store(report.store, features, _score_options(args))

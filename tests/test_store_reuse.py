@@ -55,8 +55,8 @@ def test_second_select_never_loads_the_model(model_dir, tmp_path, monkeypatch):
     assert main(common + ["--out", str(tmp_path / "a.jsonl"), "--scores", str(tmp_path / "a.scores")]) == 0
     forbid_loading(monkeypatch)
     for method in ("overlap", "nait-pca"):  # pool mean and target feature come from checksummed caches
-        assert main(common + ["--method", method, "--out", str(tmp_path / "b.jsonl"),
-                              "--scores", str(tmp_path / "b.scores")]) == 0
+        assert main(common + ["--method", method, "--out", str(tmp_path / f"b-{method}.jsonl"),
+                              "--scores", str(tmp_path / f"b-{method}.scores")]) == 0
     assert main(common + ["--out", str(tmp_path / "c.jsonl"), "--scores", str(tmp_path / "c.scores")]) == 0
     assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
     assert (tmp_path / "c.scores").read_bytes() == (tmp_path / "a.scores").read_bytes()
