@@ -45,7 +45,7 @@ def test_requirements_txt_matches_pyproject():
 
 def run(command, **kwargs) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, env={**env, **kwargs.pop("env", {})},
+    result = subprocess.run([str(c) for c in command], check=False, capture_output=True, text=True, env={**env, **kwargs.pop("env", {})},
                             timeout=kwargs.pop("timeout", 1800), **kwargs)
     return result
 

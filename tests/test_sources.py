@@ -141,7 +141,7 @@ def test_hub_spec_syntax():
 
 def _run(code_or_args, env=None, module=False):
     command = [sys.executable, "-m", "nait_core", *code_or_args] if module else [sys.executable, "-c", code_or_args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    return subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
