@@ -39,7 +39,7 @@ class Tokenized:
     def lengths(self) -> np.ndarray:
         return np.array([len(ids) for ids in self.input_ids])
 
-    def slice(self, start: int, end: int) -> "Tokenized":
+    def slice(self, start: int, end: int) -> Tokenized:
         """Samples start..end-1 (one shard's inputs); the hash stays the whole set's."""
         return Tokenized(self.input_ids[start:end], self.response_start[start:end], self.truncated[start:end],
                          self.data_hash)

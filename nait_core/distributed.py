@@ -29,6 +29,7 @@ lazily: the rest of nait works without it (`pip install 'ray[data]'`).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import socket
@@ -40,7 +41,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .capture import CaptureOptions, Progress, ProgressCallback, Reducer, Tokenized, capture_shard
+from .capture import (
+    CaptureOptions,
+    Progress,
+    ProgressCallback,
+    Reducer,
+    Tokenized,
+    capture_shard,
+)
 from .models import LoadedModel, load_model
 from .store import Store
 
@@ -136,7 +144,7 @@ class ShardWriter:
             tokens = decode_shard(batch, row)
             done = [0, 0]
 
-            def on_batch(samples: int, n_tokens: int) -> None:
+            def on_batch(samples: int, n_tokens: int, start=start, done=done) -> None:
                 done[0] += samples
                 done[1] += n_tokens
                 self.board.update.remote(start, done[0], done[1])
@@ -166,7 +174,7 @@ def decode_shard(batch: dict, row: int) -> Tokenized:
     ids = np.frombuffer(batch["ids"][row], np.int32)
     lengths = np.frombuffer(batch["lengths"][row], np.int32)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    return Tokenized([ids[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:])],
+    return Tokenized([ids[a:b].tolist() for a, b in itertools.pairwise(bounds)],
                      np.frombuffer(batch["response_start"][row], np.int32).tolist(),
                      np.frombuffer(batch["truncated"][row], bool).tolist(), str(batch["data_hash"][row]))
 

@@ -10,20 +10,18 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import tiny_model
 
 ray = pytest.importorskip("ray")
 
-from nait_core.capture import CaptureOptions, capture  # noqa: E402
-from nait_core.cli import main  # noqa: E402
-from nait_core.data import Dataset  # noqa: E402
-from nait_core.datasets import load_builtin  # noqa: E402
-from nait_core.distributed import RayOptions  # noqa: E402
-from nait_core.models import load_model, resolve_model_source  # noqa: E402
-from nait_core.store import Store  # noqa: E402
-
-from conftest import tiny_model  # noqa: E402
+from nait_core.capture import CaptureOptions, capture
+from nait_core.cli import main
+from nait_core.data import Dataset
+from nait_core.datasets import load_builtin
+from nait_core.distributed import RayOptions
+from nait_core.models import load_model, resolve_model_source
+from nait_core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +112,7 @@ def test_a_killed_worker_is_retried_and_the_store_verifies(cluster, model, recor
     def run():
         try:
             outcome["report"] = capture(model, records, tmp_path, options, progress)
-        except BaseException as error:  # reported by the assertion below
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             outcome["error"] = error
 
     thread = threading.Thread(target=run)
@@ -189,7 +187,7 @@ def test_a_killed_driver_resumes_with_only_the_missing_shards(cluster, tiny_fold
     assert not _incomplete(folder)
 
     rerun = _driver(tiny_folder, root, cluster)
-    out, err = rerun.communicate(timeout=600)
+    _, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err
     store = Store.open(folder, verify=True)
     after = {p.name: (p / "checksums.json").stat().st_mtime_ns for p in folder.glob("shard-*")}
