@@ -203,9 +203,10 @@ def activation_bytes_per_token(model: LoadedModel, max_length: int) -> int:
     return size * (6 * hidden + 4 * intermediate + (heads + 1) * max_length) + 4 * intermediate
 
 
-def batch_budget(model: LoadedModel, options: CaptureOptions, free_bytes: int | None = None) -> tuple[int, int]:
-    """(padded tokens per batch, rows per batch) for this model's device, unless the options fix them."""
-    device = model.device
+def batch_budget(model: LoadedModel, options: CaptureOptions, device: torch.device | None = None,
+                 free_bytes: int | None = None) -> tuple[int, int]:
+    """(padded tokens per batch, rows per batch) for the model's device, unless the options fix them."""
+    device = device or model.device
     if device.type == "cuda":
         if free_bytes is None:
             free_bytes = torch.cuda.mem_get_info(device)[0]
