@@ -77,7 +77,8 @@ def _import_ray():
 
 
 def connect(address: str | None) -> bool:
-    """Join or start a cluster; True if this call did (and the caller shuts it down)."""
+    """Join or start a cluster; True if this call did. The connection stays for the process's later
+    captures (`nait select` captures the pool, then each target) and Ray closes it at exit."""
     ray = _import_ray()
     if ray.is_initialized():
         return False
@@ -201,7 +202,7 @@ def capture_on_ray(model: LoadedModel, tokens: Tokenized, store: Store, ranges: 
     """Capture `ranges` of `store` on a Ray actor pool; returns tokens per second of the whole run."""
     ray = _import_ray()
     settings: RayOptions = options.ray
-    started_here = connect(settings.address)
+    connect(settings.address)
     from ray.data import ActorPoolStrategy, DataContext
 
     lengths = tokens.lengths
@@ -257,8 +258,6 @@ def capture_on_ray(model: LoadedModel, tokens: Tokenized, store: Store, ranges: 
     finally:
         stop.set()
         ray.kill(board)
-        if started_here:
-            ray.shutdown()
 
 
 def describe_workers(workers: dict) -> str:
