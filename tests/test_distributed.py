@@ -75,7 +75,7 @@ def test_ray_store_has_the_same_bytes_as_one_process(cluster, model, records, tm
     assert not report.reused and report.store.complete
     assert report.store.path.name == single.path.name  # same key, same manifest
     assert _shard_bytes(Store.open(report.store.path)) == _shard_bytes(single)  # every shard, byte for byte
-    assert len(settings.worker_counts) == 2
+    assert 1 <= len(settings.worker_counts) <= 2  # a pool of 2; the second may start after the last shard
     assert sum(w["shards"] for w in settings.worker_counts.values()) == len(single.shard_ranges())
     assert sum(w["tokens"] for w in settings.worker_counts.values()) == int(single.per_sample("tokens").sum())
     assert capture(model, records, tmp_path / "ray", _options(ray=settings)).reused
