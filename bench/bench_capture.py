@@ -90,8 +90,8 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=100, help="seeded sample of the demo pool for the timed runs")
     parser.add_argument("--hook-repeats", type=int, default=3)
     parser.add_argument("--bucket-repeats", type=int, default=2, help="each repeat runs sorted and shuffled once")
-    parser.add_argument("--batch-tokens", type=int, default=cap.CaptureOptions().batch_tokens)
-    parser.add_argument("--max-batch-size", type=int, default=cap.CaptureOptions().max_batch_size)
+    parser.add_argument("--batch-tokens", type=int, default=cap.CPU_BATCH_TOKENS)
+    parser.add_argument("--max-batch-size", type=int, default=cap.CPU_MAX_BATCH_SIZE)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 

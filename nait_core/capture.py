@@ -41,6 +41,11 @@ class Tokenized:
     def lengths(self) -> np.ndarray:
         return np.array([len(ids) for ids in self.input_ids])
 
+    def slice(self, start: int, end: int) -> Tokenized:
+        """Samples start..end-1 (one shard's inputs); the hash stays the whole set's."""
+        return Tokenized(self.input_ids[start:end], self.response_start[start:end], self.truncated[start:end],
+                         self.data_hash)
+
 
 def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Tokenized:
     """Render every record with the chat template and tokenize it; a record longer than `max_length`
@@ -196,14 +201,95 @@ class Progress:
 class CaptureOptions:
     reductions: tuple[str, ...] = DEFAULT_REDUCTIONS
     max_length: int = 1024
-    batch_tokens: int = 8192
-    max_batch_size: int = 64
+    batch_tokens: int | None = None  # padded tokens per batch; None: chosen for the device (`batch_budget`)
+    max_batch_size: int | None = None  # rows per batch; None: chosen for the device
     shard_size: int | None = None  # None: store.default_shard_size(n), at most 512, ≥16 shards when n allows
-    worker: tuple[int, int] = (0, 1)  # (i, n): capture only every n-th shard from the i-th (one GPU each)
+    worker: tuple[int, int] = (0, 1)  # (i, n): capture only every n-th shard from the i-th (see `shard_plan`)
     verify: bool = False  # check every shard's sha256 before reusing a store (else headers and sizes)
     sketch: Sketch | None = None  # compact summaries: K random projections per layer (sketch.py); None = exact
     exact_sample: int = 0  # compact pools: also capture this many seeded records exactly (app's neuron views)
     sample_of: str = ""  # set on the exact sample's own capture: the compact store it belongs to
+    ray: object | None = None  # a `distributed.RayOptions`: run the shards on a Ray cluster instead of here
+
+
+# Batch budgets. CPU: the best of a sweep on the bundled model (docs/benchmarks.md): past ~2k padded
+# tokens a batch's activations stop fitting in cache and tok/s drops (8,192 ran 1.5x slower than 2,048).
+CPU_BATCH_TOKENS, CPU_MAX_BATCH_SIZE = 2048, 64
+# CUDA: the largest power of two whose activations fit in this share of the free memory, within these bounds.
+CUDA_MEMORY_SHARE, CUDA_MIN_TOKENS, CUDA_MAX_TOKENS, CUDA_MAX_BATCH_SIZE = 0.6, 2048, 65536, 64
+
+
+def activation_bytes_per_token(model: LoadedModel, max_length: int) -> int:
+    """Peak bytes one padded token costs inside one decoder layer (layers run one after another and
+    inference mode frees each layer's tensors, so the peak is one layer's, not the sum over layers):
+    the residual stream, norm output, q/k/v/attention output (~6 x hidden), the MLP's gate, up,
+    activation and product (4 x intermediate) in the weights' dtype, the hook's float32 copy of the
+    neurons (4 bytes x intermediate), and a worst case for attention: one score row per head plus the
+    padding mask over `max_length` keys (SDPA kernels need less). The LM head never runs."""
+    config = getattr(model.model, "config", None)
+    size = next(model.model.parameters()).element_size()
+    intermediate = model.neurons_per_layer
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None) or intermediate // 4
+    heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None) or 32
+    return size * (6 * hidden + 4 * intermediate + (heads + 1) * max_length) + 4 * intermediate
+
+
+def batch_budget(model: LoadedModel, options: CaptureOptions, device: torch.device | None = None,
+                 free_bytes: int | None = None) -> tuple[int, int]:
+    """(padded tokens per batch, rows per batch) for the model's device, unless the options fix them."""
+    device = device or model.device
+    if device.type == "cuda":
+        if free_bytes is None:
+            free_bytes = torch.cuda.mem_get_info(device)[0]
+        fit = int(CUDA_MEMORY_SHARE * free_bytes // activation_bytes_per_token(model, options.max_length))
+        tokens = CUDA_MIN_TOKENS
+        while tokens * 2 <= min(fit, CUDA_MAX_TOKENS):
+            tokens *= 2
+        auto = (tokens, CUDA_MAX_BATCH_SIZE)
+    else:
+        auto = (CPU_BATCH_TOKENS, CPU_MAX_BATCH_SIZE)
+    return options.batch_tokens or auto[0], options.max_batch_size or auto[1]
+
+
+def shard_plan(store: Store, worker: tuple[int, int] = (0, 1)) -> list[tuple[int, int]]:
+    """The sample-id ranges still to capture into `store`, in order: its missing shards, or with
+    `worker=(i, n)` those among every n-th shard from the i-th (`nait capture --worker i/n`, a by-hand
+    split across processes; `--ray` hands the same missing shards to a Ray actor pool instead)."""
+    index, count = worker
+    mine = {r for j, r in enumerate(store.shard_ranges()) if j % count == index}
+    return [r for r in store.missing_ranges() if r in mine]
+
+
+def capture_shard(model: LoadedModel, tokens: Tokenized, start: int, options: CaptureOptions,
+                  reducer: Reducer | None = None, on_batch: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+    """Capture one shard: `tokens` holds exactly its samples (`Tokenized.slice`), `start` is the id of the
+    first. Returns the arrays `Store.write_shard(start, start + len, arrays)` takes. `on_batch(samples,
+    tokens)` is called after each batch. Used by the single-process loop, `--worker` and the Ray actors."""
+    reducer = reducer or Reducer(model, options.reductions, options.sketch)
+    batch_tokens, max_batch_size = batch_budget(model, options)
+    lengths = tokens.lengths
+    pad_id = model.tokenizer.pad_token_id
+    device = model.device
+    shard = np.empty((len(options.reductions), len(lengths), model.n_layers, reducer.width), np.float16)
+    with torch.inference_mode(), reducer.hooks():
+        for batch in make_batches(lengths, batch_tokens, max_batch_size):
+            ids, mask = pad_batch([tokens.input_ids[i] for i in batch], pad_id, device)
+            response_start = torch.tensor([tokens.response_start[i] for i in batch], device=device)
+            reducer.set_batch(mask, response_start)
+            forward(model, ids, mask)
+            values = reducer.out.cpu().numpy()
+            if not np.isfinite(values[[i for i, r in enumerate(options.reductions) if r != "response_mean"]]).all():
+                rows = [start + i for i in batch]
+                raise FloatingPointError(f"non-finite activations in samples {rows[:5]}…; try --dtype float32")
+            shard[:, batch] = values.astype(np.float16)
+            if on_batch:
+                on_batch(len(batch), int(mask.sum()))
+    arrays = {name: shard[r] for r, name in enumerate(options.reductions)}
+    arrays["tokens"] = lengths.astype(np.int32)
+    arrays["response_tokens"] = np.array(
+        [max(0, len(ids) - s) for ids, s in zip(tokens.input_ids, tokens.response_start)], np.int32)
+    arrays["truncated"] = np.array(tokens.truncated, dtype=bool)
+    return arrays
 
 
 @dataclass
@@ -322,49 +408,19 @@ def capture(
     tokens = tokenize(dataset, model.tokenizer, options.max_length)  # from here on the model is needed
     manifest["shape"] = {"layers": model.n_layers, "neurons": model.neurons_per_layer}
     store = Store.create(path, manifest)
-    index, count = options.worker
-    mine = {r for j, r in enumerate(store.shard_ranges()) if j % count == index}
-    missing = [r for r in store.missing_ranges() if r in mine]
+    missing = shard_plan(store, options.worker)
     report = CaptureReport(store, reused=not missing, truncated=sum(tokens.truncated), skipped=dataset.skipped)
     if not missing:
         if store.complete:
             report.store = Store.open(store.location, verify=options.verify)  # a damaged store is reported, never used
         return report
 
-    lengths = tokens.lengths
-    tokens_total = int(sum(lengths[s:e].sum() for s, e in missing))
-    samples_total = sum(e - s for s, e in missing)
-    done_samples = done_tokens = 0
-    started = time.perf_counter()
-    reducer = Reducer(model, options.reductions, options.sketch)
-    pad_id = model.tokenizer.pad_token_id
-    device = model.device
-    if progress:
-        progress(Progress(0, samples_total, 0, tokens_total, 0.0))
-    with torch.inference_mode(), reducer.hooks():
-        for start, end in store.claim_missing(missing):  # shards another process is writing are left to it
-            shard = np.empty((len(options.reductions), end - start, model.n_layers, reducer.width), np.float16)
-            for batch in make_batches(lengths[start:end], options.batch_tokens, options.max_batch_size):
-                rows = [start + i for i in batch]
-                ids, mask = pad_batch([tokens.input_ids[r] for r in rows], pad_id, device)
-                response_start = torch.tensor([tokens.response_start[r] for r in rows], device=device)
-                reducer.set_batch(mask, response_start)
-                forward(model, ids, mask)
-                values = reducer.out.cpu().numpy()
-                if not np.isfinite(values[[i for i, r in enumerate(options.reductions) if r != "response_mean"]]).all():
-                    raise FloatingPointError(f"non-finite activations in samples {rows[:5]}…; try --dtype float32")
-                shard[:, batch] = values.astype(np.float16)
-                done_samples += len(rows)
-                done_tokens += int(mask.sum())
-                if progress:
-                    progress(Progress(done_samples, samples_total, done_tokens, tokens_total, time.perf_counter() - started))
-            arrays = {name: shard[r] for r, name in enumerate(options.reductions)}
-            arrays["tokens"] = lengths[start:end].astype(np.int32)
-            arrays["response_tokens"] = np.array(
-                [max(0, len(tokens.input_ids[i]) - tokens.response_start[i]) for i in range(start, end)], np.int32)
-            arrays["truncated"] = np.array(tokens.truncated[start:end], dtype=bool)
-            store.write_shard(start, end, arrays)
-    report.tokens_per_second = done_tokens / max(time.perf_counter() - started, 1e-9)
+    if options.ray is not None:  # the same shards, written by a Ray actor pool (imports ray lazily)
+        from .distributed import capture_on_ray
+
+        report.tokens_per_second = capture_on_ray(model, tokens, store, missing, options, progress)
+    else:
+        report.tokens_per_second = capture_shards(model, tokens, store, missing, options, progress)
     if store.complete:  # else other workers still have shards to write
         report.store = Store.open(store.location, verify=options.verify)  # new shards were hashed as written
     return report
@@ -393,6 +449,29 @@ def exact_sample_store(store: Store) -> tuple[Store, np.ndarray] | None:
             rows = exact_sample_rows(store.n_samples, sample.n_samples, store.manifest["options"]["sketch"]["seed"])
             return sample, rows
     return None
+
+
+def capture_shards(model: LoadedModel, tokens: Tokenized, store: Store, ranges: list[tuple[int, int]],
+                   options: CaptureOptions, progress: ProgressCallback | None = None) -> float:
+    """The single-process loop: capture and write each range in turn; returns tokens per second."""
+    lengths = tokens.lengths
+    tokens_total = int(sum(lengths[s:e].sum() for s, e in ranges))
+    samples_total = sum(e - s for s, e in ranges)
+    done = [0, 0]  # samples, tokens
+    started = time.perf_counter()
+    reducer = Reducer(model, options.reductions, options.sketch)
+
+    def on_batch(samples: int, n_tokens: int) -> None:
+        done[0] += samples
+        done[1] += n_tokens
+        if progress:
+            progress(Progress(done[0], samples_total, done[1], tokens_total, time.perf_counter() - started))
+
+    if progress:
+        progress(Progress(0, samples_total, 0, tokens_total, 0.0))
+    for start, end in store.claim_missing(ranges):  # shards another process is writing are left to it
+        store.write_shard(start, end, capture_shard(model, tokens.slice(start, end), start, options, reducer, on_batch))
+    return done[1] / max(time.perf_counter() - started, 1e-9)
 
 
 class _StopForward(Exception):

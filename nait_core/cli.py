@@ -77,7 +77,11 @@ def _add_capture_args(parser):
     group.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT), help="where stores live: a folder or an fsspec URL "
                        "such as s3://bucket/stores (default: cached_features)")
     group.add_argument("--max-length", type=int, default=1024, help="truncate samples to this many tokens (counted in the report)")
-    group.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch")
+    group.add_argument("--batch-tokens", type=_batch_tokens, default=None, metavar="N|auto",
+                       help="padded tokens per batch (default auto: 2,048 on CPU; on CUDA the largest that fits)")
+    group.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                       help="capture on a Ray cluster: alone, a local one; 'auto' or ray://host:port, an existing one")
+    group.add_argument("--ray-workers", type=int, help="--ray: actors (default: one per GPU, or one per node without GPUs)")
     group.add_argument("--reductions", default=",".join(CaptureOptions().reductions),
                        help=f"per-sample summaries to store, comma-separated, from {','.join(REDUCTIONS)}")
     group.add_argument("--shard-size", type=int, help="samples per shard, the unit of resume and of parallel work "
@@ -112,6 +116,31 @@ def _add_cut_args(parser, required=True):
     group.add_argument("--merge", choices=MERGES, default="union", help="several targets: union (paper), intersection (core subset) or mean-z")
 
 
+def _batch_tokens(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--batch-tokens must be a whole number or 'auto', not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--batch-tokens must be at least 1, not {value}")
+    return value
+
+
+def _ray_options(args):
+    if not getattr(args, "ray", None):
+        return None
+    if getattr(args, "worker", "0/1") != "0/1":
+        raise ValueError("--worker and --ray do not mix: --ray hands every missing shard to the cluster")
+    if args.ray_workers is not None and args.ray_workers < 1:
+        raise ValueError(f"--ray-workers must be at least 1, not {args.ray_workers}")
+    from .distributed import RayOptions
+
+    return RayOptions(address=args.ray, workers=args.ray_workers, neuron_module=args.neuron_module,
+                      trust_remote_code=args.trust_remote_code)
+
+
 def _capture_options(args) -> CaptureOptions:
     try:
         index, count = (int(part) for part in getattr(args, "worker", "0/1").split("/"))
@@ -127,7 +156,7 @@ def _capture_options(args) -> CaptureOptions:
     return CaptureOptions(reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
                           max_length=args.max_length, batch_tokens=args.batch_tokens, worker=(index, count),
                           shard_size=args.shard_size, verify=args.verify,
-                          sketch=sketch, exact_sample=args.exact_sample if sketch else 0)
+                          sketch=sketch, exact_sample=args.exact_sample if sketch else 0, ray=_ray_options(args))
 
 
 def _warn_before_capture(args, model, dataset) -> None:
@@ -417,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("capture", help="capture a data set's neuron summaries into the store")
     p.add_argument("--data", required=True, help=DATA_SPECS)
-    p.add_argument("--worker", default="0/1", help="I/N: capture every N-th shard from the I-th, for N parallel workers (one GPU each)")
+    p.add_argument("--worker", default="0/1",
+                   help="I/N: capture only every N-th missing shard from the I-th (a by-hand split; --ray does it for you)")
     add_model_args(p), _add_data_args(p), _add_capture_args(p)
     p.set_defaults(func=cmd_capture)
 
