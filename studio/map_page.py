@@ -178,3 +178,5 @@ def _overlap(studio: Studio) -> None:
     shares.columns = top["neuron"]
     st.plotly_chart(charts.share_heatmap(shares, f"Share of samples firing the top neurons of {target} "
                                                  f"(threshold {threshold})"), key="map_shares")
+    st.markdown("Open a neuron of this chart on the Neuron explorer: "
+                + " · ".join(f"[{n}]({urlstate.neuron_link(n)})" for n in top["neuron"]))

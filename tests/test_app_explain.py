@@ -131,6 +131,7 @@ def test_a_link_with_a_row_marks_it_on_the_map(demo):
     near = frame(at, "map").value
     assert len(near) == 11 and near["row"].iloc[0] == "samples?row=7"
     assert list(near["map"]) == [link.replace("samples", "map") for link in near["row"]]
+    assert "[L0.N" in markdown(at) and "](neurons?neuron=L0.N" in markdown(at)  # the overlap chart's neurons, linked
     at.radio(key="map_color").set_value("score").run()
     check(at)
     assert at.query_params["color"] == "score" and at.query_params["row"] == "7"
