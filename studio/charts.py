@@ -60,8 +60,10 @@ def value_histogram(groups: dict[str, np.ndarray], threshold: float | None, titl
     return _layout(fig, title, x_label, "share of samples")
 
 
-def overlap_map(candidates: pd.DataFrame, targets: pd.DataFrame, color: str, title: str, hover: list[str]) -> go.Figure:
-    """The 2-D map: candidates as dots coloured by `color`, each target set as crosses. Every point carries
+def overlap_map(candidates: pd.DataFrame, targets: pd.DataFrame, color: str, title: str, hover: list[str],
+                highlight: int | None = None) -> go.Figure:
+    """The 2-D map: candidates as dots coloured by `color`, each target set as crosses, and the pool row
+    `highlight` (when it is on the map) as a large ringed star drawn last, above the rest. Every point carries
     its pool row in customdata (-1 for target samples); `point_rows` maps a box or lasso selection back to
     records. customdata is kept as plain lists: a NumPy array goes to the browser as a typed array, and
     plotly.js echoes a typed 2-D array's point back as {"0": -1}, not [-1]."""
@@ -75,6 +77,12 @@ def overlap_map(candidates: pd.DataFrame, targets: pd.DataFrame, color: str, tit
         fig.add_scatter(x=points["x"], y=points["y"], mode="markers", name=f"target {name}",
                         marker=dict(symbol="x", size=7, line_width=1), customdata=[[-1]] * len(points),
                         text=points["preview"], hovertemplate=f"target {name}<br>%{{text}}<extra></extra>")
+    marked = candidates[candidates["row"] == highlight] if highlight is not None else candidates.iloc[:0]
+    if len(marked):  # its customdata is its row: a box around it chooses that record, as its dot does
+        fig.add_scatter(x=marked["x"], y=marked["y"], mode="markers", name=f"record {highlight}",
+                        marker=dict(symbol="star", size=20, color="#e4572e", line=dict(width=2, color="black")),
+                        customdata=[[int(highlight)]], text=marked["preview"],
+                        hovertemplate=f"record {highlight}<br>%{{text}}<extra></extra>")
     fig.update_layout(dragmode="lasso", coloraxis_colorbar=dict(title=color, x=1.02),
                       legend=dict(orientation="h", y=-0.12))
     return _layout(fig, title, "UMAP 1", "UMAP 2", height=580)

@@ -7,8 +7,11 @@ import streamlit as st
 
 from nait_core import explore
 
-from . import charts
+from . import charts, neuron_card, urlstate
 from .session import Studio, settings
+
+COLOURS = ["score", "source", "selection"]
+NEAREST = 10
 
 
 def points(studio: Studio) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -39,14 +42,70 @@ def render(studio: Studio) -> None:
     if len(candidates) < n:
         st.info(f"Showing a random sample of {len(candidates):,} of the {n:,} candidates (and all target samples) "
                 f"so the map stays fast.")
-    color = st.radio("Colour candidates by", ["score", "source", "selection"], horizontal=True, key="map_color")
+    urlstate.restore("color", "map_color", _one_of(COLOURS))
+    _row_from_url(n)
+    cols = st.columns([3, 1])
+    color = cols[0].radio("Colour candidates by", COLOURS, horizontal=True, key="map_color")
+    row = cols[1].number_input("Mark record", 0, n - 1, None, key="map_row", placeholder="pool row",
+                               help="marks this pool record on the map with a star (a link `map?row=N` does too)")
+    urlstate.put("color", color)
+    urlstate.put("row", row)
+    if row is not None and row not in set(candidates["row"]):
+        st.caption(f"Record {row} is not among the candidates shown on the map.")
     fig = charts.overlap_map(candidates, targets, color, "Candidates (dots) and targets (crosses) in activation space",
-                             ["row", "source", "score", "selection", "preview"])
+                             ["row", "source", "score", "selection", "preview"], highlight=row)
     # One key per colouring: the traces (and so the selected points' curve numbers) differ between them.
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=f"map_chart_{color}")
     chosen = chosen_rows(event.selection.points if event else [], charts.point_rows(fig))
-    _chosen(studio, chosen, candidates)
+    _chosen(studio, chosen, candidates, row)
     _overlap(studio)
+
+
+def _one_of(options: list[str]):
+    """A cast for `urlstate.restore` that takes only one of the widget's options."""
+    def cast(value: str) -> str:
+        if value not in options:
+            raise ValueError(value)
+        return value
+    return cast
+
+
+def _row_from_url(n: int) -> None:
+    """`?row=N` marks record N (from the explorers' "show on the map" links)."""
+    value = urlstate.changed("row")
+    if value is None:
+        return
+    try:
+        row = int(value)
+        if not 0 <= row < n:
+            raise ValueError(f"{row} is not a row of this pool of {n:,} records")
+    except ValueError as error:
+        st.warning(f"Ignoring the record in the link: {error}")
+        return
+    st.session_state["map_row"] = row
+
+
+def nearest(candidates: pd.DataFrame, row: int, k: int = NEAREST) -> list[int]:
+    """Pool row `row` and the `k` candidates closest to it on the map (2-D distance), nearest first."""
+    xy = candidates[["x", "y"]].to_numpy()
+    at = candidates["row"].to_numpy() == row
+    if not at.any():
+        return []
+    distance = np.linalg.norm(xy - xy[at][0], axis=1)
+    return [int(r) for r in candidates["row"].to_numpy()[np.argsort(distance, kind="stable")[:k + 1]]]
+
+
+def linked(candidates: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+    """These candidates as a table whose `row` opens the record on the Sample explorer and whose `map` column
+    marks it on this map."""
+    table = candidates.set_index("row").loc[rows, ["source", "score", "selection", "preview"]].reset_index()
+    table.insert(1, "map", [urlstate.map_link(r) for r in rows])
+    return neuron_card.with_record_links(table)
+
+
+LINKS = {"row": neuron_card.record_link_column(),
+         "map": st.column_config.LinkColumn("map", display_text="mark", help="marks this record on the map"),
+         "preview": st.column_config.TextColumn(width="large")}
 
 
 def chosen_rows(points: list[dict], rows_by_curve: list[np.ndarray]) -> list[int]:
@@ -71,16 +130,23 @@ def _use(rows: list[int] | None) -> None:
         st.session_state["map_filter"] = rows
 
 
-def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame) -> None:
+def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: int | None) -> None:
     if chosen:
-        st.markdown(f"**{len(chosen):,} candidates chosen** with the box or lasso")
-        st.dataframe(candidates.set_index("row").loc[chosen, ["source", "score", "selection", "preview"]],
-                     width="stretch", height=220)
+        st.markdown(f"**{len(chosen):,} candidates chosen** with the box or lasso (click a row number to open the "
+                    f"record on the Sample explorer)")
+        st.dataframe(linked(candidates, chosen), hide_index=True, width="stretch", height=220, key="map_chosen",
+                     column_config=LINKS)
         st.button(f"Use these {len(chosen):,} records on the other pages", key="map_use", on_click=_use, args=(chosen,),
                   help="filters the Sample explorer, and adds them as a group to the Neuron explorer and to "
                        "the per-neuron overlap below")
     else:
         st.caption("Draw a box or lasso on the map to choose candidates.")
+        around = nearest(candidates, row) if row is not None else []
+        if around:  # nothing chosen: the marked record and its neighbours on the map say what its region holds
+            st.markdown(f"**Record {row} and its {len(around) - 1} nearest candidates on the map** (click a row "
+                        f"number to open the record on the Sample explorer)")
+            st.dataframe(linked(candidates, around), hide_index=True, width="stretch", height=220, key="map_nearest",
+                         column_config=LINKS)
     current = st.session_state.get("map_filter")
     if current is not None:
         st.caption(f"{len(current):,} records chosen here filter the Sample explorer and form a group on the "
@@ -91,8 +157,12 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame) -> None
 def _overlap(studio: Studio) -> None:
     st.subheader("Per-neuron overlap")
     cols = st.columns([2, 1])
+    urlstate.restore("target", "map_feature", _one_of(studio.target_names))
+    urlstate.restore("per_layer", "map_per_layer", lambda v: min(max(int(v), 1), 5))
     target = cols[0].selectbox("Target feature", studio.target_names, key="map_feature")
-    per_layer = cols[1].number_input("Top neurons per layer", 1, 5, 1, key="map_per_layer")
+    per_layer = cols[1].number_input("Top neurons per layer", 1, 5, key="map_per_layer")  # default: the minimum, 1
+    urlstate.put("target", target)
+    urlstate.put("per_layer", int(per_layer))
     g = studio.target_names.index(target)
     top = explore.top_neurons(explore.feature_weights(studio.features[g], studio.pool_mean), per_layer=int(per_layer))
     neurons = list(zip(top["layer"], top["index"]))
@@ -108,3 +178,5 @@ def _overlap(studio: Studio) -> None:
     shares.columns = top["neuron"]
     st.plotly_chart(charts.share_heatmap(shares, f"Share of samples firing the top neurons of {target} "
                                                  f"(threshold {threshold})"), key="map_shares")
+    st.markdown("Open a neuron of this chart on the Neuron explorer: "
+                + " · ".join(f"[{n}]({urlstate.neuron_link(n)})" for n in top["neuron"]))

@@ -89,8 +89,12 @@ def render(studio: Studio) -> None:
                          live=st.toggle("Live passes over its top records", True, key="neurons_live"))
     k = st.slider("Top-activating samples to list", 3, 50, 10, key="neurons_k")
     st.markdown(f"**Top-activating candidates** for {name}")
-    st.dataframe(neuron_card.with_record_links(_examples(studio.pool.records, pool_values, k, "source")),
-                 hide_index=True, width="stretch", column_config={"row": neuron_card.record_link_column()})
+    top = _examples(studio.pool.records, pool_values, k, "source")
+    top.insert(1, "map", [urlstate.map_link(r) for r in top["row"]])
+    st.dataframe(neuron_card.with_record_links(top), hide_index=True, width="stretch",
+                 column_config={"row": neuron_card.record_link_column(),
+                                "map": st.column_config.LinkColumn("map", display_text="mark",
+                                                                   help="marks the record on the Overlap map")})
     for target, dataset in zip(studio.target_names, studio.targets):
         st.markdown(f"**Top-activating targets: {target}**")
         st.dataframe(_examples(dataset.records, groups[f"target {target}"], k, "source"), hide_index=True, width="stretch")

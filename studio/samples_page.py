@@ -78,6 +78,7 @@ def sample(studio: Studio, row: int) -> None:
     record = studio.pool.records[row]
     st.subheader(f"Record {row} · {record.source}")
     st.caption(record.where)
+    st.markdown(f"[Mark it on the Overlap map]({urlstate.map_link(row)}) (a star among the candidates and targets)")
     for turn in record.conversation:
         st.markdown(f"**{turn['role']}**")
         st.text(turn["content"][:4000] + ("…" if len(turn["content"]) > 4000 else ""))

@@ -27,8 +27,8 @@ from nait_core.store import StoreError
 USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)
 # Session state that names rows of one pool (row numbers, map choices, table picks, score ranges, a top-k
 # bounded by the pool's size): dropped when the pool changes, so a page never shows another pool's rows.
-POOL_STATE = ("map_filter", "samples_row", "samples_picked", "samples_score", "samples_sources", "samples_table",
-              "samples_map_only", "select_top")
+POOL_STATE = ("map_filter", "map_row", "samples_row", "samples_picked", "samples_score", "samples_sources",
+              "samples_table", "samples_map_only", "select_top")
 POOL_STATE_PREFIXES = ("map_chart",)
 DEMO_TARGETS = ("gsm8k", "humaneval", "mmlu")
 

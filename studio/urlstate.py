@@ -36,6 +36,11 @@ def record_link(row: int) -> str:
     return link("samples", row=int(row))
 
 
+def map_link(row: int) -> str:
+    """The Overlap map with this pool record marked."""
+    return link("map", row=int(row))
+
+
 def _url() -> dict[str, str]:
     return {k: st.query_params[k] for k in st.query_params}
 

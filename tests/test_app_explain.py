@@ -6,6 +6,7 @@ import base64
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -42,6 +43,7 @@ def test_sample_explorer_contrastive_card_and_nearest(demo):
     top = frame(at, "z vs pool").value
     assert top["z vs pool"].is_monotonic_decreasing and len(top) == 20
     assert all(link.startswith("neurons?neuron=L") for link in top["neuron"])  # each id opens the Neuron explorer
+    assert "[Mark it on the Overlap map](map?row=7)" in markdown(at)
     # The heatmap's colour limits come from percentiles, so the outliers saturate instead of setting them.
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     z = spec["z"]  # plotly's typed-array encoding: base64 bytes, dtype and shape
@@ -65,6 +67,7 @@ def test_a_link_with_a_neuron_opens_its_card(demo):
     assert sum(1 for h in at.get("html") if "<span" in h.proto.body) >= 3  # highlighted firing tokens
     pool_top = at.dataframe[0].value
     assert all(link.startswith("samples?row=") for link in pool_top["row"])  # each row opens the record
+    assert list(pool_top["map"]) == [link.replace("samples", "map") for link in pool_top["row"]]  # ...and marks it
     at.number_input(key="neurons_index").set_value(11).run()
     assert at.query_params["neuron"] == "L5.N11"
     bad = open_at("neurons", neuron="L99.N1")
@@ -104,3 +107,56 @@ def test_select_explains_the_share_and_keeps_settings_in_the_url(demo):
     at.switch_page("pages/samples.py").run()
     check(at)
     assert at.query_params["method"] == "jaccard"
+
+
+def decoded(values) -> np.ndarray:
+    """A plotly spec's array, plain or in its typed-array encoding (base64 bytes and dtype)."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+def test_a_link_with_a_row_marks_it_on_the_map(demo):
+    at = open_at("map", row=7, color="source")
+    assert at.number_input(key="map_row").value == 7 and at.radio(key="map_color").value == "source"
+    assert at.query_params["row"] == "7" and at.query_params["color"] == "source"
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    star = [t for t in traces if t.get("name") == "record 7"]
+    assert len(star) == 1 and star[0]["marker"]["symbol"] == "star" and star[0]["customdata"] == [[7]]
+    dots = [(decoded(t["x"]), decoded(t["y"]), [c[0] for c in t["customdata"]]) for t in traces
+            if t.get("mode") == "markers" and t.get("marker", {}).get("symbol") not in ("x", "star")]
+    x, y = next((xs[rows.index(7)], ys[rows.index(7)]) for xs, ys, rows in dots if 7 in rows)
+    assert (decoded(star[0]["x"])[0], decoded(star[0]["y"])[0]) == pytest.approx((x, y))  # on record 7's dot
+    # Nothing chosen yet: record 7 and its nearest candidates on the map, each row opening the record.
+    near = frame(at, "map").value
+    assert len(near) == 11 and near["row"].iloc[0] == "samples?row=7"
+    assert list(near["map"]) == [link.replace("samples", "map") for link in near["row"]]
+    assert "[L0.N" in markdown(at) and "](neurons?neuron=L0.N" in markdown(at)  # the overlap chart's neurons, linked
+    at.radio(key="map_color").set_value("score").run()
+    check(at)
+    assert at.query_params["color"] == "score" and at.query_params["row"] == "7"
+    bad = open_at("map", row=999)
+    assert any("Ignoring the record in the link" in w.value for w in bad.warning)
+    assert bad.number_input(key="map_row").value is None
+
+
+def test_chosen_points_table_links_each_record():
+    """A box or lasso over the map (the marked star included) lists each chosen record once, linked."""
+    from studio import charts
+    from studio.map_page import chosen_rows, linked
+
+    candidates = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [0.0, 1.0, 0.0, 1.0], "row": [4, 9, 2, 6],
+                               "score": [0.1, 0.2, 0.3, 0.4], "source": ["a", "b", "a", "b"],
+                               "selection": ["selected", "not selected"] * 2, "preview": list("pqrs")})
+    targets = pd.DataFrame({"x": [5.0], "y": [5.0], "group": ["t"], "preview": ["t0"]})
+    fig = charts.overlap_map(candidates, targets, "source", "map", ["row"], highlight=9)
+    rows = charts.point_rows(fig)
+    star = next(i for i, t in enumerate(fig.data) if t.name == "record 9")
+    dots = [{"curve_number": c, "point_index": i} for c, r in enumerate(rows) for i in range(len(r)) if c != star]
+    points = dots + [{"curve_number": star, "point_index": 0}]  # the star and its own dot: record 9 once
+    chosen = chosen_rows(points, rows)
+    assert chosen == [2, 4, 6, 9]  # the target's cross left out
+    table = linked(candidates, chosen)
+    assert list(table["row"]) == [f"samples?row={r}" for r in chosen]
+    assert list(table["map"]) == [f"map?row={r}" for r in chosen]
+    assert list(table["preview"]) == ["r", "p", "s", "q"]
