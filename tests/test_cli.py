@@ -33,7 +33,7 @@ def test_planted_gsm8k_problems_rank_first(small_demo, store_root, tmp_path, cap
     for method in ("overlap", "jaccard", "nait-pca"):
         scores = tmp_path / f"{method}.jsonl"
         assert main(["select", "--candidates", "demo", "--target", "gsm8k", "--target-size", TARGET_SIZE,
-                     "--method", method, "--ratio", "0.1", "--out", str(tmp_path / "out.jsonl"),
+                     "--method", method, "--ratio", "0.1", "--out", str(tmp_path / f"{method}-out.jsonl"),
                      "--scores", str(scores), "--store-dir", str(store_root)]) == 0
         figures[method] = auroc(np.array([r["score"] for r in read_scores(scores)]), planted)
     print(f"AUROC of planted GSM8K ({planted.sum()} of {len(planted)}): {figures}")
