@@ -28,8 +28,8 @@ from nait_core.datasets import load_builtin  # noqa: E402
 from nait_core.features import build_feature  # noqa: E402
 from nait_core.scoring import ScoreOptions, score_store  # noqa: E402
 from nait_core.selection import auroc  # noqa: E402
-from nait_core.sketch import RECOMMENDED_K, Sketch, bytes_per_sample, largest_k  # noqa: E402
-from nait_core.store import PER_SAMPLE, Store, list_stores  # noqa: E402
+from nait_core.sketch import RECOMMENDED_K, Sketch, bytes_per_sample, compact_copy, largest_k  # noqa: E402
+from nait_core.store import Store, list_stores  # noqa: E402
 
 METHODS = [
     ("overlap, centred (default)", ScoreOptions("overlap")),
@@ -52,17 +52,6 @@ def find_store(root: Path, data: str) -> Store:
     raise SystemExit(f"no complete exact store of {data!r} under {root}; capture it first (see the docstring)")
 
 
-def compact_copy(path: Path, exact: Store, sketch: Sketch) -> Store:
-    """The exact store projected post hoc into a compact store with the capture's matrices."""
-    manifest = json.loads((exact.path / "manifest.json").read_text())
-    manifest["options"]["sketch"] = sketch.to_json()
-    manifest.pop("format_version")
-    store = Store.create(path, manifest)
-    for start, end in store.shard_ranges():
-        arrays = {r: sketch.project(exact.rows(r, range(start, end))).astype(np.float16) for r in exact.reductions}
-        arrays.update({name: exact.per_sample(name)[start:end] for name in PER_SAMPLE})
-        store.write_shard(start, end, arrays)
-    return Store.open(path, verify=False)
 
 
 def main(argv=None) -> int:

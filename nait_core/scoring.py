@@ -242,12 +242,17 @@ def score_store(store: Store, features: list[Feature], options: ScoreOptions) ->
                 per_layer[:, start : start + b] = (numerators / norms[None, :, None]).transpose(2, 1, 0)
             else:
                 per_layer[:, start : start + b] = dots.transpose(2, 1, 0)
+    return _scores(features, per_layer, options)
+
+
+def _scores(features: list[Feature], per_layer, options: ScoreOptions) -> list[Scores]:
+    """Per-layer sums [n, layers] of each feature -> Scores, with the z layer-norm where asked."""
     results = []
-    for feature, layers_scores in zip(features, per_layer):
-        offset, scale = np.zeros(store.n_layers), np.ones(store.n_layers)
+    for feature, layers in zip(features, per_layer):
+        offset, scale = np.zeros(layers.shape[1]), np.ones(layers.shape[1])
         if options.method == "nait-pca" and options.layer_norm == "z":
-            offset, scale = layers_scores.mean(axis=0), np.maximum(layers_scores.std(axis=0), 1e-12)
-        results.append(Scores(feature.name, layers_scores, offset, scale))
+            offset, scale = layers.mean(axis=0), np.maximum(layers.std(axis=0), 1e-12)
+        results.append(Scores(feature.name, layers, offset, scale))
     return results
 
 
@@ -259,13 +264,7 @@ def score_store_per_neuron(store: Store, features: list[Feature], options: Score
     for start, x in summaries(store, kernels[0].reduction):
         for kernel, out in zip(kernels, per_layer):
             out[start : start + len(x)] = kernel.per_neuron(x).sum(axis=2)
-    results = []
-    for feature, layers in zip(features, per_layer):
-        offset, scale = np.zeros(store.n_layers), np.ones(store.n_layers)
-        if options.method == "nait-pca" and options.layer_norm == "z":
-            offset, scale = layers.mean(axis=0), np.maximum(layers.std(axis=0), 1e-12)
-        results.append(Scores(feature.name, layers, offset, scale))
-    return results
+    return _scores(features, per_layer, options)
 
 
 def explain(store: Store, rows, feature: Feature, options: ScoreOptions, scores: Scores | None = None) -> np.ndarray:

@@ -106,3 +106,21 @@ def exact_sample_rows(n_samples: int, size: int, seed: int = 0) -> np.ndarray:
     """The seeded exploration sample of a compact pool whose exact values are kept (sorted pool rows)."""
     size = min(size, n_samples)
     return np.sort(np.random.default_rng(seed).choice(n_samples, size=size, replace=False))
+
+
+def compact_copy(path, exact, sketch: Sketch):
+    """An exact store projected post hoc into a compact store at `path` with the capture's matrices
+    (equal to capturing with `--sketch` up to float16 rounding; tests/test_sketch.py checks it)."""
+    import json
+
+    from .store import PER_SAMPLE, Store
+
+    manifest = json.loads((exact.path / "manifest.json").read_text())
+    manifest["options"]["sketch"] = sketch.to_json()
+    manifest.pop("format_version")
+    store = Store.create(path, manifest)
+    for start, end in store.shard_ranges():
+        arrays = {r: sketch.project(exact.rows(r, range(start, end))).astype(np.float16) for r in exact.reductions}
+        arrays.update({name: exact.per_sample(name)[start:end] for name in PER_SAMPLE})
+        store.write_shard(start, end, arrays)
+    return Store.open(path, verify=False)

@@ -10,8 +10,7 @@ from nait_core.capture import CaptureOptions, Reducer, capture, exact_sample_sto
 from nait_core.data import Dataset, Record
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store, score_store_per_neuron
-from nait_core.sketch import Sketch, SketchError, bytes_per_sample, exact_sample_rows, largest_k
-from nait_core.store import Store
+from nait_core.sketch import Sketch, SketchError, bytes_per_sample, compact_copy, exact_sample_rows, largest_k
 
 ALL = ("mean", "last", "first")
 METHODS = [
@@ -67,18 +66,6 @@ def test_projection_preserves_inner_products_in_expectation(kind):
     assert abs(np.mean(estimates) - exact) < 4 * spread / np.sqrt(400)  # unbiased: no rescaling needed
     assert 0.7 * spread < np.std(estimates) < 1.3 * spread
 
-
-def compact_copy(path, exact: Store, sketch: Sketch) -> Store:
-    """The exact store projected post hoc into a compact store (what bench/bench_sketch.py does)."""
-    manifest = json.loads((exact.path / "manifest.json").read_text())
-    manifest["options"]["sketch"] = sketch.to_json()
-    manifest.pop("format_version")
-    store = Store.create(path, manifest)
-    for start, end in store.shard_ranges():
-        arrays = {r: sketch.project(exact.rows(r, range(start, end))).astype(np.float16) for r in exact.reductions}
-        arrays.update({name: exact.per_sample(name)[start:end] for name in ("tokens", "response_tokens", "truncated")})
-        store.write_shard(start, end, arrays)
-    return Store.open(path)
 
 
 def test_compact_store_scores_are_the_same_inner_products_in_sketch_space(stores, tmp_path):
