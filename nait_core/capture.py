@@ -375,9 +375,7 @@ def _reuse(path: Path | str, dataset: Dataset, options: CaptureOptions) -> Captu
     for (start, end), problem in store.damaged_ranges(checksums=options.verify):
         print(f"nait: {problem}; removing shard {start}-{end} to recapture it", file=sys.stderr)
         store.remove_shard(start, end)
-    index, count = options.worker
-    mine = [r for j, r in enumerate(store.shard_ranges()) if j % count == index]
-    if any(not store.has_shard(*r) for r in mine):
+    if shard_plan(store, options.worker):  # this worker still has shards to capture
         return None
     truncated = int(store.per_sample("truncated").sum()) if store.complete else 0
     return CaptureReport(store, reused=True, truncated=truncated, skipped=dataset.skipped)
