@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import platform
 import shutil
@@ -148,13 +149,19 @@ def main(argv=None) -> int:
         arms = Arms(model, dataset, tokens, Path(tmp))
         if "peers" in args.parts:
             runs = {f"capture, default ({budget[0]:,} tokens)": lambda: arms.capture(None),
-                    "plain HF forward + LM head, sorted, 8 rows": arms.plain,
-                    "nnsight 0.8, down_proj input token mean, same batches": arms.nnsight}
+                    "plain HF forward + LM head, sorted, 8 rows": arms.plain}
+            has_nnsight = importlib.util.find_spec("nnsight") is not None
+            if has_nnsight:
+                runs["nnsight 0.8, down_proj input token mean, same batches"] = arms.nnsight
+            else:
+                print("nnsight is not installed: its arm is left out")
             for tokens_budget in [int(t) for t in args.sweep.split(",") if t]:
                 runs[f"capture, {tokens_budget:,} tokens"] = lambda b=tokens_budget: arms.capture(b)
             warm = Arms(model, dataset.subset(np.arange(4), "warm-up"), tokens.slice(0, 4), Path(tmp))
-            warm.capture(None), warm.plain(), warm.nnsight()  # first-call costs (allocator, nnsight set-up)
-            arms._nn = warm._nn
+            warm.capture(None), warm.plain()  # first-call costs (allocator, nnsight set-up)
+            if has_nnsight:
+                warm.nnsight()
+                arms._nn = warm._nn
             rates, cpu_rates = interleaved(runs, args.repeats, arms.real)
             table(rates, "plain HF forward + LM head, sorted, 8 rows", cpu_rates)
         if "ray" in args.parts:
