@@ -97,5 +97,5 @@ def cmd_eval(args) -> None:
     print(results_table(results))
     charts = Path(args.out) / "charts.html"
     atomic_write(charts, "\n".join(f.to_html(full_html=False, include_plotlyjs=i == 0)
-                                     for i, f in enumerate(results_figures(results).values())))
+                                   for i, f in enumerate(results_figures(results).values())))
     print(f"results: {Path(args.out) / 'results.json'}, charts: {charts}", file=sys.stderr)
