@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nait_core.data import read_records  # noqa: E402
 from nait_core.datasets import load_builtin  # noqa: E402
-from nait_core.evaluate import split_target  # noqa: E402
+from nait_core.eval import split_target  # noqa: E402
 
 # ../shared/data beside the checkout (or beside a folder above it, for git worktrees)
 SHARED = next((d / "shared" / "data" for d in Path(__file__).resolve().parents[1].parents

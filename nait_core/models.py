@@ -378,23 +378,3 @@ def wrap_model(name, model, tokenizer, fingerprint, neuron_module=None) -> Loade
         neuron_modules=modules,
         neurons_per_layer=neuron_count(modules[0]),
     )
-
-
-# ---------------------------------------------------------------- command line
-
-def add_model_args(parser) -> None:
-    """The model options every `nait` command shares (read back by `model_from_args`)."""
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", default=BUNDLED_MODEL, help=f"'{BUNDLED_MODEL}' (bundled), a model folder, a hub id or a .gguf file")
-    group.add_argument("--device", help="cuda, cuda:1, cpu… (default: cuda if available)")
-    group.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights dtype (default: bf16 on CUDA, fp32 on CPU)")
-    group.add_argument("--neuron-module", help="path of the down projection inside a layer, for architectures not built in (e.g. mlp.down_proj)")
-    group.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code (off by default)")
-
-
-def model_from_args(args) -> LazyModel:
-    """The model that `args` names (parsed `add_model_args` options, or anything with the same attributes:
-    model, device, dtype, neuron_module, trust_remote_code, e.g. `nait eval`'s settings), loaded on first
-    use: commands whose stores are already captured never load it."""
-    return LazyModel(args.model, device=args.device, dtype=args.dtype, neuron_module=args.neuron_module,
-                     trust_remote_code=args.trust_remote_code)

@@ -2,7 +2,7 @@
 
 Reads a results folder (`results.json`, rewritten after every arm), so a run still in progress can be
 watched. Needs no loaded model: app.py skips the sidebar's setup on this page. Every number comes from
-`nait_core.evaluate`.
+`nait_core.eval`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from nait_core import evaluate
+from nait_core import eval as evaluate
 
 DEFAULT_DIR = "runs/"
 MAX_DEPTH = 3  # how deep below the folder to look for results.json

@@ -1,17 +1,20 @@
 """`nait eval`: metrics on hand-made cases, baselines, and the harness on a tiny random model."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import nait_core.evaluate as evaluate
+import nait_core.eval as evaluate
+import nait_core.eval.run as eval_run
 from conftest import tiny_model
 from nait_core.baselines import baseline_scores, cached_baseline_scores, ifd_scores, length_scores
 from nait_core.capture import tokenize
+from nait_core.cli.eval import progress_printer, settings_from_args
 from nait_core.data import Dataset, Record
 from nait_core.datasets import load_builtin
-from nait_core.evaluate import EvalSettings, results_table, run_eval, split_target
+from nait_core.eval import EvalSettings, results_table, run_eval, split_target
 from nait_core.finetune import FinetuneSettings, finetune, training_examples
 from nait_core.metrics import (MeasureSettings, extract_code, final_number, gsm8k_correct, humaneval_passed,
                                mmlu_correct, option_logprobs, response_loss, task_of)
@@ -190,7 +193,7 @@ def _key(record):
 def spied(monkeypatch):
     """Record every data set given to selection (targets) and to training."""
     seen = {"selection_targets": [], "trained": []}
-    run_select, finetune = evaluate.run_select, evaluate.finetune
+    run_select, finetune = eval_run.run_select, eval_run.finetune
 
     def select_spy(model, candidates, targets, *args, **kwargs):
         seen["selection_targets"] += [_key(r) for t in targets for r in t.records]
@@ -202,8 +205,8 @@ def spied(monkeypatch):
         seen.setdefault("trained_keys", set()).update(_key(r) for r in dataset.records)
         return finetune(model, dataset, *args, **kwargs)
 
-    monkeypatch.setattr(evaluate, "run_select", select_spy)
-    monkeypatch.setattr(evaluate, "finetune", finetune_spy)
+    monkeypatch.setattr(eval_run, "run_select", select_spy)
+    monkeypatch.setattr(eval_run, "finetune", finetune_spy)
     return seen
 
 
@@ -301,19 +304,19 @@ def test_eval_command_line_reads_every_setting(tmp_path):
         "--candidates", "pool.jsonl", "--target", "gsm8k", "--target", "mmlu", "--methods", "overlap,ifd,random",
         "--random-seeds", "3,4", "--no-full", "--ratio", "0.2", "--finetune", "full", "--epochs", "2",
         "--gen-limit", "5", "--full-steps", "both"])
-    settings = evaluate.settings_from_args(args)
+    settings = settings_from_args(args)
     assert (settings.model, settings.neuron_module, settings.trust_remote_code) == ("my/model", "mlp.c_proj", True)
     assert settings.targets == ("gsm8k", "mmlu") and settings.methods == ("overlap", "ifd", "random")
     assert settings.random_seeds == (3, 4) and not settings.full and settings.base and settings.ratio == 0.2
     assert settings.full_steps == "both"
     assert (settings.finetune.method, settings.finetune.epochs, settings.measure.generate_limit) == ("full", 2.0, 5)
     assert evaluate.settings_from_json(settings.to_json()) == settings
-    assert not evaluate.settings_from_args(cli.build_parser().parse_args(["eval", "--out", "x"])).trust_remote_code
+    assert not settings_from_args(cli.build_parser().parse_args(["eval", "--out", "x"])).trust_remote_code
 
 
 def test_progress_log_is_throttled_for_selection_only(capsys):
     now = [0.0]
-    show = evaluate.progress_printer(every=5, clock=lambda: now[0])
+    show = progress_printer(every=5, clock=lambda: now[0])
     for second, stage, detail in [(0, "select", ""), (1, "select", "1/9"), (2, "select", "2/9"), (7, "select", "8/9"),
                                   (8, "train", ""), (8.5, "train", ""), (9, "measure", "")]:
         now[0] = second
@@ -370,7 +373,7 @@ def _general_file(path, n=40):
 def _pool_tool():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_rare_pool", evaluate.Path(__file__).parents[1] / "bench" / "make_rare_pool.py")
+    spec = importlib.util.spec_from_file_location("make_rare_pool", Path(__file__).parents[1] / "bench" / "make_rare_pool.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

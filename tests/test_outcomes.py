@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import nait_core.evaluate as evaluate
+import nait_core.eval as evaluate
 from conftest import tiny_model
 from test_app import demo  # noqa: F401 (the small demo fixture, for the slow test)
 from test_eval import Interrupt, _settings, tokenizer  # noqa: F401 (tokenizer is a fixture)

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import numpy as np
 
-from . import explain
+from .. import explain
+from ..capture import capture
+from ..models import parse_neuron_id
+from ..pipeline import run_select, unique_names
+from ..scoring import fire_thresholds
+from ..selection import Cut
+from .options import (add_capture_args, add_data_args, add_model_args, add_score_args, capture_options, model_from_args,
+                      print_report, read_data, score_options, tqdm_progress)
 
 
 def _jsonable(value):
@@ -32,21 +38,15 @@ def _print(obj, as_json: bool) -> None:
 
 
 def cmd_neuron(args):
-    from .capture import capture
-    from .cli import _capture_options, _data, _report, _tqdm_progress
-    from .models import model_from_args, parse_neuron_id
-    from .pipeline import unique_names
-    from .scoring import fire_thresholds
-
     layer, index = parse_neuron_id(args.neuron)
-    candidates = _data(args, args.candidates)
-    targets = [_data(args, t, target=True) for t in args.target or []]
+    candidates = read_data(args, args.candidates)
+    targets = [read_data(args, t, target=True) for t in args.target or []]
     model = model_from_args(args)
     if not (0 <= layer < model.n_layers and 0 <= index < model.neurons_per_layer):
         raise ValueError(f"{args.neuron} is outside {model.n_layers} layers × {model.neurons_per_layer} neurons")
-    reports = [capture(model, d, args.store_dir, _capture_options(args), _tqdm_progress()) for d in [candidates, *targets]]
+    reports = [capture(model, d, args.store_dir, capture_options(args), tqdm_progress()) for d in [candidates, *targets]]
     for report, label in zip(reports, ["candidates"] + [f"target {t.name}" for t in targets]):
-        _report(report, label)
+        print_report(report, label)
     pool = reports[0].store
     groups = {"pool": (pool.neuron_values("mean", layer, index), candidates.records)}
     for name, dataset, report in zip(unique_names([t.name for t in targets]), targets, reports[1:]):
@@ -57,28 +57,20 @@ def cmd_neuron(args):
 
 
 def cmd_shared(args):
-    from .cli import _capture_options, _data, _report, _score_options, _tqdm_progress
-    from .models import model_from_args
-    from .pipeline import run_select
-    from .selection import Cut
-
     if not args.target or len(args.target) < 2:
         raise ValueError("nait explain shared needs two --target sets or more")
-    candidates = _data(args, args.candidates)
-    targets = [_data(args, t, target=True) for t in args.target]
-    result = run_select(model_from_args(args), candidates, targets, _score_options(args), Cut(ratio=0.1), "union",
-                        args.store_dir, _capture_options(args), _tqdm_progress())
+    candidates = read_data(args, args.candidates)
+    targets = [read_data(args, t, target=True) for t in args.target]
+    result = run_select(model_from_args(args), candidates, targets, score_options(args), Cut(ratio=0.1), "union",
+                        args.store_dir, capture_options(args), tqdm_progress())
     for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
-        _report(report, label)
-    view = explain.shared_view(result.pool, result.features, result.scores, _score_options(args), candidates.records,
+        print_report(report, label)
+    view = explain.shared_view(result.pool, result.features, result.scores, score_options(args), candidates.records,
                                k=args.top_k, n=args.neurons, candidates=args.rows)
     _print(view, args.json)
 
 
 def add_explain_parser(sub) -> None:
-    from .cli import _add_capture_args, _add_data_args, _add_score_args
-    from .models import add_model_args
-
     parser = sub.add_parser("explain", help="explain a neuron (card) or the neurons several targets share")
     kinds = parser.add_subparsers(dest="explain", required=True)
 
@@ -90,7 +82,7 @@ def add_explain_parser(sub) -> None:
     p.add_argument("--live", type=int, default=3, help="of those, how many get a live pass for their firing tokens (default 3)")
     p.add_argument("--fire-threshold", default="0", help="density threshold: absolute T, or qQ for the neuron's pool quantile")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    add_model_args(p), _add_data_args(p), _add_capture_args(p)
+    add_model_args(p), add_data_args(p), add_capture_args(p)
     p.set_defaults(func=cmd_neuron)
 
     p = kinds.add_parser("shared", help="per layer, how far several targets' features agree; the neurons they share; "
@@ -101,11 +93,5 @@ def add_explain_parser(sub) -> None:
     p.add_argument("--neurons", type=int, default=50, help="shared neurons listed and used for the share (default 50)")
     p.add_argument("--rows", type=int, default=10, help="candidates jointly high for every target listed (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    add_model_args(p), _add_data_args(p), _add_capture_args(p), _add_score_args(p)
+    add_model_args(p), add_data_args(p), add_capture_args(p), add_score_args(p)
     p.set_defaults(func=cmd_shared)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from .cli import main
-
-    sys.exit(main(["explain", *sys.argv[1:]]))

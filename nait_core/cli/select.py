@@ -1,0 +1,113 @@
+"""`nait select` (capture, score and export in one go, or a baseline needing no target) and `nait score`
+(a pool scored with feature files)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..baselines import BASELINES, baseline_scores
+from ..capture import capture
+from ..features import Feature
+from ..pipeline import run_select
+from ..scoring import score_store
+from ..selection import Cut, export, select
+from .capture import warn_before_capture
+from .options import (DATA_SPECS, FORCE_HELP, OUT_HELP, add_capture_args, add_cut_args, add_data_args, add_model_args,
+                      add_score_args, capture_options, model_from_args, print_report, read_data, score_options,
+                      tqdm_progress)
+
+
+def _export(args, records, selection) -> None:
+    """Export, then say what the user must know: records never selected for lack of a score, values
+    JSON could not hold."""
+    notes = export(records, selection, args.out, args.scores)
+    if selection.unscored:
+        print(f"nait: warning: {selection.unscored:,} records have no score (NaN, e.g. a response truncated "
+              "away) and were not selected", file=sys.stderr)
+    if notes:
+        print(f"nait: warning: {len(notes)} exported values changed because JSON cannot hold them:", file=sys.stderr)
+        for note in notes[:20]:
+            print(f"    {note}", file=sys.stderr)
+        if len(notes) > 20:
+            print(f"    … and {len(notes) - 20} more", file=sys.stderr)
+
+
+
+def _cut(args) -> Cut:
+    return Cut(ratio=args.ratio, top=args.top, min_score=args.min_score)
+
+
+def select_baseline(args):
+    """ifd, length or random: one score per candidate, no target and no store."""
+    candidates = read_data(args, args.candidates)
+    if candidates.skipped:  # no capture report here: list what was skipped ourselves
+        print(f"  {len(candidates.skipped)} invalid records skipped:", file=sys.stderr)
+        for line in candidates.skipped[:20]:
+            print(f"    {line}", file=sys.stderr)
+    model = None if args.method == "random" else model_from_args(args)
+    score = baseline_scores(args.method, model, candidates, seed=args.seed, max_length=args.max_length,
+                            progress=tqdm_progress())
+    selection = select({args.method: score}, _cut(args))
+    _export(args, candidates.records, selection)
+    print(f"selected {selection.selected.sum():,} of {len(candidates):,} records ({args.method}) -> {args.out}", file=sys.stderr)
+
+
+def cmd_select(args):
+    if args.method in BASELINES:
+        return select_baseline(args)
+    if not args.target:
+        raise ValueError(f"--target is required for --method {args.method}")
+    candidates = read_data(args, args.candidates)
+    targets = [read_data(args, t, target=True) for t in args.target]
+    model = model_from_args(args)
+    warn_before_capture(args, model, candidates)
+    cut = _cut(args)
+    result = run_select(model, candidates, targets, score_options(args), cut, args.merge, args.store_dir,
+                        capture_options(args), tqdm_progress())
+    for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
+        print_report(report, label)
+    _export(args, candidates.records, result.selection)
+    print(f"selected {result.selection.selected.sum():,} of {len(candidates):,} records "
+          f"({score_options(args).describe()}, merge {args.merge}) -> {args.out}", file=sys.stderr)
+
+
+
+def cmd_score(args):
+    if args.method in BASELINES:
+        raise ValueError(f"--method {args.method} needs no feature: use nait select --method {args.method}")
+    candidates = read_data(args, args.candidates)
+    features = [Feature.load(p) for p in args.feature]
+    model = model_from_args(args)
+    warn_before_capture(args, model, candidates)
+    report = capture(model, candidates, args.store_dir, capture_options(args), tqdm_progress())
+    print_report(report, "candidates")
+    scores = score_store(report.store, features, score_options(args))
+    per_target = {s.feature: s.score for s in scores}
+    given = (args.ratio, args.top, args.min_score)
+    cut = _cut(args) if any(v is not None for v in given) else Cut(ratio=0.1)
+    selection = select(per_target, cut, args.merge)
+    _export(args, candidates.records, selection)
+    print(f"scored {len(candidates):,} records with {len(features)} feature(s) -> {args.scores}", file=sys.stderr)
+
+
+
+def add_select_parser(sub) -> None:
+    p = sub.add_parser("select", help="capture, score and export in one go")
+    p.add_argument("--candidates", required=True, help=f"candidate pool: {DATA_SPECS}")
+    p.add_argument("--target", action="append", help="target set, the same kinds; repeat for several (not for ifd/length/random)")
+    p.add_argument("--out", required=True, type=Path, help=OUT_HELP)
+    p.add_argument("--scores", type=Path, help="JSONL with index, score, rank, selected and per-target scores")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
+    add_model_args(p), add_data_args(p), add_capture_args(p), add_score_args(p), add_cut_args(p)
+    p.set_defaults(func=cmd_select)
+
+
+def add_score_parser(sub) -> None:
+    p = sub.add_parser("score", help="score a pool with one or more feature files")
+    p.add_argument("--candidates", required=True)
+    p.add_argument("--feature", required=True, action="append", help="feature file; repeat for several")
+    p.add_argument("--scores", required=True, type=Path)
+    p.add_argument("--out", type=Path, help="also write the selected records")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
+    add_model_args(p), add_data_args(p), add_capture_args(p), add_score_args(p), add_cut_args(p, required=False)
+    p.set_defaults(func=cmd_score)

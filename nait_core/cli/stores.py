@@ -1,0 +1,79 @@
+"""`nait info` (stores and features with their sizes) and `nait verify` (shards and derived caches against
+their sha256 checksums)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..capture import DEFAULT_STORE_ROOT
+from ..features import list_features
+from ..store import Store, StoreError, list_stores
+
+
+def cmd_info(args):
+    stores = list_stores(Path(args.store_dir))
+    features = list_features(Path(args.store_dir) / "features") + (list_features(Path(args.features)) if args.features else [])
+    if args.json:
+        print(json.dumps({"stores": stores, "features": features}, indent=2))
+        return
+    print(f"stores in {args.store_dir}:")
+    for s in stores:
+        status = "complete" if s.get("complete") else "INCOMPLETE"
+        print(f"  {Path(s['path']).name}  {s.get('samples', '?'):>7} samples  {s.get('layers')}×{s.get('neurons')}  "
+              f"{s.get('size_mb', '?')} MB  {status}")
+    print("features:")
+    for f in features:
+        print(f"  {f['path']}  " + (f"{f['target']} ({f['samples']} samples, {f['model']}) {f['size_kb']} kB" if "error" not in f else f["error"]))
+
+
+def cmd_verify(args):
+    """Check every shard's and derived cache's sha256; with --repair remove what is damaged."""
+    paths = list(args.stores) or [s["path"] for s in list_stores(Path(args.store_dir))]
+    if not paths:
+        print(f"no stores in {args.store_dir}", file=sys.stderr)
+    bad = 0
+    results = []
+    for path in paths:
+        store = Store.existing(path)
+        if store is None:
+            result = {"path": str(path), "error": "manifest missing or unreadable; delete the folder to recapture"}
+        else:
+            result = store.verify(repair=args.repair)
+        results.append(result)
+        damaged = len(result.get("damaged_shards", [])) + len(result.get("damaged_caches", []))
+        bad += damaged + ("error" in result)
+        if args.json:
+            continue
+        if "error" in result:
+            print(f"{path}: {result['error']}")
+            continue
+        missing = f", {len(result['missing'])} missing (resume with the capture command)" if result["missing"] else ""
+        print(f"{path}: {result['shards']} shards{missing}, " + ("all intact" if not damaged else f"{damaged} damaged"))
+        for item in result["damaged_shards"] + result["damaged_caches"]:
+            print(f"  {item['problem']}" + ("  -> removed" if args.repair else ""))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    if bad and args.repair:
+        print(f"removed {bad} damaged item(s): run the same capture command again to recapture the shards "
+              f"(derived caches are recomputed when next used)", file=sys.stderr)
+    elif bad:
+        raise StoreError(f"{bad} damaged item(s); `nait verify --repair` removes them so that the same capture "
+                         f"command recaptures just those shards")
+
+
+def add_info_parser(sub) -> None:
+    p = sub.add_parser("info", help="list stores and features with their sizes")
+    p.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT))
+    p.add_argument("--features", help="another folder of feature files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+
+def add_verify_parser(sub) -> None:
+    p = sub.add_parser("verify", help="check stores' shards and derived caches against their sha256 checksums")
+    p.add_argument("stores", nargs="*", help="store folders or URLs (default: every store in --store-dir)")
+    p.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT))
+    p.add_argument("--repair", action="store_true", help="remove damaged shards and caches (the capture command then recaptures them)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)

@@ -1,0 +1,233 @@
+"""The `nait eval` run: each arm's selection, fine-tuning and measurement, and its results on disk.
+
+Two phases. Phase 1 computes every arm's selection with one loaded model and saves the indices;
+phase 2 trains and measures one arm at a time on a freshly loaded model. `results.json` (every number
+and the exact settings) and `results.md` (the table) are rewritten atomically after each step, so an
+interrupted run resumes at the next unfinished arm and finished arms are never lost.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..baselines import BASELINES, baseline_scores
+from ..capture import ProgressCallback
+from ..data import Dataset
+from ..finetune import FinetuneSettings, TrainProgress, finetune, planned_steps
+from ..metrics import measure_per_problem
+from ..models import LazyModel, LoadedModel
+from ..pipeline import run_select
+from ..scoring import ScoreOptions
+from ..selection import Cut
+from .report import results_markdown
+from .settings import (Arm, EvalData, EvalSettings, arms_of, data_fingerprint, load_eval_data,
+                       settings_from_json)
+
+# ---------------------------------------------------------------- selections
+
+def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: LoadedModel | None,
+                      progress: ProgressCallback | None = None) -> list[int] | None:
+    """Indices into the pool that `arm` trains on (None for base and subset arms). Only the feature
+    parts of the targets are ever given to selection."""
+    cut = Cut(ratio=settings.ratio)
+    if arm.kind in ("full", "full-matched"):
+        return list(range(len(data.pool)))
+    if arm.kind == "random":
+        return np.nonzero(cut.mask(baseline_scores("random", None, data.pool, seed=arm.seed)))[0].tolist()
+    if arm.kind != "method":
+        return None
+    if arm.method in BASELINES:
+        scores = baseline_scores(arm.method, model, data.pool, max_length=settings.finetune.max_length,
+                                 progress=progress)
+        return np.nonzero(cut.mask(scores))[0].tolist()
+    result = run_select(model, data.pool, data.features, ScoreOptions(method=arm.method), cut, settings.merge,
+                        settings.store_dir, progress=progress)
+    return result.selection.indices.tolist()
+
+
+def matched_steps(settings: EvalSettings, pool_size: int) -> int:
+    """Optimiser steps of a selection arm at the ratio (single target, no record dropped by truncation):
+    the length of the step-matched full arm."""
+    return planned_steps(max(1, round(settings.ratio * pool_size)), settings.finetune)
+
+
+def arm_finetune_settings(arm: Arm, settings: EvalSettings, pool_size: int) -> FinetuneSettings:
+    if arm.kind == "full-matched":
+        return dataclasses.replace(settings.finetune, max_steps=matched_steps(settings, pool_size))
+    return settings.finetune
+
+
+def training_set(arm: Arm, data: EvalData, indices: list[int] | None) -> Dataset | None:
+    if arm.kind == "subset":
+        return data.subsets[arm.name]
+    return None if indices is None else data.pool.subset(indices, f"{data.pool.name}-{arm.name}")
+
+
+# ---------------------------------------------------------------- what each arm selected
+
+def record_kind(record) -> str:
+    """A record's kind for composition counts: its `origin` field if it has one, else its source."""
+    origin = record.raw.get("origin")
+    return origin if isinstance(origin, str) and origin else record.source
+
+
+def composition(dataset: Dataset, general_except: tuple[str, ...] = (), examples: int = 5) -> dict:
+    """What a training set holds: its size, how many records are planted (`"planted": true`), the count
+    of each kind (most common first), and the first `examples` general records: neither planted nor of
+    a kind in `general_except` (the targets' names)."""
+    kinds: dict[str, int] = {}
+    for record in dataset.records:
+        kinds[record_kind(record)] = kinds.get(record_kind(record), 0) + 1
+    general = [r for r in dataset.records if r.raw.get("planted") is not True and record_kind(r) not in general_except]
+    return {"n": len(dataset), "planted": sum(r.raw.get("planted") is True for r in dataset.records),
+            "kinds": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "general_examples": [{"where": r.where, "kind": record_kind(r), "preview": r.preview(160)}
+                                 for r in general[:examples]]}
+
+
+def compositions(results: dict, data: EvalData, settings: EvalSettings) -> dict:
+    """`composition` of every arm's training set (selected records; a subset's own records). For
+    `full-matched` it is the whole pool, of which the arm's steps see a seeded sample."""
+    out = {}
+    for arm in arms_of(settings):
+        train = training_set(arm, data, results["selections"].get(arm.name))
+        if train is not None:
+            out[arm.name] = composition(train, tuple(settings.targets))
+    return out
+
+
+# ---------------------------------------------------------------- results
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace `path` by `text` in one step: a reader sees the old file or the new one, never a part."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_results(out: Path, settings: EvalSettings, fingerprint: dict) -> dict:
+    """The results so far in `out`, or a fresh record. Refuses results made with other settings or data."""
+    path = out / "results.json"
+    if path.exists():
+        results = json.loads(path.read_text(encoding="utf-8"))
+        saved = {"settings": settings_from_json(results.get("settings") or {}).to_json(), "data": results.get("data")}
+        for name, now in (("settings", settings.to_json()), ("data", fingerprint)):
+            if saved[name] != now:
+                raise ValueError(f"{path} was made with other {name}; give another output folder to start afresh "
+                                 f"(or the same {name} to resume)")
+        results["settings"] = settings.to_json()
+        return results
+    return {"settings": settings.to_json(), "data": fingerprint, "selections": {}, "arms": {}}
+
+
+def save_results(out: Path, results: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "results.json", json.dumps(results, indent=1))
+    atomic_write(out / "results.md", results_markdown(results) + "\n")
+
+
+def read_results(out: Path | str) -> dict:
+    """`out/results.json` as written by `run_eval` (finished or still running). Raises FileNotFoundError
+    or ValueError (not JSON, or not a results record) with a message for the user."""
+    path = Path(out) / "results.json"
+    if not Path(out).is_dir():
+        raise FileNotFoundError(f"no folder {out}")
+    if not path.is_file():
+        raise FileNotFoundError(f"no results.json in {out}")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(results, dict) or not isinstance(results.get("settings"), dict) \
+            or not isinstance(results.get("arms"), dict):
+        raise ValueError(f"{path} is not a `nait eval` results file (it needs 'settings' and 'arms')")
+    return results
+
+
+# ---------------------------------------------------------------- the run
+
+@dataclass
+class ArmProgress:
+    arm: str
+    index: int  # 1-based position among all arms
+    total: int
+    stage: str  # "select", "train", "measure", "done", "skip"
+    train: TrainProgress | None = None
+    detail: str = ""  # e.g. the capture's progress while selecting
+
+    def describe(self) -> str:
+        text = f"[{self.index}/{self.total}] {self.arm}: {self.stage}"
+        return text + (f" · {self.train.describe()}" if self.train else "") + (f" · {self.detail}" if self.detail else "")
+
+
+def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedModel] | None = None,
+             progress: Callable[[ArmProgress], None] | None = None) -> dict:
+    """Run (or resume) every arm; returns the results record also written to `out/results.json`.
+
+    `load` returns a fresh base model each call (default: the model the settings name, as the CLI's
+    model options do)."""
+    out = Path(out)
+    load = load or (lambda: LazyModel(settings.model, device=settings.device, dtype=settings.dtype,
+                                      neuron_module=settings.neuron_module,
+                                      trust_remote_code=settings.trust_remote_code))
+    report = progress or (lambda p: None)
+    data = load_eval_data(settings)
+    arms = arms_of(settings)
+    results = load_results(out, settings, data_fingerprint(data))
+    results["targets"] = {spec: {"feature": [r.where for r in f.records], "heldout": [r.where for r in h.records],
+                                 "heldout_excluded_seen_in_training_data": n}
+                          for spec, f, h, n in zip(settings.targets, data.features, data.heldout, data.excluded)}
+    pending = [a for a in arms if a.name not in results["arms"]]
+    needs_selection = [a for a in pending if a.kind in ("method", "random", "full", "full-matched")
+                       and a.name not in results["selections"]]
+    if needs_selection:  # phase 1: one model for every selection
+        model = load() if any(a.kind == "method" for a in needs_selection) else None
+        for arm in needs_selection:
+            position = arms.index(arm) + 1
+            report(ArmProgress(arm.name, position, len(arms), "select"))
+            results["selections"][arm.name] = selection_indices(
+                arm, data, settings, model,
+                lambda p, a=arm.name, i=position: report(ArmProgress(a, i, len(arms), "select", detail=p.describe())))
+            save_results(out, results)
+        del model
+    results["composition"] = compositions(results, data, settings)
+    save_results(out, results)
+    for i, arm in enumerate(arms, start=1):  # phase 2: train and measure, one arm at a time
+        if arm.name in results["arms"]:
+            report(ArmProgress(arm.name, i, len(arms), "skip"))
+            continue
+        train_data = training_set(arm, data, results["selections"].get(arm.name))
+        model = load()
+        started = time.perf_counter()
+        network, trained_info = model.model, {}
+        if train_data is not None:
+            report(ArmProgress(arm.name, i, len(arms), "train"))
+            run = finetune(model, train_data, arm_finetune_settings(arm, settings, len(data.pool)),
+                           lambda p, a=arm.name, i=i: report(ArmProgress(a, i, len(arms), "train", p)))
+            network = run.network
+            trained_info = {"train_examples": run.examples, "train_dropped_truncated": run.dropped,
+                            "final_train_loss": run.final_loss, "train_steps": run.steps}
+        trained = time.perf_counter()
+        report(ArmProgress(arm.name, i, len(arms), "measure"))
+        measured = {spec: measure_per_problem(network, model.tokenizer, held, settings.measure)
+                    for spec, held in zip(settings.targets, data.heldout)}
+        metrics = {spec: m for spec, (m, _) in measured.items()}
+        results["arms"][arm.name] = {
+            "group": arm.group, "kind": arm.kind, "method": arm.method, "seed": arm.seed, "path": arm.path,
+            "n_train": None if train_data is None else len(train_data), **trained_info,
+            "train_seconds": trained - started, "measure_seconds": time.perf_counter() - trained,
+            "metrics": metrics, "per_problem": {spec: detail for spec, (_, detail) in measured.items()},
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        save_results(out, results)
+        report(ArmProgress(arm.name, i, len(arms), "done"))
+        del model, network
+    return results
