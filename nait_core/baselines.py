@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .capture import ProgressCallback, tokenize
 from .data import Dataset, Record
-from .metrics import response_logprobs
+from .logprobs import response_logprobs
 from .models import LoadedModel
+from .progress import ProgressCallback
 from .store import Store, atomic_save_npy
+from .tokens import tokenize
 
 BASELINES = ("ifd", "length", "random")
 

@@ -21,13 +21,14 @@ import sys
 from pathlib import Path
 
 from .baselines import BASELINES, baseline_scores
-from .capture import DEFAULT_STORE_ROOT, CaptureOptions, Progress, capture, find_store
+from .capture import DEFAULT_STORE_ROOT, CaptureOptions, capture, find_store
 from .data import FORMATS, DataError
 from .evaluate import add_eval_parser
 from .explain_cli import add_explain_parser
 from .features import Feature, FeatureError, build_feature, list_features
 from .models import ModelError, add_model_args, model_from_args
 from .pipeline import feature_for, feature_path, load_data, run_select, target_capture_options
+from .progress import Progress
 from .scoring import METHODS, ScoreOptions, parse_threshold, score_store
 from .selection import MERGES, Cut, check_output_paths, export, select
 from .sketch import RECOMMENDED_K, Sketch, bytes_per_sample

@@ -37,12 +37,13 @@ from typing import Callable
 import numpy as np
 
 from .baselines import BASELINES, baseline_scores
-from .capture import DEFAULT_STORE_ROOT, ProgressCallback
+from .capture import DEFAULT_STORE_ROOT
 from .data import Dataset, content_hash, read_records
 from .finetune import FINETUNE_METHODS, FinetuneSettings, TrainProgress, finetune, planned_steps
 from .metrics import MeasureSettings, measure_per_problem
 from .models import BUNDLED_MODEL, LoadedModel, add_model_args, model_from_args
 from .pipeline import load_data, run_select, unique_names
+from .progress import ProgressCallback
 from .scoring import METHODS, ScoreOptions
 from .selection import MERGES, Cut
 

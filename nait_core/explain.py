@@ -236,8 +236,9 @@ class TokenActivations:
 def layer_tokens(model: LoadedModel, record, layer: int, max_length: int = 1024):
     """One live forward pass (up to `layer`) of one record: (tokens, activations [pos, neurons], template
     mask [pos], response start)."""
-    from .capture import token_activations, tokenize
+    from .capture import token_activations
     from .data import Dataset
+    from .tokens import tokenize
 
     tokens, acts, start = token_activations(model, record, layer, max_length)
     ids = tokenize(Dataset("one", [record]), model.tokenizer, max_length).input_ids[0]
