@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .data import Dataset, Record
 from .logprobs import response_logprobs
 from .models import LoadedModel
 from .progress import ProgressCallback
-from .store import Store, atomic_save_npy
+from .store import Store
 from .tokens import tokenize
 
 BASELINES = ("ifd", "length", "random")
@@ -79,5 +80,5 @@ def cached_baseline_scores(method: str, model: LoadedModel | None, dataset: Data
         if len(cached) == len(dataset):
             return cached
     scores = ifd_scores(model, dataset, max_length, progress)
-    atomic_save_npy(path, scores)
+    atomic.save_npy(path, scores)
     return scores
