@@ -27,12 +27,14 @@ def response_logprobs(model, input_ids: list[list[int]], response_start: list[in
     with torch.inference_mode():
         for batch in make_batches(lengths, batch_tokens, 16):
             ids, mask = pad_batch([input_ids[i] for i in batch], pad_id, device)
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()  # [batch, pos-1, vocab]
+            # [batch, pos-1, vocab]: the logits that predict tokens 1..pos-1
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
             logp = logits.gather(-1, ids[:, 1:, None])[..., 0] - torch.logsumexp(logits, -1)  # [batch, pos-1]
             for row, i in enumerate(batch):
                 start = max(1, response_start[i])
                 out[i] = logp[row, start - 1: lengths[i] - 1].cpu().numpy()
             if progress:
                 samples_done, tokens_done = samples_done + len(batch), tokens_done + int(lengths[batch].sum())
-                progress(Progress(samples_done, len(input_ids), tokens_done, tokens_total, time.perf_counter() - started))
+                seconds = time.perf_counter() - started
+                progress(Progress(samples_done, len(input_ids), tokens_done, tokens_total, seconds))
     return out
