@@ -187,7 +187,8 @@ def _write_lines(path: Path, lines) -> Path:
     """One line per item, written atomically (a failed export leaves no file, and no stray temporary one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic.open_for_writing(path, "w", encoding="utf-8", newline="") as f:  # newline="": a kept "\r" stays one
+    # newline="": a kept "\r" stays one "\r"
+    with atomic.open_for_writing(path, "w", encoding="utf-8", newline="") as f:
         for line in lines:
             f.write(line + "\n")
     return path
