@@ -7,7 +7,7 @@
    hits both; the figure is the median over repeats of captured tok/s ÷ bare tok/s, by wall clock and by
    this process's CPU time (less sensitive to other work on a shared machine).
 2. Padding. The padded-token share of the whole demo pool (1,000 records; tokenising only) with the
-   length-sorted batches of `capture.make_batches` vs batches of shuffled records under the same token
+   length-sorted batches of `tokens.make_batches` vs batches of shuffled records under the same token
    budget and batch-size cap.
 3. Bucketing speed-up. The sample of (1) captured (hooks on) with sorted vs shuffled batches, runs
    alternating A B B A …; the figure is the median over repeats of shuffled time ÷ sorted time.
@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nait_core import pipeline  # noqa: E402
 from nait_core.models import load_model  # noqa: E402
 from nait_core.store import DEFAULT_REDUCTIONS  # noqa: E402
+from nait_core.tokens import Tokenized, make_batches, pad_batch, tokenize  # noqa: E402
 
 cap = importlib.import_module("nait_core.capture")  # `nait_core.capture` is also a function name
 
@@ -63,20 +64,20 @@ def padded_share(lengths: np.ndarray, batches: list[list[int]]) -> tuple[float, 
 class Runner:
     """Runs one batch bare or captured, returning [wall seconds, process CPU seconds]."""
 
-    def __init__(self, model, tokens: cap.Tokenized, reductions):
+    def __init__(self, model, tokens: Tokenized, reductions):
         self.model, self.tokens = model, tokens
         self.reducer = cap.Reducer(model, reductions)
         self.pad_id = model.tokenizer.pad_token_id
 
     def bare(self, rows) -> np.ndarray:
         t = np.array([time.perf_counter(), time.process_time()])
-        ids, mask = cap.pad_batch([self.tokens.input_ids[r] for r in rows], self.pad_id, self.model.device)
+        ids, mask = pad_batch([self.tokens.input_ids[r] for r in rows], self.pad_id, self.model.device)
         cap.forward(self.model, ids, mask)
         return np.array([time.perf_counter(), time.process_time()]) - t
 
     def captured(self, rows) -> np.ndarray:
         t = np.array([time.perf_counter(), time.process_time()])
-        ids, mask = cap.pad_batch([self.tokens.input_ids[r] for r in rows], self.pad_id, self.model.device)
+        ids, mask = pad_batch([self.tokens.input_ids[r] for r in rows], self.pad_id, self.model.device)
         start = torch.tensor([self.tokens.response_start[r] for r in rows], device=self.model.device)
         with self.reducer.hooks():
             self.reducer.set_batch(mask, start)
@@ -101,11 +102,11 @@ def main(argv=None) -> int:
     print(f"model: {model.name}, {model.n_layers} layers × {model.neurons_per_layer} neurons, "
           f"{next(model.model.parameters()).dtype}, {model.device}")
     demo = pipeline.load_data("demo")
-    tokens = cap.tokenize(demo, model.tokenizer, cap.CaptureOptions().max_length)
+    tokens = tokenize(demo, model.tokenizer, cap.CaptureOptions().max_length)
     lengths = tokens.lengths
 
     # ---- 2. padding on the full demo pool (no forward passes)
-    sorted_all = cap.make_batches(lengths, args.batch_tokens, args.max_batch_size)
+    sorted_all = make_batches(lengths, args.batch_tokens, args.max_batch_size)
     shuffled_all = shuffled_batches(lengths, args.batch_tokens, args.max_batch_size, args.seed)
     share_sorted, real, pad_sorted = padded_share(lengths, sorted_all)
     share_shuffled, _, pad_shuffled = padded_share(lengths, shuffled_all)
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
     # ---- the timed sample
     rows = np.sort(np.random.default_rng(args.seed).choice(len(demo), size=min(args.samples, len(demo)), replace=False))
     sub_lengths = lengths[rows]
-    sorted_batches = [[int(rows[i]) for i in b] for b in cap.make_batches(sub_lengths, args.batch_tokens, args.max_batch_size)]
+    sorted_batches = [[int(rows[i]) for i in b] for b in make_batches(sub_lengths, args.batch_tokens, args.max_batch_size)]
     shuffled = [[int(rows[i]) for i in b] for b in shuffled_batches(sub_lengths, args.batch_tokens, args.max_batch_size, args.seed)]
     real_tokens = int(sub_lengths.sum())
     runner = Runner(model, tokens, DEFAULT_REDUCTIONS)
@@ -160,7 +161,7 @@ def main(argv=None) -> int:
                   f"shuffled {real_tokens / seconds['shuffled'][0]:,.0f} tok/s, speed-up {speedups[-1]:.2f}× (wall), "
                   f"{cpu_speedups[-1]:.2f}× (CPU time)", flush=True)
 
-    sub_share_sorted = padded_share(sub_lengths, cap.make_batches(sub_lengths, args.batch_tokens, args.max_batch_size))[0]
+    sub_share_sorted = padded_share(sub_lengths, make_batches(sub_lengths, args.batch_tokens, args.max_batch_size))[0]
     sub_share_shuffled = padded_share(sub_lengths, shuffled_batches(sub_lengths, args.batch_tokens, args.max_batch_size, args.seed))[0]
     print("\n| figure | value |\n|---|---|")
     print(f"| captured ÷ bare tok/s, same batches, wall clock (median of {args.hook_repeats}) | {np.median(ratios):.3f} |")

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nait_core import pipeline  # noqa: E402
 from nait_core.models import load_model  # noqa: E402
 from nait_core.store import Store  # noqa: E402
+from nait_core.tokens import Tokenized, pad_batch, tokenize  # noqa: E402
 
 cap = importlib.import_module("nait_core.capture")  # `nait_core.capture` is also a function name
 
@@ -49,7 +50,7 @@ def sorted_batches(lengths: np.ndarray, rows: int) -> list[list[int]]:
 
 
 class Arms:
-    def __init__(self, model, dataset, tokens: cap.Tokenized, workdir: Path):
+    def __init__(self, model, dataset, tokens: Tokenized, workdir: Path):
         self.model, self.dataset, self.tokens, self.workdir = model, dataset, tokens, workdir
         self.n = len(tokens.input_ids)
         self.real = int(tokens.lengths.sum())
@@ -75,7 +76,7 @@ class Arms:
         began = time.perf_counter()
         with torch.inference_mode():
             for batch in self.batches8:
-                ids, mask = cap.pad_batch([self.tokens.input_ids[i] for i in batch], pad, self.model.device)
+                ids, mask = pad_batch([self.tokens.input_ids[i] for i in batch], pad, self.model.device)
                 self.model.model(input_ids=ids, attention_mask=mask).logits.float().cpu()
         return time.perf_counter() - began
 
@@ -88,7 +89,7 @@ class Arms:
         began = time.perf_counter()
         with torch.inference_mode():
             for batch in self.batches8:
-                ids, mask = cap.pad_batch([self.tokens.input_ids[i] for i in batch], pad, self.model.device)
+                ids, mask = pad_batch([self.tokens.input_ids[i] for i in batch], pad, self.model.device)
                 weights = (mask / mask.sum(1, keepdim=True)).to(next(self.model.model.parameters()).dtype)[:, None, :]
                 with traced.trace(ids, attention_mask=mask):
                     means = nnsight.save([])
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
           f"{torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}, load {os.getloadavg()}")
     model = load_model(device=args.device)
     dataset = pipeline.load_data("demo", limit=args.samples, seed=args.seed)
-    tokens = cap.tokenize(dataset, model.tokenizer, cap.CaptureOptions().max_length)
+    tokens = tokenize(dataset, model.tokenizer, cap.CaptureOptions().max_length)
     budget = cap.batch_budget(model, cap.CaptureOptions())
     print(f"model {model.name} on {model.device}, {next(model.model.parameters()).dtype}; {len(dataset)} records, "
           f"{int(tokens.lengths.sum()):,} real tokens; default budget {budget[0]:,} tokens, at most {budget[1]} rows")
@@ -192,7 +193,7 @@ def ray_part(model, dataset, tmp: Path, args) -> None:
     arms = {"single process": lambda: run(None),
             "ray, 1 actor": lambda: run(RayOptions(workers=1)),
             "ray, 2 actors": lambda: run(RayOptions(workers=2))}
-    tokens = cap.tokenize(dataset, model.tokenizer, cap.CaptureOptions().max_length)
+    tokens = tokenize(dataset, model.tokenizer, cap.CaptureOptions().max_length)
     real = int(tokens.lengths.sum())
     print(f"[ray] {len(dataset)} records, {real:,} tokens, shards of {shard}; wall time of the whole capture() call "
           "(tokenizing, actor start and model load included)")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nait_core import atomic  # noqa: E402
 from nait_core.data import read_records  # noqa: E402
 from nait_core.datasets import load_builtin  # noqa: E402
 from nait_core.eval import split_target  # noqa: E402
@@ -119,20 +119,14 @@ def read_conversation(row: dict) -> list[dict]:
     return to_conversation(row, "alpaca", "row")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_pool(rows: list[dict], manifest: dict, out: Path) -> Path:
     """Write the JSONL and its manifest (each atomically); returns the manifest's path."""
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    _atomic_write(out, text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(out, text)
     manifest = {"pool": str(out), "sha256": hashlib.sha256(text.encode()).hexdigest(), **manifest}
     path = out.with_name(out.name.removesuffix(".jsonl") + ".manifest.json")
-    _atomic_write(path, json.dumps(manifest, indent=1) + "\n")
+    atomic.write_text(path, json.dumps(manifest, indent=1) + "\n")
     return path
 
 

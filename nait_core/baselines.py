@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .capture import ProgressCallback, tokenize
+from . import atomic
 from .data import Dataset, Record
-from .metrics import response_logprobs
+from .logprobs import response_logprobs
 from .models import LoadedModel
-from .store import Store, atomic_save_npy
+from .progress import ProgressCallback
+from .store import Store
+from .tokens import tokenize
 
 BASELINES = ("ifd", "length", "random")
 
@@ -78,5 +80,5 @@ def cached_baseline_scores(method: str, model: LoadedModel | None, dataset: Data
         if len(cached) == len(dataset):
             return cached
     scores = ifd_scores(model, dataset, max_length, progress)
-    atomic_save_npy(path, scores)
+    atomic.save_npy(path, scores)
     return scores

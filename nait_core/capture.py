@@ -20,74 +20,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import Dataset, content_hash, render
+from .data import Dataset, content_hash
 from .models import LoadedModel, slugify
+from .progress import Progress, ProgressCallback
 from .sketch import Sketch, exact_sample_rows
 from .store import DEFAULT_REDUCTIONS, FORMAT_VERSION, REDUCTIONS, Store, StoreError, is_url
+from .tokens import Tokenized, make_batches, pad_batch, tokenize
 
 DEFAULT_STORE_ROOT = Path("cached_features")
-
-
-@dataclass
-class Tokenized:
-    """Model inputs for a data set: token ids and where each response starts (in tokens)."""
-
-    input_ids: list[list[int]]
-    response_start: list[int]  # index of the first response token
-    truncated: list[bool]
-    data_hash: str
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.array([len(ids) for ids in self.input_ids])
-
-    def slice(self, start: int, end: int) -> Tokenized:
-        """Samples start..end-1 (one shard's inputs); the hash stays the whole set's."""
-        return Tokenized(self.input_ids[start:end], self.response_start[start:end], self.truncated[start:end],
-                         self.data_hash)
-
-
-def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Tokenized:
-    """Render every record with the chat template and tokenize it; a record longer than `max_length`
-    keeps the template's opening (the tokens before the first turn's text) and its last tokens, so
-    the prompt loses its start first and the response keeps its end (docs/methods.md, Truncation)."""
-    rendered = [render(record.conversation, tokenizer) for record in dataset.records]
-    texts = [text for text, _ in rendered]
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    encoded = tokenizer(texts, add_special_tokens=not has_template, return_offsets_mapping=True)
-    ids, starts, truncated = [], [], []
-    for record, (text, char_start), token_ids, offsets in zip(dataset.records, rendered, encoded["input_ids"],
-                                                              encoded["offset_mapping"]):
-        # First token that ends after the prompt: the response span (a merged boundary token counts).
-        start = next((i for i, (_, end) in enumerate(offsets) if end > char_start), len(token_ids))
-        truncated.append(len(token_ids) > max_length)
-        if len(token_ids) > max_length:
-            # The template's opening: tokens wholly before the first turn's text (at most half the budget).
-            first = text.find(record.conversation[0]["content"]) if len(record.conversation) > 1 else 0
-            head = min(sum(1 for _, end in offsets if end <= max(first, 0)), max_length // 2)
-            dropped = len(token_ids) - max_length  # taken right after the head
-            token_ids = list(token_ids[:head]) + list(token_ids[head + dropped:])
-            start = head + max(start - head - dropped, 0) if start >= head else start
-        ids.append(list(token_ids))
-        starts.append(start)
-    # Truncated records changed how they are cut: their hash says so, so old stores are not reused.
-    tag = ["truncation=head+end"] if any(truncated) else []
-    return Tokenized(ids, starts, truncated, content_hash(texts + [f"max_length={max_length}"] + tag))
-
-
-def make_batches(lengths: np.ndarray, batch_tokens: int, max_batch_size: int = 64) -> list[list[int]]:
-    """Group sample positions by length so that each padded batch holds at most `batch_tokens`."""
-    order = np.argsort(-lengths, kind="stable")  # longest first: the first batch shows the peak memory
-    batches, current = [], []
-    for i in order:
-        width = lengths[current[0]] if current else lengths[i]
-        if current and ((len(current) + 1) * width > batch_tokens or len(current) >= max_batch_size):
-            batches.append(current)
-            current = []
-        current.append(int(i))
-    if current:
-        batches.append(current)
-    return batches
 
 
 class Reducer:
@@ -157,44 +97,9 @@ class Reducer:
                 handle.remove()
 
 
-def pad_batch(input_ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad a list of token id lists into (input_ids, attention_mask) tensors."""
-    width = max(len(ids) for ids in input_ids)
-    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
-    for row, seq in enumerate(input_ids):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        mask[row, : len(seq)] = 1
-    return ids.to(device), mask.to(device)
-
-
 def forward(model: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor):
     """The decoder stack without the LM head: the neurons are all we need."""
     return model.model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-
-
-@dataclass
-class Progress:
-    samples_done: int
-    samples_total: int
-    tokens_done: int
-    tokens_total: int
-    seconds: float
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens_done / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def eta_seconds(self) -> float:
-        rate = self.tokens_per_second
-        return (self.tokens_total - self.tokens_done) / rate if rate > 0 else float("nan")
-
-    def describe(self) -> str:
-        eta = self.eta_seconds
-        eta_text = "?" if eta != eta else f"{int(eta // 60)}:{int(eta % 60):02d}"
-        return (f"{self.samples_done:,}/{self.samples_total:,} samples · {self.tokens_per_second:,.0f} tok/s "
-                f"· ETA {eta_text}")
 
 
 @dataclass
@@ -379,9 +284,6 @@ def _reuse(path: Path | str, dataset: Dataset, options: CaptureOptions) -> Captu
         return None
     truncated = int(store.per_sample("truncated").sum()) if store.complete else 0
     return CaptureReport(store, reused=True, truncated=truncated, skipped=dataset.skipped)
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 def capture(

@@ -41,16 +41,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .capture import (
-    CaptureOptions,
-    Progress,
-    ProgressCallback,
-    Reducer,
-    Tokenized,
-    capture_shard,
-)
+from .capture import CaptureOptions, Reducer, capture_shard
 from .models import LoadedModel, load_model
+from .progress import Progress, ProgressCallback
 from .store import Store
+from .tokens import Tokenized
 
 LOCAL = "local"  # --ray without an address: start a local cluster for this command
 

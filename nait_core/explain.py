@@ -20,10 +20,11 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from . import atomic
 from .models import LoadedModel, neuron_id
 from .scoring import ScoreOptions, Scores, explain
 from .selection import Cut, percentile, ranking
-from .store import Store, atomic_save_npy
+from .store import Store
 
 STD_FLOOR = 0.1  # a neuron's spread is at least this share of its layer's median spread (no z from a dead neuron)
 
@@ -41,7 +42,7 @@ def pool_std(store: Store, reduction: str = "mean") -> np.ndarray:
     for _, chunk in store.iter_chunks(reduction):
         total += ((chunk - mean) ** 2).sum(axis=0)
     std = np.sqrt(total / max(store.n_samples, 1)).astype(np.float32)
-    atomic_save_npy(cached, std)
+    atomic.save_npy(cached, std)
     return std
 
 
@@ -236,8 +237,9 @@ class TokenActivations:
 def layer_tokens(model: LoadedModel, record, layer: int, max_length: int = 1024):
     """One live forward pass (up to `layer`) of one record: (tokens, activations [pos, neurons], template
     mask [pos], response start)."""
-    from .capture import token_activations, tokenize
+    from .capture import token_activations
     from .data import Dataset
+    from .tokens import tokenize
 
     tokens, acts, start = token_activations(model, record, layer, max_length)
     ids = tokenize(Dataset("one", [record]), model.tokenizer, max_length).input_ids[0]

@@ -15,7 +15,6 @@ Saved as one safetensors file whose header carries JSON metadata (model, target,
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +23,8 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from .store import Store, unique_suffix
+from . import atomic
+from .store import Store
 
 PCA_REDUCTIONS = ("last-first", "mean", "last")
 FEATURE_VERSION = 3
@@ -107,10 +107,9 @@ class Feature:
     def save(self, path: Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{unique_suffix()}")  # unique per process, thread and call
-        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.tensors.items()}, str(tmp),
-                  metadata={"nait_feature": json.dumps({**self.meta, "name": self.name})})
-        os.replace(tmp, path)
+        with atomic.replacing(path) as tmp:
+            save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.tensors.items()}, str(tmp),
+                      metadata={"nait_feature": json.dumps({**self.meta, "name": self.name})})
         return path
 
     @classmethod

@@ -1,6 +1,6 @@
 """Fine-tune a causal LM on a data set: PEFT LoRA by default, full fine-tuning as an option.
 
-Records are rendered with the model's chat template and tokenized by `capture.tokenize`; the loss
+Records are rendered with the model's chat template and tokenized by `tokens.tokenize`; the loss
 covers response tokens only (labels before `response_start` are -100). Training runs in Hugging Face
 `Trainer` with fixed seeds (same settings and seed => same run), bf16 on CUDA when supported, and a
 progress callback that reports steps, loss and ETA.
@@ -16,9 +16,9 @@ from typing import Callable
 
 import torch
 
-from .capture import tokenize
 from .data import Dataset
 from .models import LoadedModel
+from .tokens import tokenize
 
 FINETUNE_METHODS = ("lora", "full")
 

@@ -11,7 +11,6 @@ Every function takes a plain `nn.Module` causal LM (a PEFT model works too) and 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -19,8 +18,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .capture import Progress, ProgressCallback, make_batches, pad_batch, tokenize
 from .data import Dataset, Record, render
+from .logprobs import response_logprobs
+from .tokens import tokenize
 
 TASKS = ("gsm8k", "humaneval", "mmlu")
 MMLU_LETTERS = "ABCD"
@@ -38,30 +38,7 @@ def task_of(dataset: Dataset) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- log-probabilities
-
-def response_logprobs(model, input_ids: list[list[int]], response_start: list[int], pad_id: int,
-                      batch_tokens: int = 2048, progress: ProgressCallback | None = None) -> list[np.ndarray]:
-    """Log-probability of each response token given everything before it, one array per sample.
-
-    Tokens at positions >= response_start are scored (position 0 never is: nothing precedes it)."""
-    device = next(model.parameters()).device
-    out: list[np.ndarray | None] = [None] * len(input_ids)
-    lengths = np.array([len(ids) for ids in input_ids])
-    started, samples_done, tokens_done, tokens_total = time.perf_counter(), 0, 0, int(lengths.sum())
-    with torch.inference_mode():
-        for batch in make_batches(lengths, batch_tokens, 16):
-            ids, mask = pad_batch([input_ids[i] for i in batch], pad_id, device)
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()  # [batch, pos-1, vocab]
-            logp = logits.gather(-1, ids[:, 1:, None])[..., 0] - torch.logsumexp(logits, -1)  # [batch, pos-1]
-            for row, i in enumerate(batch):
-                start = max(1, response_start[i])
-                out[i] = logp[row, start - 1: lengths[i] - 1].cpu().numpy()
-            if progress:
-                samples_done, tokens_done = samples_done + len(batch), tokens_done + int(lengths[batch].sum())
-                progress(Progress(samples_done, len(input_ids), tokens_done, tokens_total, time.perf_counter() - started))
-    return out
-
+# ---------------------------------------------------------------- log-likelihood of references
 
 def response_nll(model, tokenizer, dataset: Dataset, max_length: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Per record: the summed negative log-likelihood of its reference response, and its token count."""

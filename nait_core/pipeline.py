@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .capture import DEFAULT_STORE_ROOT, CaptureOptions, CaptureReport, ProgressCallback, capture
+from .capture import DEFAULT_STORE_ROOT, CaptureOptions, CaptureReport, capture
 from .data import Dataset, read_records
 from .datasets import is_builtin, load_builtin
 from .features import FEATURE_VERSION, Feature, FeatureError, build_feature
 from .models import LoadedModel
+from .progress import ProgressCallback
 from .scoring import ScoreOptions, Scores, score_store
 from .selection import Cut, Selection, select
 from .sources import is_source, source_name

@@ -30,7 +30,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .features import Feature, summary
 from .sketch import SketchError, store_sketch
@@ -45,7 +44,10 @@ CAST_PIECE = 32767  # below torch's parallel grain (32,768): each cast runs on t
 def cast_into(out: np.ndarray, values: np.ndarray) -> None:
     """out[...] = values (float16 → float32) through torch's vectorised cast, over 20× faster than NumPy's
     here. In pieces below torch's parallel grain: on a shared CPU its thread pool's barrier cost 3–4× more
-    CPU time than it saved (bench/bench_scoring.py; docs/benchmarks.md)."""
+    CPU time than it saved (bench/bench_scoring.py; docs/benchmarks.md). torch is imported here, not with
+    the module: selecting from a captured store needs no model, and `import nait_core.scoring` stays light."""
+    import torch
+
     dst, src = torch.from_numpy(out.reshape(-1)), torch.from_numpy(values.reshape(-1))
     for i in range(0, dst.numel(), CAST_PIECE):
         dst[i : i + CAST_PIECE].copy_(src[i : i + CAST_PIECE])

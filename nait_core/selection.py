@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
+
 MERGES = ("union", "intersection", "mean-z")
 
 
@@ -181,18 +183,14 @@ def check_output_paths(outputs: dict, inputs: dict, force: bool = False, folders
         _check_writable(option, path)
 
 
-def _atomic_write_lines(path: Path, lines) -> Path:
+def _write_lines(path: Path, lines) -> Path:
+    """One line per item, written atomically (a failed export leaves no file, and no stray temporary one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:  # newline="": a kept "\r" stays one "\r"
-            for line in lines:
-                f.write(line + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave a stray temp file beside the user's output
-        raise
+    # newline="": a kept "\r" stays one "\r"
+    with atomic.open_for_writing(path, "w", encoding="utf-8", newline="") as f:
+        for line in lines:
+            f.write(line + "\n")
     return path
 
 
@@ -270,7 +268,7 @@ def export(records, selection: Selection, out: Path | None = None, scores: Path 
             line, record_notes = record_export(records[i])
             lines.append(line)
             notes += record_notes
-        _atomic_write_lines(out, lines)
+        _write_lines(out, lines)
     if scores is not None:
-        _atomic_write_lines(scores, score_lines(selection))
+        _write_lines(scores, score_lines(selection))
     return notes

@@ -29,14 +29,14 @@ import json
 import math
 import os
 import shutil
-import threading
-import uuid
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from . import atomic
 
 try:
     import fcntl
@@ -65,25 +65,9 @@ def default_shard_size(n_samples: int) -> int:
     return max(MIN_SHARD_SIZE, min(MAX_SHARD_SIZE, -(-n_samples // 16)))
 
 
-def unique_suffix() -> str:
-    """A temporary-name suffix no other process, thread or app session can share."""
-    return f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{unique_suffix()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(Path(path), json.dumps(obj, indent=2, sort_keys=True).encode())
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{unique_suffix()}.npy")
-    np.save(tmp, array, allow_pickle=False)
-    os.replace(tmp, path)
+def _write_json(path: Path, obj) -> None:
+    """The store's JSON files (manifest, caches), written atomically."""
+    atomic.write_json(path, obj, indent=2, sort_keys=True)
 
 
 def _sha256(path: Path) -> str:
@@ -173,7 +157,7 @@ class Store:
         store = cls(mirror_folder(url), manifest)
         store.url = url.rstrip("/")
         store.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(store.path / "manifest.json", manifest)
+        _write_json(store.path / "manifest.json", manifest)
         return store
 
     @classmethod
@@ -210,9 +194,7 @@ class Store:
         if (local / "checksums.json").exists() and (local / "checksums.json").read_bytes() == sums_bytes \
                 and self.shard_problem(start, end) is None:
             return None
-        tmp = self.path / f".tmp-{name}-{unique_suffix()}"
-        tmp.mkdir()
-        try:
+        with atomic.temp_folder(self.path, name) as tmp:
             for file, digest in sums.items():
                 try:
                     fs.get_file(f"{remote}/{file}", str(tmp / file))
@@ -225,8 +207,6 @@ class Store:
                 if local.exists():
                     self._discard(local)
                 os.replace(tmp, local)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         self._arrays = {k: v for k, v in self._arrays.items() if k[0] != start}
         self._content_id = None
         return self.shard_problem(start, end)
@@ -394,7 +374,7 @@ class Store:
                 if cls._identity(existing) != cls._identity(manifest):
                     raise StoreError(f"{path}: a store with other inputs already lives here; delete it or pick another folder")
                 return cls(path, existing)
-            atomic_write_json(path / "manifest.json", manifest)
+            _write_json(path / "manifest.json", manifest)
         return store
 
     def write_shard(self, start: int, end: int, arrays: dict[str, np.ndarray]) -> None:
@@ -410,30 +390,29 @@ class Store:
                 raise ValueError(f"{name}: shape {np.shape(array)} for range {start}-{end}, expected "
                                  f"{self.expected_shape(name, end - start)}")
         final = self.path / shard_name(start, end)
-        tmp = self.path / f".tmp-{shard_name(start, end)}-{unique_suffix()}"
-        tmp.mkdir()
         try:
-            checksums = {}
-            for name, array in arrays.items():
-                np.save(tmp / f"{name}.npy", array, allow_pickle=False)
-                checksums[f"{name}.npy"] = _sha256(tmp / f"{name}.npy")
-            (tmp / "checksums.json").write_text(json.dumps(checksums, indent=1))  # written last: marks completeness
-            with self.lock(shard_name(start, end)):  # one rename at a time: no ENOTEMPTY, no half-removed folder
-                if final.exists():  # an older copy (or one a concurrent writer just finished): moved aside atomically
-                    self._discard(final)
-                os.replace(tmp, final)
+            with atomic.temp_folder(self.path, shard_name(start, end)) as tmp:
+                checksums = {}
+                for name, array in arrays.items():
+                    np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+                    checksums[f"{name}.npy"] = _sha256(tmp / f"{name}.npy")
+                # checksums.json is written last: it marks the shard complete
+                (tmp / "checksums.json").write_text(json.dumps(checksums, indent=1))
+                with self.lock(shard_name(start, end)):  # one rename at a time: no ENOTEMPTY, no half-removed folder
+                    if final.exists():  # an older copy (or a concurrent writer's): moved aside atomically
+                        self._discard(final)
+                    os.replace(tmp, final)
             if self.url:  # upload; checksums.json last, as on disk it marks the shard complete
                 fs, remote = self._remote_file(shard_name(start, end))
                 fs.makedirs(remote, exist_ok=True)
                 for file in sorted(checksums) + ["checksums.json"]:
                     fs.put_file(str(final / file), f"{remote}/{file}")
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
             self._arrays = {k: v for k, v in self._arrays.items() if k[0] != start}
             self._content_id = None
 
     def _discard(self, folder: Path) -> None:
-        trash = self.path / f".trash-{folder.name}-{unique_suffix()}"
+        trash = self.path / f".trash-{folder.name}-{atomic.unique_suffix()}"
         try:
             os.replace(folder, trash)
         except FileNotFoundError:
@@ -593,7 +572,7 @@ class Store:
         with self.lock("caches"):
             caches = self._read_caches()
             caches[name] = entry
-            atomic_write_json(self.path / "caches.json", caches)
+            _write_json(self.path / "caches.json", caches)
 
     def drop_cache(self, name: str) -> None:
         with self.lock("caches"):
@@ -601,7 +580,7 @@ class Store:
             entry = caches.pop(name, None)
             if entry:
                 self._cache_file(entry).unlink(missing_ok=True)
-                atomic_write_json(self.path / "caches.json", caches)
+                _write_json(self.path / "caches.json", caches)
 
     def damaged_caches(self) -> list[tuple[str, str]]:
         out = []
@@ -621,7 +600,7 @@ class Store:
 
     def save_cached_array(self, name: str, array: np.ndarray, inputs: dict | None = None) -> Path:
         file = self.path / f"{name}.npy"
-        atomic_save_npy(file, array)
+        atomic.save_npy(file, array)
         self.record_cache(name, file, inputs)
         return file
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from nait_core import atomic
 from nait_core.data import FORMATS
 from nait_core.models import BUNDLED_MODEL
 
@@ -29,8 +30,8 @@ def _save_upload(upload, root: str) -> str:
     folder = Path(root) / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(data).hexdigest()[:12]}-{Path(upload.name).name}"
-    if not path.exists():
-        path.write_bytes(data)
+    if not path.exists():  # atomically: a session never trusts a half-written upload
+        atomic.write_bytes(path, data)
     return str(path)
 
 

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from nait_core.capture import (CaptureOptions, Reducer, capture, forward, make_batches, pad_batch, token_activations,
-                               tokenize)
+from nait_core.capture import CaptureOptions, Reducer, capture, forward, token_activations
 from nait_core.data import Dataset
 from nait_core.datasets import load_builtin
 from nait_core.store import Store
+from nait_core.tokens import make_batches, pad_batch, tokenize
 
 REDUCTIONS = ["mean", "last", "first", "response_mean"]
 

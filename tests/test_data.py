@@ -4,10 +4,10 @@ import json
 import pandas as pd
 import pytest
 
-from nait_core.capture import tokenize
 from nait_core.data import DataError, Dataset, read_records, render
 from nait_core.datasets import load_builtin
 from nait_core.selection import Cut, select, selected_lines
+from nait_core.tokens import tokenize
 
 ALPACA = [{"instruction": "Add 2 and 3.", "input": "", "output": "5", "id": 7, "score": 0.5},
           {"instruction": "Translate", "input": "bonjour", "output": "hello", "id": 8, "score": None}]

@@ -10,7 +10,6 @@ import nait_core.eval as evaluate
 import nait_core.eval.run as eval_run
 from conftest import tiny_model
 from nait_core.baselines import baseline_scores, cached_baseline_scores, ifd_scores, length_scores
-from nait_core.capture import tokenize
 from nait_core.cli.eval import progress_printer, settings_from_args
 from nait_core.data import Dataset, Record
 from nait_core.datasets import load_builtin
@@ -19,6 +18,7 @@ from nait_core.finetune import FinetuneSettings, finetune, training_examples
 from nait_core.metrics import (MeasureSettings, extract_code, final_number, gsm8k_correct, humaneval_passed,
                                mmlu_correct, option_logprobs, response_loss, task_of)
 from nait_core.models import resolve_model_source
+from nait_core.tokens import tokenize
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from nait_core.capture import tokenize
 from nait_core.cli import main
 from nait_core.data import read_records
 from nait_core.datasets import load_builtin
+from nait_core.tokens import tokenize
 
 POOL = 8
 TARGETS = 4

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nait_core.capture import tokenize
 from nait_core.cli import main
 from nait_core.data import Dataset, DataError, Record, read_records
 from nait_core.selection import Cut, export, select
+from nait_core.tokens import tokenize
 
 
 def pool_file(path, n=6, newline="\n"):

@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from conftest import synthetic_store, tiny_model
-from nait_core.capture import CaptureOptions, Reducer, capture, exact_sample_store, forward, pad_batch, tokenize
+from nait_core.capture import CaptureOptions, Reducer, capture, exact_sample_store, forward
 from nait_core.data import Dataset, Record
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store, score_store_per_neuron
 from nait_core.sketch import Sketch, SketchError, bytes_per_sample, compact_copy, exact_sample_rows, largest_k
+from nait_core.tokens import pad_batch, tokenize
 
 ALL = ("mean", "last", "first")
 METHODS = [

@@ -165,11 +165,9 @@ def test_create_keeps_the_existing_shard_size(tmp_path):
 
 
 WRITER = r"""
-import importlib.util, sys, time, numpy as np
-spec = importlib.util.spec_from_file_location("store", sys.argv[3] + "/nait_core/store.py")  # numpy only: no torch
-store_module = sys.modules["store"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(store_module)
-Store = store_module.Store
+import sys, time, numpy as np
+sys.path.insert(0, sys.argv[3])
+from nait_core.store import Store  # numpy only: no torch (tests/test_imports.py)
 store = Store.create(sys.argv[1], {"model": {"name": "m", "fingerprint": "f", "dtype": "float32"},
     "data": {"name": "s", "hash": "h", "n_samples": 60}, "options": {"reductions": ["mean"], "max_length": 8},
     "shape": {"layers": 2, "neurons": 3}, "shard_size": 3})

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..eval import ARM_METHODS, FULL_STEPS, ArmProgress, EvalSettings, results_figures, results_table, run_eval
-from ..eval.run import atomic_write
+from .. import atomic
 from ..finetune import FINETUNE_METHODS, FinetuneSettings
 from ..metrics import MeasureSettings
 from ..selection import MERGES
@@ -96,6 +96,6 @@ def cmd_eval(args) -> None:
     results = run_eval(settings, args.out, progress=progress_printer())
     print(results_table(results))
     charts = Path(args.out) / "charts.html"
-    atomic_write(charts, "\n".join(f.to_html(full_html=False, include_plotlyjs=i == 0)
+    atomic.write_text(charts, "\n".join(f.to_html(full_html=False, include_plotlyjs=i == 0)
                                    for i, f in enumerate(results_figures(results).values())))
     print(f"results: {Path(args.out) / 'results.json'}, charts: {charts}", file=sys.stderr)

@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from ..baselines import BASELINES
-from ..capture import DEFAULT_STORE_ROOT, CaptureOptions, Progress
+from ..capture import DEFAULT_STORE_ROOT, CaptureOptions
+from ..progress import Progress
 from ..data import FORMATS
 from ..models import BUNDLED_MODEL, LazyModel
 from ..pipeline import load_data

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,8 +18,9 @@ from typing import Callable
 import numpy as np
 
 from ..baselines import BASELINES, baseline_scores
-from ..capture import ProgressCallback
+from .. import atomic
 from ..data import Dataset
+from ..progress import ProgressCallback
 from ..finetune import FinetuneSettings, TrainProgress, finetune, planned_steps
 from ..metrics import measure_per_problem
 from ..models import LazyModel, LoadedModel
@@ -106,12 +106,6 @@ def compositions(results: dict, data: EvalData, settings: EvalSettings) -> dict:
 
 # ---------------------------------------------------------------- results
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace `path` by `text` in one step: a reader sees the old file or the new one, never a part."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
 
 def load_results(out: Path, settings: EvalSettings, fingerprint: dict) -> dict:
     """The results so far in `out`, or a fresh record. Refuses results made with other settings or data."""
@@ -130,8 +124,8 @@ def load_results(out: Path, settings: EvalSettings, fingerprint: dict) -> dict:
 
 def save_results(out: Path, results: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "results.json", json.dumps(results, indent=1))
-    atomic_write(out / "results.md", results_markdown(results) + "\n")
+    atomic.write_text(out / "results.json", json.dumps(results, indent=1))
+    atomic.write_text(out / "results.md", results_markdown(results) + "\n")
 
 
 def read_results(out: Path | str) -> dict:

@@ -1,0 +1,104 @@
+"""Atomic writes: a file or folder appears whole under its final name, or not at all.
+
+Everything is written to a temporary name in the destination's own folder (so the final `os.replace` is
+a rename on one file system), unique to the writer: process id, thread id and a random part, created
+with `O_EXCL` so two writers can never share one, even in the same process (app sessions share a PID).
+A temporary file or folder is removed when its writer fails or is interrupted; a reader sees the old
+file or the new one, never a half-written one.
+
+    with atomic.replacing(path) as tmp:              # any writer that takes a path (np.save, save_file)
+        np.save(tmp, array, allow_pickle=False)
+    with atomic.open_for_writing(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    atomic.write_bytes(path, data); atomic.write_text(path, text); atomic.write_json(path, obj, indent=1)
+    with atomic.temp_folder(parent, name) as tmp:    # fill it, then os.replace(tmp, final) under your lock
+        ...
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+
+def unique_suffix() -> str:
+    """A temporary-name suffix no other process, thread, app session or call can share."""
+    return f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
+
+
+def _create_temp(path: Path, suffix: str) -> Path:
+    """An empty new file `.<name>.tmp<unique><suffix>` beside `path`, created exclusively (`O_EXCL`, as
+    `tempfile.mkstemp`) but with the mode a plain `open` gives (0o666 less the umask; mkstemp's 0o600
+    would leave the final file unreadable to the group)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.tmp{unique_suffix()}{suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:  # practically never: the random part differs
+            continue
+
+
+@contextmanager
+def replacing(path: Path | str, suffix: str = "") -> Iterator[Path]:
+    """A fresh temporary path beside `path` for the block to write; renamed onto `path` when the block
+    ends without error, removed when it raises. `suffix` ends the temporary name (e.g. ".npy", which
+    `np.save` would otherwise append)."""
+    path = Path(path)
+    tmp = _create_temp(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a stray temporary file beside the user's output
+        raise
+
+
+@contextmanager
+def open_for_writing(path: Path | str, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """`open(path, mode, **kwargs)`, atomically: the file object writes a temporary file that replaces
+    `path` once it is closed at the end of the block (and is removed if the block raises)."""
+    with replacing(path) as tmp, open(tmp, mode, **kwargs) as f:
+        yield f
+
+
+def write_bytes(path: Path | str, data: bytes) -> None:
+    with replacing(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: Path | str, text: str, encoding: str = "utf-8") -> None:
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
+
+
+def write_json(path: Path | str, obj, **dumps) -> None:
+    """`json.dumps(obj, **dumps)` written atomically (UTF-8)."""
+    write_bytes(path, json.dumps(obj, **dumps).encode())
+
+
+def save_npy(path: Path | str, array: np.ndarray) -> None:
+    """`np.save(path, array)` without pickle, atomically."""
+    with replacing(path, ".npy") as tmp:
+        np.save(tmp, array, allow_pickle=False)
+
+
+@contextmanager
+def temp_folder(parent: Path | str, name: str) -> Iterator[Path]:
+    """A new empty folder `<parent>/.tmp-<name>-<unique>` for one writer to fill and then rename into place
+    itself (`os.replace(tmp, final)`, typically under a lock, since replacing a folder is the caller's
+    policy). Whatever is still there when the block ends, after success or failure, is removed."""
+    tmp = Path(parent) / f".tmp-{name}-{unique_suffix()}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
