@@ -17,6 +17,7 @@ import streamlit as st
 from nait_core import explore, pipeline
 from nait_core.baselines import cached_baseline_scores
 from nait_core.capture import CaptureOptions, CaptureReport, capture, token_activations
+from nait_core.commands import SelectRequest
 from nait_core.data import DataError, Dataset
 from nait_core.features import Feature, FeatureError
 from nait_core.models import BUNDLED_MODEL, LazyModel, LoadedModel, ModelError, load_model
@@ -206,6 +207,12 @@ class Studio:
             self.selections[current] = select({s.feature: s.score for s in self.scores(current.options)},
                                               current.cut, current.merge)
         return self.selections[current]
+
+    def request(self, current: Settings) -> SelectRequest:
+        """What `nait select` needs to make the selection `selection(current)` makes from this session's data."""
+        c = self.config
+        return SelectRequest(c.pool, tuple(c.targets), c.model, c.root, c.target_size or None, c.seed, c.fmt,
+                             c.text_field, c.skip_invalid, current.options, current.cut, current.merge)
 
     def reasons(self, rows: list[int], options: ScoreOptions) -> list[str]:
         """Why each of `rows` scores as it does (top layers and neurons), under `options` (cached)."""
