@@ -16,6 +16,9 @@ from .session import USER_ERRORS, Settings, Studio, set_settings, settings
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
+# How the columns of `explore.method_agreement` are labelled in the table of every pair.
+AGREEMENT_LABELS = {"target": "target", "methods": "methods", "top_k": "top k", "shared_top_k": "shared share of top k",
+                    "spearman": "rank correlation"}
 
 
 def controls(studio: Studio) -> Settings:
@@ -120,8 +123,15 @@ def _agreement(studio: Studio, s: Settings, kept: int) -> None:
         "shared share", 0, 1, "%{y} and %{x}: %{z:.0%} of the top records shared", axis="method"),
         key="select_agreement_matrix")
     with st.expander("Every pair, with rank correlations"):
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"shared share of top k": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
+        st.dataframe(agreement_table(table), hide_index=True, width="stretch",
+                     column_config={AGREEMENT_LABELS["shared_top_k"]: st.column_config.ProgressColumn(
+                         min_value=0, max_value=1, format="%.2f")})
+
+
+def agreement_table(table: pd.DataFrame) -> pd.DataFrame:
+    """`explore.method_agreement`'s fields as the table shows them: one "a vs b" column, labelled columns."""
+    shown = table.assign(methods=table["method_a"] + " vs " + table["method_b"])
+    return shown[list(AGREEMENT_LABELS)].rename(columns=AGREEMENT_LABELS)
 
 
 def _preview(studio: Studio, s: Settings, selection) -> None:
