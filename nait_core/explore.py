@@ -20,6 +20,7 @@ import pandas as pd
 
 from .features import Feature
 from .models import neuron_id
+from .pipeline import sample_rows
 from .scoring import ScoreOptions, Scores, explain
 from .selection import agreement, percentile, ranking
 from .store import Store
@@ -47,9 +48,7 @@ def _pca(x16: np.ndarray, dims: int, block: int = 4096) -> np.ndarray:
 
 def map_sample(n: int, max_points: int = MAP_MAX_POOL, seed: int = 0) -> np.ndarray:
     """The pool indices placed on the map: all of them, or a seeded sample of `max_points`."""
-    if n <= max_points:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+    return sample_rows(n, max_points, seed)
 
 
 def map_path(pool: Store, targets: list[Store], reduction: str, max_points: int):
