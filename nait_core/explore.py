@@ -20,6 +20,7 @@ import pandas as pd
 
 from .features import Feature
 from .models import neuron_id
+from .pipeline import sample_rows
 from .scoring import ScoreOptions, Scores, explain
 from .selection import agreement, percentile, ranking
 from .store import Store
@@ -47,9 +48,7 @@ def _pca(x16: np.ndarray, dims: int, block: int = 4096) -> np.ndarray:
 
 def map_sample(n: int, max_points: int = MAP_MAX_POOL, seed: int = 0) -> np.ndarray:
     """The pool indices placed on the map: all of them, or a seeded sample of `max_points`."""
-    if n <= max_points:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+    return sample_rows(n, max_points, seed)
 
 
 def map_path(pool: Store, targets: list[Store], reduction: str, max_points: int):
@@ -132,22 +131,26 @@ def top_samples(values: np.ndarray, k: int = 10) -> np.ndarray:
 
 # ---------------------------------------------------------------- comparisons
 
+AGREEMENT_FIELDS = ("target", "method_a", "method_b", "top_k", "shared_top_k", "spearman")
+
+
 def method_agreement(scores: dict[str, dict[str, np.ndarray]], ratio: float) -> pd.DataFrame:
-    """For each target and each pair of methods: shared share of their top `ratio` and Spearman rho.
-    scores: method name -> target name -> one score per candidate (a baseline gives every target the same)."""
+    """For each target and each pair of methods: the size of their top `ratio` (`top_k`), the share of it
+    they share (`shared_top_k`) and the Spearman rank correlation of their scores (`spearman`).
+    scores: method name -> target name -> one score per candidate (a baseline gives every target the same).
+    Columns: AGREEMENT_FIELDS (field names; the app labels them for display)."""
     rows = []
     for a, b in combinations(scores, 2):
         for target, score in scores[a].items():
-            agree = agreement(score, scores[b][target], ratio)
-            rows.append({"target": target, "methods": f"{a} vs {b}", "top k": agree["top_k"],
-                         "shared share of top k": agree["shared_top_k"], "rank correlation": agree["spearman"]})
-    return pd.DataFrame(rows)
+            rows.append({"target": target, "method_a": a, "method_b": b,
+                         **agreement(score, scores[b][target], ratio)})
+    return pd.DataFrame(rows, columns=list(AGREEMENT_FIELDS))
 
 
-def agreement_matrix(table: pd.DataFrame, target: str, column: str = "shared share of top k") -> pd.DataFrame:
+def agreement_matrix(table: pd.DataFrame, target: str, column: str = "shared_top_k") -> pd.DataFrame:
     """One target's rows of `method_agreement` as a symmetric methods × methods matrix (1 on the diagonal)."""
     rows = table[table["target"] == target]
-    pairs = [m.split(" vs ") for m in rows["methods"]]
+    pairs = list(zip(rows["method_a"], rows["method_b"]))
     names = list(dict.fromkeys(name for pair in pairs for name in pair))
     matrix = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
     for (a, b), value in zip(pairs, rows[column]):

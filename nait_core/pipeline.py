@@ -18,6 +18,14 @@ from .sources import is_source, source_name
 from .store import DEFAULT_REDUCTIONS, Store
 
 
+def sample_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """A seeded random sample of `size` of `n` rows, sorted (input order); every row when `size` >= `n`.
+    How a target is cut to `--target-size` records, and how the app samples a store's records."""
+    if size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
 def load_data(spec: str, fmt: str | None = None, text_field: str | None = None,
               skip_invalid: bool = False, limit: int | None = None, seed: int = 0) -> Dataset:
     """A built-in set by name, a file, or a Hugging Face source (sources.py: hf:<hub id>, a save_to_disk
@@ -26,8 +34,7 @@ def load_data(spec: str, fmt: str | None = None, text_field: str | None = None,
         spec, fmt=fmt, text_field=text_field, skip_invalid=skip_invalid,
         source=source_name(spec) if is_source(spec) else None)
     if limit is not None and limit < len(dataset):
-        rows = np.sort(np.random.default_rng(seed).choice(len(dataset), size=limit, replace=False))
-        dataset = dataset.subset(rows, f"{dataset.name}-n{limit}-s{seed}")
+        dataset = dataset.subset(sample_rows(len(dataset), limit, seed), f"{dataset.name}-n{limit}-s{seed}")
     return dataset
 
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from nait_core.features import PCA_REDUCTIONS, FeatureError, build_feature, list_features
+from nait_core.pipeline import sample_rows
 from nait_core.store import list_stores
 
 from .session import Studio
@@ -75,7 +75,7 @@ def _build_form(studio: Studio, folder: Path) -> None:
     try:
         if not reductions:
             raise FeatureError("choose at least one reduction")
-        indices = np.sort(np.random.default_rng(0).choice(store.n_samples, size=size, replace=False))
+        indices = sample_rows(store.n_samples, size, seed=0)
         feature = build_feature(store, name.strip() or target, indices, tuple(reductions))
         path = feature.save(folder / f"{Path(name.strip() or target).name}.safetensors")
     except (FeatureError, ValueError, OSError) as error:

@@ -8,16 +8,17 @@ import streamlit as st
 from nait_core import explore
 
 from . import charts, neuron_card, urlstate
-from .session import Studio, settings
+from .session import Settings, Studio, settings
 
 COLOURS = ["score", "source", "selection"]
 NEAREST = 10
 
 
-def points(studio: Studio) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(candidates, targets) on the map with what can colour them and what their hover shows."""
+def points(studio: Studio, current: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(candidates, targets) on the map with what can colour them (under `current` settings) and what their
+    hover shows."""
     coords = studio.map()
-    selection = studio.selection()
+    selection = studio.selection(current)
     pool = coords[coords["group"] < 0]
     rows = pool["index"].to_numpy()
     candidates = pd.DataFrame({
@@ -37,7 +38,8 @@ def render(studio: Studio) -> None:
     st.title("Overlap map")
     st.caption("Each point is a sample's token-mean activations over every neuron, reduced by PCA then UMAP "
                "(computed once per pool and targets, cached in the store folder). Close points fire alike.")
-    candidates, targets = points(studio)
+    current = settings()
+    candidates, targets = points(studio, current)
     n = len(studio.pool)
     if len(candidates) < n:
         st.info(f"Showing a random sample of {len(candidates):,} of the {n:,} candidates (and all target samples) "
@@ -58,7 +60,7 @@ def render(studio: Studio) -> None:
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=f"map_chart_{color}")
     chosen = chosen_rows(event.selection.points if event else [], charts.point_rows(fig))
     _chosen(studio, chosen, candidates, row)
-    _overlap(studio)
+    _overlap(studio, current)
 
 
 def _one_of(options: list[str]):
@@ -154,7 +156,7 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
         st.button("Clear that filter", key="map_clear", on_click=_use, args=(None,))
 
 
-def _overlap(studio: Studio) -> None:
+def _overlap(studio: Studio, current: Settings) -> None:
     st.subheader("Per-neuron overlap")
     cols = st.columns([2, 1])
     urlstate.restore("target", "map_feature", _one_of(studio.target_names))
@@ -166,10 +168,10 @@ def _overlap(studio: Studio) -> None:
     g = studio.target_names.index(target)
     top = explore.top_neurons(explore.feature_weights(studio.features[g], studio.pool_mean), per_layer=int(per_layer))
     neurons = list(zip(top["layer"], top["index"]))
-    threshold = settings().options.fire_threshold
+    threshold = current.options.fire_threshold
     thresholds = studio.thresholds(threshold)[top["layer"], top["index"]]
     pool = studio.neuron_values(studio.pool_store, neurons)
-    selected = studio.selection().selected
+    selected = studio.selection(current).selected
     groups = {f"targets ({target})": studio.neuron_values(studio.target_stores[g], neurons),
               "candidates": pool, "selected": pool[selected], "rest": pool[~selected]}
     if st.session_state.get("map_filter") is not None:

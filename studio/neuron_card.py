@@ -11,9 +11,10 @@ import streamlit as st
 
 from nait_core import explain
 from nait_core.models import neuron_id
+from nait_core.scoring import ScoreOptions
 
 from . import urlstate
-from .session import Studio, settings
+from .session import Studio
 
 CARD_RECORDS = 3  # top-activating pool records on a card
 CARD_LIVE_TARGET = 1  # of each target's, how many get a live pass
@@ -101,9 +102,10 @@ def with_record_links(table: pd.DataFrame, column: str = "row") -> pd.DataFrame:
 
 # ---------------------------------------------------------------- the card
 
-def card(studio: Studio, layer: int, index: int, key: str, live: bool = True) -> None:
-    """The neuron card: promoted and suppressed tokens, density in the pool and each target, and its
-    top-activating records with the tokens that fire it highlighted (live passes, cached)."""
+def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, live: bool = True) -> None:
+    """The neuron card: promoted and suppressed tokens, density in the pool and each target (firing above
+    `threshold_text`, a fire threshold as Select & export sets it), and its top-activating records with the
+    tokens that fire it highlighted (live passes, cached)."""
     name = neuron_id(layer, index)
     if not (0 <= layer < studio.model.n_layers and 0 <= index < studio.model.neurons_per_layer):
         st.error(f"{name} is outside {studio.model.n_layers} layers × {studio.model.neurons_per_layer} neurons")
@@ -114,7 +116,6 @@ def card(studio: Studio, layer: int, index: int, key: str, live: bool = True) ->
         st.html(f"<div>promotes {token_chips(effects.promoted, '#e8f5e9')}</div>"
                 f"<div>suppresses {token_chips(effects.suppressed, '#fdecea')}</div>")
     st.caption(effects.note)
-    threshold_text = settings().options.fire_threshold
     threshold = float(studio.thresholds(threshold_text)[layer, index])
     groups = {"pool": (studio.neuron_values(studio.pool_store, [(layer, index)])[:, 0], studio.pool.records)}
     for target, store, dataset in zip(studio.target_names, studio.target_stores, studio.targets):
@@ -149,10 +150,9 @@ def _contrastive(store_path: str, row: int, k: int, feature_keys: tuple, options
     return table
 
 
-def contrastive(studio: Studio, row: int, k: int = 20) -> pd.DataFrame:
+def contrastive(studio: Studio, row: int, options: ScoreOptions, k: int = 20) -> pd.DataFrame:
     """Record `row`'s k neurons that most set it apart from the pool (z vs the pool's distribution), with
-    each one's contribution to the record's score for every target (current method; cached)."""
-    options = settings().options
+    each one's contribution to the record's score for every target (scored by `options`; cached)."""
     keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
     return _contrastive(str(studio.pool_store.path), int(row), k, keys, repr(options), studio, options).copy()
 

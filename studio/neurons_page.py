@@ -1,6 +1,7 @@
 """Page 3, Neuron explorer: one neuron's activations in candidates and targets, and its top samples."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -65,9 +66,10 @@ def render(studio: Studio) -> None:
     layer, index = _pick(studio)
     name = neuron_id(layer, index)
     urlstate.put("neuron", name)
-    threshold_text = settings().options.fire_threshold
+    current = settings()
+    threshold_text = current.options.fire_threshold
     threshold = float(studio.thresholds(threshold_text)[layer, index])
-    selection = studio.selection()
+    selection = studio.selection(current)
     pool_values = studio.neuron_values(studio.pool_store, [(layer, index)])[:, 0]
     groups = {"candidates": pool_values, "selected candidates": pool_values[selection.selected]}
     chosen_on_map = st.session_state.get("map_filter")
@@ -78,14 +80,14 @@ def render(studio: Studio) -> None:
 
     st.subheader(f"Neuron {name}")
     cols = st.columns(len(groups))
-    for col, (group, values) in zip(cols, groups.items()):
-        col.metric(f"Density: {group}", f"{(values > threshold).mean():.1%}" if len(values) else "–",
+    for col, (group, density) in zip(cols, explain.densities(groups, threshold).items()):
+        col.metric(f"Density: {group}", "–" if np.isnan(density) else f"{density:.1%}",
                    help=f"share of samples where {name} exceeds {threshold:.3g} (threshold {threshold_text})")
     st.plotly_chart(charts.value_histogram(groups, threshold, f"{name}: activation in candidates and targets",
                                            "token-mean activation"), key="neurons_hist")
     with st.container(border=True):
         st.markdown(f"#### Neuron card: {name}")
-        neuron_card.card(studio, layer, index, key="neurons_card",
+        neuron_card.card(studio, layer, index, threshold_text, key="neurons_card",
                          live=st.toggle("Live passes over its top records", True, key="neurons_live"))
     k = st.slider("Top-activating samples to list", 3, 50, 10, key="neurons_k")
     st.markdown(f"**Top-activating candidates** for {name}")

@@ -9,14 +9,14 @@ from nait_core import explain
 from nait_core.models import parse_neuron_id
 
 from . import charts, neuron_card, urlstate
-from .session import Studio
+from .session import Settings, Studio, settings
 
 TABLE_ROWS = 500
 
 
-def pool_table(studio: Studio) -> pd.DataFrame:
-    """Records with their current combined score, rank, selection and per-target scores."""
-    selection = studio.selection()
+def pool_table(studio: Studio, current: Settings) -> pd.DataFrame:
+    """Records with their combined score, rank, selection and per-target scores under `current` settings."""
+    selection = studio.selection(current)
     table = studio.records_table.assign(score=selection.score, rank=selection.rank, selected=selection.selected)
     for name, values in selection.per_target.items():
         table[f"score: {name}"] = values
@@ -54,7 +54,8 @@ def render(studio: Studio) -> None:
     st.caption("Filter the candidate pool; pick a row (or type its number) to see which neurons it fires and "
                "which layers make its score. The score is the one set on Select & export.")
     urlstate.restore("row", "samples_row", int)
-    found = _filters(studio, pool_table(studio))
+    current = settings()
+    found = _filters(studio, pool_table(studio, current))
     st.write(f"**{len(found):,}** of {len(studio.pool):,} records match"
              + (f"; the {TABLE_ROWS} best ranked are listed" if len(found) > TABLE_ROWS else ""))
     shown = found.head(TABLE_ROWS).drop(columns="text")
@@ -70,11 +71,11 @@ def render(studio: Studio) -> None:
         st.session_state["samples_row"] = 0
     row = st.number_input("Pool row", 0, len(studio.pool) - 1, key="samples_row")
     urlstate.put("row", int(row))
-    sample(studio, int(row))
+    sample(studio, int(row), current)
 
 
-def sample(studio: Studio, row: int) -> None:
-    """Everything about one pool record."""
+def sample(studio: Studio, row: int, current: Settings) -> None:
+    """Everything about one pool record, scored under `current` settings."""
     record = studio.pool.records[row]
     st.subheader(f"Record {row} · {record.source}")
     st.caption(record.where)
@@ -84,7 +85,7 @@ def sample(studio: Studio, row: int) -> None:
         st.text(turn["content"][:4000] + ("…" if len(turn["content"]) > 4000 else ""))
 
     x = studio.pool_store.rows("mean", [row])[0]  # [layers, neurons], token mean
-    top = _contrastive(studio, row)
+    top = _contrastive(studio, row, current)
 
     urlstate.restore("target", "samples_target")
     cols = st.columns(2)
@@ -104,7 +105,7 @@ def sample(studio: Studio, row: int) -> None:
     st.caption(f"Colour limits {limits[0]:.3g} … {limits[1]:.3g}: the 1st–99th percentile range around "
                f"{'0' if centre == 0 else f'the pool median {centre:.3g}'}; values beyond it saturate, so a few "
                f"massive activations cannot blank the map.")
-    contributions = {s.feature: s.layer_contributions[row] for s in studio.scores()}
+    contributions = {s.feature: s.layer_contributions[row] for s in studio.scores(current.options)}
     st.plotly_chart(charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
                     key="samples_layers")
     neuron_card.nearest(studio, row)
@@ -114,13 +115,13 @@ def sample(studio: Studio, row: int) -> None:
 VIEWS = ["sample z vs pool", "sample − target expected", "sample", "target expected"]
 
 
-def _contrastive(studio: Studio, row: int) -> pd.DataFrame:
+def _contrastive(studio: Studio, row: int, current: Settings) -> pd.DataFrame:
     """The record's neurons that set it apart (z vs the pool), linked; a picked row opens its card here."""
     st.markdown("**Neurons that set this record apart**: ranked by z, how many pool standard deviations its "
                 "token-mean activation sits above the pool's mean for that neuron (not by raw size, which the same "
                 "few massive-activation neurons top in every record), with each one's contribution to the score. "
                 "Click a neuron id to open it on the Neuron explorer, or pick a row to see its card here.")
-    top = neuron_card.contrastive(studio, row)
+    top = neuron_card.contrastive(studio, row, current.options)
     event = st.dataframe(neuron_card.with_neuron_links(top), hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-row", key="samples_top",
                          column_config={"neuron": neuron_card.neuron_link_column()})
@@ -139,7 +140,7 @@ def _contrastive(studio: Studio, row: int) -> pd.DataFrame:
             urlstate.put("neuron", neuron.strip())
             with st.container(border=True):
                 st.markdown(f"#### Neuron card: [{neuron.strip()}]({urlstate.neuron_link(neuron.strip())})")
-                neuron_card.card(studio, layer, index, key="samples_card")
+                neuron_card.card(studio, layer, index, current.options.fire_threshold, key="samples_card")
     return top
 
 

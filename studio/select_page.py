@@ -1,14 +1,13 @@
 """Page 5, Select & export: method, cut and merge; live count and histogram; the file `nait select` writes."""
 from __future__ import annotations
 
-import shlex
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from nait_core import explain, explore
 from nait_core.baselines import BASELINES
+from nait_core.commands import select_command
 from nait_core.scoring import METHODS, ScoreOptions
 from nait_core.selection import MERGES, Cut, export, score_lines, selected_lines
 
@@ -17,6 +16,9 @@ from .session import USER_ERRORS, Settings, Studio, set_settings, settings
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
+# How the columns of `explore.method_agreement` are labelled in the table of every pair.
+AGREEMENT_LABELS = {"target": "target", "methods": "methods", "top_k": "top k", "shared_top_k": "shared share of top k",
+                    "spearman": "rank correlation"}
 
 
 def controls(studio: Studio) -> Settings:
@@ -53,18 +55,6 @@ def controls(studio: Studio) -> Settings:
     options = ScoreOptions(method=method, centre=centre, fire_threshold=threshold.strip(), reduction=reduction,
                            layer_norm=layer_norm)
     return Settings(options, Cut(**{kind: value}), merge)
-
-
-def cli_command(studio: Studio, s: Settings) -> str:
-    """The `nait select` command that writes the same file."""
-    c = studio.config
-    cut = next(f"--{k.replace('_', '-')} {v}" for k, v in vars(s.cut).items() if v is not None)
-    parts = ["nait select", "--candidates", c.pool, *[a for t in c.targets for a in ("--target", t)]]
-    parts += (["--target-size", str(c.target_size)] if c.target_size else []) + ["--model", c.model]
-    parts += ["--method", s.options.method, "--fire-threshold", s.options.fire_threshold, "--reduction",
-              s.options.reduction, "--layer-norm", s.options.layer_norm] + ([] if s.options.centre else ["--no-centre"])
-    parts += [*cut.split(), "--merge", s.merge, "--store-dir", c.root, "--out", "selected.jsonl"]
-    return " ".join(p if p.startswith("--") or p == "nait select" else shlex.quote(p) for p in parts)
 
 
 def render(studio: Studio) -> None:
@@ -133,8 +123,15 @@ def _agreement(studio: Studio, s: Settings, kept: int) -> None:
         "shared share", 0, 1, "%{y} and %{x}: %{z:.0%} of the top records shared", axis="method"),
         key="select_agreement_matrix")
     with st.expander("Every pair, with rank correlations"):
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"shared share of top k": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
+        st.dataframe(agreement_table(table), hide_index=True, width="stretch",
+                     column_config={AGREEMENT_LABELS["shared_top_k"]: st.column_config.ProgressColumn(
+                         min_value=0, max_value=1, format="%.2f")})
+
+
+def agreement_table(table: pd.DataFrame) -> pd.DataFrame:
+    """`explore.method_agreement`'s fields as the table shows them: one "a vs b" column, labelled columns."""
+    shown = table.assign(methods=table["method_a"] + " vs " + table["method_b"])
+    return shown[list(AGREEMENT_LABELS)].rename(columns=AGREEMENT_LABELS)
 
 
 def _preview(studio: Studio, s: Settings, selection) -> None:
@@ -149,7 +146,7 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
 def _export(studio: Studio, s: Settings, selection) -> None:
     st.subheader("Export")
     st.caption("The selected records exactly as read, in input order: the same file `nait select` writes.")
-    st.code(cli_command(studio, s), language="bash")
+    st.code(select_command(studio.request(s)), language="bash")
     lines = selected_lines(studio.pool.records, selection)
     # Files are made before they are offered, the same bytes for the same settings (so the same file id
     # across reruns), and a click does not rerun: a file made on click (a callable) is revoked by any rerun

@@ -2,6 +2,8 @@
 heavy objects behind it, and the scoring settings that Select & export sets and the other pages read.
 
 `studio.sidebar` loads it once per rerun (from app.py); a page gets it with `studio()` or runs with `show`.
+`Studio` never reads session state: a page reads the settings (`settings()`) and passes them to it and to the
+views it draws (neuron card, shared neurons).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import streamlit as st
 from nait_core import explore, pipeline
 from nait_core.baselines import cached_baseline_scores
 from nait_core.capture import CaptureOptions, CaptureReport, capture, token_activations
+from nait_core.commands import SelectRequest
 from nait_core.data import DataError, Dataset
 from nait_core.features import Feature, FeatureError
 from nait_core.models import BUNDLED_MODEL, LazyModel, LoadedModel, ModelError, load_model
@@ -188,8 +191,8 @@ class Studio:
         return pd.DataFrame({"source": self.sources, "preview": [r.preview(160) for r in self.pool.records],
                              "text": [" ".join(t["content"] for t in r.conversation).lower() for r in self.pool.records]})
 
-    def scores(self, options: ScoreOptions | None = None) -> list[Scores]:
-        options = options or settings().options
+    def scores(self, options: ScoreOptions) -> list[Scores]:
+        """Each target's scores of the pool under `options` (cached)."""
         return _scores(str(self.pool_store.path), tuple(f.meta["target_hash"] + f.name for f in self.features),
                        repr(options), self.pool_store, self.features, options)
 
@@ -197,15 +200,20 @@ class Studio:
         """One score per pool record by a baseline that needs no target (ifd, length, random; cached)."""
         return _baseline(str(self.pool_store.path), method, self.model, self.pool, self.pool_store)
 
-    def selection(self, current: Settings | None = None) -> Selection:
-        """The selection under `current` settings (default: the session's); kept per settings."""
-        current = current or settings()
+    def selection(self, current: Settings) -> Selection:
+        """The selection under `current` settings; kept per settings."""
         if current not in self.selections:
             if len(self.selections) >= 32:
                 self.selections.clear()
             self.selections[current] = select({s.feature: s.score for s in self.scores(current.options)},
                                               current.cut, current.merge)
         return self.selections[current]
+
+    def request(self, current: Settings) -> SelectRequest:
+        """What `nait select` needs to make the selection `selection(current)` makes from this session's data."""
+        c = self.config
+        return SelectRequest(c.pool, tuple(c.targets), c.model, c.root, c.target_size or None, c.seed, c.fmt,
+                             c.text_field, c.skip_invalid, current.options, current.cut, current.merge)
 
     def reasons(self, rows: list[int], options: ScoreOptions) -> list[str]:
         """Why each of `rows` scores as it does (top layers and neurons), under `options` (cached)."""
@@ -267,9 +275,8 @@ def settings() -> Settings:
     return st.session_state.get("studio_settings", Settings())
 
 
-def summary(current: Settings | None = None) -> str:
-    """The sidebar's line on the scoring settings (default: the session's)."""
-    current = current or settings()
+def summary(current: Settings) -> str:
+    """The sidebar's line on the scoring settings."""
     return f"**Scoring** {current.options.describe()}; merge {current.merge}"
 
 

@@ -7,9 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explain
+from nait_core.scoring import ScoreOptions
 
 from . import neuron_card, urlstate
-from .session import Studio, settings
+from .session import Studio
 
 CORE_REASONS = 200  # core-subset records given a reason (the rest are listed without)
 
@@ -23,8 +24,9 @@ def _shared(store_path: str, names: tuple, feature_keys: tuple, options_key: str
                                _options, _studio.pool.records, k=k, n=n, candidates=rows)
 
 
-def shared(studio: Studio, names: list[str], k: int = 50, n: int = 50, rows: int = 10) -> explain.Shared:
-    options = settings().options
+def shared(studio: Studio, names: list[str], options: ScoreOptions, k: int = 50, n: int = 50,
+           rows: int = 10) -> explain.Shared:
+    """The neurons the `names` targets share and the candidates jointly high for all, scored by `options` (cached)."""
     keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
     return _shared(str(studio.pool_store.path), tuple(names), keys, repr(options), k, n, rows, studio, options)
 
@@ -37,17 +39,16 @@ def _core_reasons(store_path: str, rows: tuple, feature_keys: tuple, options_key
     return table.drop(columns=[c for c in table if c.startswith("score: ")])
 
 
-def core_reasons(studio: Studio, core, view: explain.Shared) -> pd.DataFrame:
-    """For the first CORE_REASONS core records: the shared neurons' share of each target's score and the
-    shared neurons that carry it most (cached)."""
-    options = settings().options
+def core_reasons(studio: Studio, core, view: explain.Shared, options: ScoreOptions) -> pd.DataFrame:
+    """For the first CORE_REASONS core records: the shared neurons' share of each target's score (scored by
+    `options`) and the shared neurons that carry it most (cached)."""
     rows = tuple(int(r) for r in core[:CORE_REASONS])
     keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
     return _core_reasons(str(studio.pool_store.path), rows, keys, repr(options), tuple(view.neurons["neuron"]),
                          studio, options, view.neurons)
 
 
-def render(studio: Studio) -> None:
+def render(studio: Studio, options: ScoreOptions) -> None:
     st.subheader("Shared neurons")
     names = studio.target_names
     urlstate.restore("targets", "transfer_targets", lambda v: [n for n in v.split(",") if n in names])
@@ -61,7 +62,7 @@ def render(studio: Studio) -> None:
     if len(chosen) < 2:
         st.info("Choose two targets or more to see the neurons they share.")
         return
-    view = shared(studio, chosen, k, n)
+    view = shared(studio, chosen, options, k, n)
     st.caption(f"{' × '.join(chosen)}: for each layer, how many of each target's top {k} marking neurons are the "
                f"same for all (|∩| / |∪|), and the cosine of their profiles centred on the pool (what `overlap` "
                f"compares). 0 overlap and 0 cosine: the layer tells these targets apart; 1: it sees them alike.")

@@ -15,7 +15,7 @@ from nait_core import atomic
 from nait_core.data import FORMATS
 from nait_core.models import BUNDLED_MODEL
 
-from .session import USER_ERRORS, Config, Studio, forget_other_pool, load, summary
+from .session import USER_ERRORS, Config, Studio, forget_other_pool, load, settings, summary
 
 
 DATA_HELP = ("a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>); a file (.jsonl, .json, .parquet, "
@@ -86,6 +86,6 @@ def sidebar() -> Studio | None:
     s.caption("**Targets** " + ", ".join(f"{n} ({len(t)})" for n, t in zip(loaded.target_names, loaded.targets)))
     # A slot the Select & export page redraws when it changes the settings (this runs before the page).
     slot = s.empty()
-    slot.caption(summary())
+    slot.caption(summary(settings()))
     st.session_state["studio_summary_slot"] = slot
     return loaded

@@ -1,7 +1,8 @@
 """Page 6, Transfer: how the targets' selections overlap, correlate, and which sources they draw from."""
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -30,13 +31,14 @@ def render(studio: Studio) -> None:
     cols[1].plotly_chart(charts.matrix_heatmap(
         explore.score_correlations(scores), "Rank correlation of the scores", "Spearman ρ", -1, 1,
         "Spearman correlation of %{y} and %{x} scores: %{z:.2f}"), key="transfer_correlation")
-    core = np.nonzero(np.logical_and.reduce(list(masks.values())))[0]
+    core = studio.selection(replace(s, merge="intersection")).indices  # chosen for every target
     st.subheader(f"Core subset: {len(core):,} records chosen for every target")
     if len(core):
         table = pd.DataFrame({"row": core, "source": [studio.sources[i] for i in core],
                               **{f"score: {n}": v[core] for n, v in scores.items()},
                               "preview": [studio.pool.records[i].preview(120) for i in core]})
-        reasons = shared_view.core_reasons(studio, core, shared_view.shared(studio, studio.target_names))
+        reasons = shared_view.core_reasons(studio, core, shared_view.shared(studio, studio.target_names, s.options),
+                                           s.options)
         table = table.merge(reasons, on="row", how="left")
         st.caption("Its reason: the neurons that mark out every target (see Shared neurons below), their share of "
                    "each target's score, and the ones that carry most"
@@ -45,4 +47,4 @@ def render(studio: Studio) -> None:
                      column_config={"row": neuron_card.record_link_column()})
     else:
         st.caption("No record is chosen for every target at this cut; raise the ratio to find a core.")
-    shared_view.render(studio)
+    shared_view.render(studio, s.options)

@@ -74,12 +74,14 @@ def test_comparisons(stores):
                for m in ("overlap", "nait-pca")}
     methods["random"] = dict.fromkeys(methods["overlap"], np.random.default_rng(0).random(pool.n_samples))
     table = explore.method_agreement(methods, 0.25)
-    assert list(table["methods"]) == ["overlap vs nait-pca"] * 2 + ["overlap vs random"] * 2 + ["nait-pca vs random"] * 2
-    assert table["top k"].eq(10).all()
+    assert list(table.columns) == list(explore.AGREEMENT_FIELDS)
+    pairs = list(zip(table["method_a"], table["method_b"]))
+    assert pairs == [("overlap", "nait-pca")] * 2 + [("overlap", "random")] * 2 + [("nait-pca", "random")] * 2
+    assert table["top_k"].eq(10).all()
     matrix = explore.agreement_matrix(table, feature.name)
     assert list(matrix.index) == ["overlap", "nait-pca", "random"] and np.allclose(np.diag(matrix), 1)
-    same = table[(table["target"] == feature.name) & (table["methods"] == "overlap vs random")]
-    assert matrix.loc["random", "overlap"] == matrix.loc["overlap", "random"] == same["shared share of top k"].item()
+    same = table[(table["target"] == feature.name) & (table["method_a"] == "overlap") & (table["method_b"] == "random")]
+    assert matrix.loc["random", "overlap"] == matrix.loc["overlap", "random"] == same["shared_top_k"].item()
     masks = {"a": np.array([1, 1, 0, 0], bool), "b": np.array([0, 1, 1, 1], bool)}
     overlap = explore.overlap_matrix(masks)
     assert overlap.loc["a", "b"] == 0.5 and overlap.loc["b", "a"] == pytest.approx(1 / 3) and overlap.loc["a", "a"] == 1

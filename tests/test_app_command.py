@@ -1,0 +1,103 @@
+"""The command Select & export shows is the command that writes its file: run as shown (the real `nait`
+CLI in a subprocess, on the small demo of test_app), it must export the same bytes the page offers."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_app import check, demo, downloads, open_page, widget  # noqa: F401  (the small demo fixture)
+
+from nait_core.commands import SelectRequest, select_argv, select_command
+from nait_core.scoring import ScoreOptions
+from nait_core.selection import Cut
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_shown(command: str, cwd: Path) -> bytes:
+    """Run the shown `nait select …` line with this Python and this checkout's code; the file it wrote."""
+    argv = shlex.split(command)
+    assert argv[:2] == ["nait", "select"], command
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "nait_core", *argv[1:]], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return (cwd / argv[argv.index("--out") + 1]).read_bytes()
+
+
+def offered_selection(offered: dict) -> bytes:
+    data = offered[next(name for name in offered if name and name.endswith("-selected.jsonl"))]
+    return data.encode() if isinstance(data, str) else data
+
+
+def shown_command(at) -> str:
+    shown = [c.value for c in at.code if c.value.startswith("nait select")]
+    assert shown, [w.value for w in at.warning] + [e.value for e in at.error]
+    return shown[0]
+
+
+def test_the_command_renders_every_option():
+    request = SelectRequest("my pool.jsonl", ("gsm8k", "t.jsonl"), "smollm2-135m", "stores", target_size=16, seed=3,
+                            fmt="text", text_field="body", skip_invalid=True,
+                            options=ScoreOptions("jaccard", centre=False, fire_threshold="q0.9"),
+                            cut=Cut(ratio=0.30000000000000004), merge="intersection")
+    argv = select_argv(request, "out dir/sel.jsonl", "scores.jsonl")
+    assert argv == ["nait", "select", "--candidates", "my pool.jsonl", "--target", "gsm8k", "--target", "t.jsonl",
+                    "--target-size", "16", "--seed", "3", "--format", "text", "--text-field", "body",
+                    "--skip-invalid", "--model", "smollm2-135m", "--method", "jaccard", "--fire-threshold", "q0.9",
+                    "--reduction", "last-first", "--layer-norm", "none", "--no-centre",
+                    "--ratio", "0.30000000000000004", "--merge", "intersection", "--store-dir", "stores",
+                    "--out", "out dir/sel.jsonl", "--scores", "scores.jsonl"]
+    assert shlex.split(select_command(request, "out dir/sel.jsonl", "scores.jsonl")) == argv
+    from nait_core.cli import build_parser
+
+    args = build_parser().parse_args(argv[1:])  # every option is one the CLI takes, with the same value
+    assert (args.format, args.text_field, args.skip_invalid, args.ratio) == ("text", "body", True, 0.30000000000000004)
+    plain = select_argv(SelectRequest("demo", ("gsm8k",), "smollm2-135m", "cached_features"))
+    assert not {"--target-size", "--seed", "--format", "--text-field", "--skip-invalid", "--no-centre"} & set(plain)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("demo")
+def test_shown_command_exports_the_offered_file(tmp_path, monkeypatch):
+    offered = downloads(monkeypatch)
+    at = open_page("select")
+    for key, value in {"select_method": "jaccard", "select_threshold": "q0.9", "select_ratio": 0.35}.items():
+        widget(at, key).set_value(value).run()
+    check(at)
+    command = shown_command(at)
+    assert "--target-size 16" in command and "--fire-threshold q0.9" in command
+    assert run_shown(command, tmp_path) == offered_selection(offered)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("demo")
+def test_shown_command_keeps_the_data_options(tmp_path, monkeypatch):
+    """A plain-text pool with a bad record, read with a format, a text field and skip-invalid in the sidebar:
+    the shown command carries all three (without them `nait select` stops at the bad record)."""
+    pool = tmp_path / "notes.jsonl"
+    texts = [f"Add {i} and {i + 1}: the sum is {2 * i + 1}." for i in range(6)]
+    pool.write_text("".join(json.dumps({"body": t}) + "\n" for t in texts[:2]) + '{"body": ""}\n'
+                    + "".join(json.dumps({"body": t}) + "\n" for t in texts[2:]))
+    offered = downloads(monkeypatch)
+    at = open_page("data")
+    at.text_input(key="sb_pool").set_value(str(pool))
+    at.selectbox(key="sb_format").set_value("text")
+    at.text_input(key="sb_text_field").set_value("body")
+    at.checkbox(key="sb_skip_invalid").check()
+    at.button(key="FormSubmitter:sb_form-Load").click().run()
+    check(at)
+    assert not at.error, [e.value for e in at.error]
+    at.switch_page("pages/select.py").run()
+    check(at)
+    command = shown_command(at)
+    for option in ("--format text", "--text-field body", "--skip-invalid"):
+        assert option in command
+    out = tmp_path / "run"
+    out.mkdir()
+    assert run_shown(command, out) == offered_selection(offered)
