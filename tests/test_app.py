@@ -6,45 +6,18 @@ reproduce byte for byte. Slow: the capture takes a few minutes on a CPU.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from nait_core import cli
+from nait_testing.app import APP, check, widget
+from nait_testing.demo import DEMO_SIZE, TARGET_SIZE, TARGETS, nait_select
 
 pytestmark = pytest.mark.slow
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-DEMO_SIZE, TARGET_SIZE = "120", "16"
-TARGETS = ["gsm8k", "humaneval", "mmlu"]
 PAGES = {"data": "Data & model", "samples": "Sample explorer", "neurons": "Neuron explorer",
          "map": "Overlap map", "select": "Select & export", "transfer": "Transfer"}
-
-
-def nait_select(root: Path, out: Path, *options: str) -> bytes:
-    argv = ["select", "--candidates", "demo", *[a for t in TARGETS for a in ("--target", t)],
-            "--target-size", TARGET_SIZE, "--store-dir", str(root), "--out", str(out), "--force", *options]
-    assert cli.main(argv) == 0
-    return out.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def demo(store_root):
-    """A small demo captured by the CLI into the session's store folder (or NAIT_APP_TEST_STORE, to reuse
-    captures between runs); the app is pointed at it."""
-    root = Path(os.environ.get("NAIT_APP_TEST_STORE") or store_root)
-    saved = {k: os.environ.get(k) for k in ("NAIT_DEMO_SIZE", "NAIT_TARGET_SIZE", "NAIT_STORE_DIR")}
-    os.environ.update(NAIT_DEMO_SIZE=DEMO_SIZE, NAIT_TARGET_SIZE=TARGET_SIZE, NAIT_STORE_DIR=str(root))
-    nait_select(root, root / "warmup.jsonl", "--ratio", "0.1")
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def open_page(page: str) -> AppTest:
@@ -56,10 +29,6 @@ def open_page(page: str) -> AppTest:
     check(at)
     assert [t.value for t in at.main.title] == [PAGES[page]]
     return at
-
-
-def check(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 @pytest.mark.parametrize("page", list(PAGES))
@@ -131,16 +100,6 @@ def test_overlap_map_is_cached_and_filters_samples(demo):
     at.switch_page("pages/neurons.py").run()
     check(at)
     assert "Density: chosen on the map" in [m.label for m in at.metric]
-
-
-def widget(at: AppTest, key: str):
-    """The widget with this key, whatever its kind."""
-    for kind in ("radio", "slider", "selectbox", "text_input", "number_input", "toggle", "checkbox"):
-        try:
-            return getattr(at, kind)(key=key)
-        except KeyError:
-            continue
-    raise KeyError(key)
 
 
 def downloads(monkeypatch) -> dict[str, bytes]:
@@ -259,6 +218,7 @@ def test_own_pool_file_is_captured_in_the_app(demo, tmp_path):
 
 # ---------------------------------------------------------------- issue 10: app state and the map's selection
 
+@pytest.mark.unit
 def test_map_selection_maps_points_to_rows_whatever_the_browser_echoes():
     """The map's points go to the browser as plain lists, and a selection is read back by curve and point
     index in the figure's own arrays: a target's echoed customdata ({"0": -1}, a typed array's point) or a

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from test_app import APP, TARGET_SIZE, TARGETS, check, demo  # noqa: F401  (the small demo fixture)
+from nait_testing.app import APP, check
+from nait_testing.demo import TARGET_SIZE, TARGETS
 
 pytestmark = pytest.mark.slow
 NAMES = [f"{t}-n{TARGET_SIZE}-s0" for t in TARGETS]
@@ -140,6 +141,7 @@ def test_a_link_with_a_row_marks_it_on_the_map(demo):
     assert bad.number_input(key="map_row").value is None
 
 
+@pytest.mark.unit
 def test_chosen_points_table_links_each_record():
     """A box or lasso over the map (the marked star included) lists each chosen record once, linked."""
     from studio import charts

@@ -10,8 +10,9 @@ import pytest
 from nait_core.cli import main
 from nait_core.datasets import load_builtin
 from nait_core.selection import auroc
+from nait_testing.demo import DEMO_SIZE, TARGET_SIZE  # the app tests' demo
 
-DEMO_SIZE, TARGET_SIZE = "120", "16"  # the same small demo as the app tests: captured once per session
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
@@ -66,6 +67,7 @@ def test_bad_input_exits_with_file_line_and_field(tmp_path, capsys):
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.model
 def test_skip_invalid_reports_and_keeps_the_rest(tmp_path, store_root, capsys):
     pool, target = tmp_path / "pool.jsonl", tmp_path / "target.jsonl"
     pool.write_text('{"instruction": "Say hi.", "output": "Hi."}\n{"instruction": "oops"}\n'

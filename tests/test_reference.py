@@ -10,6 +10,7 @@ from nait_core.cli import main
 from nait_core.data import read_records
 from nait_core.datasets import load_builtin
 
+pytestmark = pytest.mark.model
 POOL = 8
 TARGETS = 4
 

@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import synthetic_store
 from nait_core.store import Store, StoreError, list_stores
+from nait_testing.stores import synthetic_store
 
+pytestmark = pytest.mark.unit
 MANIFEST = {"model": {"name": "m", "fingerprint": "f", "dtype": "float32"},
             "data": {"name": "s", "hash": "h0", "n_samples": 5},
             "options": {"reductions": ["mean"], "max_length": 8}, "shape": {"layers": 2, "neurons": 3},

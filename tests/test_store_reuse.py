@@ -9,25 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
 from nait_core import models
 from nait_core.capture import CaptureOptions, capture, find_store
 from nait_core.cli import main
-from nait_core.models import LazyModel, load_model, model_fingerprint, resolve_model_source
+from nait_core.models import LazyModel, load_model, model_fingerprint
 from nait_core.pipeline import feature_for, feature_path, load_data
 from nait_core.store import CacheWarning, Store, StoreError
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def model_dir(tiny_model_dir):
     """A tiny random Llama with the bundled model's tokenizer and chat template, saved as a model folder."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(tiny_config("llama"), dtype=torch.float32).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0]).save_pretrained(folder)
-    return folder
+    return tiny_model_dir
 
 
 def write_records(path, n, topic="sum"):
