@@ -31,12 +31,41 @@ def open_page(page: str) -> AppTest:
     return at
 
 
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def shows_the_demo(at: AppTest, page: str, demo: Path, tmp_path: Path) -> bool:
+    """One fact per page that it can only show when drawn from the demo's stores at the default settings
+    (overlap, ratio 0.1, union: what the warm-up `nait select` wrote)."""
+    selected = (demo / "warmup.jsonl").read_text().count("\n")
+    if page == "data":
+        return metrics(at)["Pool records"] == DEMO_SIZE and metrics(at)["Target sets"] == str(len(TARGETS))
+    if page == "samples":
+        table = at.dataframe[0].value
+        return (any(f"of {DEMO_SIZE} records match" in m.value for m in at.markdown) and table["rank"].iloc[0] == 1
+                and int(table["selected"].sum()) == min(selected, len(table)))
+    if page == "neurons":  # a density per group, and the pool's top records by this neuron's activation
+        groups = ["candidates", "selected candidates", *(f"target {t}-n{TARGET_SIZE}-s0" for t in TARGETS)]
+        top = next(d.value for d in at.dataframe if {"map", "activation"} <= set(d.value.columns))
+        return (at.subheader[0].value.startswith("Neuron L") and len(top) == 10
+                and [m.label for m in at.main.metric] == [f"Density: {g}" for g in groups]
+                and top["activation"].is_monotonic_decreasing)
+    if page == "map":
+        return bool(list(demo.glob("*demo*/map-*.npy"))) and "Per-neuron overlap" in [s.value for s in at.subheader]
+    if page == "select":
+        return int(metrics(at)["Selected records"].replace(",", "")) == selected
+    core = nait_select(demo, tmp_path / "core.jsonl", "--ratio", "0.1", "--merge", "intersection").count(b"\n")
+    return f"Core subset: {core:,} records chosen for every target" in [s.value for s in at.subheader]  # transfer
+
+
 @pytest.mark.parametrize("page", list(PAGES))
-def test_every_page_loads(demo, page):
+def test_every_page_loads(demo, page, tmp_path):
     at = open_page(page)
     assert not at.error, [e.value for e in at.error]
     if page != "data":
         assert at.get("plotly_chart"), "every page but Data & model draws a chart"
+    assert shows_the_demo(at, page, demo, tmp_path)
 
 
 def test_data_page_shows_setup_and_builds_a_feature(demo):

@@ -82,7 +82,10 @@ def test_transfer_shared_neurons_and_core_reason(demo):
     np.testing.assert_allclose(neurons["joint z"], z.min(axis=1), rtol=1e-5)
     assert (neurons["joint z"] > 0).all()
     layers = frame(at, "top-50 overlap").value
-    assert len(layers) == 30 and layers["top-50 overlap"].between(0, 1).all()
+    assert list(layers["layer"]) == list(range(30))
+    shared, overlap = layers["shared in top 50"], layers["top-50 overlap"]
+    assert shared.between(0, 50).all()  # |∩| / |∪| of three top-50 sets: 50 <= |∪| <= 150
+    assert ((overlap >= shared / 150 - 1e-9) & (overlap <= shared / 50 + 1e-9)).all()
     core, joint = [d.value for d in at.dataframe if "carried by" in d.value.columns]  # core subset, then joint
     assert len(joint) == 10 and {f"shared share: {n}" for n in NAMES} <= set(joint.columns)
     assert "carried by" in core.columns and core["carried by"].str.match(r"L\d+\.N\d+").any()
