@@ -58,8 +58,10 @@ def test_second_select_never_loads_the_model(model_dir, tmp_path, monkeypatch):
     # The same records from another file (here: the same lines with CRLF) find the same store.
     crlf = tmp_path / "crlf.jsonl"
     crlf.write_bytes(pool.read_bytes().replace(b"\n", b"\r\n"))
-    assert find_store(LazyModel(str(model_dir)), load_data(str(crlf)), tmp_path / "stores",
-                      CaptureOptions(max_length=64)) is not None
+    found = {name: find_store(LazyModel(str(model_dir)), load_data(str(path)), tmp_path / "stores",
+                              CaptureOptions(max_length=64)) for name, path in (("lf", pool), ("crlf", crlf))}
+    assert found["crlf"] is not None and found["crlf"].n_samples == 40
+    assert found["crlf"].path == found["lf"].path
 
 
 def test_fingerprint_comes_from_files_and_follows_them(model_dir, tmp_path):
