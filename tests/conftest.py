@@ -4,8 +4,10 @@ Every test is in exactly one tier, by what it needs (`make test-fast` runs `unit
 `model`, `make test` runs all):
 
 - `unit`: no model at all (no weights, no tokenizer): data, stores, scoring on synthetic arrays, the CLI's checks.
-- `model`: a tiny random model or the bundled SmolLM2 model (or only its tokenizer); loads in seconds.
-- `slow`: real captures of demo data, fine-tuning runs, building and installing the wheel, a browser.
+- `model`: a tiny random model or the bundled SmolLM2 model (or only its tokenizer); loads in seconds, and each
+  test stays within about 30 CPU-seconds (a few short records through the bundled model, a 1-step fine-tune).
+- `slow`: real captures of demo data, longer fine-tuning runs, building and installing the wheel, a browser,
+  a Ray cluster: anything costlier than that.
 
 Mark a module with `pytestmark = pytest.mark.<tier>` and a test that needs another tier with its own marker:
 the closest marker wins (test, then class, then module), and a test with none is a collection error.

@@ -396,6 +396,7 @@ def test_rare_pool_is_seeded_and_disjoint_from_the_target(tmp_path):
         pool_tool.build_pool([general], 34, 0.2)
 
 
+@pytest.mark.slow  # seven arms fine-tuned and measured: about a CPU-minute
 def test_step_matched_full_arm_composition_and_comparison(tmp_path, tokenizer):
     """A rare-skill pool end to end: selection arms, both full arms, per-problem losses, composition."""
     pool = _rare_pool(tmp_path)
