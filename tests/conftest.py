@@ -1,19 +1,72 @@
-"""Shared fixtures: the bundled model (loaded once per session) and tiny random models per family."""
+"""Shared fixtures (the bundled model, its tokenizer, a tiny model folder, the small demo) and the test tiers.
+
+Every test is in exactly one tier, by what it needs (`make test-fast` runs `unit`, `make test-model` adds
+`model`, `make test` runs all):
+
+- `unit`: no model at all (no weights, no tokenizer): data, stores, scoring on synthetic arrays, the CLI's checks.
+- `model`: a tiny random model or the bundled SmolLM2 model (or only its tokenizer); loads in seconds, and each
+  test stays within about 30 CPU-seconds (a few short records through the bundled model, a 1-step fine-tune).
+- `slow`: real captures of demo data, longer fine-tuning runs, building and installing the wheel, a browser,
+  a Ray cluster: anything costlier than that.
+
+Mark a module with `pytestmark = pytest.mark.<tier>` and a test that needs another tier with its own marker:
+the closest marker wins (test, then class, then module), and a test with none is a collection error.
+Helpers that are not fixtures live in the `nait_testing` package (shared with bench/).
+"""
 from __future__ import annotations
 
-import numpy as np
+import os
+from pathlib import Path
+
 import pytest
-import torch
 
-from nait_core.store import Store
+TIERS = ("unit", "model", "slow")
+_TIER = pytest.StashKey[str]()
 
-from nait_core.models import load_model, wrap_model
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Keep each test's closest tier marker only, so `-m unit` selects by that tier alone."""
+    unmarked = []
+    for item in items:
+        tier = next((mark.name for mark in item.iter_markers() if mark.name in TIERS), None)
+        if tier is None:
+            unmarked.append(item.nodeid)
+        else:
+            item.stash[_TIER] = tier
+    if unmarked:
+        raise pytest.UsageError(f"tests without a tier marker ({', '.join(TIERS)}; see tests/conftest.py): "
+                                + ", ".join(unmarked[:20]) + (" ..." if len(unmarked) > 20 else ""))
+    for item in items:
+        for node in item.listchain():
+            node.own_markers[:] = [mark for mark in node.own_markers if mark.name not in TIERS]
+    for item in items:
+        item.add_marker(item.stash[_TIER])
 
 
 @pytest.fixture(scope="session")
 def bundled():
     """The real bundled SmolLM2-135M-Instruct on CPU, fp32."""
+    from nait_core.models import load_model
+
     return load_model("smollm2-135m", device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The bundled model's tokenizer alone (no weights loaded), with a pad token."""
+    from nait_testing.models import bundled_tokenizer
+
+    return bundled_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    """A seeded random tiny Llama (`nait_testing.models.tiny_model("llama")`) with the bundled tokenizer, saved
+    as a model folder: what `--model <folder>` and Ray actors load."""
+    from nait_testing.models import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", tokenizer)
 
 
 @pytest.fixture(scope="session")
@@ -22,53 +75,19 @@ def store_root(tmp_path_factory):
     return tmp_path_factory.mktemp("cached_features")
 
 
-TINY = dict(vocab_size=49152, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4)
+@pytest.fixture(scope="module")
+def demo(store_root):
+    """The small demo (nait_testing.demo) captured by the CLI into the session's store folder (or
+    NAIT_APP_TEST_STORE, to reuse captures between runs); NAIT_* point the app at it for the module."""
+    from nait_testing.demo import DEMO_SIZE, TARGET_SIZE, nait_select
 
-
-def tiny_config(family: str):
-    """A randomly initialised config of each supported architecture (no download)."""
-    import transformers as t
-
-    h, i, n, heads, v = (TINY[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"))
-    return {
-        "llama": lambda: t.LlamaConfig(**TINY, num_key_value_heads=2),
-        "mistral": lambda: t.MistralConfig(**TINY, num_key_value_heads=2),
-        "qwen2": lambda: t.Qwen2Config(**TINY, num_key_value_heads=2),
-        "qwen3": lambda: t.Qwen3Config(**TINY, num_key_value_heads=2, head_dim=8),
-        "gemma": lambda: t.GemmaConfig(**TINY, num_key_value_heads=2, head_dim=8),
-        "gemma2": lambda: t.Gemma2Config(**TINY, num_key_value_heads=2, head_dim=8),
-        "gpt2": lambda: t.GPT2Config(vocab_size=v, n_embd=h, n_inner=i, n_layer=n, n_head=heads, bos_token_id=0, eos_token_id=0),
-        "gpt_neox": lambda: t.GPTNeoXConfig(**TINY),
-        "opt": lambda: t.OPTConfig(vocab_size=v, hidden_size=h, ffn_dim=i, num_hidden_layers=n,
-                                   num_attention_heads=heads, word_embed_proj_dim=h),
-        "phi": lambda: t.PhiConfig(**TINY),
-    }[family]()
-
-
-FAMILIES = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gpt2", "gpt_neox", "opt", "phi"]
-
-
-def tiny_model(family: str, tokenizer):
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(tiny_config(family), dtype=torch.float32).eval()
-    return wrap_model(f"tiny-{family}", model, tokenizer, fingerprint=f"tiny-{family}")
-
-
-def synthetic_store(path, n=5, layers=2, neurons=3, reductions=("mean",), shard_size=3, seed=0, fingerprint="f",
-                    shift=0.0):
-    """A real store holding random float16 summaries (normal, mean `shift`); returns (store, {reduction: data})."""
-    manifest = {"model": {"name": "m", "fingerprint": fingerprint, "dtype": "float32"},
-                "data": {"name": path.name, "hash": f"h{seed}", "n_samples": n},
-                "options": {"reductions": list(reductions), "max_length": 8},
-                "shape": {"layers": layers, "neurons": neurons}, "shard_size": shard_size}
-    store = Store.create(path, manifest)
-    rng = np.random.default_rng(seed)
-    data = {r: (rng.normal(size=(n, layers, neurons)) + shift).astype(np.float16) for r in reductions}
-    for start, end in store.shard_ranges():
-        store.write_shard(start, end, {**{r: d[start:end] for r, d in data.items()},
-                                       "tokens": np.arange(start, end, dtype=np.int32),
-                                       "response_tokens": np.ones(end - start, np.int32),
-                                       "truncated": np.zeros(end - start, bool)})
-    return Store.open(path), data
+    root = Path(os.environ.get("NAIT_APP_TEST_STORE") or store_root)
+    saved = {k: os.environ.get(k) for k in ("NAIT_DEMO_SIZE", "NAIT_TARGET_SIZE", "NAIT_STORE_DIR")}
+    os.environ.update(NAIT_DEMO_SIZE=DEMO_SIZE, NAIT_TARGET_SIZE=TARGET_SIZE, NAIT_STORE_DIR=str(root))
+    nait_select(root, root / "warmup.jsonl", "--ratio", "0.1")
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -6,68 +6,52 @@ reproduce byte for byte. Slow: the capture takes a few minutes on a CPU.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from nait_core import cli
+from nait_testing.app import PAGES, check, downloads, open_page, widget
+from nait_testing.demo import DEMO_SIZE, TARGET_SIZE, TARGETS, nait_select
 
 pytestmark = pytest.mark.slow
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-DEMO_SIZE, TARGET_SIZE = "120", "16"
-TARGETS = ["gsm8k", "humaneval", "mmlu"]
-PAGES = {"data": "Data & model", "samples": "Sample explorer", "neurons": "Neuron explorer",
-         "map": "Overlap map", "select": "Select & export", "transfer": "Transfer"}
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
 
 
-def nait_select(root: Path, out: Path, *options: str) -> bytes:
-    argv = ["select", "--candidates", "demo", *[a for t in TARGETS for a in ("--target", t)],
-            "--target-size", TARGET_SIZE, "--store-dir", str(root), "--out", str(out), "--force", *options]
-    assert cli.main(argv) == 0
-    return out.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def demo(store_root):
-    """A small demo captured by the CLI into the session's store folder (or NAIT_APP_TEST_STORE, to reuse
-    captures between runs); the app is pointed at it."""
-    root = Path(os.environ.get("NAIT_APP_TEST_STORE") or store_root)
-    saved = {k: os.environ.get(k) for k in ("NAIT_DEMO_SIZE", "NAIT_TARGET_SIZE", "NAIT_STORE_DIR")}
-    os.environ.update(NAIT_DEMO_SIZE=DEMO_SIZE, NAIT_TARGET_SIZE=TARGET_SIZE, NAIT_STORE_DIR=str(root))
-    nait_select(root, root / "warmup.jsonl", "--ratio", "0.1")
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.run()
-    if page != "data":
-        at.switch_page(f"pages/{page}.py")
-        at.run()
-    check(at)
-    assert [t.value for t in at.main.title] == [PAGES[page]]
-    return at
-
-
-def check(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+def shows_the_demo(at: AppTest, page: str, demo: Path, tmp_path: Path) -> bool:
+    """One fact per page that it can only show when drawn from the demo's stores at the default settings
+    (overlap, ratio 0.1, union: what the warm-up `nait select` wrote)."""
+    selected = (demo / "warmup.jsonl").read_text().count("\n")
+    if page == "data":
+        return metrics(at)["Pool records"] == DEMO_SIZE and metrics(at)["Target sets"] == str(len(TARGETS))
+    if page == "samples":
+        table = at.dataframe[0].value
+        return (any(f"of {DEMO_SIZE} records match" in m.value for m in at.markdown) and table["rank"].iloc[0] == 1
+                and int(table["selected"].sum()) == min(selected, len(table)))
+    if page == "neurons":  # a density per group, and the pool's top records by this neuron's activation
+        groups = ["candidates", "selected candidates", *(f"target {t}-n{TARGET_SIZE}-s0" for t in TARGETS)]
+        top = next(d.value for d in at.dataframe if {"map", "activation"} <= set(d.value.columns))
+        return (at.subheader[0].value.startswith("Neuron L") and len(top) == 10
+                and [m.label for m in at.main.metric] == [f"Density: {g}" for g in groups]
+                and top["activation"].is_monotonic_decreasing)
+    if page == "map":
+        return bool(list(demo.glob("*demo*/map-*.npy"))) and "Per-neuron overlap" in [s.value for s in at.subheader]
+    if page == "select":
+        return int(metrics(at)["Selected records"].replace(",", "")) == selected
+    core = nait_select(demo, tmp_path / "core.jsonl", "--ratio", "0.1", "--merge", "intersection").count(b"\n")
+    return f"Core subset: {core:,} records chosen for every target" in [s.value for s in at.subheader]  # transfer
 
 
 @pytest.mark.parametrize("page", list(PAGES))
-def test_every_page_loads(demo, page):
+def test_every_page_loads(demo, page, tmp_path):
     at = open_page(page)
     assert not at.error, [e.value for e in at.error]
     if page != "data":
         assert at.get("plotly_chart"), "every page but Data & model draws a chart"
+    assert shows_the_demo(at, page, demo, tmp_path)
 
 
 def test_data_page_shows_setup_and_builds_a_feature(demo):
@@ -131,29 +115,6 @@ def test_overlap_map_is_cached_and_filters_samples(demo):
     at.switch_page("pages/neurons.py").run()
     check(at)
     assert "Density: chosen on the map" in [m.label for m in at.metric]
-
-
-def widget(at: AppTest, key: str):
-    """The widget with this key, whatever its kind."""
-    for kind in ("radio", "slider", "selectbox", "text_input", "number_input", "toggle", "checkbox"):
-        try:
-            return getattr(at, kind)(key=key)
-        except KeyError:
-            continue
-    raise KeyError(key)
-
-
-def downloads(monkeypatch) -> dict[str, bytes]:
-    """Capture what download buttons offer: file name -> bytes."""
-    seen = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def keep(self, path_or_data, mimetype, kind, filename=None):
-        seen[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
-    return seen
 
 
 @pytest.mark.parametrize("settings, cli_options", [
@@ -259,6 +220,7 @@ def test_own_pool_file_is_captured_in_the_app(demo, tmp_path):
 
 # ---------------------------------------------------------------- issue 10: app state and the map's selection
 
+@pytest.mark.unit
 def test_map_selection_maps_points_to_rows_whatever_the_browser_echoes():
     """The map's points go to the browser as plain lists, and a selection is read back by curve and point
     index in the figure's own arrays: a target's echoed customdata ({"0": -1}, a typed array's point) or a
@@ -357,8 +319,9 @@ def test_a_download_clicked_during_a_rerun_still_gets_its_file(demo, monkeypatch
     """One media manager for every run, as a server has: the files the page offered before a rerun must
     still be served after it (a click can arrive while the rerun runs). A file made on click (a callable)
     was revoked by the rerun: MediaFileStorageError in the log, nothing for the user."""
-    from streamlit.testing.v1 import app_test
     from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import app_test
 
     manager = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
     monkeypatch.setattr(app_test, "MediaFileManager", lambda storage: manager)

@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_app import check, demo, downloads, open_page, widget  # noqa: F401  (the small demo fixture)
 
 from nait_core.commands import SelectRequest, select_argv, select_command
 from nait_core.scoring import ScoreOptions
 from nait_core.selection import Cut
+from nait_testing.app import check, downloads, open_page, widget
+
+pytestmark = pytest.mark.unit  # the two end-to-end tests below are slow
 
 ROOT = Path(__file__).resolve().parents[1]
 

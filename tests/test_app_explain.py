@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from test_app import APP, TARGET_SIZE, TARGETS, check, demo  # noqa: F401  (the small demo fixture)
+from nait_testing.app import APP, check
+from nait_testing.demo import TARGET_SIZE, TARGETS
 
 pytestmark = pytest.mark.slow
 NAMES = [f"{t}-n{TARGET_SIZE}-s0" for t in TARGETS]
@@ -81,7 +82,10 @@ def test_transfer_shared_neurons_and_core_reason(demo):
     np.testing.assert_allclose(neurons["joint z"], z.min(axis=1), rtol=1e-5)
     assert (neurons["joint z"] > 0).all()
     layers = frame(at, "top-50 overlap").value
-    assert len(layers) == 30 and layers["top-50 overlap"].between(0, 1).all()
+    assert list(layers["layer"]) == list(range(30))
+    shared, overlap = layers["shared in top 50"], layers["top-50 overlap"]
+    assert shared.between(0, 50).all()  # |∩| / |∪| of three top-50 sets: 50 <= |∪| <= 150
+    assert ((overlap >= shared / 150 - 1e-9) & (overlap <= shared / 50 + 1e-9)).all()
     core, joint = [d.value for d in at.dataframe if "carried by" in d.value.columns]  # core subset, then joint
     assert len(joint) == 10 and {f"shared share: {n}" for n in NAMES} <= set(joint.columns)
     assert "carried by" in core.columns and core["carried by"].str.match(r"L\d+\.N\d+").any()
@@ -140,6 +144,7 @@ def test_a_link_with_a_row_marks_it_on_the_map(demo):
     assert bad.number_input(key="map_row").value is None
 
 
+@pytest.mark.unit
 def test_chosen_points_table_links_each_record():
     """A box or lasso over the map (the marked star included) lists each chosen record once, linked."""
     from studio import charts

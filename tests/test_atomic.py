@@ -8,6 +8,8 @@ import pytest
 
 from nait_core import atomic
 
+pytestmark = pytest.mark.unit
+
 
 def _leftovers(folder):
     return [p.name for p in folder.iterdir() if ".tmp" in p.name]

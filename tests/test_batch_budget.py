@@ -2,18 +2,16 @@
 import pytest
 import torch
 
-from conftest import tiny_model
 from nait_core.capture import (CPU_BATCH_TOKENS, CUDA_MAX_TOKENS, CUDA_MEMORY_SHARE, CUDA_MIN_TOKENS, CaptureOptions,
                                activation_bytes_per_token, batch_budget)
+from nait_testing.models import tiny_model
+
+pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def model():
-    from transformers import AutoTokenizer
-
-    from nait_core.models import resolve_model_source
-
-    return tiny_model("llama", AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0]))
+def model(tokenizer):
+    return tiny_model("llama", tokenizer)
 
 
 def test_cpu_takes_the_swept_budget_and_explicit_values_win(model):

@@ -9,6 +9,7 @@ from nait_core.datasets import load_builtin
 from nait_core.store import Store
 from nait_core.tokens import make_batches, pad_batch, tokenize
 
+pytestmark = pytest.mark.model
 REDUCTIONS = ["mean", "last", "first", "response_mean"]
 
 
@@ -74,6 +75,7 @@ def test_hooks_do_not_change_logits_and_are_removed(bundled, small):
     assert all(not m._forward_pre_hooks for m in bundled.neuron_modules)
 
 
+@pytest.mark.unit
 def test_batches_respect_budget_and_cover_everything():
     lengths = np.array([5, 300, 40, 41, 39, 120, 7, 300])
     batches = make_batches(lengths, batch_tokens=400, max_batch_size=3)

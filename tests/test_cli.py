@@ -10,8 +10,9 @@ import pytest
 from nait_core.cli import main
 from nait_core.datasets import load_builtin
 from nait_core.selection import auroc
+from nait_testing.demo import DEMO_SIZE, TARGET_SIZE  # the app tests' demo
 
-DEMO_SIZE, TARGET_SIZE = "120", "16"  # the same small demo as the app tests: captured once per session
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
@@ -25,26 +26,29 @@ def read_scores(path):
 
 
 @pytest.mark.slow
-def test_planted_gsm8k_problems_rank_first(small_demo, store_root, tmp_path, capsys):
+def test_planted_gsm8k_problems_rank_first(small_demo, demo, tmp_path, capsys):
     """Sanity check with real data: the demo's GSM8K problems rank above its code and MMLU records
     when the target is other (held-out) GSM8K problems."""
     planted = np.array([r.source == "gsm8k" for r in small_demo.records])
     figures = {}
-    for method in ("overlap", "jaccard", "nait-pca"):
-        scores = tmp_path / f"{method}.jsonl"
-        assert main(["select", "--candidates", "demo", "--target", "gsm8k", "--target-size", TARGET_SIZE,
-                     "--method", method, "--ratio", "0.1", "--out", str(tmp_path / f"{method}-out.jsonl"),
-                     "--scores", str(scores), "--store-dir", str(store_root)]) == 0
-        figures[method] = auroc(np.array([r["score"] for r in read_scores(scores)]), planted)
+    for name, options in (("overlap", []), ("jaccard", ["--method", "jaccard"]), ("nait-pca", ["--method", "nait-pca"]),
+                          ("nait-pca z", ["--method", "nait-pca", "--layer-norm", "z"])):
+        scores = tmp_path / f"{name}.jsonl"
+        assert main(["select", "--candidates", "demo", "--target", "gsm8k", "--target-size", TARGET_SIZE, *options,
+                     "--ratio", "0.1", "--out", str(tmp_path / f"{name}-out.jsonl"),
+                     "--scores", str(scores), "--store-dir", str(demo)]) == 0
+        figures[name] = auroc(np.array([r["score"] for r in read_scores(scores)]), planted)
     print(f"AUROC of planted GSM8K ({planted.sum()} of {len(planted)}): {figures}")
     assert figures["overlap"] > 0.95
     assert figures["jaccard"] > 0.9
-    assert 0.0 <= figures["nait-pca"] <= 1.0  # reported, not required: the published rule ranks poorly here
+    # The published rule ranks poorly here (docs/methods.md: 0.66 at 16 target samples on the whole demo);
+    # z-scoring each layer's projection recovers most of the separation (0.95 there).
+    assert figures["nait-pca z"] > 0.85 and figures["nait-pca z"] > figures["nait-pca"] + 0.1
 
 
 @pytest.mark.slow
-def test_feature_then_score_equals_select(small_demo, store_root, tmp_path):
-    common = ["--target-size", TARGET_SIZE, "--store-dir", str(store_root)]
+def test_feature_then_score_equals_select(small_demo, demo, tmp_path, capsys):
+    common = ["--target-size", TARGET_SIZE, "--store-dir", str(demo)]
     assert main(["select", "--candidates", "demo", "--target", "gsm8k", "--ratio", "0.2",
                  "--out", str(tmp_path / "a.jsonl"), "--scores", str(tmp_path / "a-scores.jsonl"), *common]) == 0
     feature = tmp_path / "gsm8k.safetensors"
@@ -54,7 +58,12 @@ def test_feature_then_score_equals_select(small_demo, store_root, tmp_path):
     a, b = read_scores(tmp_path / "a-scores.jsonl"), read_scores(tmp_path / "b-scores.jsonl")
     assert [r["score"] for r in a] == [r["score"] for r in b]
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
-    assert main(["info", "--store-dir", str(store_root), "--features", str(tmp_path), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["info", "--store-dir", str(demo), "--features", str(tmp_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [(f["path"], f["target"], f["samples"]) for f in info["features"] if f["path"] == str(feature)] == [
+        (str(feature), f"gsm8k-n{TARGET_SIZE}-s0", int(TARGET_SIZE))]
+    assert any(s["samples"] == int(DEMO_SIZE) and s["complete"] for s in info["stores"])
 
 
 def test_bad_input_exits_with_file_line_and_field(tmp_path, capsys):
@@ -66,6 +75,7 @@ def test_bad_input_exits_with_file_line_and_field(tmp_path, capsys):
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.model
 def test_skip_invalid_reports_and_keeps_the_rest(tmp_path, store_root, capsys):
     pool, target = tmp_path / "pool.jsonl", tmp_path / "target.jsonl"
     pool.write_text('{"instruction": "Say hi.", "output": "Hi."}\n{"instruction": "oops"}\n'

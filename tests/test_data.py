@@ -9,6 +9,7 @@ from nait_core.datasets import load_builtin
 from nait_core.selection import Cut, select, selected_lines
 from nait_core.tokens import tokenize
 
+pytestmark = pytest.mark.unit
 ALPACA = [{"instruction": "Add 2 and 3.", "input": "", "output": "5", "id": 7, "score": 0.5},
           {"instruction": "Translate", "input": "bonjour", "output": "hello", "id": 8, "score": None}]
 
@@ -89,21 +90,23 @@ def test_unknown_format_asks_for_format(tmp_path):
         read_records(write_jsonl(tmp_path / "x.jsonl", [{"question": "q", "answer": "a"}]))
 
 
-def test_response_span_with_chat_template(bundled):
+@pytest.mark.model
+def test_response_span_with_chat_template(tokenizer):
     record = load_builtin("gsm8k").records[0]
     data = Dataset("one", [record])
-    tokens = tokenize(data, bundled.tokenizer, max_length=4096)
-    text, start = render(record.conversation, bundled.tokenizer)
+    tokens = tokenize(data, tokenizer, max_length=4096)
+    text, start = render(record.conversation, tokenizer)
     assert text[start:].startswith(record.response)
-    response = bundled.tokenizer.decode(tokens.input_ids[0][tokens.response_start[0]:])
+    response = tokenizer.decode(tokens.input_ids[0][tokens.response_start[0]:])
     assert response.startswith(record.response[:40])
-    prompt = bundled.tokenizer.decode(tokens.input_ids[0][: tokens.response_start[0]])
+    prompt = tokenizer.decode(tokens.input_ids[0][: tokens.response_start[0]])
     assert prompt.endswith("assistant\n") and record.response[:20] not in prompt
 
 
-def test_truncation_is_counted(bundled):
+@pytest.mark.model
+def test_truncation_is_counted(tokenizer):
     data = Dataset("one", load_builtin("gsm8k").records[:3])
-    tokens = tokenize(data, bundled.tokenizer, max_length=50)
+    tokens = tokenize(data, tokenizer, max_length=50)
     assert all(tokens.truncated) and all(len(ids) == 50 for ids in tokens.input_ids)
 
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import tiny_model
 
 ray = pytest.importorskip("ray")
 
@@ -20,9 +19,10 @@ from nait_core.cli import main
 from nait_core.data import Dataset
 from nait_core.datasets import load_builtin
 from nait_core.distributed import RayOptions
-from nait_core.models import load_model, resolve_model_source
+from nait_core.models import load_model
 from nait_core.store import Store
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,16 +37,9 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
+def tiny_folder(tiny_model_dir):
     """A tiny random Llama with the bundled tokenizer, saved so that actors load it by path."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0])
-    folder = tmp_path_factory.mktemp("models") / "tiny-llama"
-    wrapped = tiny_model("llama", tokenizer)
-    wrapped.model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")

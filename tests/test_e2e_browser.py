@@ -9,16 +9,13 @@ to the Sample and Neuron explorers; then reload, and load another pool (no stale
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from screenshots import CHROMIUM, PAGES, browser, serve, shoot, wait_idle  # noqa: E402
-from test_app import demo, nait_select  # noqa: E402,F401  (the small demo fixture)
+from nait_testing.browser import CHROMIUM, PAGES, browser, serve, shoot, wait_idle
+from nait_testing.demo import nait_select
 
 pytestmark = pytest.mark.slow
 

@@ -7,15 +7,11 @@ survives a reload; settings in the URL restore the Select page. Skipped when /us
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from screenshots import CHROMIUM, browser, serve, wait_idle  # noqa: E402
-from test_app import demo  # noqa: E402,F401  (the small demo fixture)
+from nait_testing.browser import CHROMIUM, browser, serve, wait_idle
 
 pytestmark = pytest.mark.slow
 

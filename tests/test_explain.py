@@ -2,12 +2,14 @@
 import numpy as np
 import pytest
 
-from conftest import tiny_model
 from nait_core import explain as ex
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store
 from nait_core.selection import Cut, select
 from nait_core.store import Store
+from nait_testing.models import tiny_model
+
+pytestmark = pytest.mark.unit
 
 
 def planted_store(path, n=40, layers=3, neurons=8, seed=0, bumps=(), fingerprint="f"):
@@ -64,12 +66,8 @@ def test_robust_limits_are_not_set_by_outliers():
     assert (lo + hi) / 2 == pytest.approx(7)
 
 
-def test_template_tokens_are_marked_and_do_not_set_the_scale():
-    from transformers import AutoTokenizer
-
-    from nait_core.models import resolve_model_source
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0])
+@pytest.mark.model
+def test_template_tokens_are_marked_and_do_not_set_the_scale(tokenizer):
     text = tokenizer.apply_chat_template([{"role": "user", "content": "Add two and three."},
                                           {"role": "assistant", "content": "Five."}], tokenize=False)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -135,15 +133,7 @@ def test_nearest_targets_are_centred_cosines(tmp_path, pool):
     np.testing.assert_allclose(table["similarity"], np.sort(sims)[::-1][:3], rtol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from nait_core.models import resolve_model_source
-
-    return AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0])
-
-
+@pytest.mark.model
 @pytest.mark.parametrize("family", ["llama", "gemma", "gpt2"])
 def test_logit_effects_follow_the_weights(family, tokenizer):
     """Promoted and suppressed tokens: down-projection column × final norm scale through the unembedding."""
@@ -166,6 +156,7 @@ def test_logit_effects_follow_the_weights(family, tokenizer):
     assert ("LayerNorm bias" in effects.note) == (family == "gpt2")
 
 
+@pytest.mark.model
 def test_neuron_card_live_tokens(tokenizer, tmp_path):
     from nait_core.datasets import load_builtin
 

@@ -9,7 +9,7 @@ import pytest
 from nait_core.cli import main
 from nait_core.store import list_stores
 
-from test_app import DEMO_SIZE, TARGET_SIZE, TARGETS, demo  # noqa: F401  (the small demo fixture)
+from nait_testing.demo import DEMO_SIZE, TARGET_SIZE, TARGETS
 
 pytestmark = pytest.mark.slow
 COMMON = ["--candidates", "demo", "--target-size", TARGET_SIZE]

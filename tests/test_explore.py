@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import synthetic_store
 from nait_core import explore
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store
+from nait_testing.stores import synthetic_store
+
+pytestmark = pytest.mark.unit
 
 LAYERS, NEURONS = 3, 8
 

@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from conftest import synthetic_store
 from nait_core.features import Feature, FeatureError, build_feature, first_principal_direction
 from nait_core.scoring import ScoreOptions, explain, fire_thresholds, score_store, target_firing_set
+from nait_testing.stores import synthetic_store
 
+pytestmark = pytest.mark.unit
 ALL = ("mean", "last", "first")
 
 

@@ -8,6 +8,8 @@ import pytest
 
 import nait_core
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 # Reading records, stores and features, scoring a captured store and exporting a selection need no model.
 LIGHT = ("data", "sources", "datasets", "store", "selection", "features", "scoring", "sketch", "atomic", "progress")

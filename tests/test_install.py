@@ -24,13 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from test_sources import alpaca_rows, save_to_disk, tiny_model_dir, write_arrow_file, write_jsonl  # noqa: F401
+from nait_testing.data import alpaca_rows, save_to_disk, write_arrow_file, write_jsonl
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 EXTRAS = "app"
 SKIP = {".venv", ".git", "cached_features", "build", "runs", "out", ".pytest_cache", "__pycache__", "screenshots"}
 
 
+@pytest.mark.unit
 def test_requirements_txt_matches_pyproject():
     """requirements.txt (what `make` installs) = pyproject's dependencies and extras, same specifiers."""
     import tomllib
@@ -101,8 +103,7 @@ def installed(tmp_path_factory):
     return venv
 
 
-@pytest.mark.slow
-def test_installed_wheel_runs_nait(installed, tmp_path, tiny_model_dir):  # noqa: F811
+def test_installed_wheel_runs_nait(installed, tmp_path, tiny_model_dir):
     bin_ = installed / "bin"
     where = run([bin_ / "python", "-c", "import nait_core, studio; print(nait_core.__file__, studio.__file__)"], cwd=tmp_path)
     assert where.returncode == 0 and all(p.startswith(str(installed)) for p in where.stdout.split()), where.stdout
@@ -130,7 +131,6 @@ def test_installed_wheel_runs_nait(installed, tmp_path, tiny_model_dir):  # noqa
     assert result.returncode == 2 and "pip install 'nait-studio[datasets]'" in result.stderr, result.stderr
 
 
-@pytest.mark.slow
 def test_installed_app_runs(installed, tmp_path):
     """The installed app.py and pages/ (nait_app): Outcomes opens on the shipped runs; `nait app` serves."""
     script = """
@@ -170,12 +170,10 @@ print(app_script(), sorted(at.selectbox(key="outcomes_run").options))
 TITLES = ["Data & model", "Sample explorer", "Neuron explorer", "Overlap map", "Select & export", "Transfer", "Outcomes"]
 
 
-@pytest.mark.slow
-def test_browser_lists_only_the_navigation_pages(tmp_path, tiny_model_dir):  # noqa: F811
+def test_browser_lists_only_the_navigation_pages(tmp_path, tiny_model_dir):
     """`pages/` beside app.py: the sidebar lists app.py's st.navigation pages by title, no file of pages/ on its
     own; a deep link as the server's first request (Streamlit's older pages/ mode) still gets the shared sidebar."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from screenshots import CHROMIUM, browser, serve, wait_idle
+    from nait_testing.browser import CHROMIUM, browser, serve, wait_idle
 
     if not Path(CHROMIUM).exists():
         if os.environ.get("NAIT_REQUIRE_BROWSER") == "1":

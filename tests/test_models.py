@@ -4,10 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import FAMILIES, tiny_model
 from nait_core.capture import CaptureOptions, capture, token_activations
 from nait_core.data import Dataset, Record
 from nait_core.models import ModelError, find_neuron_modules, neuron_id, parse_neuron_id, wrap_model
+from nait_testing.models import FAMILIES, tiny_model
+
+pytestmark = pytest.mark.model
 
 
 def _records(n=3):
@@ -24,8 +26,8 @@ def test_bundled_model_shape(bundled):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_every_family_captures_its_mlp_neurons(family, bundled, tmp_path):
-    model = tiny_model(family, bundled.tokenizer)
+def test_every_family_captures_its_mlp_neurons(family, tokenizer, tmp_path):
+    model = tiny_model(family, tokenizer)
     assert model.n_layers == 3 and model.neurons_per_layer == 48
     records = _records()
     report = capture(model, records, tmp_path, CaptureOptions(shard_size=2))
@@ -37,9 +39,9 @@ def test_every_family_captures_its_mlp_neurons(family, bundled, tmp_path):
     np.testing.assert_allclose(store.rows("mean", [2])[0, 1], live.mean(0), rtol=2e-3, atol=2e-3)
 
 
-def test_llama_neurons_are_gated_product(bundled):
+def test_llama_neurons_are_gated_product(tokenizer):
     """The captured input of down_proj equals act(gate(x)) * up(x), recomputed from the MLP input."""
-    model = tiny_model("llama", bundled.tokenizer)
+    model = tiny_model("llama", tokenizer)
     mlp = model.model.model.layers[1].mlp
     seen = {}
     h1 = mlp.register_forward_pre_hook(lambda m, a: seen.__setitem__("mlp_in", a[0]))
@@ -52,6 +54,7 @@ def test_llama_neurons_are_gated_product(bundled):
     torch.testing.assert_close(seen["neurons"], expected)
 
 
+@pytest.mark.unit
 def test_unknown_architecture_says_how_to_name_the_module():
     class Odd(nn.Module):
         def __init__(self):
@@ -69,6 +72,7 @@ def test_wrong_neuron_module_is_reported(bundled):
         wrap_model("x", bundled.model, bundled.tokenizer, "x", neuron_module="mlp.nonexistent")
 
 
+@pytest.mark.unit
 def test_neuron_ids_round_trip():
     assert neuron_id(12, 345) == "L12.N345"
     assert parse_neuron_id("L12.N345") == (12, 345)

@@ -11,18 +11,18 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import nait_core.eval as evaluate
-from conftest import tiny_model
-from test_app import demo  # noqa: F401 (the small demo fixture, for the slow test)
-from test_eval import Interrupt, _settings, tokenizer  # noqa: F401 (tokenizer is a fixture)
+from nait_testing.app import APP
+from nait_testing.evals import Interrupt, eval_settings
+from nait_testing.models import tiny_model
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def eval_dir(tmp_path_factory, tokenizer):  # noqa: F811
+def eval_dir(tmp_path_factory, tokenizer):
     """<dir>/partial: base, random#0 and random#1 finished, random#2 pending; <dir>/broken: corrupt JSON."""
     root = tmp_path_factory.mktemp("runs")
-    settings = _settings(root, methods=("random",), random_seeds=(0, 1, 2))
+    settings = eval_settings(root, methods=("random",), random_seeds=(0, 1, 2))
 
     def stop_after_second_seed(p):
         if p.stage == "done" and p.arm == "random#1":
@@ -53,8 +53,8 @@ def check(at: AppTest) -> None:
 
 def test_helpers(eval_dir):
     results = evaluate.read_results(eval_dir / "partial")
-    assert evaluate.settings_from_json(results["settings"]) == _settings(eval_dir, methods=("random",),
-                                                                         random_seeds=(0, 1, 2))
+    assert evaluate.settings_from_json(results["settings"]) == eval_settings(eval_dir, methods=("random",),
+                                                                             random_seeds=(0, 1, 2))
     status = {s["arm"]: s for s in evaluate.arm_status(results)}
     assert list(status) == ["base", "random#0", "random#1", "random#2"]
     assert [s["status"] for s in status.values()] == ["finished", "finished", "finished", "pending"]
@@ -137,7 +137,7 @@ def test_page_needs_no_model(eval_dir, monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_loaded_sidebar_stays_on_outcomes(demo, eval_dir, monkeypatch):  # noqa: F811
+def test_loaded_sidebar_stays_on_outcomes(demo, eval_dir, monkeypatch):
     """After the model is loaded on another page, Outcomes keeps the sidebar's setup in view."""
     monkeypatch.setenv("NAIT_EVAL_DIR", str(eval_dir / "partial"))
     at = AppTest.from_file(APP, default_timeout=300)
@@ -149,6 +149,7 @@ def test_loaded_sidebar_stays_on_outcomes(demo, eval_dir, monkeypatch):  # noqa:
     assert any(c.value.startswith("**Pool**") for c in at.sidebar.caption)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("runs", ["missing", "empty"])
 def test_opens_on_the_shipped_runs_before_any_run(runs, monkeypatch, tmp_path):
     """No runs/ (or an empty one) in the working folder: a how-to and the recorded runs of docs/results/, no error."""
@@ -192,6 +193,7 @@ def test_page_shows_paired_comparison_and_composition(page, eval_dir):
     assert list(at.table[0].value.index) == ["random (2 runs)"]
 
 
+@pytest.mark.unit
 def test_page_on_results_of_an_older_version(monkeypatch):
     """The shipped results (no per-problem losses, no composition) still show, with a note instead."""
     monkeypatch.setenv("NAIT_EVAL_DIR", str(Path(__file__).resolve().parents[1] / "docs" / "results" / "gsm8k"))

@@ -26,6 +26,7 @@ from nait_core.data import FORMATS, DataError, read_records
 from nait_core.scoring import parse_threshold
 from nait_core.selection import Cut, record_export, record_line, select
 
+pytestmark = pytest.mark.unit
 EXAMPLES = int(os.environ.get("NAIT_HYPOTHESIS_EXAMPLES", "40"))
 BOUNDED = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

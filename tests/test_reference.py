@@ -10,6 +10,7 @@ from nait_core.data import read_records
 from nait_core.datasets import load_builtin
 from nait_core.tokens import tokenize
 
+pytestmark = pytest.mark.slow  # the bundled model, one plain forward per record plus a capture: ~2 CPU-minutes
 POOL = 8
 TARGETS = 4
 

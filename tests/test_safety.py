@@ -14,6 +14,9 @@ from nait_core.selection import Cut, export, select
 from nait_core.tokens import tokenize
 
 
+pytestmark = pytest.mark.unit
+
+
 def pool_file(path, n=6, newline="\n"):
     path.write_bytes("".join(json.dumps({"instruction": f"Q{i}", "output": "word " * (i + 1)}) + newline
                              for i in range(n)).encode())
@@ -252,15 +255,7 @@ def test_nan_scores_are_never_selected_and_are_counted(cut, merge):
     assert set(both.indices) <= ({0, 1, 2, 4} if merge == "union" else {1, 4})
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from nait_core.models import resolve_model_source
-
-    return AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0])
-
-
+@pytest.mark.model
 @pytest.mark.parametrize("prompt_words, response_words", [(400, 20), (5, 400), (400, 400)])
 def test_truncation_keeps_the_template_start_and_the_response_end(tokenizer, prompt_words, response_words):
     """The bundled tokenizer: a record over --max-length keeps its opening template tokens and its last

@@ -4,6 +4,8 @@ import pytest
 
 from nait_core.selection import Cut, agreement, auroc, score_lines, select
 
+pytestmark = pytest.mark.unit
+
 
 def test_ratio_top_and_min_score():
     score = np.array([0.1, 0.9, 0.5, 0.9, np.nan, 0.3])

@@ -5,13 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import synthetic_store, tiny_model
 from nait_core.capture import CaptureOptions, Reducer, capture, exact_sample_store, forward
 from nait_core.data import Dataset, Record
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store, score_store_per_neuron
 from nait_core.sketch import Sketch, SketchError, bytes_per_sample, compact_copy, exact_sample_rows, largest_k
 from nait_core.tokens import pad_batch, tokenize
+from nait_testing.models import tiny_model
+from nait_testing.stores import synthetic_store
+
+pytestmark = pytest.mark.unit
 
 ALL = ("mean", "last", "first")
 METHODS = [
@@ -111,6 +114,7 @@ def _records(n=6):
                             for i in range(n)])
 
 
+@pytest.mark.model
 def test_cli_suggests_sketch_when_exact_would_not_fit(tokenizer, capsys, tmp_path):
     from nait_core.cli import build_parser, warn_if_exact_too_big
     model = tiny_model("llama", tokenizer)
@@ -125,14 +129,7 @@ def test_cli_suggests_sketch_when_exact_would_not_fit(tokenizer, capsys, tmp_pat
     assert capsys.readouterr().err == ""
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from nait_core.models import _dequantised_folder, bundled_gguf_path
-    return AutoTokenizer.from_pretrained(_dequantised_folder(bundled_gguf_path()))
-
-
+@pytest.mark.model
 def test_capture_time_projection_equals_post_hoc_projection(tokenizer, tmp_path):
     model = tiny_model("llama", tokenizer)
     records = _records()

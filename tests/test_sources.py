@@ -7,14 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from nait_core.cli import main
 from nait_core.data import DataError, read_records
 from nait_core.pipeline import load_data
 from nait_core.sources import parse_hub
+from nait_testing.data import alpaca_rows, save_to_disk, write_arrow_file, write_jsonl
 
+pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[1]
 
 # One row of each format, as a mixed pool would hold them.
@@ -27,57 +28,9 @@ MIXED = [
 ]
 
 
-def alpaca_rows(n, topic="sum", start=0):
-    return [{"instruction": f"What is the {topic} of {i} and {i + 1}?", "input": "",
-             "output": f"The {topic} is {i * 7 % 13} after a short working {'.' * (i % 5)}"} for i in range(start, start + n)]
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def columns(rows):
-    """Every key of every row as a column, null where a row lacks it (from_list would keep the first row's keys)."""
-    keys = list(dict.fromkeys(key for row in rows for key in row))
-    return {key: [row.get(key) for row in rows] for key in keys}
-
-
-def save_to_disk(path, rows):
-    import datasets
-
-    datasets.Dataset.from_dict(columns(rows)).save_to_disk(str(path))
-    return path
-
-
-def write_arrow_file(path, rows):
-    """An Arrow IPC *file* (pyarrow's own format, not the stream datasets writes)."""
-    table = pa.table(columns(rows))
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    return path
-
-
 def stream_arrow(folder: Path) -> Path:
     """The Arrow stream file inside a save_to_disk folder (what datasets writes)."""
     return next(folder.glob("*.arrow"))
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    """A random tiny Llama saved as a model folder, with the bundled model's tokenizer."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
-
-    from nait_core.models import resolve_model_source
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=49152, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2)
-    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0]).save_pretrained(folder)
-    return folder
 
 
 def conversations(dataset):
@@ -200,6 +153,7 @@ def test_datasets_is_imported_only_for_hub_ids_and_folders(tmp_path):
     assert result.stdout.split() == ["False", "True"], result.stderr
 
 
+@pytest.mark.model
 def test_nait_select_on_a_folder_pool_and_arrow_target(tmp_path, tiny_model_dir):
     """The same rows as JSONL files and as a save_to_disk pool + an Arrow target give the same selection;
     the export holds each selected row as one JSON object."""
@@ -225,6 +179,7 @@ def test_nait_select_on_a_folder_pool_and_arrow_target(tmp_path, tiny_model_dir)
         assert [json.loads(line) for line in lines] == [pool_rows[i] for i in chosen]
 
 
+@pytest.mark.model
 def test_app_data_picker_reads_a_folder_pool_and_arrow_target(tmp_path, tiny_model_dir, monkeypatch):
     """The sidebar's pool and target boxes take a save_to_disk folder and an Arrow file; the sample explorer
     names a record's place (`<folder>:row N`), and a built-in record its set and row (`mmlu:row N`)."""

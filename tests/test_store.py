@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import synthetic_store
 from nait_core.store import Store, StoreError, list_stores
+from nait_testing.stores import synthetic_store
 
+pytestmark = pytest.mark.unit
 MANIFEST = {"model": {"name": "m", "fingerprint": "f", "dtype": "float32"},
             "data": {"name": "s", "hash": "h0", "n_samples": 5},
             "options": {"reductions": ["mean"], "max_length": 8}, "shape": {"layers": 2, "neurons": 3},
@@ -29,7 +30,7 @@ def test_round_trip_and_random_access(tmp_path):
 
 
 def test_incomplete_store_is_refused(tmp_path):
-    store = Store.create(tmp_path / "s", MANIFEST)
+    Store.create(tmp_path / "s", MANIFEST)
     with pytest.raises(StoreError, match="incomplete, 2 of 2 shards missing"):
         Store.open(tmp_path / "s")
 

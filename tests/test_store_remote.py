@@ -7,8 +7,10 @@ import fsspec
 import numpy as np
 import pytest
 
-from conftest import synthetic_store
 from nait_core.store import Store, StoreError, mirror_folder
+from nait_testing.stores import synthetic_store
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture

@@ -9,25 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
 from nait_core import models
 from nait_core.capture import CaptureOptions, capture, find_store
 from nait_core.cli import main
-from nait_core.models import LazyModel, load_model, model_fingerprint, resolve_model_source
+from nait_core.models import LazyModel, load_model, model_fingerprint
 from nait_core.pipeline import feature_for, feature_path, load_data
 from nait_core.store import CacheWarning, Store, StoreError
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def model_dir(tiny_model_dir):
     """A tiny random Llama with the bundled model's tokenizer and chat template, saved as a model folder."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(tiny_config("llama"), dtype=torch.float32).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(resolve_model_source("smollm2-135m")[0]).save_pretrained(folder)
-    return folder
+    return tiny_model_dir
 
 
 def write_records(path, n, topic="sum"):
@@ -63,8 +58,10 @@ def test_second_select_never_loads_the_model(model_dir, tmp_path, monkeypatch):
     # The same records from another file (here: the same lines with CRLF) find the same store.
     crlf = tmp_path / "crlf.jsonl"
     crlf.write_bytes(pool.read_bytes().replace(b"\n", b"\r\n"))
-    assert find_store(LazyModel(str(model_dir)), load_data(str(crlf)), tmp_path / "stores",
-                      CaptureOptions(max_length=64)) is not None
+    found = {name: find_store(LazyModel(str(model_dir)), load_data(str(path)), tmp_path / "stores",
+                              CaptureOptions(max_length=64)) for name, path in (("lf", pool), ("crlf", crlf))}
+    assert found["crlf"] is not None and found["crlf"].n_samples == 40
+    assert found["crlf"].path == found["lf"].path
 
 
 def test_fingerprint_comes_from_files_and_follows_them(model_dir, tmp_path):
