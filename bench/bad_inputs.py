@@ -5,6 +5,7 @@
 No model is loaded: every case is refused (or accepted) before any slow work, which is part of what
 the table shows. Paths are shown relative to a scratch folder.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,32 +57,106 @@ FILES = {  # name: bytes (or a callable writing the file)
 
 def cases():
     """(label, argv): argv may name files of FILES, relative to the scratch folder."""
+
     def sel(candidates, *more):
         return ["select", "--candidates", candidates, *RANDOM, *more]
+
     return [
         ("`--out` = `--candidates`", sel("pool.jsonl", "--out", "pool.jsonl")),
         ("`--out` a symlink to `--candidates`", sel("pool.jsonl", "--out", "link.jsonl")),
         ("`--scores` = `--candidates`", sel("pool.jsonl", "--out", "o.jsonl", "--scores", "pool.jsonl")),
-        ("`--out` = `--target`", ["select", "--candidates", "pool.jsonl", "--target", "target.jsonl", "--ratio", "0.1",
-                                  "--out", "target.jsonl"]),
+        (
+            "`--out` = `--target`",
+            [
+                "select",
+                "--candidates",
+                "pool.jsonl",
+                "--target",
+                "target.jsonl",
+                "--ratio",
+                "0.1",
+                "--out",
+                "target.jsonl",
+            ],
+        ),
         ("`--out` = `--scores`", sel("pool.jsonl", "--out", "o.jsonl", "--scores", "o.jsonl")),
         ("`--out` exists", sel("pool.jsonl", "--out", "exists.jsonl")),
         ("`--out` exists, `--force`", sel("pool.jsonl", "--out", "exists.jsonl", "--force")),
         ("`--out` a folder", sel("pool.jsonl", "--out", "folder")),
         ("`--out` under a file", sel("pool.jsonl", "--out", "afile/o.jsonl")),
-        ("`score --ratio 0`", ["score", "--candidates", "pool.jsonl", "--feature", "f.safetensors", "--scores",
-                               "s.jsonl", "--ratio", "0"]),
-        ("`score --top 0`", ["score", "--candidates", "pool.jsonl", "--feature", "f.safetensors", "--scores",
-                             "s.jsonl", "--top", "0"]),
-        *[(f"`--target-size {n}`", ["select", "--candidates", "pool.jsonl", "--target", "gsm8k", "--target-size", n,
-                                    "--ratio", "0.1", "--out", "o.jsonl"]) for n in ("1", "0", "-3")],
-        ("`--top 100000` (6 candidates)", ["select", "--candidates", "pool.jsonl", "--method", "random", "--top",
-                                           "100000", "--out", "o.jsonl", "--force"]),
+        (
+            "`score --ratio 0`",
+            [
+                "score",
+                "--candidates",
+                "pool.jsonl",
+                "--feature",
+                "f.safetensors",
+                "--scores",
+                "s.jsonl",
+                "--ratio",
+                "0",
+            ],
+        ),
+        (
+            "`score --top 0`",
+            ["score", "--candidates", "pool.jsonl", "--feature", "f.safetensors", "--scores", "s.jsonl", "--top", "0"],
+        ),
+        *[
+            (
+                f"`--target-size {n}`",
+                [
+                    "select",
+                    "--candidates",
+                    "pool.jsonl",
+                    "--target",
+                    "gsm8k",
+                    "--target-size",
+                    n,
+                    "--ratio",
+                    "0.1",
+                    "--out",
+                    "o.jsonl",
+                ],
+            )
+            for n in ("1", "0", "-3")
+        ],
+        (
+            "`--top 100000` (6 candidates)",
+            [
+                "select",
+                "--candidates",
+                "pool.jsonl",
+                "--method",
+                "random",
+                "--top",
+                "100000",
+                "--out",
+                "o.jsonl",
+                "--force",
+            ],
+        ),
         ("`--max-length 0`", ["capture", "--data", "pool.jsonl", "--max-length", "0"]),
         ("`--worker 3/2`", ["capture", "--data", "pool.jsonl", "--worker", "3/2"]),
         ("`--reductions mean,median`", ["capture", "--data", "pool.jsonl", "--reductions", "mean,median"]),
-        ("`--fire-threshold q2`", ["select", "--candidates", "pool.jsonl", "--target", "gsm8k", "--method", "jaccard",
-                                   "--fire-threshold", "q2", "--ratio", "0.1", "--out", "o.jsonl"]),
+        (
+            "`--fire-threshold q2`",
+            [
+                "select",
+                "--candidates",
+                "pool.jsonl",
+                "--target",
+                "gsm8k",
+                "--method",
+                "jaccard",
+                "--fire-threshold",
+                "q2",
+                "--ratio",
+                "0.1",
+                "--out",
+                "o.jsonl",
+            ],
+        ),
         ("CRLF JSONL", sel("crlf.jsonl", "--out", "o.jsonl", "--force")),
         ("UTF-8 BOM JSONL", sel("bom.jsonl", "--out", "o.jsonl", "--force")),
         ("UTF-8 BOM CSV", sel("bom.csv", "--out", "o.jsonl", "--force")),
@@ -92,7 +167,7 @@ def cases():
         ("CSV column named twice", sel("repeated.csv", "--out", "o.jsonl", "--force")),
         ("top-level JSON `5`", sel("five.json", "--out", "o.jsonl", "--force")),
         ("top-level JSON `null`", sel("null.json", "--out", "o.jsonl", "--force")),
-        ("top-level JSON `\"text\"`", sel("string.json", "--out", "o.jsonl", "--force")),
+        ('top-level JSON `"text"`', sel("string.json", "--out", "o.jsonl", "--force")),
         ("100,000 nested `[` (JSONL line 2)", sel("deep.jsonl", "--out", "o.jsonl", "--force")),
         ("… with `--skip-invalid`", sel("deep.jsonl", "--out", "o.jsonl", "--force", "--skip-invalid")),
         ("100,000 nested `[` (.json)", sel("deep.json", "--out", "o.jsonl", "--force")),
@@ -108,8 +183,24 @@ def cases():
         ("not Parquet", sel("damaged.parquet", "--out", "o.jsonl", "--force")),
         ("empty file", sel("empty.jsonl", "--out", "o.jsonl", "--force")),
         ("missing file", sel("missing.jsonl", "--out", "o.jsonl", "--force")),
-        ("`nait eval`, target = pool", ["eval", "--candidates", "pool.jsonl", "--target", "pool.jsonl", "--methods",
-                                        "random", "--feature-size", "2", "--heldout-size", "3", "--out", "run"]),
+        (
+            "`nait eval`, target = pool",
+            [
+                "eval",
+                "--candidates",
+                "pool.jsonl",
+                "--target",
+                "pool.jsonl",
+                "--methods",
+                "random",
+                "--feature-size",
+                "2",
+                "--heldout-size",
+                "3",
+                "--out",
+                "run",
+            ],
+        ),
     ]
 
 
@@ -119,8 +210,12 @@ def main_table() -> str:
         os.chdir(tmp)
         for name, data in FILES.items():
             Path(name).write_bytes(data)
-        pq.write_table(pa.table({"instruction": ["a", "b"], "output": ["x", "y"], "s": [float("nan"), 1.5],
-                                 "t": [float("inf"), 2.0]}), "nan.parquet")
+        pq.write_table(
+            pa.table(
+                {"instruction": ["a", "b"], "output": ["x", "y"], "s": [float("nan"), 1.5], "t": [float("inf"), 2.0]}
+            ),
+            "nan.parquet",
+        )
         Path("link.jsonl").symlink_to("pool.jsonl")
         Path("folder").mkdir()
         Path("x.jsonl").mkdir()

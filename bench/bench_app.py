@@ -13,6 +13,7 @@
    Each page is rendered by AppTest on that session: first (cold: scoring, thresholds, map, neuron reads)
    and then warm, plus a ratio change and a record change.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,6 +86,7 @@ def report(title: str, times: dict[str, list[float]]) -> list[str]:
 
 # ---------------------------------------------------------------- 1. the demo
 
+
 def bench_demo(repeats: int) -> list[str]:
     from streamlit.testing.v1 import AppTest
 
@@ -100,19 +102,26 @@ def bench_demo(repeats: int) -> list[str]:
         start = time.perf_counter()
         token_activations(studio.model, studio.pool.records[row], 20)
         live.append(time.perf_counter() - start)
-    return lines + ["", f"Opening the app in a fresh process (model load, stores opened and checked, scoring): "
-                        f"{first_load:.1f} s. The per-token view of a record not viewed before runs one forward "
-                        f"pass: median {statistics.median(live):.2f} s, max {max(live):.2f} s over {len(live)} "
-                        f"records (later views of the record are cached)."]
+    return lines + [
+        "",
+        f"Opening the app in a fresh process (model load, stores opened and checked, scoring): "
+        f"{first_load:.1f} s. The per-token view of a record not viewed before runs one forward "
+        f"pass: median {statistics.median(live):.2f} s, max {max(live):.2f} s over {len(live)} "
+        f"records (later views of the record are cached).",
+    ]
 
 
 # ---------------------------------------------------------------- 2. a 52,000-sample pool
 
+
 def _manifest(name: str, n: int) -> dict:
-    return {"model": {"name": "smollm2-135m", "fingerprint": "synthetic-bench", "dtype": "float32"},
-            "data": {"name": name, "hash": f"synthetic-{name}", "n_samples": n},
-            "options": {"reductions": ["mean"], "max_length": 1024},
-            "shape": {"layers": LAYERS, "neurons": NEURONS}, "shard_size": BIG_SHARD}
+    return {
+        "model": {"name": "smollm2-135m", "fingerprint": "synthetic-bench", "dtype": "float32"},
+        "data": {"name": name, "hash": f"synthetic-{name}", "n_samples": n},
+        "options": {"reductions": ["mean"], "max_length": 1024},
+        "shape": {"layers": LAYERS, "neurons": NEURONS},
+        "shard_size": BIG_SHARD,
+    }
 
 
 def synthetic_store(root: Path, name: str, n: int, centres: np.ndarray, seed: int):
@@ -125,8 +134,16 @@ def synthetic_store(root: Path, name: str, n: int, centres: np.ndarray, seed: in
         k = end - start
         cluster = rng.integers(len(centres), size=k)
         mean = centres[cluster] + rng.standard_normal((k, LAYERS, NEURONS), dtype=np.float32)
-        store.write_shard(start, end, {"mean": mean.astype(np.float16), "tokens": np.full(k, 200, np.int32),
-                                       "response_tokens": np.full(k, 100, np.int32), "truncated": np.zeros(k, bool)})
+        store.write_shard(
+            start,
+            end,
+            {
+                "mean": mean.astype(np.float16),
+                "tokens": np.full(k, 200, np.int32),
+                "response_tokens": np.full(k, 100, np.int32),
+                "truncated": np.zeros(k, bool),
+            },
+        )
     return Store.open(store.path, verify=False)
 
 
@@ -137,8 +154,14 @@ def synthetic_records(name: str, n: int, sources: list[str], seed: int):
     records = []
     for i, s in enumerate(rng.choice(sources, size=n)):
         raw = {"instruction": f"Synthetic {s} task number {i}.", "input": "", "output": f"Answer {i}."}
-        records.append(Record(raw, f"{name}:{i + 1}", str(s), [{"role": "user", "content": raw["instruction"]},
-                                                                {"role": "assistant", "content": raw["output"]}]))
+        records.append(
+            Record(
+                raw,
+                f"{name}:{i + 1}",
+                str(s),
+                [{"role": "user", "content": raw["instruction"]}, {"role": "assistant", "content": raw["output"]}],
+            )
+        )
     return Dataset(name, records)
 
 
@@ -163,23 +186,36 @@ def big_studio():
             reports.append(CaptureReport(store, reused=True, truncated=0))
             features.append(build_feature(store, f"target-{source}", reductions=("mean",)))
         config = Config(pool=f"synthetic-{BIG_N}", targets=tuple(sources), target_size=BIG_TARGET_N, root=str(root))
-        return Studio(config, _model(config.model), synthetic_records(f"synthetic-{BIG_N}", BIG_N, sources, 1),
-                      CaptureReport(pool, reused=True, truncated=0), targets, reports, features)
+        return Studio(
+            config,
+            _model(config.model),
+            synthetic_records(f"synthetic-{BIG_N}", BIG_N, sources, 1),
+            CaptureReport(pool, reused=True, truncated=0),
+            targets,
+            reports,
+            features,
+        )
 
     return build(os.environ["NAIT_BENCH_BIG"])
 
 
 def big_app():
     """The AppTest script: the synthetic session, then the page named in session state."""
+    import bench_app
     import streamlit as st
 
-    import bench_app
     from studio import data_page, map_page, neurons_page, samples_page, select_page, transfer_page
     from studio.session import show
 
     st.session_state["studio"] = bench_app.big_studio()
-    pages = {"data": data_page, "samples": samples_page, "neurons": neurons_page, "map": map_page,
-             "select": select_page, "transfer": transfer_page}
+    pages = {
+        "data": data_page,
+        "samples": samples_page,
+        "neurons": neurons_page,
+        "map": map_page,
+        "select": select_page,
+        "transfer": transfer_page,
+    }
     show(pages[st.session_state.get("bench_page", "data")].render)
 
 
@@ -209,10 +245,15 @@ def bench_big(root: Path) -> list[str]:
         widget(at, "samples_row").set_value(value)
         rows.append(timed_run(at))
     times["show another record (Sample explorer)"] = rows
-    lines = report(f"Synthetic pool of {BIG_N:,} samples (3 targets × {BIG_TARGET_N}; AppTest; first = cold, "
-                   f"then 2 warm reruns)", times)
-    return lines + ["", f"Store written or reopened, model loaded, Data & model drawn: {built:.1f} s. The map places a "
-                        f"seeded sample of 3,000 candidates plus every target sample and says so on the page."]
+    lines = report(
+        f"Synthetic pool of {BIG_N:,} samples (3 targets × {BIG_TARGET_N}; AppTest; first = cold, then 2 warm reruns)",
+        times,
+    )
+    return lines + [
+        "",
+        f"Store written or reopened, model loaded, Data & model drawn: {built:.1f} s. The map places a "
+        f"seeded sample of 3,000 candidates plus every target sample and says so on the page.",
+    ]
 
 
 def main(argv=None) -> int:

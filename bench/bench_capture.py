@@ -16,6 +16,7 @@
 
 Tokens per second count real (unpadded) tokens in both runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,11 +97,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}"
+    )
     model = load_model()
-    print(f"model: {model.name}, {model.n_layers} layers × {model.neurons_per_layer} neurons, "
-          f"{next(model.model.parameters()).dtype}, {model.device}")
+    print(
+        f"model: {model.name}, {model.n_layers} layers × {model.neurons_per_layer} neurons, "
+        f"{next(model.model.parameters()).dtype}, {model.device}"
+    )
     demo = pipeline.load_data("demo")
     tokens = tokenize(demo, model.tokenizer, cap.CaptureOptions().max_length)
     lengths = tokens.lengths
@@ -110,20 +115,31 @@ def main(argv=None) -> int:
     shuffled_all = shuffled_batches(lengths, args.batch_tokens, args.max_batch_size, args.seed)
     share_sorted, real, pad_sorted = padded_share(lengths, sorted_all)
     share_shuffled, _, pad_shuffled = padded_share(lengths, shuffled_all)
-    print(f"\n[padding] demo pool: {len(lengths)} records, {real:,} real tokens, budget {args.batch_tokens} "
-          f"tokens/batch, at most {args.max_batch_size} rows")
+    print(
+        f"\n[padding] demo pool: {len(lengths)} records, {real:,} real tokens, budget {args.batch_tokens} "
+        f"tokens/batch, at most {args.max_batch_size} rows"
+    )
     print(f"  length-sorted: {len(sorted_all)} batches, {pad_sorted:,} padded tokens, padded share {share_sorted:.1%}")
-    print(f"  shuffled:      {len(shuffled_all)} batches, {pad_shuffled:,} padded tokens, padded share {share_shuffled:.1%}")
+    print(
+        f"  shuffled:      {len(shuffled_all)} batches, {pad_shuffled:,} padded tokens, padded share {share_shuffled:.1%}"
+    )
 
     # ---- the timed sample
     rows = np.sort(np.random.default_rng(args.seed).choice(len(demo), size=min(args.samples, len(demo)), replace=False))
     sub_lengths = lengths[rows]
-    sorted_batches = [[int(rows[i]) for i in b] for b in make_batches(sub_lengths, args.batch_tokens, args.max_batch_size)]
-    shuffled = [[int(rows[i]) for i in b] for b in shuffled_batches(sub_lengths, args.batch_tokens, args.max_batch_size, args.seed)]
+    sorted_batches = [
+        [int(rows[i]) for i in b] for b in make_batches(sub_lengths, args.batch_tokens, args.max_batch_size)
+    ]
+    shuffled = [
+        [int(rows[i]) for i in b]
+        for b in shuffled_batches(sub_lengths, args.batch_tokens, args.max_batch_size, args.seed)
+    ]
     real_tokens = int(sub_lengths.sum())
     runner = Runner(model, tokens, DEFAULT_REDUCTIONS)
-    print(f"\ntimed sample: {len(rows)} demo records, {real_tokens:,} real tokens; "
-          f"{len(sorted_batches)} sorted batches, {len(shuffled)} shuffled batches")
+    print(
+        f"\ntimed sample: {len(rows)} demo records, {real_tokens:,} real tokens; "
+        f"{len(sorted_batches)} sorted batches, {len(shuffled)} shuffled batches"
+    )
 
     with torch.inference_mode():
         runner.captured(sorted_batches[-1]), runner.bare(sorted_batches[-1])  # warm-up
@@ -143,8 +159,11 @@ def main(argv=None) -> int:
             captured_rates.append(real_tokens / captured[0])
             ratios.append(bare[0] / captured[0])
             cpu_ratios.append(bare[1] / captured[1])
-            print(f"  [hooks] repeat {repeat + 1}: bare {bare_rates[-1]:,.0f} tok/s, captured "
-                  f"{captured_rates[-1]:,.0f} tok/s, ratio {ratios[-1]:.3f} (wall), {cpu_ratios[-1]:.3f} (CPU time)", flush=True)
+            print(
+                f"  [hooks] repeat {repeat + 1}: bare {bare_rates[-1]:,.0f} tok/s, captured "
+                f"{captured_rates[-1]:,.0f} tok/s, ratio {ratios[-1]:.3f} (wall), {cpu_ratios[-1]:.3f} (CPU time)",
+                flush=True,
+            )
 
         # ---- 3. bucketing speed-up, A B B A …
         speedups, cpu_speedups, sorted_times, shuffled_times = [], [], [], []
@@ -157,21 +176,30 @@ def main(argv=None) -> int:
             shuffled_times.append(seconds["shuffled"])
             speedups.append(seconds["shuffled"][0] / seconds["sorted"][0])
             cpu_speedups.append(seconds["shuffled"][1] / seconds["sorted"][1])
-            print(f"  [bucketing] repeat {repeat + 1}: sorted {real_tokens / seconds['sorted'][0]:,.0f} tok/s, "
-                  f"shuffled {real_tokens / seconds['shuffled'][0]:,.0f} tok/s, speed-up {speedups[-1]:.2f}× (wall), "
-                  f"{cpu_speedups[-1]:.2f}× (CPU time)", flush=True)
+            print(
+                f"  [bucketing] repeat {repeat + 1}: sorted {real_tokens / seconds['sorted'][0]:,.0f} tok/s, "
+                f"shuffled {real_tokens / seconds['shuffled'][0]:,.0f} tok/s, speed-up {speedups[-1]:.2f}× (wall), "
+                f"{cpu_speedups[-1]:.2f}× (CPU time)",
+                flush=True,
+            )
 
     sub_share_sorted = padded_share(sub_lengths, make_batches(sub_lengths, args.batch_tokens, args.max_batch_size))[0]
-    sub_share_shuffled = padded_share(sub_lengths, shuffled_batches(sub_lengths, args.batch_tokens, args.max_batch_size, args.seed))[0]
+    sub_share_shuffled = padded_share(
+        sub_lengths, shuffled_batches(sub_lengths, args.batch_tokens, args.max_batch_size, args.seed)
+    )[0]
     print("\n| figure | value |\n|---|---|")
-    print(f"| captured ÷ bare tok/s, same batches, wall clock (median of {args.hook_repeats}) | {np.median(ratios):.3f} |")
+    print(
+        f"| captured ÷ bare tok/s, same batches, wall clock (median of {args.hook_repeats}) | {np.median(ratios):.3f} |"
+    )
     print(f"| captured ÷ bare, process CPU time (median of {args.hook_repeats}) | {np.median(cpu_ratios):.3f} |")
     print(f"| bare tok/s (median) | {np.median(bare_rates):,.0f} |")
     print(f"| captured tok/s (median) | {np.median(captured_rates):,.0f} |")
     print(f"| padded share, demo pool, length-sorted batches | {share_sorted:.1%} |")
     print(f"| padded share, demo pool, shuffled batches | {share_shuffled:.1%} |")
     print(f"| padded share, timed sample, sorted / shuffled | {sub_share_sorted:.1%} / {sub_share_shuffled:.1%} |")
-    print(f"| speed-up of sorted over shuffled batches, captured, wall clock (median of {args.bucket_repeats}) | {np.median(speedups):.2f}× |")
+    print(
+        f"| speed-up of sorted over shuffled batches, captured, wall clock (median of {args.bucket_repeats}) | {np.median(speedups):.2f}× |"
+    )
     print(f"| same, process CPU time (median of {args.bucket_repeats}) | {np.median(cpu_speedups):.2f}× |")
     return 0
 

@@ -18,6 +18,7 @@ and model load included) and the actors' own shard time.
 
 Tokens per second count real (unpadded) tokens; every arm sees the same token ids.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ cap = importlib.import_module("nait_core.capture")  # `nait_core.capture` is als
 
 def sorted_batches(lengths: np.ndarray, rows: int) -> list[list[int]]:
     order = np.argsort(-lengths, kind="stable")
-    return [order[i: i + rows].tolist() for i in range(0, len(order), rows)]
+    return [order[i : i + rows].tolist() for i in range(0, len(order), rows)]
 
 
 class Arms:
@@ -59,7 +60,9 @@ class Arms:
 
     def _fresh_store(self, options) -> Store:
         self.runs += 1
-        key, manifest = cap.store_key(self.model, self.dataset, self.tokens, options, next(self.model.model.parameters()).dtype)
+        key, manifest = cap.store_key(
+            self.model, self.dataset, self.tokens, options, next(self.model.model.parameters()).dtype
+        )
         return Store.create(self.workdir / f"run{self.runs}" / key, {**manifest, "shard_size": self.n})
 
     def capture(self, batch_tokens: int | None) -> float:
@@ -105,21 +108,28 @@ def interleaved(arms: dict, repeats: int, real: int) -> tuple[dict, dict]:
     rates, cpu_rates = {name: [] for name in arms}, {name: [] for name in arms}
     names = list(arms)
     for repeat in range(repeats):
-        order = names[repeat % len(names):] + names[: repeat % len(names)]
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
         for name in order:
             cpu = time.process_time()
             seconds = arms[name]()
             cpu = time.process_time() - cpu
             rates[name].append(real / seconds)
             cpu_rates[name].append(real / cpu)
-            print(f"  repeat {repeat + 1}: {name}: {real / seconds:,.0f} tok/s ({seconds:.1f} s wall, {cpu:.1f} s CPU; "
-                  f"load {os.getloadavg()[0]:.1f})", flush=True)
+            print(
+                f"  repeat {repeat + 1}: {name}: {real / seconds:,.0f} tok/s ({seconds:.1f} s wall, {cpu:.1f} s CPU; "
+                f"load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
     return rates, cpu_rates
 
 
 def table(rates: dict, base: str, cpu_rates: dict | None = None) -> None:
-    print(f"\n| arm | tok/s (median) | runs | ÷ {base} |" + (" ÷, by CPU time |" if cpu_rates else "")
-          + "\n|---|---|---|---|" + ("---|" if cpu_rates else ""))
+    print(
+        f"\n| arm | tok/s (median) | runs | ÷ {base} |"
+        + (" ÷, by CPU time |" if cpu_rates else "")
+        + "\n|---|---|---|---|"
+        + ("---|" if cpu_rates else "")
+    )
     ref = np.median(rates[base])
     for name, values in rates.items():
         line = f"| {name} | {np.median(values):,.0f} | {', '.join(f'{v:,.0f}' for v in values)} | {np.median(values) / ref:.2f} |"
@@ -138,19 +148,25 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}, load {os.getloadavg()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}, load {os.getloadavg()}"
+    )
     model = load_model(device=args.device)
     dataset = pipeline.load_data("demo", limit=args.samples, seed=args.seed)
     tokens = tokenize(dataset, model.tokenizer, cap.CaptureOptions().max_length)
     budget = cap.batch_budget(model, cap.CaptureOptions())
-    print(f"model {model.name} on {model.device}, {next(model.model.parameters()).dtype}; {len(dataset)} records, "
-          f"{int(tokens.lengths.sum()):,} real tokens; default budget {budget[0]:,} tokens, at most {budget[1]} rows")
+    print(
+        f"model {model.name} on {model.device}, {next(model.model.parameters()).dtype}; {len(dataset)} records, "
+        f"{int(tokens.lengths.sum()):,} real tokens; default budget {budget[0]:,} tokens, at most {budget[1]} rows"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         arms = Arms(model, dataset, tokens, Path(tmp))
         if "peers" in args.parts:
-            runs = {f"capture, default ({budget[0]:,} tokens)": lambda: arms.capture(None),
-                    "plain HF forward + LM head, sorted, 8 rows": arms.plain}
+            runs = {
+                f"capture, default ({budget[0]:,} tokens)": lambda: arms.capture(None),
+                "plain HF forward + LM head, sorted, 8 rows": arms.plain,
+            }
             has_nnsight = importlib.util.find_spec("nnsight") is not None
             if has_nnsight:
                 runs["nnsight 0.8, down_proj input token mean, same batches"] = arms.nnsight
@@ -190,13 +206,17 @@ def ray_part(model, dataset, tmp: Path, args) -> None:
         shutil.rmtree(report.store.path.parent)
         return seconds
 
-    arms = {"single process": lambda: run(None),
-            "ray, 1 actor": lambda: run(RayOptions(workers=1)),
-            "ray, 2 actors": lambda: run(RayOptions(workers=2))}
+    arms = {
+        "single process": lambda: run(None),
+        "ray, 1 actor": lambda: run(RayOptions(workers=1)),
+        "ray, 2 actors": lambda: run(RayOptions(workers=2)),
+    }
     tokens = tokenize(dataset, model.tokenizer, cap.CaptureOptions().max_length)
     real = int(tokens.lengths.sum())
-    print(f"[ray] {len(dataset)} records, {real:,} tokens, shards of {shard}; wall time of the whole capture() call "
-          "(tokenizing, actor start and model load included)")
+    print(
+        f"[ray] {len(dataset)} records, {real:,} tokens, shards of {shard}; wall time of the whole capture() call "
+        "(tokenizing, actor start and model load included)"
+    )
     rates, _ = interleaved(arms, args.repeats, real)
     table(rates, "single process")
     ray.shutdown()

@@ -11,6 +11,7 @@ A random score and two length scores are the baselines.
 
 Stores are captured into (or reused from) `cached_features/` with the CLI's default capture options.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,13 @@ METHODS = [
     ("nait-pca, last, layer-norm none", ScoreOptions("nait-pca", reduction="last")),
     ("nait-pca, last, layer-norm z", ScoreOptions("nait-pca", reduction="last", layer_norm="z")),
 ]
-SWEEP = ("overlap, centred (default)", "nait-pca, last-first, layer-norm none (Eq. 2-5 as published)",
-         "nait-pca, last-first, layer-norm z", "jaccard, absolute T = 0 (default)", "jaccard, per-neuron quantile q0.9")
+SWEEP = (
+    "overlap, centred (default)",
+    "nait-pca, last-first, layer-norm none (Eq. 2-5 as published)",
+    "nait-pca, last-first, layer-norm z",
+    "jaccard, absolute T = 0 (default)",
+    "jaccard, per-neuron quantile q0.9",
+)
 
 
 def baselines(pool, positive: np.ndarray, seed: int, draws: int = 1000) -> list[tuple[str, str]]:
@@ -57,7 +63,10 @@ def baselines(pool, positive: np.ndarray, seed: int, draws: int = 1000) -> list[
     return [
         (f"random (seed {seed})", f"{random_scores[0]:.3f}"),
         (f"random, {draws} draws: mean [5%, 95%]", f"{np.mean(random_scores):.3f} [{lo:.3f}, {hi:.3f}]"),
-        ("response length (tokens, longer first)", f"{auroc(pool.per_sample('response_tokens').astype(float), positive):.3f}"),
+        (
+            "response length (tokens, longer first)",
+            f"{auroc(pool.per_sample('response_tokens').astype(float), positive):.3f}",
+        ),
         ("sample length (tokens, longer first)", f"{auroc(pool.per_sample('tokens').astype(float), positive):.3f}"),
     ]
 
@@ -92,8 +101,10 @@ def main(argv=None) -> int:
         print(f"target: {target.name} ({len(target)} records), store {store.path}")
 
     first = sizes[0]
-    print(f"\nAUROC of the {positive.sum()} GSM8K records of the demo pool against the other "
-          f"{(~positive).sum()}; target gsm8k, --target-size {first}, seed {args.seed}\n")
+    print(
+        f"\nAUROC of the {positive.sum()} GSM8K records of the demo pool against the other "
+        f"{(~positive).sum()}; target gsm8k, --target-size {first}, seed {args.seed}\n"
+    )
     print("| score | AUROC |\n|---|---|")
     for label, value in baselines(pool, positive, args.seed):
         print(f"| {label} | {value} |")
@@ -104,7 +115,11 @@ def main(argv=None) -> int:
         print("| method | " + " | ".join(f"N = {s}" for s in sizes) + " |")
         print("|---|" + "---|" * len(sizes))
         for label in SWEEP:
-            print(f"| {label} | " + " | ".join(results[s][label] if len(results[s][label]) < 10 else "refused" for s in sizes) + " |")
+            print(
+                f"| {label} | "
+                + " | ".join(results[s][label] if len(results[s][label]) < 10 else "refused" for s in sizes)
+                + " |"
+            )
     print(f"\n({time.perf_counter() - started:.0f} s in all, captures included)")
     return 0
 

@@ -25,6 +25,7 @@
 Timings read a store that was just written, so it is mostly in the page cache (warm); a pool read from
 a cold disk is bound by the disk instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,12 @@ METHODS_DELTA = [
 ]
 
 
-OLD_ENGINE = ("overlap, centred", "jaccard, absolute T = 0", "nait-pca, mean, layer-norm none",
-              "nait-pca, last-first, layer-norm none")  # also timed with the per-neuron engine
+OLD_ENGINE = (
+    "overlap, centred",
+    "jaccard, absolute T = 0",
+    "nait-pca, mean, layer-norm none",
+    "nait-pca, last-first, layer-norm none",
+)  # also timed with the per-neuron engine
 
 
 def manifest(name: str, n: int, reductions, shape=BUNDLED, sketch: Sketch | None = None) -> dict:
@@ -85,13 +90,16 @@ def manifest(name: str, n: int, reductions, shape=BUNDLED, sketch: Sketch | None
     }
 
 
-def write_store(path: Path, name: str, n: int, reductions, seed: int, offset: float = 0.0,
-                sketch: Sketch | None = None) -> Store:
+def write_store(
+    path: Path, name: str, n: int, reductions, seed: int, offset: float = 0.0, sketch: Sketch | None = None
+) -> Store:
     store = Store.create(path, manifest(name, n, reductions, sketch=sketch))
     rng = np.random.default_rng(seed)
     width = sketch.k if sketch else BUNDLED[1]
-    block = {r: (rng.standard_normal((SHARD, BUNDLED[0], width), dtype=np.float32) + offset).astype(np.float16)
-             for r in reductions}
+    block = {
+        r: (rng.standard_normal((SHARD, BUNDLED[0], width), dtype=np.float32) + offset).astype(np.float16)
+        for r in reductions
+    }
     counts = rng.integers(20, 600, SHARD).astype(np.int32)
     for start, end in store.shard_ranges():
         k = end - start
@@ -124,8 +132,11 @@ def time_methods(pool: Store, feature, methods, old: bool = True) -> list[tuple]
             old_scores, old_wall, old_cpu = timed(lambda: score_store_per_neuron(pool, [feature], options)[0].score)
             assert np.allclose(new_scores, old_scores, rtol=1e-4, atol=1e-6), label  # same scores
         out.append((label, wall, cpu, old_wall, old_cpu))
-        print(f"  {label}: {wall:.2f} s wall, {cpu:.2f} s CPU, {pool.n_samples / wall:,.0f} samples/s"
-              + (f"; per-neuron engine {old_wall:.1f} s wall, {old_cpu:.1f} s CPU" if old_wall else ""), flush=True)
+        print(
+            f"  {label}: {wall:.2f} s wall, {cpu:.2f} s CPU, {pool.n_samples / wall:,.0f} samples/s"
+            + (f"; per-neuron engine {old_wall:.1f} s wall, {old_cpu:.1f} s CPU" if old_wall else ""),
+            flush=True,
+        )
     return out
 
 
@@ -141,27 +152,40 @@ def main(argv=None) -> int:
     parser.add_argument("--k", type=int, default=RECOMMENDED_K, help="compact pool: projections per layer")
     parser.add_argument("--skip-exact", action="store_true", help="only the compact pool")
     parser.add_argument("--only", help="time only the methods whose label contains this text (e.g. 'overlap, centred')")
-    parser.add_argument("--reuse", type=Path, help="time the `mean` pool and target left in this folder by an "
-                                                   "interrupted run (DIR/pool, DIR/target) instead of writing them")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="time the `mean` pool and target left in this folder by an "
+        "interrupted run (DIR/pool, DIR/target) instead of writing them",
+    )
     args = parser.parse_args(argv)
 
     # ---- 1. bytes per sample
     k = len(DEFAULT_REDUCTIONS)
     print("| model (layers × neurons) | per reduction | per sample, default 3 reductions | 52,000 samples |")
     print("|---|---|---|---|")
-    for label, shape in (("bundled SmolLM2-135M (30 × 1,536)", BUNDLED), ("LLaMA-2-7B (32 × 11,008), projected", LLAMA2_7B)):
+    for label, shape in (
+        ("bundled SmolLM2-135M (30 × 1,536)", BUNDLED),
+        ("LLaMA-2-7B (32 × 11,008), projected", LLAMA2_7B),
+    ):
         one, total = shape[0] * shape[1] * 2, bytes_per_sample(shape, k)
         print(f"| {label} | {one:,} B | {total:,} B ({total / 1e6:.3f} MB) | {PAPER_POOL * total / 1e9:.1f} GB |")
     for info in list_stores(Path(args.store_dir)):
         if info.get("data") == "demo" and info.get("complete"):
-            measured = Store(Path(info["path"]), json.loads((Path(info["path"]) / "manifest.json").read_text())).size_bytes()
-            print(f"measured: captured demo store {Path(info['path']).name}: {measured:,} B for {info['samples']} samples, "
-                  f"{measured / info['samples']:,.0f} B/sample (reductions {info['reductions']}; includes npy headers, "
-                  f"checksums, manifest and any cached pool means)")
+            measured = Store(
+                Path(info["path"]), json.loads((Path(info["path"]) / "manifest.json").read_text())
+            ).size_bytes()
+            print(
+                f"measured: captured demo store {Path(info['path']).name}: {measured:,} B for {info['samples']} samples, "
+                f"{measured / info['samples']:,.0f} B/sample (reductions {info['reductions']}; includes npy headers, "
+                f"checksums, manifest and any cached pool means)"
+            )
 
     free = shutil.disk_usage(args.tmp or tempfile.gettempdir()).free
     need = args.samples * bytes_per_sample(BUNDLED, 2)
-    print(f"\nfree disk at {args.tmp or tempfile.gettempdir()}: {free / 1e9:.1f} GB; the largest temporary store needs {need / 1e9:.1f} GB")
+    print(
+        f"\nfree disk at {args.tmp or tempfile.gettempdir()}: {free / 1e9:.1f} GB; the largest temporary store needs {need / 1e9:.1f} GB"
+    )
     if need > free * 0.8:
         print("not enough free disk; use --samples or --tmp", file=sys.stderr)
         return 1
@@ -175,8 +199,10 @@ def main(argv=None) -> int:
         methods = [m for m in METHODS_MEAN if not args.only or args.only in m[0]]
         print(f"reused pool {pool.path}: {pool.n_samples:,} samples, {pool.size_bytes() / 1e9:.2f} GB")
         results = time_methods(pool, feature, methods, old=not args.no_old)
-        print("\n| method | matrix engine, wall (s) | CPU (s) | per-neuron engine, wall (s) | CPU (s) | speed-up (CPU) |\n"
-              "|---|---|---|---|---|---|")
+        print(
+            "\n| method | matrix engine, wall (s) | CPU (s) | per-neuron engine, wall (s) | CPU (s) | speed-up (CPU) |\n"
+            "|---|---|---|---|---|---|"
+        )
         for label, wall, cpu, old_wall, old_cpu in results:
             old_text = f"{old_wall:.1f} | {old_cpu:.1f} | {old_cpu / cpu:.1f}×" if old_wall else " | | "
             print(f"| {label} | {wall:.2f} | {cpu:.2f} | {old_text} |")
@@ -188,14 +214,21 @@ def main(argv=None) -> int:
         feature = build_feature(target, "synthetic-target")
         print(f"feature from 64 target samples: {time.perf_counter() - t:.1f} s")
 
-        parts = [] if args.skip_exact else [(("mean",), METHODS_MEAN)] + ([] if args.no_delta else [(("last", "first"), METHODS_DELTA)])
+        parts = (
+            []
+            if args.skip_exact
+            else [(("mean",), METHODS_MEAN)] + ([] if args.no_delta else [(("last", "first"), METHODS_DELTA)])
+        )
         for reductions, methods in parts:
             methods = [m for m in methods if not args.only or args.only in m[0]]
             t = time.perf_counter()
             pool = write_store(tmp / "pool", "pool", args.samples, reductions, args.seed)
             written = time.perf_counter() - t
-            print(f"\npool {args.samples:,} samples, reductions {list(reductions)}: {pool.size_bytes() / 1e9:.2f} GB on disk, "
-                  f"{pool.size_bytes() / args.samples:,.0f} B/sample, written in {written:.0f} s", flush=True)
+            print(
+                f"\npool {args.samples:,} samples, reductions {list(reductions)}: {pool.size_bytes() / 1e9:.2f} GB on disk, "
+                f"{pool.size_bytes() / args.samples:,.0f} B/sample, written in {written:.0f} s",
+                flush=True,
+            )
             if "mean" in reductions:
                 t = time.perf_counter()
                 pool.mean("mean")
@@ -210,32 +243,46 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             pool = write_store(tmp / "compact", "compact", args.compact_samples, ("mean",), args.seed, sketch=sketch)
             written = time.perf_counter() - t
-            print(f"\ncompact pool {args.compact_samples:,} samples, K = {args.k}, reductions ['mean']: "
-                  f"{pool.size_bytes() / 1e9:.2f} GB on disk, {pool.size_bytes() / args.compact_samples:,.0f} B/sample, "
-                  f"written in {written:.0f} s", flush=True)
+            print(
+                f"\ncompact pool {args.compact_samples:,} samples, K = {args.k}, reductions ['mean']: "
+                f"{pool.size_bytes() / 1e9:.2f} GB on disk, {pool.size_bytes() / args.compact_samples:,.0f} B/sample, "
+                f"written in {written:.0f} s",
+                flush=True,
+            )
             _, wall, cpu = timed(lambda: pool.mean("mean"))
             compact.append(("pool mean (once per pool)", wall, cpu))
-            for label, options in (("overlap, centred", ScoreOptions("overlap")),
-                                   ("nait-pca, mean, layer-norm z", ScoreOptions("nait-pca", reduction="mean", layer_norm="z"))):
+            for label, options in (
+                ("overlap, centred", ScoreOptions("overlap")),
+                ("nait-pca, mean, layer-norm z", ScoreOptions("nait-pca", reduction="mean", layer_norm="z")),
+            ):
                 scores, wall, cpu = timed(lambda: score_store(pool, [feature], options))
-                selection, select_wall, select_cpu = timed(lambda: select({s.feature: s.score for s in scores}, Cut(ratio=0.1)))
+                selection, select_wall, select_cpu = timed(
+                    lambda: select({s.feature: s.score for s in scores}, Cut(ratio=0.1))
+                )
                 assert selection.selected.sum() == args.compact_samples // 10
                 compact.append((f"{label}: score", wall, cpu))
                 compact.append((f"{label}: select top 10 %", select_wall, select_cpu))
-                print(f"  {label}: scored in {wall:.1f} s wall ({cpu:.1f} s CPU), selected in {select_wall:.1f} s", flush=True)
+                print(
+                    f"  {label}: scored in {wall:.1f} s wall ({cpu:.1f} s CPU), selected in {select_wall:.1f} s",
+                    flush=True,
+                )
             shutil.rmtree(tmp / "compact")
 
     if results:
         print(f"\nscoring throughput, {args.samples:,} samples × 30 × 1,536 neurons, one feature, warm page cache\n")
-        print("| method | matrix engine, wall (s) | CPU (s) | per-neuron engine, wall (s) | CPU (s) | speed-up (CPU) |\n"
-              "|---|---|---|---|---|---|")
+        print(
+            "| method | matrix engine, wall (s) | CPU (s) | per-neuron engine, wall (s) | CPU (s) | speed-up (CPU) |\n"
+            "|---|---|---|---|---|---|"
+        )
         for label, wall, cpu, old_wall, old_cpu in results:
             old_text = f"{old_wall:.1f} | {old_cpu:.1f} | {old_cpu / cpu:.1f}×" if old_wall else " | | "
             print(f"| {label} | {wall:.2f} | {cpu:.2f} | {old_text} |")
         if mean_seconds:
             print(f"| pool mean for centring (once per pool) | {mean_seconds:.1f} | | | | |")
     if compact:
-        print(f"\ncompact pool: {args.compact_samples:,} samples × 30 layers × K = {args.k}, one feature, warm page cache\n")
+        print(
+            f"\ncompact pool: {args.compact_samples:,} samples × 30 layers × K = {args.k}, one feature, warm page cache\n"
+        )
         print("| step | wall (s) | CPU (s) |\n|---|---|---|")
         for label, wall, cpu in compact:
             print(f"| {label} | {wall:.1f} | {cpu:.1f} |")

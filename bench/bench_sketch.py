@@ -11,6 +11,7 @@ correlation with the exact scores and the demo sanity AUROC (GSM8K records of th
 
     NAIT_DEMO_SIZE=200 .venv/bin/python bench/bench_sketch.py --ks 32,64,128,256,512 --seeds 0,1,2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,12 +47,13 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def find_store(root: Path, data: str) -> Store:
     for info in list_stores(root):
-        if info.get("data") == data and info.get("complete") and "sketch" not in json.loads(
-                (Path(info["path"]) / "manifest.json").read_text())["options"]:
+        if (
+            info.get("data") == data
+            and info.get("complete")
+            and "sketch" not in json.loads((Path(info["path"]) / "manifest.json").read_text())["options"]
+        ):
             return Store.open(Path(info["path"]), verify=False)
     raise SystemExit(f"no complete exact store of {data!r} under {root}; capture it first (see the docstring)")
-
-
 
 
 def main(argv=None) -> int:
@@ -68,9 +70,11 @@ def main(argv=None) -> int:
     print("| model (layers × neurons) | exact | " + " | ".join(f"K = {k}" for k in ks) + " | largest K in 32 KB |")
     print("|---|---|" + "---|" * len(ks) + "---|")
     for label, layers, neurons in SHAPES:
-        print(f"| {label} ({layers} × {neurons:,}) | {bytes_per_sample(layers, neurons, 3):,} B | "
-              + " | ".join(f"{bytes_per_sample(layers, neurons, 3, k):,} B" for k in ks)
-              + f" | {largest_k(layers, 3, 32 * 1024)} |")
+        print(
+            f"| {label} ({layers} × {neurons:,}) | {bytes_per_sample(layers, neurons, 3):,} B | "
+            + " | ".join(f"{bytes_per_sample(layers, neurons, 3, k):,} B" for k in ks)
+            + f" | {largest_k(layers, 3, 32 * 1024)} |"
+        )
 
     demo = load_builtin("demo")
     root = Path(args.store_dir)
@@ -79,8 +83,10 @@ def main(argv=None) -> int:
     assert pool.n_samples == len(demo)
     feature = build_feature(target, args.target, reductions=("last-first",))
     exact = {label: score_store(pool, [feature], options)[0].score for label, options in METHODS}
-    print(f"\npool {demo.name} ({len(demo)} records, {positive.sum()} GSM8K), target {args.target} "
-          f"({target.n_samples} records); sketch kind {args.kind}, seeds {seeds}\n")
+    print(
+        f"\npool {demo.name} ({len(demo)} records, {positive.sum()} GSM8K), target {args.target} "
+        f"({target.n_samples} records); sketch kind {args.kind}, seeds {seeds}\n"
+    )
     rows = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nait-sketch-") as tmp:
@@ -93,15 +99,21 @@ def main(argv=None) -> int:
                     per[label][0].append(spearman(score, exact[label]))
                     per[label][1].append(auroc(score, positive))
             rows.append((k, per))
-    print("| method | exact AUROC | K | B/sample (7B, 3 reductions) | Spearman vs exact, mean (min) | AUROC, mean (min–max) | ΔAUROC, worst |")
+    print(
+        "| method | exact AUROC | K | B/sample (7B, 3 reductions) | Spearman vs exact, mean (min) | AUROC, mean (min–max) | ΔAUROC, worst |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, _ in METHODS:
         exact_auc = auroc(exact[label], positive)
         for k, per in rows:
             rho, auc = np.array(per[label][0]), np.array(per[label][1])
-            print(f"| {label} | {exact_auc:.3f} | {k} | {bytes_per_sample(32, 11008, 3, k):,} | {rho.mean():.4f} ({rho.min():.4f}) "
-                  f"| {auc.mean():.3f} ({auc.min():.3f}–{auc.max():.3f}) | {np.abs(auc - exact_auc).max():.3f} |")
-    print(f"\n(recommended K = {RECOMMENDED_K}; {time.perf_counter() - started:.0f} s for the compact stores and scores)")
+            print(
+                f"| {label} | {exact_auc:.3f} | {k} | {bytes_per_sample(32, 11008, 3, k):,} | {rho.mean():.4f} ({rho.min():.4f}) "
+                f"| {auc.mean():.3f} ({auc.min():.3f}–{auc.max():.3f}) | {np.abs(auc - exact_auc).max():.3f} |"
+            )
+    print(
+        f"\n(recommended K = {RECOMMENDED_K}; {time.perf_counter() - started:.0f} s for the compact stores and scores)"
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ with the mirror in place (only the remote checksums files are read and compared)
 
 Timings are warm (the store was just written, so mostly in the page cache) and the machine is shared.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +35,27 @@ from nait_core.store import Store, list_stores  # noqa: E402
 
 
 def build(path: Path, n: int, layers: int, neurons: int, reductions: list[str], shard: int) -> Store:
-    manifest = {"model": {"name": "synthetic", "fingerprint": "bench", "dtype": "float32"},
-                "data": {"name": "synthetic", "hash": "bench", "n_samples": n},
-                "options": {"reductions": reductions, "max_length": 1024},
-                "shape": {"layers": layers, "neurons": neurons}, "shard_size": shard}
+    manifest = {
+        "model": {"name": "synthetic", "fingerprint": "bench", "dtype": "float32"},
+        "data": {"name": "synthetic", "hash": "bench", "n_samples": n},
+        "options": {"reductions": reductions, "max_length": 1024},
+        "shape": {"layers": layers, "neurons": neurons},
+        "shard_size": shard,
+    }
     store = Store.create(path, manifest)
     block = np.random.default_rng(0).normal(size=(shard, layers, neurons)).astype(np.float16)
     for start, end in store.shard_ranges():
         k = end - start
-        store.write_shard(start, end, {**{r: block[:k] for r in reductions}, "tokens": np.full(k, 200, np.int32),
-                                       "response_tokens": np.full(k, 100, np.int32), "truncated": np.zeros(k, bool)})
+        store.write_shard(
+            start,
+            end,
+            {
+                **{r: block[:k] for r in reductions},
+                "tokens": np.full(k, 200, np.int32),
+                "response_tokens": np.full(k, 100, np.int32),
+                "truncated": np.zeros(k, bool),
+            },
+        )
     return store
 
 
@@ -74,9 +86,13 @@ def main() -> None:
         write_s = time.perf_counter() - started
         size = store.size_bytes()
         result = {
-            "samples": args.samples, "shape": [args.layers, args.neurons], "reductions": reductions,
-            "shards": len(store.shard_ranges()), "files": sum(1 for _ in folder.rglob("*.npy")),
-            "size_gb": round(size / 1e9, 2), "write_s": round(write_s, 1),
+            "samples": args.samples,
+            "shape": [args.layers, args.neurons],
+            "reductions": reductions,
+            "shards": len(store.shard_ranges()),
+            "files": sum(1 for _ in folder.rglob("*.npy")),
+            "size_gb": round(size / 1e9, 2),
+            "write_s": round(write_s, 1),
             "open_cheap_s": round(best_of(lambda: Store.open(folder / "s"), 5), 4),
             "list_stores_s": round(best_of(lambda: list_stores(folder), 3), 4),
             "open_verify_s": round(best_of(lambda: Store.open(folder / "s", verify=True), 1), 2),
@@ -93,8 +109,11 @@ def main() -> None:
             started = time.perf_counter()
             remote = Store.create(url, store.manifest)
             for shard in store.shards():
-                remote.write_shard(shard.start, shard.end, {n: store._array(shard, n) for n in
-                                                            reductions + ["tokens", "response_tokens", "truncated"]})
+                remote.write_shard(
+                    shard.start,
+                    shard.end,
+                    {n: store._array(shard, n) for n in reductions + ["tokens", "response_tokens", "truncated"]},
+                )
             result["url_write_s"] = round(time.perf_counter() - started, 1)
             shutil.rmtree(mirror_folder(url))
             result["url_open_first_s"] = round(best_of(lambda: Store.open(url), 1), 2)

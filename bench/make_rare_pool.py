@@ -15,6 +15,7 @@ disjointness check and the pool's SHA-256.
     .venv/bin/python bench/make_rare_pool.py --out runs/rare-pool/pool.jsonl            # 500 records, 15 planted
     .venv/bin/python bench/make_rare_pool.py --size 200 --planted-share 0.03 --out /tmp/pilot.jsonl
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ from nait_core.datasets import load_builtin  # noqa: E402
 from nait_core.eval import split_target  # noqa: E402
 
 # ../shared/data beside the checkout (or beside a folder above it, for git worktrees)
-SHARED = next((d / "shared" / "data" for d in Path(__file__).resolve().parents[1].parents
-               if (d / "shared" / "data").is_dir()), Path("../shared/data"))
+SHARED = next(
+    (d / "shared" / "data" for d in Path(__file__).resolve().parents[1].parents if (d / "shared" / "data").is_dir()),
+    Path("../shared/data"),
+)
 DEFAULT_GENERAL = (str(SHARED / "gpteacher-roleplay.json"), str(SHARED / "gpteacher-toolformer.json"))
 MAX_SHARE = 0.03  # the rare-skill setting: at most 3 % of the pool is the target skill
 
@@ -52,9 +55,16 @@ def _alpaca(record) -> dict:
     return {"instruction": prompt, "input": "", "output": record.response}
 
 
-def build_pool(general_files: list[str], size: int, planted_share: float, plant: str = "gsm8k",
-               feature_size: int = 64, heldout_size: int = 100, split_seed: int = 0,
-               seed: int = 0) -> tuple[list[dict], dict]:
+def build_pool(
+    general_files: list[str],
+    size: int,
+    planted_share: float,
+    plant: str = "gsm8k",
+    feature_size: int = 64,
+    heldout_size: int = 100,
+    split_seed: int = 0,
+    seed: int = 0,
+) -> tuple[list[dict], dict]:
     """(rows, manifest): `size` rows, round(planted_share * size) of them planted `plant` problems."""
     if not 0 < planted_share <= MAX_SHARE:
         raise ValueError(f"--planted-share must be in (0, {MAX_SHARE}], not {planted_share}: the skill must be rare")
@@ -67,7 +77,9 @@ def build_pool(general_files: list[str], size: int, planted_share: float, plant:
     target_keys = {_key(r.conversation) for r in target.records}
     candidates = [r for r in load_builtin("demo").records if r.source == plant]
     if len(candidates) < n_planted:
-        raise ValueError(f"only {len(candidates)} {plant} problems are outside the target set; asked to plant {n_planted}")
+        raise ValueError(
+            f"only {len(candidates)} {plant} problems are outside the target set; asked to plant {n_planted}"
+        )
     planted = [candidates[i] for i in np.sort(rng.choice(len(candidates), n_planted, replace=False))]
 
     general, seen = [], set(target_keys)
@@ -86,8 +98,11 @@ def build_pool(general_files: list[str], size: int, planted_share: float, plant:
     rows += [{**_alpaca(r), "origin": plant, "planted": True} for r in planted]
     order = rng.permutation(len(rows))
     rows = [rows[i] for i in order]
-    planted_where = [planted[i - n_general].where.split("site-packages/")[-1]  # in pool order
-                     for i in order if i >= n_general]
+    planted_where = [
+        planted[i - n_general].where.split("site-packages/")[-1]  # in pool order
+        for i in order
+        if i >= n_general
+    ]
 
     # The check that matters, on the rows as written: no planted (or general) problem is in the
     # target's feature or held-out part.
@@ -100,14 +115,28 @@ def build_pool(general_files: list[str], size: int, planted_share: float, plant:
     for row in rows:
         origins[row["origin"]] = origins.get(row["origin"], 0) + 1
     manifest = {
-        "records": len(rows), "seed": seed, "origins": origins,
-        "general_files": [str(p) for p in general_files], "general_distinct_records": len(general),
-        "planted": {"set": plant, "from": f"the {plant} problems of the built-in demo pool (outside the {plant} target)",
-                    "count": n_planted, "share": n_planted / len(rows),
-                    "lines": [n + 1 for n, row in enumerate(rows) if row["planted"]], "where": planted_where},
-        "target_check": {"target": plant, "feature_size": len(feature), "heldout_size": len(heldout),
-                         "split_seed": split_seed, "in_feature_part": overlap_feature, "in_heldout_part": overlap_heldout,
-                         "in_whole_target": len(pool_keys & target_keys)},
+        "records": len(rows),
+        "seed": seed,
+        "origins": origins,
+        "general_files": [str(p) for p in general_files],
+        "general_distinct_records": len(general),
+        "planted": {
+            "set": plant,
+            "from": f"the {plant} problems of the built-in demo pool (outside the {plant} target)",
+            "count": n_planted,
+            "share": n_planted / len(rows),
+            "lines": [n + 1 for n, row in enumerate(rows) if row["planted"]],
+            "where": planted_where,
+        },
+        "target_check": {
+            "target": plant,
+            "feature_size": len(feature),
+            "heldout_size": len(heldout),
+            "split_seed": split_seed,
+            "in_feature_part": overlap_feature,
+            "in_heldout_part": overlap_heldout,
+            "in_whole_target": len(pool_keys & target_keys),
+        },
     }
     return rows, manifest
 
@@ -133,20 +162,34 @@ def write_pool(rows: list[dict], manifest: dict, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="the pool's JSONL (its manifest goes beside it)")
-    p.add_argument("--general", action="append", help="general Alpaca JSON/JSONL file; repeat (default: the GPTeacher sets)")
+    p.add_argument(
+        "--general", action="append", help="general Alpaca JSON/JSONL file; repeat (default: the GPTeacher sets)"
+    )
     p.add_argument("--size", type=int, default=500, help="records in the pool, planted ones included")
-    p.add_argument("--planted-share", type=float, default=MAX_SHARE, help=f"share of planted problems (at most {MAX_SHARE})")
+    p.add_argument(
+        "--planted-share", type=float, default=MAX_SHARE, help=f"share of planted problems (at most {MAX_SHARE})"
+    )
     p.add_argument("--plant", default="gsm8k", choices=["gsm8k", "humaneval"], help="the rare skill (a built-in set)")
     p.add_argument("--feature-size", type=int, default=64, help="as `nait eval --feature-size`")
     p.add_argument("--heldout-size", type=int, default=100, help="as `nait eval --heldout-size`")
     p.add_argument("--split-seed", type=int, default=0, help="as `nait eval --split-seed`")
     p.add_argument("--seed", type=int, default=0, help="sampling and planting seed")
     args = p.parse_args(argv)
-    rows, manifest = build_pool(args.general or list(DEFAULT_GENERAL), args.size, args.planted_share, args.plant,
-                                args.feature_size, args.heldout_size, args.split_seed, args.seed)
+    rows, manifest = build_pool(
+        args.general or list(DEFAULT_GENERAL),
+        args.size,
+        args.planted_share,
+        args.plant,
+        args.feature_size,
+        args.heldout_size,
+        args.split_seed,
+        args.seed,
+    )
     path = write_pool(rows, manifest, args.out)
-    print(f"{args.out}: {len(rows)} records, {manifest['planted']['count']} planted {args.plant} "
-          f"({manifest['origins']}); manifest {path}")
+    print(
+        f"{args.out}: {len(rows)} records, {manifest['planted']['count']} planted {args.plant} "
+        f"({manifest['origins']}); manifest {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ cached: minutes), opens each page, waits until the script has finished, and save
 Outcomes shows docs/results/gsm8k (the main run docs/results.md reports) unless NAIT_EVAL_DIR says otherwise.
 `serve`, `browser` and `shoot` live in nait_testing/browser.py, shared with the end-to-end tests.
 """
+
 from __future__ import annotations
 
 import argparse

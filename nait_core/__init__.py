@@ -7,6 +7,7 @@ They are imported on first use (module `__getattr__`), so that `import nait_core
 light module (data, sources, datasets, store, selection, features, scoring, sketch, atomic, progress)
 does not load torch or transformers.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -20,15 +21,30 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time `__getattr__` im
     from .selection import Cut, export, select
 
 _EXPORTS = {
-    "Cut": "selection", "export": "selection", "select": "selection",
-    "Feature": "features", "build_feature": "features",
+    "Cut": "selection",
+    "export": "selection",
+    "select": "selection",
+    "Feature": "features",
+    "build_feature": "features",
     "load_model": "models",
-    "load_data": "pipeline", "run_select": "pipeline",
-    "ScoreOptions": "scoring", "score_store": "scoring",
+    "load_data": "pipeline",
+    "run_select": "pipeline",
+    "ScoreOptions": "scoring",
+    "score_store": "scoring",
 }
 
-__all__ = ["Cut", "Feature", "ScoreOptions", "build_feature", "export", "load_data", "load_model",
-           "run_select", "score_store", "select"]
+__all__ = [
+    "Cut",
+    "Feature",
+    "ScoreOptions",
+    "build_feature",
+    "export",
+    "load_data",
+    "load_model",
+    "run_select",
+    "score_store",
+    "select",
+]
 
 
 def __getattr__(name: str):

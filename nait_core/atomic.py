@@ -14,6 +14,7 @@ file or the new one, never a half-written one.
     with atomic.temp_folder(parent, name) as tmp:    # fill it, then os.replace(tmp, final) under your lock
         ...
 """
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@
 
 Each returns one score per record of a Dataset, higher = selected first, like every NAIT method.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,17 +26,25 @@ from .tokens import tokenize
 BASELINES = ("ifd", "length", "random")
 
 
-def ifd_scores(model: LoadedModel, dataset: Dataset, max_length: int = 1024,
-               progress: ProgressCallback | None = None) -> np.ndarray:
+def ifd_scores(
+    model: LoadedModel, dataset: Dataset, max_length: int = 1024, progress: ProgressCallback | None = None
+) -> np.ndarray:
     alone = Dataset(dataset.name, [Record(r.raw, r.where, r.source, r.conversation[-1:]) for r in dataset.records])
-    conditioned, unconditioned = tokenize(dataset, model.tokenizer, max_length), tokenize(alone, model.tokenizer, max_length)
+    conditioned, unconditioned = (
+        tokenize(dataset, model.tokenizer, max_length),
+        tokenize(alone, model.tokenizer, max_length),
+    )
     # Both passes in one call: one progress count, and batches drawn from all lengths.
-    logps = response_logprobs(model.model, conditioned.input_ids + unconditioned.input_ids,
-                              conditioned.response_start + unconditioned.response_start,
-                              model.tokenizer.pad_token_id, progress=progress)
+    logps = response_logprobs(
+        model.model,
+        conditioned.input_ids + unconditioned.input_ids,
+        conditioned.response_start + unconditioned.response_start,
+        model.tokenizer.pad_token_id,
+        progress=progress,
+    )
     losses = np.array([-lp.mean() if len(lp) else np.nan for lp in logps])
     with np.errstate(divide="ignore", invalid="ignore"):
-        return losses[: len(dataset)] / losses[len(dataset):]
+        return losses[: len(dataset)] / losses[len(dataset) :]
 
 
 def length_scores(model: LoadedModel, dataset: Dataset, max_length: int = 1024) -> np.ndarray:
@@ -47,8 +56,14 @@ def random_scores(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random(n)
 
 
-def baseline_scores(method: str, model: LoadedModel | None, dataset: Dataset, seed: int = 0,
-                    max_length: int = 1024, progress: ProgressCallback | None = None) -> np.ndarray:
+def baseline_scores(
+    method: str,
+    model: LoadedModel | None,
+    dataset: Dataset,
+    seed: int = 0,
+    max_length: int = 1024,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
     """Scores of `dataset` by a baseline method (`model` may be None for `random`)."""
     if method == "random":
         return random_scores(len(dataset), seed)
@@ -59,8 +74,15 @@ def baseline_scores(method: str, model: LoadedModel | None, dataset: Dataset, se
     raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
 
 
-def cached_baseline_scores(method: str, model: LoadedModel | None, dataset: Dataset, folder: Path | str | Store,
-                           seed: int = 0, max_length: int = 1024, progress: ProgressCallback | None = None) -> np.ndarray:
+def cached_baseline_scores(
+    method: str,
+    model: LoadedModel | None,
+    dataset: Dataset,
+    folder: Path | str | Store,
+    seed: int = 0,
+    max_length: int = 1024,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
     """`baseline_scores`, with `ifd` (two forward passes over the pool) kept as `ifd-L<max_length>.npy` in
     `folder`: pass the pool's store (a checksummed cache listed in its caches.json, so a damaged file is
     recomputed, and `model` is loaded only then), or a plain folder."""

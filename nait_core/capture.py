@@ -6,6 +6,7 @@ token) in float32, so no per-token tensor outlives its layer. Batches are formed
 samples under a token budget, right-padded, so padding never reaches a real token (causal attention)
 and is excluded from every reduction.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,9 +40,14 @@ class Reducer:
         # A compact capture projects each layer's reduced rows on the device: the full vector never leaves it.
         self.sketch = sketch
         self.width = sketch.k if sketch else model.neurons_per_layer
-        self.projections = None if sketch is None else [
-            torch.from_numpy(sketch.matrix(layer, model.neurons_per_layer).copy()).to(model.device)
-            for layer in range(model.n_layers)]
+        self.projections = (
+            None
+            if sketch is None
+            else [
+                torch.from_numpy(sketch.matrix(layer, model.neurons_per_layer).copy()).to(model.device)
+                for layer in range(model.n_layers)
+            ]
+        )
 
     def set_batch(self, attention_mask: torch.Tensor, response_start: torch.Tensor) -> None:
         batch, pos = attention_mask.shape
@@ -58,10 +64,16 @@ class Reducer:
                 weights.append(response / response.sum(1, keepdim=True))
         self.weights = torch.stack(weights, 1) if weights else None  # [batch, k, pos]
         self.last = (lengths - 1).long()
-        self.out = torch.empty(len(self.reductions), batch, self.model.n_layers, self.width,
-                               dtype=torch.float32, device=mask.device)
-        self.full = self.out if self.sketch is None else torch.empty(
-            len(self.reductions), batch, 1, self.model.neurons_per_layer, dtype=torch.float32, device=mask.device)
+        self.out = torch.empty(
+            len(self.reductions), batch, self.model.n_layers, self.width, dtype=torch.float32, device=mask.device
+        )
+        self.full = (
+            self.out
+            if self.sketch is None
+            else torch.empty(
+                len(self.reductions), batch, 1, self.model.neurons_per_layer, dtype=torch.float32, device=mask.device
+            )
+        )
 
     def hook(self, layer: int):
         def reduce(module, args):
@@ -84,6 +96,7 @@ class Reducer:
                     full[r, :, at] = x32[torch.arange(x.shape[0], device=x.device), self.last] - x32[:, 0]
             if self.sketch is not None:  # [reductions, batch, neurons] @ P_l -> [reductions, batch, K]
                 self.out[:, :, layer] = self.full[:, :, 0] @ self.projections[layer]
+
         return reduce
 
     @contextmanager
@@ -139,8 +152,9 @@ def activation_bytes_per_token(model: LoadedModel, max_length: int) -> int:
     return size * (6 * hidden + 4 * intermediate + (heads + 1) * max_length) + 4 * intermediate
 
 
-def batch_budget(model: LoadedModel, options: CaptureOptions, device: torch.device | None = None,
-                 free_bytes: int | None = None) -> tuple[int, int]:
+def batch_budget(
+    model: LoadedModel, options: CaptureOptions, device: torch.device | None = None, free_bytes: int | None = None
+) -> tuple[int, int]:
     """(padded tokens per batch, rows per batch) for the model's device, unless the options fix them."""
     device = device or model.device
     if device.type == "cuda":
@@ -165,8 +179,14 @@ def shard_plan(store: Store, worker: tuple[int, int] = (0, 1)) -> list[tuple[int
     return [r for r in store.missing_ranges() if r in mine]
 
 
-def capture_shard(model: LoadedModel, tokens: Tokenized, start: int, options: CaptureOptions,
-                  reducer: Reducer | None = None, on_batch: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+def capture_shard(
+    model: LoadedModel,
+    tokens: Tokenized,
+    start: int,
+    options: CaptureOptions,
+    reducer: Reducer | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
     """Capture one shard: `tokens` holds exactly its samples (`Tokenized.slice`), `start` is the id of the
     first. Returns the arrays `Store.write_shard(start, start + len, arrays)` takes. `on_batch(samples,
     tokens)` is called after each batch. Used by the single-process loop, `--worker` and the Ray actors."""
@@ -192,7 +212,8 @@ def capture_shard(model: LoadedModel, tokens: Tokenized, start: int, options: Ca
     arrays = {name: shard[r] for r, name in enumerate(options.reductions)}
     arrays["tokens"] = lengths.astype(np.int32)
     arrays["response_tokens"] = np.array(
-        [max(0, len(ids) - s) for ids, s in zip(tokens.input_ids, tokens.response_start)], np.int32)
+        [max(0, len(ids) - s) for ids, s in zip(tokens.input_ids, tokens.response_start)], np.int32
+    )
     arrays["truncated"] = np.array(tokens.truncated, dtype=bool)
     return arrays
 
@@ -223,8 +244,14 @@ def capture_identity(options: CaptureOptions) -> dict:
     return identity
 
 
-def store_key(model, dataset: Dataset, tokens: Tokenized | None = None, options: CaptureOptions | None = None,
-              dtype=None, shape: bool = True) -> tuple[str, dict]:
+def store_key(
+    model,
+    dataset: Dataset,
+    tokens: Tokenized | None = None,
+    options: CaptureOptions | None = None,
+    dtype=None,
+    shape: bool = True,
+) -> tuple[str, dict]:
     """Folder name and manifest of the store for these inputs; equal inputs give equal keys.
 
     The key needs no loaded model: records hash, model fingerprint from files, dtype and capture options
@@ -238,16 +265,20 @@ def store_key(model, dataset: Dataset, tokens: Tokenized | None = None, options:
         "options": capture_identity(options),
         "shard_size": options.shard_size,
     }
-    identity = {"model": {"fingerprint": model.fingerprint, "dtype": dtype_name},
-                "data": {k: v for k, v in manifest["data"].items() if k != "name"}, "options": manifest["options"]}
+    identity = {
+        "model": {"fingerprint": model.fingerprint, "dtype": dtype_name},
+        "data": {k: v for k, v in manifest["data"].items() if k != "name"},
+        "options": manifest["options"],
+    }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     if shape:
         manifest["shape"] = {"layers": model.n_layers, "neurons": model.neurons_per_layer}
     return f"{model.slug}--{slugify(dataset.name)}--{digest}", manifest
 
 
-def find_store(model, dataset: Dataset, root: Path | str = DEFAULT_STORE_ROOT,
-               options: CaptureOptions | None = None) -> Store | None:
+def find_store(
+    model, dataset: Dataset, root: Path | str = DEFAULT_STORE_ROOT, options: CaptureOptions | None = None
+) -> Store | None:
     """The complete store for these inputs under `root`, if one exists, found without loading the model."""
     key, _ = store_key(model, dataset, None, options or CaptureOptions(), shape=False)
     try:
@@ -326,8 +357,14 @@ def capture(
     return report
 
 
-def capture_exact_sample(model: LoadedModel, dataset: Dataset, root, options: CaptureOptions, of_key: str,
-                         progress: ProgressCallback | None = None) -> CaptureReport:
+def capture_exact_sample(
+    model: LoadedModel,
+    dataset: Dataset,
+    root,
+    options: CaptureOptions,
+    of_key: str,
+    progress: ProgressCallback | None = None,
+) -> CaptureReport:
     """Capture the seeded exploration sample of a compact pool exactly, into its own store whose manifest
     names the compact store (`exact_sample_of`); `exact_sample_store` finds it without the model."""
     rows = exact_sample_rows(len(dataset), options.exact_sample, options.sketch.seed)
@@ -351,8 +388,14 @@ def exact_sample_store(store: Store) -> tuple[Store, np.ndarray] | None:
     return None
 
 
-def capture_shards(model: LoadedModel, tokens: Tokenized, store: Store, ranges: list[tuple[int, int]],
-                   options: CaptureOptions, progress: ProgressCallback | None = None) -> float:
+def capture_shards(
+    model: LoadedModel,
+    tokens: Tokenized,
+    store: Store,
+    ranges: list[tuple[int, int]],
+    options: CaptureOptions,
+    progress: ProgressCallback | None = None,
+) -> float:
     """The single-process loop: capture and write each range in turn; returns tokens per second."""
     lengths = tokens.lengths
     tokens_total = int(sum(lengths[s:e].sum() for s, e in ranges))
@@ -378,7 +421,9 @@ class _StopForward(Exception):
     """Raised by a hook once it has what it needs: the layers above it need not run."""
 
 
-def token_activations(model: LoadedModel, record, layer: int, max_length: int = 1024) -> tuple[list[str], np.ndarray, int]:
+def token_activations(
+    model: LoadedModel, record, layer: int, max_length: int = 1024
+) -> tuple[list[str], np.ndarray, int]:
     """One live forward pass of one record: (tokens, activations [pos, neurons] of `layer`, response start)."""
     tokens = tokenize(Dataset("one", [record]), model.tokenizer, max_length)
     captured = {}

@@ -5,6 +5,7 @@ The app shows the command that writes the file it offers; it builds a `SelectReq
 arguments of `nait select` (`select_command`: one shell line, quoted with shlex). Options at the CLI's
 defaults are left out, except the scoring ones, which are always spelled out.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -54,8 +55,16 @@ def select_argv(request: SelectRequest, out: str = "selected.jsonl", scores: str
     if r.skip_invalid:
         argv += ["--skip-invalid"]
     argv += ["--model", r.model]
-    argv += ["--method", o.method, "--fire-threshold", o.fire_threshold, "--reduction", o.reduction,
-             "--layer-norm", o.layer_norm] + ([] if o.centre else ["--no-centre"])
+    argv += [
+        "--method",
+        o.method,
+        "--fire-threshold",
+        o.fire_threshold,
+        "--reduction",
+        o.reduction,
+        "--layer-norm",
+        o.layer_norm,
+    ] + ([] if o.centre else ["--no-centre"])
     kind, value = next((k, v) for k, v in vars(r.cut).items() if v is not None)
     argv += [f"--{kind.replace('_', '-')}", _number(value), "--merge", r.merge, "--store-dir", str(r.store_dir)]
     argv += ["--out", str(out)] + (["--scores", str(scores)] if scores else [])

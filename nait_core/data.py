@@ -5,6 +5,7 @@ Formats: `alpaca` (instruction/input/output), `sharegpt` (conversations with fro
 `messages` (messages with role/content), `text` (one plain text field, `text_field`).
 Every error names the file, the line (or row) and the field.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -18,8 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMATS = ("alpaca", "sharegpt", "messages", "text")
-_SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                   "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "system": "system"}
+_SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "system": "system",
+}
 
 
 class DataError(ValueError):
@@ -111,7 +120,7 @@ def _jsonl_lines(path: Path):
         with opener(path, "rb") as f:
             for number, line in enumerate(f, start=1):
                 if number == 1 and line.startswith(_BOM):
-                    line = line[len(_BOM):]
+                    line = line[len(_BOM) :]
                 yield number, line[:-1] if line.endswith(b"\n") else line
     except (OSError, EOFError, zlib.error) as error:  # a damaged .gz
         raise DataError(f"{path}:{number + 1}", None, f"cannot read the file ({error})") from None
@@ -140,7 +149,7 @@ def _iter_rows(path: Path):
             yield where, row, None if isinstance(row, DataError) else text
     elif kind == ".json":
         data = path.read_bytes()
-        text = _decode(data[len(_BOM):] if data.startswith(_BOM) else data, str(path), whole_file=True)
+        text = _decode(data[len(_BOM) :] if data.startswith(_BOM) else data, str(path), whole_file=True)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
@@ -154,8 +163,12 @@ def _iter_rows(path: Path):
             record_like = any(k in data for k in ("conversations", "messages", "instruction", "text"))
             data = lists[0] if len(lists) == 1 and not record_like else [data]
         if not isinstance(data, list):
-            raise DataError(str(path), None, "expected a JSON array of records (or one record object), "
-                                             f"got {'null' if data is None else type(data).__name__}")
+            raise DataError(
+                str(path),
+                None,
+                "expected a JSON array of records (or one record object), "
+                f"got {'null' if data is None else type(data).__name__}",
+            )
         for number, row in enumerate(data):
             yield f"{path}:item {number}", row, None
     elif kind == ".parquet":
@@ -172,7 +185,7 @@ def _iter_rows(path: Path):
 
         data = path.read_bytes()
         # surrogateescape: a bad byte stays in its field and is reported there (skippable), not for the file
-        text = (data[len(_BOM):] if data.startswith(_BOM) else data).decode("utf-8", "surrogateescape")
+        text = (data[len(_BOM) :] if data.startswith(_BOM) else data).decode("utf-8", "surrogateescape")
         csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # long code answers exceed the 128 kB default
         reader = csv.reader(io.StringIO(text, newline=""))
         try:
@@ -188,15 +201,23 @@ def _iter_rows(path: Path):
                     continue
                 if len(values) != len(header):
                     column = min(len(values), len(header)) + 1
-                    yield where, DataError(where, f"column {column}", f"row has {len(values)} fields, the header "
-                                                                      f"has {len(header)}"), None
+                    yield (
+                        where,
+                        DataError(
+                            where, f"column {column}", f"row has {len(values)} fields, the header has {len(header)}"
+                        ),
+                        None,
+                    )
                     continue
                 yield where, dict(zip(header, values)), None
         except csv.Error as error:
             raise DataError(f"{path}:{reader.line_num}", None, f"not valid CSV ({error})") from None
     else:
-        raise DataError(str(path), None, "unknown file type; use .json, .jsonl, .parquet, .csv, .arrow, "
-                                         "a save_to_disk folder or hf:<hub id>")
+        raise DataError(
+            str(path),
+            None,
+            "unknown file type; use .json, .jsonl, .parquet, .csv, .arrow, a save_to_disk folder or hf:<hub id>",
+        )
 
 
 def _field_name(path: str, key) -> str:
@@ -214,8 +235,11 @@ def check_text(row, where: str, csv_bytes: bool = False) -> None:
                 value.encode("utf-8")
             except UnicodeEncodeError as error:
                 char = value[error.start]
-                problem = (f"not valid UTF-8 (byte 0x{ord(char) - 0xdc00:02x})" if csv_bytes
-                           else f"contains a lone surrogate \\u{ord(char):04x} (not valid Unicode)")
+                problem = (
+                    f"not valid UTF-8 (byte 0x{ord(char) - 0xDC00:02x})"
+                    if csv_bytes
+                    else f"contains a lone surrogate \\u{ord(char):04x} (not valid Unicode)"
+                )
                 raise DataError(where, path or None, problem) from None
         elif isinstance(value, dict):
             for key, item in value.items():

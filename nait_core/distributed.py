@@ -27,6 +27,7 @@ Progress: actors report each batch to one small `ProgressBoard` actor; the drive
 bar of the whole cluster (tokens, tok/s, ETA) and prints per-worker counts at the end. Ray is imported
 lazily: the rest of nait works without it (`pip install 'ray[data]'`).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -107,15 +108,26 @@ class ProgressBoard:
         counts["tokens"] += tokens
 
     def snapshot(self) -> dict:
-        return {"samples": sum(s for s, _ in self.shards.values()), "tokens": sum(t for _, t in self.shards.values()),
-                "workers": {k: dict(v) for k, v in self.workers.items()}}
+        return {
+            "samples": sum(s for s, _ in self.shards.values()),
+            "tokens": sum(t for _, t in self.shards.values()),
+            "workers": {k: dict(v) for k, v in self.workers.items()},
+        }
 
 
 class ShardWriter:
     """One actor of the pool: loads the model once, then captures and writes whole shards."""
 
-    def __init__(self, store_path: str, manifest: dict, model_kwargs: dict, fingerprint: str, options: dict,
-                 threads: int | None, board: str):
+    def __init__(
+        self,
+        store_path: str,
+        manifest: dict,
+        model_kwargs: dict,
+        fingerprint: str,
+        options: dict,
+        threads: int | None,
+        board: str,
+    ):
         import ray
         import torch
 
@@ -124,8 +136,10 @@ class ShardWriter:
         device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.model = load_model(device=device, **model_kwargs)
         if self.model.fingerprint != fingerprint:
-            raise RuntimeError(f"{socket.gethostname()}: model {model_kwargs['name']!r} differs from the driver's "
-                               "(another file or version); every node must see the same model")
+            raise RuntimeError(
+                f"{socket.gethostname()}: model {model_kwargs['name']!r} differs from the driver's "
+                "(another file or version); every node must see the same model"
+            )
         self.store = Store.create(store_path, manifest)  # the driver created it: this checks it is the same
         self.options = CaptureOptions(**options)
         self.reducer = Reducer(self.model, self.options.reductions, self.options.sketch)
@@ -149,8 +163,13 @@ class ShardWriter:
             arrays = capture_shard(self.model, tokens, start, self.options, self.reducer, on_batch)
             self.store.write_shard(start, end, arrays)
             self.board.finish.remote(self.worker, start, done[0], done[1])
-            for key, value in (("start", start), ("end", end), ("tokens", done[1]),
-                               ("seconds", time.perf_counter() - began), ("worker", self.worker)):
+            for key, value in (
+                ("start", start),
+                ("end", end),
+                ("tokens", done[1]),
+                ("seconds", time.perf_counter() - began),
+                ("worker", self.worker),
+            ):
                 out[key].append(value)
         return {key: np.array(value) for key, value in out.items()}
 
@@ -158,21 +177,27 @@ class ShardWriter:
 def encode_shard(tokens: Tokenized, start: int, end: int) -> dict:
     """One dataset row: a shard's range and inputs as flat int32 bytes (cheap to ship, no pickle)."""
     part = tokens.slice(start, end)
-    return {"start": start, "end": end,
-            "ids": np.concatenate([np.asarray(i, np.int32) for i in part.input_ids]).tobytes(),
-            "lengths": np.asarray([len(i) for i in part.input_ids], np.int32).tobytes(),
-            "response_start": np.asarray(part.response_start, np.int32).tobytes(),
-            "truncated": np.asarray(part.truncated, bool).tobytes(),
-            "data_hash": tokens.data_hash}
+    return {
+        "start": start,
+        "end": end,
+        "ids": np.concatenate([np.asarray(i, np.int32) for i in part.input_ids]).tobytes(),
+        "lengths": np.asarray([len(i) for i in part.input_ids], np.int32).tobytes(),
+        "response_start": np.asarray(part.response_start, np.int32).tobytes(),
+        "truncated": np.asarray(part.truncated, bool).tobytes(),
+        "data_hash": tokens.data_hash,
+    }
 
 
 def decode_shard(batch: dict, row: int) -> Tokenized:
     ids = np.frombuffer(batch["ids"][row], np.int32)
     lengths = np.frombuffer(batch["lengths"][row], np.int32)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    return Tokenized([ids[a:b].tolist() for a, b in itertools.pairwise(bounds)],
-                     np.frombuffer(batch["response_start"][row], np.int32).tolist(),
-                     np.frombuffer(batch["truncated"][row], bool).tolist(), str(batch["data_hash"][row]))
+    return Tokenized(
+        [ids[a:b].tolist() for a, b in itertools.pairwise(bounds)],
+        np.frombuffer(batch["response_start"][row], np.int32).tolist(),
+        np.frombuffer(batch["truncated"][row], bool).tolist(),
+        str(batch["data_hash"][row]),
+    )
 
 
 def plan_workers(ray, requested: int | None) -> tuple[int, dict, int | None]:
@@ -192,8 +217,14 @@ def plan_workers(ray, requested: int | None) -> tuple[int, dict, int | None]:
     return workers, {"num_cpus": share}, max(1, int(min(cpus, os.cpu_count() or 1)) // per_node)
 
 
-def capture_on_ray(model: LoadedModel, tokens: Tokenized, store: Store, ranges: list[tuple[int, int]],
-                   options: CaptureOptions, progress: ProgressCallback | None = None) -> float:
+def capture_on_ray(
+    model: LoadedModel,
+    tokens: Tokenized,
+    store: Store,
+    ranges: list[tuple[int, int]],
+    options: CaptureOptions,
+    progress: ProgressCallback | None = None,
+) -> float:
     """Capture `ranges` of `store` on a Ray actor pool; returns tokens per second of the whole run."""
     ray = _import_ray()
     settings: RayOptions = options.ray
@@ -212,28 +243,49 @@ def capture_on_ray(model: LoadedModel, tokens: Tokenized, store: Store, ranges: 
         while not stop.wait(0.5):
             snap = ray.get(board.snapshot.remote())
             if progress:
-                progress(Progress(snap["samples"], samples_total, snap["tokens"], tokens_total, time.perf_counter() - began))
+                progress(
+                    Progress(snap["samples"], samples_total, snap["tokens"], tokens_total, time.perf_counter() - began)
+                )
 
     try:
         workers, resources, threads = plan_workers(ray, settings.workers)
         workers = min(workers, len(ranges))
         dtype = str(next(model.model.parameters()).dtype).replace("torch.", "")
         # The actors load the driver's model in the driver's dtype: the store key names that dtype.
-        model_kwargs = {"name": model.name, "dtype": dtype, "neuron_module": settings.neuron_module,
-                        "trust_remote_code": settings.trust_remote_code}
-        shard_options = {"reductions": tuple(options.reductions), "max_length": options.max_length,
-                         "batch_tokens": options.batch_tokens, "max_batch_size": options.max_batch_size,
-                         "shard_size": options.shard_size, "sketch": options.sketch}
+        model_kwargs = {
+            "name": model.name,
+            "dtype": dtype,
+            "neuron_module": settings.neuron_module,
+            "trust_remote_code": settings.trust_remote_code,
+        }
+        shard_options = {
+            "reductions": tuple(options.reductions),
+            "max_length": options.max_length,
+            "batch_tokens": options.batch_tokens,
+            "max_batch_size": options.max_batch_size,
+            "shard_size": options.shard_size,
+            "sketch": options.sketch,
+        }
         context = DataContext.get_current()
         context.enable_progress_bars = False  # ours is the one bar
         context.print_on_execution_start = False
         rows = [encode_shard(tokens, s, e) for s, e in ranges]
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            ShardWriter, batch_size=1, batch_format="numpy", compute=ActorPoolStrategy(size=workers),
-            fn_constructor_kwargs={"store_path": str(store.location), "manifest": store.manifest,
-                                   "model_kwargs": model_kwargs, "fingerprint": model.fingerprint,
-                                   "options": shard_options, "threads": threads, "board": board_name},
-            **resources)  # Ray Data's actor pools default to max_restarts=-1, max_task_retries=-1
+            ShardWriter,
+            batch_size=1,
+            batch_format="numpy",
+            compute=ActorPoolStrategy(size=workers),
+            fn_constructor_kwargs={
+                "store_path": str(store.location),
+                "manifest": store.manifest,
+                "model_kwargs": model_kwargs,
+                "fingerprint": model.fingerprint,
+                "options": shard_options,
+                "threads": threads,
+                "board": board_name,
+            },
+            **resources,
+        )  # Ray Data's actor pools default to max_restarts=-1, max_task_retries=-1
         if progress:
             progress(Progress(0, samples_total, 0, tokens_total, 0.0))
         poller = threading.Thread(target=poll, daemon=True)

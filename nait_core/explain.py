@@ -12,6 +12,7 @@ Everything the app's explanation views and `nait explain` show is computed here 
   share of their scores);
 - `nearest_targets`: the target records closest to a candidate (centred cosine, as `overlap` scores).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ STD_FLOOR = 0.1  # a neuron's spread is at least this share of its layer's media
 
 
 # ---------------------------------------------------------------- contrastive views
+
 
 def pool_std(store: Store, reduction: str = "mean") -> np.ndarray:
     """Per-neuron standard deviation over the pool [layers, neurons]; computed once, cached in the store
@@ -61,8 +63,14 @@ def top_table(values: np.ndarray, k: int) -> pd.DataFrame:
     """The k largest cells of a [layers, neurons] array: neuron, layer, index, value (best first)."""
     flat = np.argsort(-values, axis=None, kind="stable")[:k]
     layers, neurons = np.unravel_index(flat, values.shape)
-    return pd.DataFrame({"neuron": [neuron_id(l, j) for l, j in zip(layers, neurons)],
-                         "layer": layers.astype(int), "index": neurons.astype(int), "value": values[layers, neurons]})
+    return pd.DataFrame(
+        {
+            "neuron": [neuron_id(l, j) for l, j in zip(layers, neurons)],
+            "layer": layers.astype(int),
+            "index": neurons.astype(int),
+            "value": values[layers, neurons],
+        }
+    )
 
 
 def contrastive_top(x: np.ndarray, mean: np.ndarray, std: np.ndarray, k: int = 20) -> pd.DataFrame:
@@ -91,7 +99,9 @@ def template_mask(tokenizer, ids: list[int]) -> np.ndarray:
     the first token (where attention sinks and massive activations sit), and a role header that follows a
     special token up to its line break (`user`, `\\n`)."""
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    special |= {i for i, t in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).items() if getattr(t, "special", False)}
+    special |= {
+        i for i, t in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).items() if getattr(t, "special", False)
+    }
     mask = np.zeros(len(ids), dtype=bool)
     header = 0  # tokens left in a role header after a special token
     for i, token in enumerate(ids):
@@ -118,8 +128,13 @@ def share_note(masks: dict[str, np.ndarray], cut: Cut, merge: str) -> str:
         return ""
     n = len(next(iter(masks.values())))
     stacked = np.array(list(masks.values()))
-    each = (f"{cut.ratio:.0%} each" if cut.ratio is not None else f"{cut.top:,} records each" if cut.top is not None
-            else f"score ≥ {cut.min_score:g}")
+    each = (
+        f"{cut.ratio:.0%} each"
+        if cut.ratio is not None
+        else f"{cut.top:,} records each"
+        if cut.top is not None
+        else f"score ≥ {cut.min_score:g}"
+    )
     if len(masks) == 1 or merge == "mean-z":
         return ""
     chosen = stacked.any(axis=0) if merge == "union" else stacked.all(axis=0)
@@ -134,8 +149,14 @@ def share_note(masks: dict[str, np.ndarray], cut: Cut, merge: str) -> str:
 
 # ---------------------------------------------------------------- the neuron card
 
-_FINAL_NORMS = ("model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm", "model.decoder.final_layer_norm",
-                "model.final_layernorm", "model.language_model.norm")
+_FINAL_NORMS = (
+    "model.norm",
+    "transformer.ln_f",
+    "gpt_neox.final_layer_norm",
+    "model.decoder.final_layer_norm",
+    "model.final_layernorm",
+    "model.language_model.norm",
+)
 
 
 def _module(model, path: str):
@@ -190,8 +211,12 @@ def logit_effects(model: LoadedModel, layer: int, index: int, k: int = 10) -> Lo
             notes.append(f"final norm {kind} has an unexpected shape: its scale is left out")
     head = net.get_output_embeddings() if hasattr(net, "get_output_embeddings") else None
     if head is None or head.weight.shape[-1] != column.shape[0]:
-        return LogitEffects([], [], "this architecture does not map the neuron's output to the vocabulary directly "
-                                    "(no unembedding of the residual width found)")
+        return LogitEffects(
+            [],
+            [],
+            "this architecture does not map the neuron's output to the vocabulary directly "
+            "(no unembedding of the residual width found)",
+        )
     if getattr(getattr(net, "config", None), "tie_word_embeddings", False):
         notes.append("unembedding tied to the input embedding")
     logits = head.weight.detach().to(torch.float32) @ column.to(head.weight.device)
@@ -216,8 +241,15 @@ def top_records(groups: dict[str, tuple[np.ndarray, list]], k: int = 5) -> pd.Da
     rows = []
     for name, (values, records) in groups.items():
         for i in ranking(values)[:k]:
-            rows.append({"group": name, "row": int(i), "activation": float(values[i]), "source": records[i].source,
-                         "preview": records[i].preview(120)})
+            rows.append(
+                {
+                    "group": name,
+                    "row": int(i),
+                    "activation": float(values[i]),
+                    "source": records[i].source,
+                    "preview": records[i].preview(120),
+                }
+            )
     return pd.DataFrame(rows, columns=["group", "row", "activation", "source", "preview"])
 
 
@@ -265,23 +297,36 @@ class NeuronCard:
     firing: dict[tuple[str, int], TokenActivations] = field(default_factory=dict)  # (group, row) -> tokens
 
     def to_dict(self) -> dict:
-        return {"neuron": self.neuron, "layer": self.layer, "index": self.index,
-                "promotes": [{"token": t, "logit": v} for t, v in self.effects.promoted],
-                "suppresses": [{"token": t, "logit": v} for t, v in self.effects.suppressed],
-                "logit_note": self.effects.note,
-                "threshold": {"text": self.threshold_text, "value": self.threshold},
-                "density": self.density,
-                "top_records": [{**r, "firing_tokens": [{"token": t, "activation": v} for t, v in
-                                                        self.firing[(r["group"], r["row"])].firing()]
-                                 if (r["group"], r["row"]) in self.firing else []}
-                                for r in self.top.to_dict("records")]}
+        return {
+            "neuron": self.neuron,
+            "layer": self.layer,
+            "index": self.index,
+            "promotes": [{"token": t, "logit": v} for t, v in self.effects.promoted],
+            "suppresses": [{"token": t, "logit": v} for t, v in self.effects.suppressed],
+            "logit_note": self.effects.note,
+            "threshold": {"text": self.threshold_text, "value": self.threshold},
+            "density": self.density,
+            "top_records": [
+                {
+                    **r,
+                    "firing_tokens": [
+                        {"token": t, "activation": v} for t, v in self.firing[(r["group"], r["row"])].firing()
+                    ]
+                    if (r["group"], r["row"]) in self.firing
+                    else [],
+                }
+                for r in self.top.to_dict("records")
+            ],
+        }
 
     def text(self) -> str:
-        lines = [f"neuron {self.neuron} (layer {self.layer}, index {self.index})",
-                 "promotes:   " + ", ".join(f"{t!r} {v:+.2f}" for t, v in self.effects.promoted),
-                 "suppresses: " + ", ".join(f"{t!r} {v:+.2f}" for t, v in self.effects.suppressed),
-                 f"  ({self.effects.note})",
-                 f"density (token-mean activation > {self.threshold:.3g}, threshold {self.threshold_text}):"]
+        lines = [
+            f"neuron {self.neuron} (layer {self.layer}, index {self.index})",
+            "promotes:   " + ", ".join(f"{t!r} {v:+.2f}" for t, v in self.effects.promoted),
+            "suppresses: " + ", ".join(f"{t!r} {v:+.2f}" for t, v in self.effects.suppressed),
+            f"  ({self.effects.note})",
+            f"density (token-mean activation > {self.threshold:.3g}, threshold {self.threshold_text}):",
+        ]
         lines += [f"  {name:<28} {share:6.1%}" for name, share in self.density.items()]
         lines.append("top-activating records:")
         for r in self.top.to_dict("records"):
@@ -292,27 +337,48 @@ class NeuronCard:
         return "\n".join(lines)
 
 
-def neuron_card(model: LoadedModel, layer: int, index: int, groups: dict[str, tuple[np.ndarray, list]],
-                threshold: float, threshold_text: str, k: int = 3, live: int = 3, tokens_of=None) -> NeuronCard:
+def neuron_card(
+    model: LoadedModel,
+    layer: int,
+    index: int,
+    groups: dict[str, tuple[np.ndarray, list]],
+    threshold: float,
+    threshold_text: str,
+    k: int = 3,
+    live: int = 3,
+    tokens_of=None,
+) -> NeuronCard:
     """Everything about one neuron. groups: name -> (its token-mean value in every record, the records),
     the pool first; `live` of each group's top records get a live pass for their firing tokens
     (`tokens_of(group, row)` -> `layer_tokens` of that record, e.g. a cached one; default: a fresh pass)."""
     if not (0 <= layer < model.n_layers and 0 <= index < model.neurons_per_layer):
-        raise ValueError(f"{neuron_id(layer, index)} is outside {model.n_layers} layers × "
-                         f"{model.neurons_per_layer} neurons")
+        raise ValueError(
+            f"{neuron_id(layer, index)} is outside {model.n_layers} layers × {model.neurons_per_layer} neurons"
+        )
     top = top_records(groups, k)
     firing = {}
     for r in top.to_dict("records"):
         if sum(1 for g, _ in firing if g == r["group"]) < live:
             record = groups[r["group"]][1][r["row"]]
-            tokens, acts, mask, start = (tokens_of(r["group"], r["row"]) if tokens_of is not None
-                                         else layer_tokens(model, record, layer))
+            tokens, acts, mask, start = (
+                tokens_of(r["group"], r["row"]) if tokens_of is not None else layer_tokens(model, record, layer)
+            )
             firing[(r["group"], r["row"])] = TokenActivations(tokens, acts[:, index], mask, start)
-    return NeuronCard(neuron_id(layer, index), layer, index, logit_effects(model, layer, index), threshold,
-                      threshold_text, densities({n: v for n, (v, _) in groups.items()}, threshold), top, firing)
+    return NeuronCard(
+        neuron_id(layer, index),
+        layer,
+        index,
+        logit_effects(model, layer, index),
+        threshold,
+        threshold_text,
+        densities({n: v for n, (v, _) in groups.items()}, threshold),
+        top,
+        firing,
+    )
 
 
 # ---------------------------------------------------------------- shared neurons
+
 
 def marks(profile: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """What marks a target out [layers, neurons]: its expected activation minus the pool's, in pool
@@ -351,8 +417,9 @@ def shared_neurons(marked: dict[str, np.ndarray], n: int = 50) -> pd.DataFrame:
     return table
 
 
-def shared_share(store: Store, rows, features, scores: list[Scores], options: ScoreOptions,
-                 shared: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+def shared_share(
+    store: Store, rows, features, scores: list[Scores], options: ScoreOptions, shared: pd.DataFrame, top: int = 3
+) -> pd.DataFrame:
     """For each row: each target's score, the share of it that the shared neurons carry (their summed
     per-neuron contributions over the score), and the shared neurons that carry most (summed over targets)."""
     rows = [int(r) for r in rows]
@@ -367,7 +434,9 @@ def shared_share(store: Store, rows, features, scores: list[Scores], options: Sc
         mine = parts[:, layers, index]
         carried += mine
         out[f"score: {feature.name}"] = score.score[rows]
-        out[f"shared share: {feature.name}"] = np.where(np.abs(total) > 1e-12, mine.sum(axis=1) / np.where(total == 0, 1, total), np.nan)
+        out[f"shared share: {feature.name}"] = np.where(
+            np.abs(total) > 1e-12, mine.sum(axis=1) / np.where(total == 0, 1, total), np.nan
+        )
     names = shared["neuron"].to_numpy()
     out["carried by"] = [", ".join(names[j] for j in np.argsort(-c, kind="stable")[:top] if c[j] > 0) for c in carried]
     return out
@@ -389,25 +458,50 @@ class Shared:
     k: int
 
     def to_dict(self) -> dict:
-        return {"targets": self.targets, "top_k_per_layer": self.k,
-                "layers": self.layers.to_dict("records"), "neurons": self.neurons.to_dict("records"),
-                "candidates": self.candidates.to_dict("records")}
+        return {
+            "targets": self.targets,
+            "top_k_per_layer": self.k,
+            "layers": self.layers.to_dict("records"),
+            "neurons": self.neurons.to_dict("records"),
+            "candidates": self.candidates.to_dict("records"),
+        }
 
     def text(self) -> str:
-        with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60,
-                               "display.float_format", "{:.3f}".format):
-            return "\n".join([
-                f"shared neurons of {' × '.join(self.targets)}",
-                f"per layer (top {self.k} marking neurons of each target; cosine of profiles centred on the pool):",
-                self.layers.to_string(index=False), "",
-                f"{len(self.neurons)} neurons mark out every target (smallest z over the targets > 0), best first:",
-                self.neurons.head(20).to_string(index=False), "",
-                "candidates jointly high for every target, with the shared neurons' share of each score:",
-                self.candidates.to_string(index=False)])
+        with pd.option_context(
+            "display.width",
+            200,
+            "display.max_columns",
+            20,
+            "display.max_colwidth",
+            60,
+            "display.float_format",
+            "{:.3f}".format,
+        ):
+            return "\n".join(
+                [
+                    f"shared neurons of {' × '.join(self.targets)}",
+                    f"per layer (top {self.k} marking neurons of each target; cosine of profiles centred on the pool):",
+                    self.layers.to_string(index=False),
+                    "",
+                    f"{len(self.neurons)} neurons mark out every target (smallest z over the targets > 0), best first:",
+                    self.neurons.head(20).to_string(index=False),
+                    "",
+                    "candidates jointly high for every target, with the shared neurons' share of each score:",
+                    self.candidates.to_string(index=False),
+                ]
+            )
 
 
-def shared_view(pool: Store, features, scores: list[Scores], options: ScoreOptions, records=None,
-                k: int = 50, n: int = 50, candidates: int = 10) -> Shared:
+def shared_view(
+    pool: Store,
+    features,
+    scores: list[Scores],
+    options: ScoreOptions,
+    records=None,
+    k: int = 50,
+    n: int = 50,
+    candidates: int = 10,
+) -> Shared:
     """The whole shared-neuron view for two or more targets (features with their pool scores)."""
     if len(features) < 2:
         raise ValueError("shared neurons need two targets or more")
@@ -424,6 +518,7 @@ def shared_view(pool: Store, features, scores: list[Scores], options: ScoreOptio
 
 
 # ---------------------------------------------------------------- nearest targets
+
 
 def nearest_targets(pool: Store, row: int, targets: dict[str, Store], k: int = 5) -> pd.DataFrame:
     """The k target records whose token-mean profiles are closest to pool record `row`'s: cosine of both

@@ -9,6 +9,7 @@ Everything streams through the store or works on small arrays, so a 52,000-sampl
 - `method_agreement` (and `agreement_matrix`), `overlap_matrix`, `score_correlations`, `source_composition`: comparisons.
 Nothing here imports Streamlit; bad arguments raise ordinary errors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,6 +33,7 @@ MAP_PCA_DIMS = 50
 
 # ---------------------------------------------------------------- the map
 
+
 def _pca(x16: np.ndarray, dims: int, block: int = 4096) -> np.ndarray:
     """Exact PCA coordinates [n, dims] of rows x16 [n, d] via the n×n Gram matrix, built from column
     blocks so that only one float32 block [n, block] is held at a time."""
@@ -52,13 +54,22 @@ def map_sample(n: int, max_points: int = MAP_MAX_POOL, seed: int = 0) -> np.ndar
 
 
 def map_path(pool: Store, targets: list[Store], reduction: str, max_points: int):
-    key = json.dumps({"v": MAP_VERSION, "pool": pool.path.name, "targets": [t.path.name for t in targets],
-                      "reduction": reduction, "max": max_points, "pca": MAP_PCA_DIMS})
+    key = json.dumps(
+        {
+            "v": MAP_VERSION,
+            "pool": pool.path.name,
+            "targets": [t.path.name for t in targets],
+            "reduction": reduction,
+            "max": max_points,
+            "pca": MAP_PCA_DIMS,
+        }
+    )
     return pool.path / f"map-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npy"
 
 
-def map_coordinates(pool: Store, targets: list[Store], reduction: str = "mean",
-                    max_points: int = MAP_MAX_POOL) -> pd.DataFrame:
+def map_coordinates(
+    pool: Store, targets: list[Store], reduction: str = "mean", max_points: int = MAP_MAX_POOL
+) -> pd.DataFrame:
     """2-D coordinates of (a sample of) the pool and all targets: columns group (-1 = pool, else the
     target's position in `targets`), index (row in its store), x, y. Cached in the pool's folder."""
     path = map_path(pool, targets, reduction, max_points)
@@ -80,11 +91,13 @@ def map_coordinates(pool: Store, targets: list[Store], reduction: str = "mean",
         index = np.concatenate([idx for _, idx, _ in blocks])
         table = np.column_stack([group, index, xy]).astype(np.float64)
         pool.save_cached_array(path.stem, table, inputs)
-    return pd.DataFrame({"group": table[:, 0].astype(int), "index": table[:, 1].astype(np.int64),
-                         "x": table[:, 2], "y": table[:, 3]})
+    return pd.DataFrame(
+        {"group": table[:, 0].astype(int), "index": table[:, 1].astype(np.int64), "x": table[:, 2], "y": table[:, 3]}
+    )
 
 
 # ---------------------------------------------------------------- neurons
+
 
 def feature_weights(feature: Feature, pool_mean: np.ndarray) -> np.ndarray:
     """What marks the target out [layers, neurons]: its expected activation minus the pool's."""
@@ -100,9 +113,14 @@ def top_neurons(weights: np.ndarray, per_layer: int = 1, total: int | None = Non
         neurons = np.argsort(-weights, axis=1, kind="stable")[:, :per_layer]
         layers = np.repeat(np.arange(weights.shape[0]), neurons.shape[1])
         neurons = neurons.ravel()
-    return pd.DataFrame({"neuron": [neuron_id(l, j) for l, j in zip(layers, neurons)],
-                         "layer": layers.astype(int), "index": neurons.astype(int),
-                         "weight": weights[layers, neurons]})
+    return pd.DataFrame(
+        {
+            "neuron": [neuron_id(l, j) for l, j in zip(layers, neurons)],
+            "layer": layers.astype(int),
+            "index": neurons.astype(int),
+            "weight": weights[layers, neurons],
+        }
+    )
 
 
 def top_firing(x: np.ndarray, k: int = 20) -> pd.DataFrame:
@@ -120,8 +138,12 @@ def gather_neurons(store: Store, layers, neurons, reduction: str = "mean") -> np
 def firing_shares(groups: dict[str, np.ndarray], thresholds: np.ndarray) -> pd.DataFrame:
     """Share of each group's samples whose value exceeds each neuron's threshold.
     groups: name -> values [n_group, k]; thresholds [k]. Returns a table [groups × k] (NaN if empty)."""
-    return pd.DataFrame({name: (values > thresholds).mean(axis=0) if len(values) else np.full(len(thresholds), np.nan)
-                         for name, values in groups.items()}).T
+    return pd.DataFrame(
+        {
+            name: (values > thresholds).mean(axis=0) if len(values) else np.full(len(thresholds), np.nan)
+            for name, values in groups.items()
+        }
+    ).T
 
 
 def top_samples(values: np.ndarray, k: int = 10) -> np.ndarray:
@@ -142,8 +164,7 @@ def method_agreement(scores: dict[str, dict[str, np.ndarray]], ratio: float) -> 
     rows = []
     for a, b in combinations(scores, 2):
         for target, score in scores[a].items():
-            rows.append({"target": target, "method_a": a, "method_b": b,
-                         **agreement(score, scores[b][target], ratio)})
+            rows.append({"target": target, "method_a": a, "method_b": b, **agreement(score, scores[b][target], ratio)})
     return pd.DataFrame(rows, columns=list(AGREEMENT_FIELDS))
 
 
@@ -161,8 +182,11 @@ def agreement_matrix(table: pd.DataFrame, target: str, column: str = "shared_top
 def overlap_matrix(masks: dict[str, np.ndarray]) -> pd.DataFrame:
     """Share of the row target's selection also chosen for the column target."""
     names = list(masks)
-    return pd.DataFrame([[(masks[a] & masks[b]).sum() / max(masks[a].sum(), 1) for b in names] for a in names],
-                        index=names, columns=names)
+    return pd.DataFrame(
+        [[(masks[a] & masks[b]).sum() / max(masks[a].sum(), 1) for b in names] for a in names],
+        index=names,
+        columns=names,
+    )
 
 
 def score_correlations(per_target: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -174,8 +198,9 @@ def source_composition(sources: list[str], masks: dict[str, np.ndarray]) -> pd.D
     """Count of each source among each target's selection: rows targets, columns sources."""
     sources = np.asarray(sources)
     names = sorted(set(sources.tolist()))
-    return pd.DataFrame([[int((sources[m] == s).sum()) for s in names] for m in masks.values()],
-                        index=list(masks), columns=names)
+    return pd.DataFrame(
+        [[int((sources[m] == s).sum()) for s in names] for m in masks.values()], index=list(masks), columns=names
+    )
 
 
 def reason(per_neuron: np.ndarray, per_layer: np.ndarray, k: int = 3) -> str:
@@ -183,11 +208,17 @@ def reason(per_neuron: np.ndarray, per_layer: np.ndarray, k: int = 3) -> str:
     per_neuron [layers, neurons] (from scoring.explain), per_layer [layers] (Scores.layer_contributions)."""
     layers = ranking(per_layer)[:k]
     neurons = top_neurons(per_neuron, total=k)
-    return ("layers " + ", ".join(f"{l} ({per_layer[l]:+.3f})" for l in layers) + "; neurons "
-            + ", ".join(f"{n} ({w:+.4f})" for n, w in zip(neurons["neuron"], neurons["weight"])))
+    return (
+        "layers "
+        + ", ".join(f"{l} ({per_layer[l]:+.3f})" for l in layers)
+        + "; neurons "
+        + ", ".join(f"{n} ({w:+.4f})" for n, w in zip(neurons["neuron"], neurons["weight"]))
+    )
 
 
-def reasons(store: Store, rows: list[int], features: list[Feature], scores: list[Scores], options: ScoreOptions) -> list[str]:
+def reasons(
+    store: Store, rows: list[int], features: list[Feature], scores: list[Scores], options: ScoreOptions
+) -> list[str]:
     """For each row: `reason` for the target where it ranks best (by percentile), named first."""
     best = np.argmax([percentile(s.score)[rows] for s in scores], axis=0)
     out = [""] * len(rows)

@@ -12,6 +12,7 @@ A feature holds, per layer l and neuron j:
 
 Saved as one safetensors file whose header carries JSON metadata (model, target, sample count, options).
 """
+
 from __future__ import annotations
 
 import json
@@ -55,7 +56,7 @@ def first_principal_direction(x: np.ndarray) -> tuple[np.ndarray, float]:
     Exact: an eigen-decomposition of the smaller Gram matrix (n×n or d×d), in float64.
     """
     x = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)
-    total = float((x ** 2).sum())
+    total = float((x**2).sum())
     if total == 0.0:
         return np.zeros(x.shape[1], dtype=np.float32), 0.0
     if x.shape[0] <= x.shape[1]:
@@ -101,15 +102,19 @@ class Feature:
                 f"build the feature with the same model"
             )
         if self.profile.shape != (store.n_layers, store.n_neurons):
-            raise FeatureError(f"feature {self.name!r} has shape {self.profile.shape}, store has "
-                               f"{(store.n_layers, store.n_neurons)}")
+            raise FeatureError(
+                f"feature {self.name!r} has shape {self.profile.shape}, store has {(store.n_layers, store.n_neurons)}"
+            )
 
     def save(self, path: Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic.replacing(path) as tmp:
-            save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.tensors.items()}, str(tmp),
-                      metadata={"nait_feature": json.dumps({**self.meta, "name": self.name})})
+            save_file(
+                {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.tensors.items()},
+                str(tmp),
+                metadata={"nait_feature": json.dumps({**self.meta, "name": self.name})},
+            )
         return path
 
     @classmethod
@@ -135,8 +140,10 @@ def build_feature(store: Store, name: str, indices=None, reductions=PCA_REDUCTIO
         raise FeatureError(f"a capability feature needs at least 2 target samples, got {len(indices)}")
     shape = (store.n_layers, store.n_neurons)
     token_means = [store.layer_rows("mean", layer, indices) for layer in range(shape[0])]  # [n, neurons] each
-    tensors = {"profile": np.stack([m.mean(axis=0) for m in token_means]),
-               "median": np.stack([np.median(m, axis=0) for m in token_means])}
+    tensors = {
+        "profile": np.stack([m.mean(axis=0) for m in token_means]),
+        "median": np.stack([np.median(m, axis=0) for m in token_means]),
+    }
     del token_means
     for reduction in reductions:
         directions, explained = np.empty(shape, np.float32), np.empty(shape[0], np.float32)
@@ -166,8 +173,16 @@ def list_features(folder: Path) -> list[dict]:
     for path in sorted(Path(folder).glob("*.safetensors")):
         try:
             f = Feature.load(path)
-            out.append({"path": str(path), "name": f.name, "model": f.meta.get("model"), "target": f.meta.get("target"),
-                        "samples": f.meta.get("samples"), "size_kb": round(path.stat().st_size / 1e3, 1)})
+            out.append(
+                {
+                    "path": str(path),
+                    "name": f.name,
+                    "model": f.meta.get("model"),
+                    "target": f.meta.get("target"),
+                    "samples": f.meta.get("samples"),
+                    "size_kb": round(path.stat().st_size / 1e3, 1),
+                }
+            )
         except FeatureError as error:
             out.append({"path": str(path), "error": str(error)})
     return out

@@ -5,6 +5,7 @@ covers response tokens only (labels before `response_start` are -100). Training 
 `Trainer` with fixed seeds (same settings and seed => same run), bf16 on CUDA when supported, and a
 progress callback that reports steps, loss and ETA.
 """
+
 from __future__ import annotations
 
 import math
@@ -100,6 +101,7 @@ def collate(pad_id: int):
         labels = torch.tensor([b["labels"] + [-100] * (width - len(b["labels"])) for b in batch])
         mask = torch.tensor([[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch])
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
     return pad
 
 
@@ -113,8 +115,12 @@ def planned_steps(examples: int, settings: FinetuneSettings) -> int:
     return math.ceil(settings.epochs * per_epoch)
 
 
-def finetune(model: LoadedModel, dataset: Dataset, settings: FinetuneSettings = FinetuneSettings(),
-             progress: TrainCallback | None = None) -> Trained:
+def finetune(
+    model: LoadedModel,
+    dataset: Dataset,
+    settings: FinetuneSettings = FinetuneSettings(),
+    progress: TrainCallback | None = None,
+) -> Trained:
     """Train `model` (changed in place: load a fresh copy per run)."""
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
@@ -126,9 +132,16 @@ def finetune(model: LoadedModel, dataset: Dataset, settings: FinetuneSettings = 
     if settings.method == "lora":
         from peft import LoraConfig, get_peft_model
 
-        network = get_peft_model(network, LoraConfig(
-            r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-            target_modules=settings.lora_targets, task_type="CAUSAL_LM"))
+        network = get_peft_model(
+            network,
+            LoraConfig(
+                r=settings.lora_r,
+                lora_alpha=settings.lora_alpha,
+                lora_dropout=settings.lora_dropout,
+                target_modules=settings.lora_targets,
+                task_type="CAUSAL_LM",
+            ),
+        )
     else:
         network.requires_grad_(True)
     cuda = model.device.type == "cuda"
@@ -140,20 +153,40 @@ def finetune(model: LoadedModel, dataset: Dataset, settings: FinetuneSettings = 
             if logs and "loss" in logs:
                 self.loss = float(logs["loss"])
                 if progress:
-                    progress(TrainProgress(state.global_step, state.max_steps, self.loss, time.perf_counter() - self.started))
+                    progress(
+                        TrainProgress(state.global_step, state.max_steps, self.loss, time.perf_counter() - self.started)
+                    )
 
     report = Report()
     with tempfile.TemporaryDirectory(prefix="nait-finetune-") as scratch:
         args = TrainingArguments(
-            output_dir=scratch, per_device_train_batch_size=settings.batch_size,
-            gradient_accumulation_steps=settings.grad_accum, num_train_epochs=settings.epochs,
-            max_steps=settings.max_steps, learning_rate=settings.lr, warmup_steps=settings.warmup_steps,
-            weight_decay=settings.weight_decay, lr_scheduler_type="linear", seed=settings.seed,
-            data_seed=settings.seed, bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda,
-            logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
-            remove_unused_columns=False, dataloader_num_workers=0)
-        trainer = Trainer(model=network, args=args, train_dataset=examples,
-                          data_collator=collate(model.tokenizer.pad_token_id), callbacks=[report])
+            output_dir=scratch,
+            per_device_train_batch_size=settings.batch_size,
+            gradient_accumulation_steps=settings.grad_accum,
+            num_train_epochs=settings.epochs,
+            max_steps=settings.max_steps,
+            learning_rate=settings.lr,
+            warmup_steps=settings.warmup_steps,
+            weight_decay=settings.weight_decay,
+            lr_scheduler_type="linear",
+            seed=settings.seed,
+            data_seed=settings.seed,
+            bf16=cuda and torch.cuda.is_bf16_supported(),
+            use_cpu=not cuda,
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+        )
+        trainer = Trainer(
+            model=network,
+            args=args,
+            train_dataset=examples,
+            data_collator=collate(model.tokenizer.pad_token_id),
+            callbacks=[report],
+        )
         trainer.remove_callback(PrinterCallback)  # progress goes through our callback only
         output = trainer.train()
     return Trained(network.eval(), len(examples), len(dataset) - len(examples), report.loss, int(output.global_step))

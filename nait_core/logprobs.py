@@ -4,6 +4,7 @@ Shared by selection (the `ifd` baseline, `baselines.py`) and evaluation (losses 
 likelihoods, `metrics.py`), so neither depends on the other. Batches are length-sorted and right-padded
 by `tokens.make_batches` / `tokens.pad_batch`, as in capture.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,8 +16,14 @@ from .progress import Progress, ProgressCallback
 from .tokens import make_batches, pad_batch
 
 
-def response_logprobs(model, input_ids: list[list[int]], response_start: list[int], pad_id: int,
-                      batch_tokens: int = 2048, progress: ProgressCallback | None = None) -> list[np.ndarray]:
+def response_logprobs(
+    model,
+    input_ids: list[list[int]],
+    response_start: list[int],
+    pad_id: int,
+    batch_tokens: int = 2048,
+    progress: ProgressCallback | None = None,
+) -> list[np.ndarray]:
     """Log-probability of each response token given everything before it, one array per sample.
 
     Tokens at positions >= response_start are scored (position 0 never is: nothing precedes it)."""
@@ -32,7 +39,7 @@ def response_logprobs(model, input_ids: list[list[int]], response_start: list[in
             logp = logits.gather(-1, ids[:, 1:, None])[..., 0] - torch.logsumexp(logits, -1)  # [batch, pos-1]
             for row, i in enumerate(batch):
                 start = max(1, response_start[i])
-                out[i] = logp[row, start - 1: lengths[i] - 1].cpu().numpy()
+                out[i] = logp[row, start - 1 : lengths[i] - 1].cpu().numpy()
             if progress:
                 samples_done, tokens_done = samples_done + len(batch), tokens_done + int(lengths[batch].sum())
                 seconds = time.perf_counter() - started

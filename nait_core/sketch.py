@@ -19,6 +19,7 @@ PCG64 stream seeded with exactly those numbers, so the capture (which copies it 
 any later process (scoring, the app) get identical matrices without storing them. Nothing is pickled;
 the manifest stores {"k", "seed", "kind"}.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

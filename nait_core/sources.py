@@ -12,6 +12,7 @@ an export writes each selected row as one JSON object: its fields as read, less 
 in that row (Arrow gives every row every column; a JSON line would not have them).
 `datasets` is imported only when a hub id or a save_to_disk folder is read.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,9 +34,11 @@ def is_source(spec) -> bool:
 
 def parse_hub(spec: str) -> tuple[str, str | None, str]:
     """`hf:ID[:CONFIG[:SPLIT]]` -> (ID, CONFIG or None, SPLIT, default train)."""
-    parts = str(spec)[len(HUB_PREFIX):].split(":")
+    parts = str(spec)[len(HUB_PREFIX) :].split(":")
     if not parts[0] or len(parts) > 3:
-        raise DataError(str(spec), None, "write a hub data set as hf:ID[:CONFIG[:SPLIT]], e.g. hf:openai/gsm8k:main:test")
+        raise DataError(
+            str(spec), None, "write a hub data set as hf:ID[:CONFIG[:SPLIT]], e.g. hf:openai/gsm8k:main:test"
+        )
     repo, config, split = (parts + [None, None])[:3]
     return repo, config or None, split or "train"
 
@@ -44,8 +47,11 @@ def _datasets(spec):
     try:
         import datasets
     except ImportError:
-        raise DataError(str(spec), None, "reading Hugging Face data sets needs the datasets package: "
-                                         "pip install 'nait-studio[datasets]'") from None
+        raise DataError(
+            str(spec),
+            None,
+            "reading Hugging Face data sets needs the datasets package: pip install 'nait-studio[datasets]'",
+        ) from None
     return datasets
 
 
@@ -55,27 +61,44 @@ def _hub_rows(spec: str):
     try:
         data = datasets.load_dataset(repo, config, split=split)
     except Exception as error:  # datasets raises many types (hub, offline, config, split); all mean "cannot load"
-        offline = " (offline: HF_DATASETS_OFFLINE is set, so only the local cache is used)" \
-            if datasets.config.HF_DATASETS_OFFLINE else ""
-        raise DataError(spec, None, f"cannot load hub data set {repo!r}, config {config or 'default'}, split {split}"
-                                    f"{offline}: {type(error).__name__}: {error}") from None
+        offline = (
+            " (offline: HF_DATASETS_OFFLINE is set, so only the local cache is used)"
+            if datasets.config.HF_DATASETS_OFFLINE
+            else ""
+        )
+        raise DataError(
+            spec,
+            None,
+            f"cannot load hub data set {repo!r}, config {config or 'default'}, split {split}"
+            f"{offline}: {type(error).__name__}: {error}",
+        ) from None
     return data
 
 
 def _folder_rows(path: Path):
     if (path / "dataset_dict.json").is_file():
         splits = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file())
-        raise DataError(str(path), None, f"holds several splits ({', '.join(splits)}): give one split's folder, "
-                                         f"e.g. {path / (splits[0] if splits else 'train')}")
+        raise DataError(
+            str(path),
+            None,
+            f"holds several splits ({', '.join(splits)}): give one split's folder, "
+            f"e.g. {path / (splits[0] if splits else 'train')}",
+        )
     if not (path / "state.json").is_file():
-        raise DataError(str(path), None, "is a folder but not one written by save_to_disk (no state.json); "
-                                         "give a file (.json, .jsonl, .parquet, .csv, .arrow) or such a folder")
+        raise DataError(
+            str(path),
+            None,
+            "is a folder but not one written by save_to_disk (no state.json); "
+            "give a file (.json, .jsonl, .parquet, .csv, .arrow) or such a folder",
+        )
     try:
         return _datasets(path).load_from_disk(str(path))
     except DataError:
         raise
     except Exception as error:
-        raise DataError(str(path), None, f"cannot read this save_to_disk folder: {type(error).__name__}: {error}") from None
+        raise DataError(
+            str(path), None, f"cannot read this save_to_disk folder: {type(error).__name__}: {error}"
+        ) from None
 
 
 def _arrow_table(path: Path):

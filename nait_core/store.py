@@ -21,6 +21,7 @@ Shards are independent: any worker can write any range, and a capture resumes fr
 exist. Writers take a per-shard lock (fcntl, released by the kernel when a process dies, so never
 stale), so concurrent runs share the work instead of racing. Nothing is read from disk with pickle.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,13 @@ except ImportError:  # not on Windows: locking is then a no-op (one writer per s
     fcntl = None
 
 FORMAT_VERSION = 1
-REDUCTIONS = ("mean", "last", "first", "response_mean", "last-first")  # last-first: ΔA stored directly (half of last + first)
+REDUCTIONS = (
+    "mean",
+    "last",
+    "first",
+    "response_mean",
+    "last-first",
+)  # last-first: ΔA stored directly (half of last + first)
 DEFAULT_REDUCTIONS = ("mean", "last", "first")  # what overlap, jaccard and nait-pca need
 PER_SAMPLE = ("tokens", "response_tokens", "truncated")
 MAX_SHARD_SIZE = 512
@@ -106,8 +113,10 @@ def shard_name(start: int, end: int) -> str:
 
 
 def recapture_hint(store_path) -> str:
-    return (f"run `nait verify --repair {store_path}` to remove damaged shards, then the same capture command "
-            f"again to recapture just those (a capture also replaces a shard that fails its check by itself)")
+    return (
+        f"run `nait verify --repair {store_path}` to remove damaged shards, then the same capture command "
+        f"again to recapture just those (a capture also replaces a shard that fails its check by itself)"
+    )
 
 
 def is_url(location) -> bool:
@@ -191,8 +200,11 @@ class Store:
         except (OSError, ValueError) as error:
             return f"{self.url}/{name}: checksums unreadable ({error})"
         local = self.path / name
-        if (local / "checksums.json").exists() and (local / "checksums.json").read_bytes() == sums_bytes \
-                and self.shard_problem(start, end) is None:
+        if (
+            (local / "checksums.json").exists()
+            and (local / "checksums.json").read_bytes() == sums_bytes
+            and self.shard_problem(start, end) is None
+        ):
             return None
         with atomic.temp_folder(self.path, name) as tmp:
             for file, digest in sums.items():
@@ -370,9 +382,13 @@ class Store:
                 try:
                     existing = json.loads((path / "manifest.json").read_text())
                 except json.JSONDecodeError as error:
-                    raise StoreError(f"{path}/manifest.json is corrupt ({error}); delete the folder to recapture") from error
+                    raise StoreError(
+                        f"{path}/manifest.json is corrupt ({error}); delete the folder to recapture"
+                    ) from error
                 if cls._identity(existing) != cls._identity(manifest):
-                    raise StoreError(f"{path}: a store with other inputs already lives here; delete it or pick another folder")
+                    raise StoreError(
+                        f"{path}: a store with other inputs already lives here; delete it or pick another folder"
+                    )
                 return cls(path, existing)
             _write_json(path / "manifest.json", manifest)
         return store
@@ -387,8 +403,10 @@ class Store:
             raise ValueError(f"{start}-{end} is not a shard of this store (shard size {self.shard_size})")
         for name, array in arrays.items():
             if np.shape(array) != self.expected_shape(name, end - start):
-                raise ValueError(f"{name}: shape {np.shape(array)} for range {start}-{end}, expected "
-                                 f"{self.expected_shape(name, end - start)}")
+                raise ValueError(
+                    f"{name}: shape {np.shape(array)} for range {start}-{end}, expected "
+                    f"{self.expected_shape(name, end - start)}"
+                )
         final = self.path / shard_name(start, end)
         try:
             with atomic.temp_folder(self.path, shard_name(start, end)) as tmp:
@@ -451,8 +469,9 @@ class Store:
             except json.JSONDecodeError as error:
                 raise StoreError(f"{path}/manifest.json is corrupt: {error}") from error
         if store.manifest.get("format_version") != FORMAT_VERSION:
-            raise StoreError(f"{path}: store format {store.manifest.get('format_version')} is not {FORMAT_VERSION}; "
-                             f"recapture it")
+            raise StoreError(
+                f"{path}: store format {store.manifest.get('format_version')} is not {FORMAT_VERSION}; recapture it"
+            )
         missing = store.missing_ranges()
         if missing:
             raise StoreError(
@@ -525,9 +544,14 @@ class Store:
                 self.remove_shard(start, end)
             for name, _ in caches:
                 self.drop_cache(name)
-        return {"path": str(self.location), "shards": len(self.shard_ranges()), "missing": self.missing_ranges(),
-                "damaged_shards": [{"range": list(r), "problem": p} for r, p in shards],
-                "damaged_caches": [{"name": n, "problem": p} for n, p in caches], "repaired": repair}
+        return {
+            "path": str(self.location),
+            "shards": len(self.shard_ranges()),
+            "missing": self.missing_ranges(),
+            "damaged_shards": [{"range": list(r), "problem": p} for r, p in shards],
+            "damaged_caches": [{"name": n, "problem": p} for n, p in caches],
+            "repaired": repair,
+        }
 
     # ---- derived caches (pool means, map coordinates, baseline scores, target features)
     def _read_caches(self) -> dict:
@@ -536,7 +560,9 @@ class Store:
         except FileNotFoundError:
             return {}
         except json.JSONDecodeError:  # a damaged index: every cache is recomputed
-            warnings.warn(f"{self.path}/caches.json is damaged; derived caches are recomputed", CacheWarning, stacklevel=3)
+            warnings.warn(
+                f"{self.path}/caches.json is damaged; derived caches are recomputed", CacheWarning, stacklevel=3
+            )
             return {}
 
     def _cache_file(self, entry: dict) -> Path:
@@ -558,8 +584,11 @@ class Store:
         except OSError:
             return None
         if not intact:
-            warnings.warn(f"{file}: derived cache '{name}' fails its checksum (changed or damaged); recomputing it",
-                          CacheWarning, stacklevel=2)
+            warnings.warn(
+                f"{file}: derived cache '{name}' fails its checksum (changed or damaged); recomputing it",
+                CacheWarning,
+                stacklevel=2,
+            )
             self.drop_cache(name)
             return None
         return file
@@ -567,8 +596,12 @@ class Store:
     def record_cache(self, name: str, file: Path, inputs: dict | None = None) -> None:
         """List an already written cache file (inside the store, or e.g. a feature under the store root)."""
         file = Path(file)
-        entry = {"file": os.path.relpath(file.resolve(), self.path.resolve()), "sha256": _sha256(file),
-                 "size": file.stat().st_size, "inputs": self.cache_inputs(inputs)}
+        entry = {
+            "file": os.path.relpath(file.resolve(), self.path.resolve()),
+            "sha256": _sha256(file),
+            "size": file.stat().st_size,
+            "inputs": self.cache_inputs(inputs),
+        }
         with self.lock("caches"):
             caches = self._read_caches()
             caches[name] = entry
@@ -612,15 +645,19 @@ class Store:
         key = (shard.start, name)
         if key not in self._arrays:
             if name in REDUCTIONS and name not in self.reductions:
-                raise StoreError(f"{self.path}: reduction '{name}' was not captured (have {self.reductions}); recapture with it")
+                raise StoreError(
+                    f"{self.path}: reduction '{name}' was not captured (have {self.reductions}); recapture with it"
+                )
             file = shard.path / f"{name}.npy"
             try:
                 array = np.load(file, mmap_mode="r", allow_pickle=False)
             except (ValueError, OSError) as error:
                 raise StoreError(f"{file}: unreadable ({error}); {recapture_hint(self.path)}") from error
             if array.shape != self.expected_shape(name, shard.end - shard.start):
-                raise StoreError(f"{file}: shape {array.shape}, expected "
-                                 f"{self.expected_shape(name, shard.end - shard.start)}; {recapture_hint(self.path)}")
+                raise StoreError(
+                    f"{file}: shape {array.shape}, expected "
+                    f"{self.expected_shape(name, shard.end - shard.start)}; {recapture_hint(self.path)}"
+                )
             self._arrays[key] = array
         return self._arrays[key]
 
@@ -683,13 +720,19 @@ def list_stores(root: Path) -> list[dict]:
     for manifest_path in sorted(Path(root).glob("*/manifest.json")):
         try:
             store = Store(manifest_path.parent, json.loads(manifest_path.read_text()))
-            out.append({
-                "path": str(store.path), "model": store.manifest["model"]["name"],
-                "data": store.manifest["data"]["name"], "samples": store.n_samples,
-                "layers": store.n_layers, "neurons": store.n_neurons,
-                "reductions": ",".join(store.reductions),
-                "complete": store.complete, "size_mb": round(store.size_bytes() / 1e6, 1),
-            })
+            out.append(
+                {
+                    "path": str(store.path),
+                    "model": store.manifest["model"]["name"],
+                    "data": store.manifest["data"]["name"],
+                    "samples": store.n_samples,
+                    "layers": store.n_layers,
+                    "neurons": store.n_neurons,
+                    "reductions": ",".join(store.reductions),
+                    "complete": store.complete,
+                    "size_mb": round(store.size_bytes() / 1e6, 1),
+                }
+            )
         except (KeyError, json.JSONDecodeError):
             out.append({"path": str(manifest_path.parent), "complete": False, "error": "unreadable manifest"})
     return out

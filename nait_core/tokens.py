@@ -5,6 +5,7 @@ baselines and the metrics (`logprobs.py`), fine-tuning (`finetune.py`), the Ray 
 and the live per-token views (`explain.py`). One tokenization, so the response span, the truncation
 rule and the data hash are the same wherever records are read by a model.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ class Tokenized:
 
     def slice(self, start: int, end: int) -> Tokenized:
         """Samples start..end-1 (one shard's inputs); the hash stays the whole set's."""
-        return Tokenized(self.input_ids[start:end], self.response_start[start:end], self.truncated[start:end],
-                         self.data_hash)
+        return Tokenized(
+            self.input_ids[start:end], self.response_start[start:end], self.truncated[start:end], self.data_hash
+        )
 
 
 def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Tokenized:
@@ -43,8 +45,9 @@ def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Tokenized:
     has_template = bool(getattr(tokenizer, "chat_template", None))
     encoded = tokenizer(texts, add_special_tokens=not has_template, return_offsets_mapping=True)
     ids, starts, truncated = [], [], []
-    for record, (text, char_start), token_ids, offsets in zip(dataset.records, rendered, encoded["input_ids"],
-                                                              encoded["offset_mapping"]):
+    for record, (text, char_start), token_ids, offsets in zip(
+        dataset.records, rendered, encoded["input_ids"], encoded["offset_mapping"]
+    ):
         # First token that ends after the prompt: the response span (a merged boundary token counts).
         start = next((i for i, (_, end) in enumerate(offsets) if end > char_start), len(token_ids))
         truncated.append(len(token_ids) > max_length)
@@ -53,7 +56,7 @@ def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Tokenized:
             first = text.find(record.conversation[0]["content"]) if len(record.conversation) > 1 else 0
             head = min(sum(1 for _, end in offsets if end <= max(first, 0)), max_length // 2)
             dropped = len(token_ids) - max_length  # taken right after the head
-            token_ids = list(token_ids[:head]) + list(token_ids[head + dropped:])
+            token_ids = list(token_ids[:head]) + list(token_ids[head + dropped :])
             start = head + max(start - head - dropped, 0) if start >= head else start
         ids.append(list(token_ids))
         starts.append(start)

@@ -1,5 +1,6 @@
 """The Streamlit app under AppTest: where it is, opening a page, the widget lookup, the no-exception check and
 what download buttons offer."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,14 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = {"data": "Data & model", "samples": "Sample explorer", "neurons": "Neuron explorer",
-         "map": "Overlap map", "select": "Select & export", "transfer": "Transfer"}
+PAGES = {
+    "data": "Data & model",
+    "samples": "Sample explorer",
+    "neurons": "Neuron explorer",
+    "map": "Overlap map",
+    "select": "Select & export",
+    "transfer": "Transfer",
+}
 
 
 def check(at) -> None:

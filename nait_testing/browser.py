@@ -1,5 +1,6 @@
 """The app served for real (`streamlit run app.py`) and driven in headless Debian Chromium through Playwright:
 used by the end-to-end tests and by bench/screenshots.py."""
+
 from __future__ import annotations
 
 import os
@@ -12,10 +13,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-PAGES = {"data": "", "samples": "samples", "neurons": "neurons", "map": "map", "select": "select",
-         "transfer": "transfer", "outcomes": "outcomes"}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PAGES = {
+    "data": "",
+    "samples": "samples",
+    "neurons": "neurons",
+    "map": "map",
+    "select": "select",
+    "transfer": "transfer",
+    "outcomes": "outcomes",
+}
 
 
 def free_port() -> int:
@@ -30,9 +44,24 @@ def serve(env: dict | None = None, timeout: float = 120):
     port = free_port()
     with open(os.environ.get("NAIT_APP_LOG", os.devnull), "w") as log:
         process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/streamlit"), "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+            [
+                str(ROOT / ".venv/bin/streamlit"),
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.fileWatcherType",
+                "none",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout

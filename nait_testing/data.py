@@ -1,4 +1,5 @@
 """Small data files in each input format a user may give: JSONL, save_to_disk folders, Arrow IPC files."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,14 @@ import json
 
 def alpaca_rows(n, topic="sum", start=0):
     """`n` Alpaca records on `topic`, numbered from `start` (distinct numbers: distinct records)."""
-    return [{"instruction": f"What is the {topic} of {i} and {i + 1}?", "input": "",
-             "output": f"The {topic} is {i * 7 % 13} after a short working {'.' * (i % 5)}"}
-            for i in range(start, start + n)]
+    return [
+        {
+            "instruction": f"What is the {topic} of {i} and {i + 1}?",
+            "input": "",
+            "output": f"The {topic} is {i * 7 % 13} after a short working {'.' * (i % 5)}",
+        }
+        for i in range(start, start + n)
+    ]
 
 
 def write_jsonl(path, rows):

@@ -1,4 +1,5 @@
 """`nait eval` settings small enough for a tiny random model (12 demo records, 4 + 2 target samples, 1 step)."""
+
 from __future__ import annotations
 
 
@@ -12,9 +13,18 @@ def eval_settings(tmp_path, **changes):
     from nait_core.finetune import FinetuneSettings
     from nait_core.metrics import MeasureSettings
 
-    base = {"candidates": "demo", "candidates_limit": 12, "targets": ("gsm8k",), "methods": ("overlap", "random"),
-            "ratio": 0.25, "random_seeds": (0,), "full": False, "feature_size": 4, "heldout_size": 2,
-            "store_dir": str(tmp_path / "stores"),
-            "finetune": FinetuneSettings(max_steps=1, batch_size=2, max_length=320),
-            "measure": MeasureSettings(max_length=320, max_new_tokens=4, generate_limit=1)}
+    base = {
+        "candidates": "demo",
+        "candidates_limit": 12,
+        "targets": ("gsm8k",),
+        "methods": ("overlap", "random"),
+        "ratio": 0.25,
+        "random_seeds": (0,),
+        "full": False,
+        "feature_size": 4,
+        "heldout_size": 2,
+        "store_dir": str(tmp_path / "stores"),
+        "finetune": FinetuneSettings(max_steps=1, batch_size=2, max_length=320),
+        "measure": MeasureSettings(max_length=320, max_new_tokens=4, generate_limit=1),
+    }
     return EvalSettings(**{**base, **changes})

@@ -1,4 +1,5 @@
 """Tiny randomly initialised models of each supported architecture, with the bundled model's tokenizer."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,13 @@ import torch
 
 from nait_core.models import resolve_model_source, wrap_model
 
-TINY = {"vocab_size": 49152, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 3,
-        "num_attention_heads": 4}
+TINY = {
+    "vocab_size": 49152,
+    "hidden_size": 32,
+    "intermediate_size": 48,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 4,
+}
 FAMILIES = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gpt2", "gpt_neox", "opt", "phi"]
 
 
@@ -16,8 +22,9 @@ def tiny_config(family: str):
     """A randomly initialised config of each supported architecture (no download)."""
     import transformers as t
 
-    h, i, n, heads, v = (TINY[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
-                                           "num_attention_heads", "vocab_size"))
+    h, i, n, heads, v = (
+        TINY[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+    )
     return {
         "llama": lambda: t.LlamaConfig(**TINY, num_key_value_heads=2),
         "mistral": lambda: t.MistralConfig(**TINY, num_key_value_heads=2),
@@ -25,11 +32,18 @@ def tiny_config(family: str):
         "qwen3": lambda: t.Qwen3Config(**TINY, num_key_value_heads=2, head_dim=8),
         "gemma": lambda: t.GemmaConfig(**TINY, num_key_value_heads=2, head_dim=8),
         "gemma2": lambda: t.Gemma2Config(**TINY, num_key_value_heads=2, head_dim=8),
-        "gpt2": lambda: t.GPT2Config(vocab_size=v, n_embd=h, n_inner=i, n_layer=n, n_head=heads, bos_token_id=0,
-                                     eos_token_id=0),
+        "gpt2": lambda: t.GPT2Config(
+            vocab_size=v, n_embd=h, n_inner=i, n_layer=n, n_head=heads, bos_token_id=0, eos_token_id=0
+        ),
         "gpt_neox": lambda: t.GPTNeoXConfig(**TINY),
-        "opt": lambda: t.OPTConfig(vocab_size=v, hidden_size=h, ffn_dim=i, num_hidden_layers=n,
-                                   num_attention_heads=heads, word_embed_proj_dim=h),
+        "opt": lambda: t.OPTConfig(
+            vocab_size=v,
+            hidden_size=h,
+            ffn_dim=i,
+            num_hidden_layers=n,
+            num_attention_heads=heads,
+            word_embed_proj_dim=h,
+        ),
         "phi": lambda: t.PhiConfig(**TINY),
     }[family]()
 

@@ -1,4 +1,5 @@
 """Real stores holding synthetic activations: no model needed."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,19 +7,29 @@ import numpy as np
 from nait_core.store import Store
 
 
-def synthetic_store(path, n=5, layers=2, neurons=3, reductions=("mean",), shard_size=3, seed=0, fingerprint="f",
-                    shift=0.0):
+def synthetic_store(
+    path, n=5, layers=2, neurons=3, reductions=("mean",), shard_size=3, seed=0, fingerprint="f", shift=0.0
+):
     """A real store holding random float16 summaries (normal, mean `shift`); returns (store, {reduction: data})."""
-    manifest = {"model": {"name": "m", "fingerprint": fingerprint, "dtype": "float32"},
-                "data": {"name": path.name, "hash": f"h{seed}", "n_samples": n},
-                "options": {"reductions": list(reductions), "max_length": 8},
-                "shape": {"layers": layers, "neurons": neurons}, "shard_size": shard_size}
+    manifest = {
+        "model": {"name": "m", "fingerprint": fingerprint, "dtype": "float32"},
+        "data": {"name": path.name, "hash": f"h{seed}", "n_samples": n},
+        "options": {"reductions": list(reductions), "max_length": 8},
+        "shape": {"layers": layers, "neurons": neurons},
+        "shard_size": shard_size,
+    }
     store = Store.create(path, manifest)
     rng = np.random.default_rng(seed)
     data = {r: (rng.normal(size=(n, layers, neurons)) + shift).astype(np.float16) for r in reductions}
     for start, end in store.shard_ranges():
-        store.write_shard(start, end, {**{r: d[start:end] for r, d in data.items()},
-                                       "tokens": np.arange(start, end, dtype=np.int32),
-                                       "response_tokens": np.ones(end - start, np.int32),
-                                       "truncated": np.zeros(end - start, bool)})
+        store.write_shard(
+            start,
+            end,
+            {
+                **{r: d[start:end] for r, d in data.items()},
+                "tokens": np.arange(start, end, dtype=np.int32),
+                "response_tokens": np.ones(end - start, np.int32),
+                "truncated": np.zeros(end - start, bool),
+            },
+        )
     return Store.open(path), data

@@ -1,4 +1,5 @@
 """Neuron explorer: one neuron in candidates and targets."""
+
 from studio import neurons_page
 from studio.entry import through_app
 from studio.session import show

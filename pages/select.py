@@ -1,4 +1,5 @@
 """Select & export: method, cut, merge, and the exported file."""
+
 from studio import select_page
 from studio.entry import through_app
 from studio.session import show

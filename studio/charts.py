@@ -1,4 +1,5 @@
 """Plotly figures for the app: every chart has a title, axis labels and hover text. No Streamlit here."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,14 @@ HEIGHT = 380
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height,
-                      margin=dict(l=10, r=10, t=50, b=10), legend_title_text="")
+    fig.update_layout(
+        title=title,
+        xaxis_title=x,
+        yaxis_title=y,
+        height=height,
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend_title_text="",
+    )
     return fig
 
 
@@ -19,8 +26,13 @@ def score_histogram(scores: dict[str, np.ndarray], cut: float | None, title: str
     """Overlaid score histograms; a dashed line marks the cut (records right of it are kept)."""
     fig = go.Figure()
     for name, values in scores.items():
-        fig.add_histogram(x=values, name=name, opacity=0.6, nbinsx=60,
-                          hovertemplate=f"{name}<br>score %{{x}}<br>%{{y}} records<extra></extra>")
+        fig.add_histogram(
+            x=values,
+            name=name,
+            opacity=0.6,
+            nbinsx=60,
+            hovertemplate=f"{name}<br>score %{{x}}<br>%{{y}} records<extra></extra>",
+        )
     fig.update_layout(barmode="overlay")
     if cut is not None and np.isfinite(cut):
         fig.add_vline(x=cut, line_dash="dash", line_color="red", annotation_text="cut: kept →")
@@ -31,20 +43,33 @@ def layer_contributions(per_target: dict[str, np.ndarray], title: str) -> go.Fig
     """Grouped bars: each layer's share of the score, one bar per target."""
     fig = go.Figure()
     for name, values in per_target.items():
-        fig.add_bar(x=np.arange(len(values)), y=values, name=name,
-                    hovertemplate=f"{name}<br>layer %{{x}}<br>contribution %{{y:.4f}}<extra></extra>")
+        fig.add_bar(
+            x=np.arange(len(values)),
+            y=values,
+            name=name,
+            hovertemplate=f"{name}<br>layer %{{x}}<br>contribution %{{y:.4f}}<extra></extra>",
+        )
     return _layout(fig, title, "layer", "contribution to the score")
 
 
-def layer_neuron_heatmap(z: np.ndarray, title: str, value_label: str,
-                         limits: tuple[float, float] | None = None) -> go.Figure:
+def layer_neuron_heatmap(
+    z: np.ndarray, title: str, value_label: str, limits: tuple[float, float] | None = None
+) -> go.Figure:
     """A [layers, neurons] heatmap with a diverging scale, centred on 0 or between the given `limits`
     (values beyond them saturate)."""
     if limits is None:
         limit = float(np.nanmax(np.abs(z))) or 1.0
         limits = (-limit, limit)
-    fig = go.Figure(go.Heatmap(z=z, colorscale="RdBu_r", zmin=limits[0], zmax=limits[1], colorbar_title=value_label,
-                               hovertemplate="layer %{y}, neuron %{x}<br>" + value_label + " %{z:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            colorscale="RdBu_r",
+            zmin=limits[0],
+            zmax=limits[1],
+            colorbar_title=value_label,
+            hovertemplate="layer %{y}, neuron %{x}<br>" + value_label + " %{z:.3f}<extra></extra>",
+        )
+    )
     return _layout(fig, title, "neuron index", "layer", height=460)
 
 
@@ -52,39 +77,72 @@ def value_histogram(groups: dict[str, np.ndarray], threshold: float | None, titl
     """Overlaid histograms normalised to shares, so groups of different sizes compare."""
     fig = go.Figure()
     for name, values in groups.items():
-        fig.add_histogram(x=values, name=name, opacity=0.6, histnorm="probability", nbinsx=50,
-                          hovertemplate=f"{name}<br>activation %{{x}}<br>share %{{y:.1%}}<extra></extra>")
+        fig.add_histogram(
+            x=values,
+            name=name,
+            opacity=0.6,
+            histnorm="probability",
+            nbinsx=50,
+            hovertemplate=f"{name}<br>activation %{{x}}<br>share %{{y:.1%}}<extra></extra>",
+        )
     fig.update_layout(barmode="overlay")
     if threshold is not None:
         fig.add_vline(x=threshold, line_dash="dash", line_color="black", annotation_text="fires above")
     return _layout(fig, title, x_label, "share of samples")
 
 
-def overlap_map(candidates: pd.DataFrame, targets: pd.DataFrame, color: str, title: str, hover: list[str],
-                highlight: int | None = None) -> go.Figure:
+def overlap_map(
+    candidates: pd.DataFrame,
+    targets: pd.DataFrame,
+    color: str,
+    title: str,
+    hover: list[str],
+    highlight: int | None = None,
+) -> go.Figure:
     """The 2-D map: candidates as dots coloured by `color`, each target set as crosses, and the pool row
     `highlight` (when it is on the map) as a large ringed star drawn last, above the rest. Every point carries
     its pool row in customdata (-1 for target samples); `point_rows` maps a box or lasso selection back to
     records. customdata is kept as plain lists: a NumPy array goes to the browser as a typed array, and
     plotly.js echoes a typed 2-D array's point back as {"0": -1}, not [-1]."""
     continuous = pd.api.types.is_float_dtype(candidates[color])
-    fig = px.scatter(candidates, x="x", y="y", color=color, hover_data=hover, custom_data=["row"],
-                     color_continuous_scale="Viridis" if continuous else None)
+    fig = px.scatter(
+        candidates,
+        x="x",
+        y="y",
+        color=color,
+        hover_data=hover,
+        custom_data=["row"],
+        color_continuous_scale="Viridis" if continuous else None,
+    )
     fig.update_traces(marker=dict(size=6, opacity=0.75))
     for trace in fig.data:
         trace.customdata = np.asarray(trace.customdata).tolist()
     for name, points in targets.groupby("group", sort=False):
-        fig.add_scatter(x=points["x"], y=points["y"], mode="markers", name=f"target {name}",
-                        marker=dict(symbol="x", size=7, line_width=1), customdata=[[-1]] * len(points),
-                        text=points["preview"], hovertemplate=f"target {name}<br>%{{text}}<extra></extra>")
+        fig.add_scatter(
+            x=points["x"],
+            y=points["y"],
+            mode="markers",
+            name=f"target {name}",
+            marker=dict(symbol="x", size=7, line_width=1),
+            customdata=[[-1]] * len(points),
+            text=points["preview"],
+            hovertemplate=f"target {name}<br>%{{text}}<extra></extra>",
+        )
     marked = candidates[candidates["row"] == highlight] if highlight is not None else candidates.iloc[:0]
     if len(marked):  # its customdata is its row: a box around it chooses that record, as its dot does
-        fig.add_scatter(x=marked["x"], y=marked["y"], mode="markers", name=f"record {highlight}",
-                        marker=dict(symbol="star", size=20, color="#e4572e", line=dict(width=2, color="black")),
-                        customdata=[[int(highlight)]], text=marked["preview"],
-                        hovertemplate=f"record {highlight}<br>%{{text}}<extra></extra>")
-    fig.update_layout(dragmode="lasso", coloraxis_colorbar=dict(title=color, x=1.02),
-                      legend=dict(orientation="h", y=-0.12))
+        fig.add_scatter(
+            x=marked["x"],
+            y=marked["y"],
+            mode="markers",
+            name=f"record {highlight}",
+            marker=dict(symbol="star", size=20, color="#e4572e", line=dict(width=2, color="black")),
+            customdata=[[int(highlight)]],
+            text=marked["preview"],
+            hovertemplate=f"record {highlight}<br>%{{text}}<extra></extra>",
+        )
+    fig.update_layout(
+        dragmode="lasso", coloraxis_colorbar=dict(title=color, x=1.02), legend=dict(orientation="h", y=-0.12)
+    )
     return _layout(fig, title, "UMAP 1", "UMAP 2", height=580)
 
 
@@ -92,25 +150,48 @@ def point_rows(fig: go.Figure) -> list[np.ndarray]:
     """For each trace of an `overlap_map` figure, the pool row of each of its points (-1: a target sample),
     read from the figure as built here, so a selected point's (curve_number, point_index) finds its row
     without trusting what the browser echoes back."""
-    return [np.array([c[0] for c in t.customdata], dtype=np.int64) if t.customdata is not None
-            else np.full(len(t.x), -1) for t in fig.data]
+    return [
+        np.array([c[0] for c in t.customdata], dtype=np.int64) if t.customdata is not None else np.full(len(t.x), -1)
+        for t in fig.data
+    ]
 
 
 def share_heatmap(shares: pd.DataFrame, title: str) -> go.Figure:
     """Rows: groups (targets, candidates, selected, rest); columns: neurons; cells: share firing."""
-    fig = go.Figure(go.Heatmap(z=shares.values, x=list(shares.columns), y=list(shares.index), zmin=0, zmax=1,
-                               colorscale="Blues", colorbar_title="share firing",
-                               hovertemplate="%{y}<br>neuron %{x}<br>%{z:.1%} of samples fire<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=shares.values,
+            x=list(shares.columns),
+            y=list(shares.index),
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            colorbar_title="share firing",
+            hovertemplate="%{y}<br>neuron %{x}<br>%{z:.1%} of samples fire<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, "neuron (layer.index)", "group")
 
 
-def matrix_heatmap(matrix: pd.DataFrame, title: str, value_label: str, zmin: float, zmax: float,
-                   hover: str, axis: str = "target") -> go.Figure:
+def matrix_heatmap(
+    matrix: pd.DataFrame, title: str, value_label: str, zmin: float, zmax: float, hover: str, axis: str = "target"
+) -> go.Figure:
     """A labelled square matrix (targets × targets, methods × methods) with the values written in the cells."""
-    fig = go.Figure(go.Heatmap(z=matrix.values, x=list(matrix.columns), y=list(matrix.index), zmin=zmin, zmax=zmax,
-                               colorscale="Viridis", colorbar_title=value_label, text=np.round(matrix.values, 2),
-                               texttemplate="%{text}", hovertemplate=hover + "<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.values,
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            zmin=zmin,
+            zmax=zmax,
+            colorscale="Viridis",
+            colorbar_title=value_label,
+            text=np.round(matrix.values, 2),
+            texttemplate="%{text}",
+            hovertemplate=hover + "<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, axis, axis)
 
@@ -119,16 +200,33 @@ def composition_bars(counts: pd.DataFrame, title: str) -> go.Figure:
     """Stacked bars: for each target's selection, how many records come from each source."""
     fig = go.Figure()
     for source in counts.columns:
-        fig.add_bar(x=list(counts.index), y=counts[source], name=source,
-                    hovertemplate=f"%{{x}}<br>{source}: %{{y}} records<extra></extra>")
+        fig.add_bar(
+            x=list(counts.index),
+            y=counts[source],
+            name=source,
+            hovertemplate=f"%{{x}}<br>{source}: %{{y}} records<extra></extra>",
+        )
     fig.update_layout(barmode="stack")
     return _layout(fig, title, "target", "selected records")
 
 
 def token_activation_line(tokens: list[str], values: np.ndarray, response_start: int, title: str) -> go.Figure:
     """A neuron's activation at each token position; the response part is shaded."""
-    fig = go.Figure(go.Scatter(x=np.arange(len(values)), y=values, mode="lines+markers", text=tokens,
-                               hovertemplate="token %{x}: %{text}<br>activation %{y:.3f}<extra></extra>"))
-    fig.add_vrect(x0=response_start - 0.5, x1=len(values) - 0.5, fillcolor="green", opacity=0.08,
-                  annotation_text="response", line_width=0)
+    fig = go.Figure(
+        go.Scatter(
+            x=np.arange(len(values)),
+            y=values,
+            mode="lines+markers",
+            text=tokens,
+            hovertemplate="token %{x}: %{text}<br>activation %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.add_vrect(
+        x0=response_start - 0.5,
+        x1=len(values) - 0.5,
+        fillcolor="green",
+        opacity=0.08,
+        annotation_text="response",
+        line_width=0,
+    )
     return _layout(fig, title, "token position", "activation", height=300)

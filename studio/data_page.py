@@ -1,4 +1,5 @@
 """Page 1, Data & model: what is loaded, the capture status, and the feature library."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,12 +16,22 @@ from .session import Studio
 
 def _capture_rows(studio: Studio) -> pd.DataFrame:
     rows = []
-    for role, data, report in [("pool", studio.pool, studio.pool_report),
-                               *[("target", d, r) for d, r in zip(studio.targets, studio.target_reports)]]:
-        rows.append({"role": role, "data": data.name, "records": len(data),
-                     "status": "reused from cache" if report.reused else f"captured ({report.tokens_per_second:,.0f} tok/s)",
-                     "truncated": report.truncated, "skipped invalid": len(report.skipped),
-                     "store size (MB)": round(report.store.size_bytes() / 1e6, 1), "store": report.store.path.name})
+    for role, data, report in [
+        ("pool", studio.pool, studio.pool_report),
+        *[("target", d, r) for d, r in zip(studio.targets, studio.target_reports)],
+    ]:
+        rows.append(
+            {
+                "role": role,
+                "data": data.name,
+                "records": len(data),
+                "status": "reused from cache" if report.reused else f"captured ({report.tokens_per_second:,.0f} tok/s)",
+                "truncated": report.truncated,
+                "skipped invalid": len(report.skipped),
+                "store size (MB)": round(report.store.size_bytes() / 1e6, 1),
+                "store": report.store.path.name,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -34,8 +45,10 @@ def render(studio: Studio) -> None:
     cols[3].metric("Target sets", len(studio.targets))
 
     st.subheader("Capture status")
-    st.caption("Each data set's per-sample neuron summaries live in a store on disk; a store is captured once, "
-               "then reused. Change the model or the data in the sidebar.")
+    st.caption(
+        "Each data set's per-sample neuron summaries live in a store on disk; a store is captured once, "
+        "then reused. Change the model or the data in the sidebar."
+    )
     st.dataframe(_capture_rows(studio), hide_index=True, width="stretch")
     skipped = [line for r in [studio.pool_report, *studio.target_reports] for line in r.skipped]
     if skipped:
@@ -45,8 +58,10 @@ def render(studio: Studio) -> None:
         st.dataframe(pd.DataFrame(list_stores(Path(studio.config.root))), hide_index=True, width="stretch")
 
     st.subheader("Feature library")
-    st.caption("A capability feature summarises a target set: its expected activation of every neuron, and the "
-               "paper's PCA direction per layer. Features are small files you can reuse on any pool.")
+    st.caption(
+        "A capability feature summarises a target set: its expected activation of every neuron, and the "
+        "paper's PCA direction per layer. Features are small files you can reuse on any pool."
+    )
     folder = Path(studio.config.root) / "features"
     _build_form(studio, folder)
     library = pd.DataFrame(list_features(folder))
@@ -67,8 +82,13 @@ def _build_form(studio: Studio, folder: Path) -> None:
         else:  # a slider needs min < max; a feature needs 2 samples, so a 2-sample target uses both
             size = store.n_samples
             st.caption(f"Target samples used: all {size} (a feature needs at least 2)")
-        reductions = st.multiselect("PCA reductions", PCA_REDUCTIONS, ["last-first", "mean"], key="data_reductions",
-                                    help="last-first: last token minus first token (Eq. 2); mean: token mean; last: last token")
+        reductions = st.multiselect(
+            "PCA reductions",
+            PCA_REDUCTIONS,
+            ["last-first", "mean"],
+            key="data_reductions",
+            help="last-first: last token minus first token (Eq. 2); mean: token mean; last: last token",
+        )
         name = st.text_input("Feature name", f"{target}-n{size}", key="data_name")
         if not st.form_submit_button("Build feature"):
             return

@@ -7,6 +7,7 @@ AppTest run. That mode runs a `pages/` script on its own when its URL is asked f
 therefore starts with `if through_app():` — false when app.py is not running it, after running app.py
 (whose navigation then runs the page, this time inside it).
 """
+
 from __future__ import annotations
 
 import runpy

@@ -1,4 +1,5 @@
 """Page 4, Overlap map: candidates and targets in activation space, and per-neuron firing overlap."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,41 +22,70 @@ def points(studio: Studio, current: Settings) -> tuple[pd.DataFrame, pd.DataFram
     selection = studio.selection(current)
     pool = coords[coords["group"] < 0]
     rows = pool["index"].to_numpy()
-    candidates = pd.DataFrame({
-        "x": pool["x"].to_numpy(), "y": pool["y"].to_numpy(), "row": rows,
-        "score": selection.score[rows], "source": np.asarray(studio.sources)[rows],
-        "selection": np.where(selection.selected[rows], "selected", "not selected"),
-        "preview": [studio.pool.records[i].preview(100) for i in rows]})
+    candidates = pd.DataFrame(
+        {
+            "x": pool["x"].to_numpy(),
+            "y": pool["y"].to_numpy(),
+            "row": rows,
+            "score": selection.score[rows],
+            "source": np.asarray(studio.sources)[rows],
+            "selection": np.where(selection.selected[rows], "selected", "not selected"),
+            "preview": [studio.pool.records[i].preview(100) for i in rows],
+        }
+    )
     target_rows = coords[coords["group"] >= 0]
-    targets = pd.DataFrame({
-        "x": target_rows["x"], "y": target_rows["y"],
-        "group": [studio.target_names[g] for g in target_rows["group"]],
-        "preview": [studio.targets[g].records[i].preview(100) for g, i in zip(target_rows["group"], target_rows["index"])]})
+    targets = pd.DataFrame(
+        {
+            "x": target_rows["x"],
+            "y": target_rows["y"],
+            "group": [studio.target_names[g] for g in target_rows["group"]],
+            "preview": [
+                studio.targets[g].records[i].preview(100) for g, i in zip(target_rows["group"], target_rows["index"])
+            ],
+        }
+    )
     return candidates, targets
 
 
 def render(studio: Studio) -> None:
     st.title("Overlap map")
-    st.caption("Each point is a sample's token-mean activations over every neuron, reduced by PCA then UMAP "
-               "(computed once per pool and targets, cached in the store folder). Close points fire alike.")
+    st.caption(
+        "Each point is a sample's token-mean activations over every neuron, reduced by PCA then UMAP "
+        "(computed once per pool and targets, cached in the store folder). Close points fire alike."
+    )
     current = settings()
     candidates, targets = points(studio, current)
     n = len(studio.pool)
     if len(candidates) < n:
-        st.info(f"Showing a random sample of {len(candidates):,} of the {n:,} candidates (and all target samples) "
-                f"so the map stays fast.")
+        st.info(
+            f"Showing a random sample of {len(candidates):,} of the {n:,} candidates (and all target samples) "
+            f"so the map stays fast."
+        )
     urlstate.restore("color", "map_color", _one_of(COLOURS))
     _row_from_url(n)
     cols = st.columns([3, 1])
     color = cols[0].radio("Colour candidates by", COLOURS, horizontal=True, key="map_color")
-    row = cols[1].number_input("Mark record", 0, n - 1, None, key="map_row", placeholder="pool row",
-                               help="marks this pool record on the map with a star (a link `map?row=N` does too)")
+    row = cols[1].number_input(
+        "Mark record",
+        0,
+        n - 1,
+        None,
+        key="map_row",
+        placeholder="pool row",
+        help="marks this pool record on the map with a star (a link `map?row=N` does too)",
+    )
     urlstate.put("color", color)
     urlstate.put("row", row)
     if row is not None and row not in set(candidates["row"]):
         st.caption(f"Record {row} is not among the candidates shown on the map.")
-    fig = charts.overlap_map(candidates, targets, color, "Candidates (dots) and targets (crosses) in activation space",
-                             ["row", "source", "score", "selection", "preview"], highlight=row)
+    fig = charts.overlap_map(
+        candidates,
+        targets,
+        color,
+        "Candidates (dots) and targets (crosses) in activation space",
+        ["row", "source", "score", "selection", "preview"],
+        highlight=row,
+    )
     # One key per colouring: the traces (and so the selected points' curve numbers) differ between them.
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=f"map_chart_{color}")
     chosen = chosen_rows(event.selection.points if event else [], charts.point_rows(fig))
@@ -65,10 +95,12 @@ def render(studio: Studio) -> None:
 
 def _one_of(options: list[str]):
     """A cast for `urlstate.restore` that takes only one of the widget's options."""
+
     def cast(value: str) -> str:
         if value not in options:
             raise ValueError(value)
         return value
+
     return cast
 
 
@@ -94,7 +126,7 @@ def nearest(candidates: pd.DataFrame, row: int, k: int = NEAREST) -> list[int]:
     if not at.any():
         return []
     distance = np.linalg.norm(xy - xy[at][0], axis=1)
-    return [int(r) for r in candidates["row"].to_numpy()[np.argsort(distance, kind="stable")[:k + 1]]]
+    return [int(r) for r in candidates["row"].to_numpy()[np.argsort(distance, kind="stable")[: k + 1]]]
 
 
 def linked(candidates: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
@@ -105,9 +137,11 @@ def linked(candidates: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
     return neuron_card.with_record_links(table)
 
 
-LINKS = {"row": neuron_card.record_link_column(),
-         "map": st.column_config.LinkColumn("map", display_text="mark", help="marks this record on the map"),
-         "preview": st.column_config.TextColumn(width="large")}
+LINKS = {
+    "row": neuron_card.record_link_column(),
+    "map": st.column_config.LinkColumn("map", display_text="mark", help="marks this record on the map"),
+    "preview": st.column_config.TextColumn(width="large"),
+}
 
 
 def chosen_rows(points: list[dict], rows_by_curve: list[np.ndarray]) -> list[int]:
@@ -134,25 +168,48 @@ def _use(rows: list[int] | None) -> None:
 
 def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: int | None) -> None:
     if chosen:
-        st.markdown(f"**{len(chosen):,} candidates chosen** with the box or lasso (click a row number to open the "
-                    f"record on the Sample explorer)")
-        st.dataframe(linked(candidates, chosen), hide_index=True, width="stretch", height=220, key="map_chosen",
-                     column_config=LINKS)
-        st.button(f"Use these {len(chosen):,} records on the other pages", key="map_use", on_click=_use, args=(chosen,),
-                  help="filters the Sample explorer, and adds them as a group to the Neuron explorer and to "
-                       "the per-neuron overlap below")
+        st.markdown(
+            f"**{len(chosen):,} candidates chosen** with the box or lasso (click a row number to open the "
+            f"record on the Sample explorer)"
+        )
+        st.dataframe(
+            linked(candidates, chosen),
+            hide_index=True,
+            width="stretch",
+            height=220,
+            key="map_chosen",
+            column_config=LINKS,
+        )
+        st.button(
+            f"Use these {len(chosen):,} records on the other pages",
+            key="map_use",
+            on_click=_use,
+            args=(chosen,),
+            help="filters the Sample explorer, and adds them as a group to the Neuron explorer and to "
+            "the per-neuron overlap below",
+        )
     else:
         st.caption("Draw a box or lasso on the map to choose candidates.")
         around = nearest(candidates, row) if row is not None else []
         if around:  # nothing chosen: the marked record and its neighbours on the map say what its region holds
-            st.markdown(f"**Record {row} and its {len(around) - 1} nearest candidates on the map** (click a row "
-                        f"number to open the record on the Sample explorer)")
-            st.dataframe(linked(candidates, around), hide_index=True, width="stretch", height=220, key="map_nearest",
-                         column_config=LINKS)
+            st.markdown(
+                f"**Record {row} and its {len(around) - 1} nearest candidates on the map** (click a row "
+                f"number to open the record on the Sample explorer)"
+            )
+            st.dataframe(
+                linked(candidates, around),
+                hide_index=True,
+                width="stretch",
+                height=220,
+                key="map_nearest",
+                column_config=LINKS,
+            )
     current = st.session_state.get("map_filter")
     if current is not None:
-        st.caption(f"{len(current):,} records chosen here filter the Sample explorer and form a group on the "
-                   f"Neuron explorer and in the overlap below.")
+        st.caption(
+            f"{len(current):,} records chosen here filter the Sample explorer and form a group on the "
+            f"Neuron explorer and in the overlap below."
+        )
         st.button("Clear that filter", key="map_clear", on_click=_use, args=(None,))
 
 
@@ -172,13 +229,21 @@ def _overlap(studio: Studio, current: Settings) -> None:
     thresholds = studio.thresholds(threshold)[top["layer"], top["index"]]
     pool = studio.neuron_values(studio.pool_store, neurons)
     selected = studio.selection(current).selected
-    groups = {f"targets ({target})": studio.neuron_values(studio.target_stores[g], neurons),
-              "candidates": pool, "selected": pool[selected], "rest": pool[~selected]}
+    groups = {
+        f"targets ({target})": studio.neuron_values(studio.target_stores[g], neurons),
+        "candidates": pool,
+        "selected": pool[selected],
+        "rest": pool[~selected],
+    }
     if st.session_state.get("map_filter") is not None:
         groups["chosen on the map"] = pool[st.session_state["map_filter"]]
     shares = explore.firing_shares(groups, thresholds)
     shares.columns = top["neuron"]
-    st.plotly_chart(charts.share_heatmap(shares, f"Share of samples firing the top neurons of {target} "
-                                                 f"(threshold {threshold})"), key="map_shares")
-    st.markdown("Open a neuron of this chart on the Neuron explorer: "
-                + " · ".join(f"[{n}]({urlstate.neuron_link(n)})" for n in top["neuron"]))
+    st.plotly_chart(
+        charts.share_heatmap(shares, f"Share of samples firing the top neurons of {target} (threshold {threshold})"),
+        key="map_shares",
+    )
+    st.markdown(
+        "Open a neuron of this chart on the Neuron explorer: "
+        + " · ".join(f"[{n}]({urlstate.neuron_link(n)})" for n in top["neuron"])
+    )

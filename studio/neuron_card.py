@@ -1,6 +1,7 @@
 """Explanation views shared by the pages: the neuron card, a record's contrastive neurons, per-token
 highlighting with template tokens marked, and a candidate's nearest target records. Computations are
 `nait_core.explain`'s; this module draws them and caches the slow parts."""
+
 from __future__ import annotations
 
 import html
@@ -50,8 +51,13 @@ def layer_tokens(studio: Studio, group: str, row: int, layer: int):
     return _layer_tokens(studio.model.name, key, int(row), int(layer), studio.model, dataset.records[int(row)])
 
 
-def highlight(tokens: list[str], values: np.ndarray, response_start: int, template: np.ndarray | None = None,
-              limit: float | None = None) -> str:
+def highlight(
+    tokens: list[str],
+    values: np.ndarray,
+    response_start: int,
+    template: np.ndarray | None = None,
+    limit: float | None = None,
+) -> str:
     """Tokens as HTML spans shaded by activation (red positive, blue negative), the response underlined.
     Template and special tokens are boxed and do not set the colour scale (they saturate instead)."""
     template = np.zeros(len(tokens), bool) if template is None else template
@@ -65,26 +71,35 @@ def highlight(tokens: list[str], values: np.ndarray, response_start: int, templa
             style += "outline:1px dashed #888;color:#777;"
         tip = f"{token!r}: {value:.3f}" + (" (template token: not on the colour scale)" if template[i] else "")
         spans.append(f'<span title="{html.escape(tip)}" style="{style}">{html.escape(token)}</span>')
-    return ('<div style="font-family:monospace;white-space:pre-wrap;line-height:1.7;max-height:320px;overflow:auto">'
-            + "".join(spans) + "</div>")
+    return (
+        '<div style="font-family:monospace;white-space:pre-wrap;line-height:1.7;max-height:320px;overflow:auto">'
+        + "".join(spans)
+        + "</div>"
+    )
 
 
 def scale_caption(values: np.ndarray, template: np.ndarray) -> str:
     limit = explain.token_limit(np.asarray(values), template)
     outside = np.asarray(values)[template]
-    return (f"Colour scale ±{limit:.3g} set by the text tokens; {int(template.sum())} template/special tokens are boxed"
-            + (f" (largest |value| there {np.abs(outside).max():.3g}, shown saturated)" if len(outside) else "")
-            + "; the response is underlined.")
+    return (
+        f"Colour scale ±{limit:.3g} set by the text tokens; {int(template.sum())} template/special tokens are boxed"
+        + (f" (largest |value| there {np.abs(outside).max():.3g}, shown saturated)" if len(outside) else "")
+        + "; the response is underlined."
+    )
 
 
 def token_chips(pairs: list[tuple[str, float]], colour: str) -> str:
-    return " ".join(f'<code style="background:{colour};padding:1px 4px;margin:1px;display:inline-block" '
-                    f'title="{v:+.3f}">{html.escape(repr(t)[1:-1])}</code>' for t, v in pairs)
+    return " ".join(
+        f'<code style="background:{colour};padding:1px 4px;margin:1px;display:inline-block" '
+        f'title="{v:+.3f}">{html.escape(repr(t)[1:-1])}</code>'
+        for t, v in pairs
+    )
 
 
 def neuron_link_column(label: str = "neuron") -> st.column_config.LinkColumn:
-    return st.column_config.LinkColumn(label, display_text=r"neuron=(L\d+\.N\d+)",
-                                       help="opens the neuron's card on the Neuron explorer")
+    return st.column_config.LinkColumn(
+        label, display_text=r"neuron=(L\d+\.N\d+)", help="opens the neuron's card on the Neuron explorer"
+    )
 
 
 def record_link_column(label: str = "row") -> st.column_config.LinkColumn:
@@ -102,6 +117,7 @@ def with_record_links(table: pd.DataFrame, column: str = "row") -> pd.DataFrame:
 
 # ---------------------------------------------------------------- the card
 
+
 def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, live: bool = True) -> None:
     """The neuron card: promoted and suppressed tokens, density in the pool and each target (firing above
     `threshold_text`, a fire threshold as Select & export sets it), and its top-activating records with the
@@ -113,16 +129,20 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, 
     effects = _effects(studio.model.name, layer, index, studio.model)
     st.markdown(f"**What {name} writes** (its output weights through the final norm and the unembedding)")
     if effects.promoted:
-        st.html(f"<div>promotes {token_chips(effects.promoted, '#e8f5e9')}</div>"
-                f"<div>suppresses {token_chips(effects.suppressed, '#fdecea')}</div>")
+        st.html(
+            f"<div>promotes {token_chips(effects.promoted, '#e8f5e9')}</div>"
+            f"<div>suppresses {token_chips(effects.suppressed, '#fdecea')}</div>"
+        )
     st.caption(effects.note)
     threshold = float(studio.thresholds(threshold_text)[layer, index])
     groups = {"pool": (studio.neuron_values(studio.pool_store, [(layer, index)])[:, 0], studio.pool.records)}
     for target, store, dataset in zip(studio.target_names, studio.target_stores, studio.targets):
         groups[target] = (studio.neuron_values(store, [(layer, index)])[:, 0], dataset.records)
     density = explain.densities({g: v for g, (v, _) in groups.items()}, threshold)
-    st.markdown(f"**Firing density** (share of records whose token-mean activation exceeds {threshold:.3g}, "
-                f"threshold {threshold_text}): " + " · ".join(f"{g} {d:.0%}" for g, d in density.items()))
+    st.markdown(
+        f"**Firing density** (share of records whose token-mean activation exceeds {threshold:.3g}, "
+        f"threshold {threshold_text}): " + " · ".join(f"{g} {d:.0%}" for g, d in density.items())
+    )
     if not live:
         return
     top = explain.top_records(groups, CARD_RECORDS)
@@ -130,13 +150,17 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, 
     st.markdown(f"**Top-activating records** with the tokens that fire {name} (a live pass over each)")
     for r in top.to_dict("records"):
         tokens, acts, mask, start = layer_tokens(studio, r["group"], r["row"], layer)
-        where = (f"[pool row {r['row']}]({urlstate.record_link(r['row'])})" if r["group"] == "pool"
-                 else f"target {r['group']} record {r['row']}")
+        where = (
+            f"[pool row {r['row']}]({urlstate.record_link(r['row'])})"
+            if r["group"] == "pool"
+            else f"target {r['group']} record {r['row']}"
+        )
         st.markdown(f"{where} · {r['source']} · token-mean activation {r['activation']:.3f}")
         st.html(highlight(tokens, acts[:, index], start, mask))
 
 
 # ---------------------------------------------------------------- a record's contrastive neurons
+
 
 @st.cache_resource(show_spinner="Ranking this record's neurons against the pool…", max_entries=64)
 def _contrastive(store_path: str, row: int, k: int, feature_keys: tuple, options_key: str, _studio, _options):
@@ -163,5 +187,7 @@ def nearest(studio: Studio, row: int, k: int = 5) -> None:
     st.markdown("**Nearest target records** (cosine of token-mean profiles centred on the pool, as `overlap` scores)")
     for r in table.to_dict("records"):
         record = studio.targets[studio.target_names.index(r["target"])].records[int(r["row"])]
-        st.markdown(f"- **{r['target']}** record {int(r['row'])} · similarity {r['similarity']:+.3f}: "
-                    f"{html.escape(record.preview(240))}")
+        st.markdown(
+            f"- **{r['target']}** record {int(r['row'])} · similarity {r['similarity']:+.3f}: "
+            f"{html.escape(record.preview(240))}"
+        )

@@ -1,4 +1,5 @@
 """Page 3, Neuron explorer: one neuron's activations in candidates and targets, and its top samples."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,10 @@ def _from_url(studio: Studio) -> None:
         st.warning(f"Ignoring the neuron in the link: {error}")
         return
     if not (0 <= layer < studio.model.n_layers and 0 <= index < studio.model.neurons_per_layer):
-        st.warning(f"Ignoring the neuron in the link: {value} is outside {studio.model.n_layers} layers × "
-                   f"{studio.model.neurons_per_layer} neurons")
+        st.warning(
+            f"Ignoring the neuron in the link: {value} is outside {studio.model.n_layers} layers × "
+            f"{studio.model.neurons_per_layer} neurons"
+        )
         return
     st.session_state.update(neurons_mode="any neuron", neurons_layer=layer, neurons_index=index)
 
@@ -44,10 +47,16 @@ def _pick(studio: Studio) -> tuple[int, int]:
     marks = explain.marks(profile, studio.pool_mean, neuron_card.pool_std(studio))
     top = explore.top_neurons(marks, total=int(count)).rename(columns={"weight": "z vs pool"})
     top["difference"] = (profile - studio.pool_mean)[top["layer"], top["index"]]
-    with st.expander(f"The {int(count)} neurons that most mark out {target} (its expected activation minus the "
-                     f"pool's, in pool standard deviations)"):
-        st.dataframe(neuron_card.with_neuron_links(top), hide_index=True, width="stretch",
-                     column_config={"neuron": neuron_card.neuron_link_column()})
+    with st.expander(
+        f"The {int(count)} neurons that most mark out {target} (its expected activation minus the "
+        f"pool's, in pool standard deviations)"
+    ):
+        st.dataframe(
+            neuron_card.with_neuron_links(top),
+            hide_index=True,
+            width="stretch",
+            column_config={"neuron": neuron_card.neuron_link_column()},
+        )
     chosen = st.selectbox("Show neuron", list(top["neuron"]), key="neurons_pick")
     row = top[top["neuron"] == chosen].iloc[0]
     return int(row["layer"]), int(row["index"])
@@ -55,14 +64,22 @@ def _pick(studio: Studio) -> tuple[int, int]:
 
 def _examples(records, values, k: int, label: str) -> pd.DataFrame:
     best = explore.top_samples(values, k)
-    return pd.DataFrame({"row": best, label: [records[i].source for i in best], "activation": values[best],
-                         "preview": [records[i].preview(160) for i in best]})
+    return pd.DataFrame(
+        {
+            "row": best,
+            label: [records[i].source for i in best],
+            "activation": values[best],
+            "preview": [records[i].preview(160) for i in best],
+        }
+    )
 
 
 def render(studio: Studio) -> None:
     st.title("Neuron explorer")
-    st.caption("Activations are token means per sample (what `overlap` and `jaccard` compare). A neuron fires in a "
-               "sample when its activation exceeds the firing threshold set on Select & export.")
+    st.caption(
+        "Activations are token means per sample (what `overlap` and `jaccard` compare). A neuron fires in a "
+        "sample when its activation exceeds the firing threshold set on Select & export."
+    )
     layer, index = _pick(studio)
     name = neuron_id(layer, index)
     urlstate.put("neuron", name)
@@ -81,22 +98,42 @@ def render(studio: Studio) -> None:
     st.subheader(f"Neuron {name}")
     cols = st.columns(len(groups))
     for col, (group, density) in zip(cols, explain.densities(groups, threshold).items()):
-        col.metric(f"Density: {group}", "–" if np.isnan(density) else f"{density:.1%}",
-                   help=f"share of samples where {name} exceeds {threshold:.3g} (threshold {threshold_text})")
-    st.plotly_chart(charts.value_histogram(groups, threshold, f"{name}: activation in candidates and targets",
-                                           "token-mean activation"), key="neurons_hist")
+        col.metric(
+            f"Density: {group}",
+            "–" if np.isnan(density) else f"{density:.1%}",
+            help=f"share of samples where {name} exceeds {threshold:.3g} (threshold {threshold_text})",
+        )
+    st.plotly_chart(
+        charts.value_histogram(
+            groups, threshold, f"{name}: activation in candidates and targets", "token-mean activation"
+        ),
+        key="neurons_hist",
+    )
     with st.container(border=True):
         st.markdown(f"#### Neuron card: {name}")
-        neuron_card.card(studio, layer, index, threshold_text, key="neurons_card",
-                         live=st.toggle("Live passes over its top records", True, key="neurons_live"))
+        neuron_card.card(
+            studio,
+            layer,
+            index,
+            threshold_text,
+            key="neurons_card",
+            live=st.toggle("Live passes over its top records", True, key="neurons_live"),
+        )
     k = st.slider("Top-activating samples to list", 3, 50, 10, key="neurons_k")
     st.markdown(f"**Top-activating candidates** for {name}")
     top = _examples(studio.pool.records, pool_values, k, "source")
     top.insert(1, "map", [urlstate.map_link(r) for r in top["row"]])
-    st.dataframe(neuron_card.with_record_links(top), hide_index=True, width="stretch",
-                 column_config={"row": neuron_card.record_link_column(),
-                                "map": st.column_config.LinkColumn("map", display_text="mark",
-                                                                   help="marks the record on the Overlap map")})
+    st.dataframe(
+        neuron_card.with_record_links(top),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "row": neuron_card.record_link_column(),
+            "map": st.column_config.LinkColumn("map", display_text="mark", help="marks the record on the Overlap map"),
+        },
+    )
     for target, dataset in zip(studio.target_names, studio.targets):
         st.markdown(f"**Top-activating targets: {target}**")
-        st.dataframe(_examples(dataset.records, groups[f"target {target}"], k, "source"), hide_index=True, width="stretch")
+        st.dataframe(
+            _examples(dataset.records, groups[f"target {target}"], k, "source"), hide_index=True, width="stretch"
+        )

@@ -4,6 +4,7 @@ Reads a results folder (`results.json`, rewritten after every arm), so a run sti
 watched. Needs no loaded model: app.py skips the sidebar's setup on this page. Every number comes from
 `nait_core.eval`.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,9 +23,11 @@ def default_dir() -> str:
     return os.environ.get("NAIT_EVAL_DIR") or DEFAULT_DIR
 
 
-HOW_TO = ("Fine-tune on each selection and measure the held-out target with `nait eval`, e.g.\n\n"
-          "```bash\nnait eval --candidates demo --target gsm8k --methods overlap,ifd --ratio 0.1 --out runs/gsm8k\n```\n\n"
-          "Its results appear here as each arm finishes (the run may take an hour on a CPU; see docs/results.md).")
+HOW_TO = (
+    "Fine-tune on each selection and measure the held-out target with `nait eval`, e.g.\n\n"
+    "```bash\nnait eval --candidates demo --target gsm8k --methods overlap,ifd --ratio 0.1 --out runs/gsm8k\n```\n\n"
+    "Its results appear here as each arm finishes (the run may take an hour on a CPU; see docs/results.md)."
+)
 
 
 def _has_results(root: Path) -> bool:
@@ -58,7 +61,7 @@ def results_folders(root: Path) -> list[Path]:
 
 
 def metric_cell(metric: dict | None) -> str:
-    """"mean", or "mean ± std (n=k)" over seeds, as in results.md."""
+    """ "mean", or "mean ± std (n=k)" over seeds, as in results.md."""
     if metric is None:
         return ""
     return f"{metric['mean']:.4f}" + (f" ± {metric['std']:.4f} (n={metric['n']})" if metric["n"] > 1 else "")
@@ -68,22 +71,39 @@ def summary_frame(results: dict) -> pd.DataFrame:
     """Arm group × metric, from `evaluate.summary`."""
     rows = evaluate.summary(results)
     names = sorted({name for row in rows for name in row["metrics"]})
-    return pd.DataFrame([{"arm": row["arm"], "runs": row["runs"],
-                          "train records": "—" if row["train_records"] is None else str(row["train_records"]),
-                          **{name: metric_cell(row["metrics"].get(name)) for name in names}} for row in rows],
-                        columns=["arm", "runs", "train records", *names])
+    return pd.DataFrame(
+        [
+            {
+                "arm": row["arm"],
+                "runs": row["runs"],
+                "train records": "—" if row["train_records"] is None else str(row["train_records"]),
+                **{name: metric_cell(row["metrics"].get(name)) for name in names},
+            }
+            for row in rows
+        ],
+        columns=["arm", "runs", "train records", *names],
+    )
 
 
 def status_frame(results: dict) -> pd.DataFrame:
     def seconds(value):
         return None if value is None else round(value, 1)
 
-    return pd.DataFrame([{"arm": s["arm"], "status": s["status"],
-                          "selection saved": "yes" if s["selection_saved"] else "—",
-                          "train records": "—" if s["train_records"] is None else str(s["train_records"]),
-                          "final train loss": s["final_train_loss"], "train s": seconds(s["train_seconds"]),
-                          "measure s": seconds(s["measure_seconds"]), "finished at": s["finished_at"] or ""}
-                         for s in evaluate.arm_status(results)])
+    return pd.DataFrame(
+        [
+            {
+                "arm": s["arm"],
+                "status": s["status"],
+                "selection saved": "yes" if s["selection_saved"] else "—",
+                "train records": "—" if s["train_records"] is None else str(s["train_records"]),
+                "final train loss": s["final_train_loss"],
+                "train s": seconds(s["train_seconds"]),
+                "measure s": seconds(s["measure_seconds"]),
+                "finished at": s["finished_at"] or "",
+            }
+            for s in evaluate.arm_status(results)
+        ]
+    )
 
 
 def _settings(results: dict) -> None:
@@ -102,40 +122,60 @@ def _settings(results: dict) -> None:
         if info is None:
             return spec
         excluded = info.get("heldout_excluded_seen_in_training_data", 0)
-        return (f"{spec} ({len(info.get('feature', []))} build the feature, {len(info.get('heldout', []))} measured"
-                + (f", {excluded} left out: seen in training data" if excluded else "") + ")")
+        return (
+            f"{spec} ({len(info.get('feature', []))} build the feature, {len(info.get('heldout', []))} measured"
+            + (f", {excluded} left out: seen in training data" if excluded else "")
+            + ")"
+        )
 
     pool = s.candidates + (f" (seeded sample of {s.candidates_limit})" if s.candidates_limit else "")
     length = f"{ft.max_steps} step{'s' * (ft.max_steps != 1)}" if ft.max_steps > 0 else f"{ft.epochs:g} epoch(s)"
     lora = f", LoRA r {ft.lora_r} α {ft.lora_alpha}" if ft.method == "lora" else ""
     generate = f", generation on the first {ms.generate_limit}" if ms.generate_limit else ""
-    st.markdown("\n".join([
-        f"- **Model** `{s.model}`{f' · {s.device}' if s.device else ''}{f' · {s.dtype}' if s.dtype else ''}",
-        f"- **Pool** `{pool}` · **ratio** {s.ratio:g} · **merge** {s.merge}",
-        "- **Targets** " + "; ".join(target(t) for t in s.targets)
-        + f" · split seed {s.split_seed}",
-        f"- **Arms** {', '.join(a.name for a in evaluate.arms_of(s))}",
-        f"- **Fine-tuning** {ft.method}{lora}, {length}, lr {ft.lr:g}, batch {ft.batch_size}×{ft.grad_accum}, "
-        f"{ft.max_length} tokens, seed {ft.seed}",
-        f"- **Measurement** {ms.max_new_tokens} new tokens (greedy){generate}, loss on {ms.max_length} tokens",
-    ]))
+    st.markdown(
+        "\n".join(
+            [
+                f"- **Model** `{s.model}`{f' · {s.device}' if s.device else ''}{f' · {s.dtype}' if s.dtype else ''}",
+                f"- **Pool** `{pool}` · **ratio** {s.ratio:g} · **merge** {s.merge}",
+                "- **Targets** " + "; ".join(target(t) for t in s.targets) + f" · split seed {s.split_seed}",
+                f"- **Arms** {', '.join(a.name for a in evaluate.arms_of(s))}",
+                f"- **Fine-tuning** {ft.method}{lora}, {length}, lr {ft.lr:g}, batch {ft.batch_size}×{ft.grad_accum}, "
+                f"{ft.max_length} tokens, seed {ft.seed}",
+                f"- **Measurement** {ms.max_new_tokens} new tokens (greedy){generate}, loss on {ms.max_length} tokens",
+            ]
+        )
+    )
     with st.expander("All settings (as saved)"):
         st.json(raw, expanded=False)
 
 
 # ---------------------------------------------------------------- paired comparison and composition
 
+
 def comparison_frame(results: dict, target: str, reference: str) -> pd.DataFrame:
     """Each arm group against `reference`, problem by problem (`evaluate.paired_comparison`)."""
     rows = evaluate.paired_comparison(results, target, reference)
-    return pd.DataFrame([{"arm": f"{r['arm']} ({r['runs']} run{'s' * (r['runs'] != 1)})",
-                          "loss difference (arm − reference)": f"{r['difference']:+.4f}",
-                          "95 % interval": f"[{r['low']:+.4f}, {r['high']:+.4f}]",
-                          "interval": verdict(r),
-                          "problems: arm lower / higher / tie": f"{r['wins']} / {r['losses']} / {r['ties']}",
-                          "sign test p": f"{r['sign_p']:.3g}"} for r in rows],
-                        columns=["arm", "loss difference (arm − reference)", "95 % interval", "interval",
-                                 "problems: arm lower / higher / tie", "sign test p"])
+    return pd.DataFrame(
+        [
+            {
+                "arm": f"{r['arm']} ({r['runs']} run{'s' * (r['runs'] != 1)})",
+                "loss difference (arm − reference)": f"{r['difference']:+.4f}",
+                "95 % interval": f"[{r['low']:+.4f}, {r['high']:+.4f}]",
+                "interval": verdict(r),
+                "problems: arm lower / higher / tie": f"{r['wins']} / {r['losses']} / {r['ties']}",
+                "sign test p": f"{r['sign_p']:.3g}",
+            }
+            for r in rows
+        ],
+        columns=[
+            "arm",
+            "loss difference (arm − reference)",
+            "95 % interval",
+            "interval",
+            "problems: arm lower / higher / tie",
+            "sign test p",
+        ],
+    )
 
 
 def verdict(row: dict) -> str:
@@ -151,9 +191,13 @@ def composition_frame(results: dict) -> pd.DataFrame:
     """Arm × (records, planted, count of each kind), from results.json's `composition`."""
     comp = results.get("composition") or {}
     kinds = list(dict.fromkeys(k for c in comp.values() for k in c["kinds"]))
-    return pd.DataFrame([{"arm": name, "records": c["n"], "planted": c["planted"],
-                          **{k: c["kinds"].get(k, 0) for k in kinds}} for name, c in comp.items()],
-                        columns=["arm", "records", "planted", *kinds])
+    return pd.DataFrame(
+        [
+            {"arm": name, "records": c["n"], "planted": c["planted"], **{k: c["kinds"].get(k, 0) for k in kinds}}
+            for name, c in comp.items()
+        ],
+        columns=["arm", "records", "planted", *kinds],
+    )
 
 
 def _evidence(results: dict) -> None:
@@ -162,34 +206,42 @@ def _evidence(results: dict) -> None:
     st.subheader("Paired comparison")
     targets = [t for t in (results["settings"].get("targets") or []) if evaluate.group_per_problem(results, t)]
     if not targets:
-        st.info("This run kept no per-problem held-out losses (made by an older `nait eval`), so arms cannot be "
-                "compared problem by problem. Rerun it in a new folder to get them.")
+        st.info(
+            "This run kept no per-problem held-out losses (made by an older `nait eval`), so arms cannot be "
+            "compared problem by problem. Rerun it in a new folder to get them."
+        )
     else:
         left, right = st.columns(2)
         target = left.selectbox("Target", targets, key="outcomes_compare_target")
         groups = list(evaluate.group_per_problem(results, target))
         preferred = evaluate.comparison_references(results, target)[0]
         reference = right.selectbox("Reference arm", groups, index=groups.index(preferred), key="outcomes_reference")
-        st.caption(f"Each arm's token-weighted held-out loss on {target} minus `{reference}`'s, over the same problems; "
-                   "negative = lower loss than the reference. The 95 % interval is a paired bootstrap over problems "
-                   "(10,000 resamples, seed 0); an arm of several runs (random seeds) uses each problem's mean loss over "
-                   "them, so the interval covers the choice of problems, not the spread between seeds. The sign test "
-                   "counts problems where the arm's loss is lower or higher. Neither covers the training seed: rerun with "
-                   "another `--seed` before reading a small difference as a win.")
+        st.caption(
+            f"Each arm's token-weighted held-out loss on {target} minus `{reference}`'s, over the same problems; "
+            "negative = lower loss than the reference. The 95 % interval is a paired bootstrap over problems "
+            "(10,000 resamples, seed 0); an arm of several runs (random seeds) uses each problem's mean loss over "
+            "them, so the interval covers the choice of problems, not the spread between seeds. The sign test "
+            "counts problems where the arm's loss is lower or higher. Neither covers the training seed: rerun with "
+            "another `--seed` before reading a small difference as a win."
+        )
         st.table(comparison_frame(results, target, reference).set_index("arm"))
     st.subheader("What each arm trained on")
     comp = results.get("composition")
     if not comp:
         st.info("This run did not record what each arm selected (made by an older `nait eval`).")
         return
-    st.caption("Records of each kind (a record's `origin`, else its source); planted = records marked "
-               "`\"planted\": true` by `bench/make_rare_pool.py`. `full-matched` can draw on the whole pool; its "
-               "steps see a seeded sample of it.")
+    st.caption(
+        "Records of each kind (a record's `origin`, else its source); planted = records marked "
+        '`"planted": true` by `bench/make_rare_pool.py`. `full-matched` can draw on the whole pool; its '
+        "steps see a seeded sample of it."
+    )
     st.table(composition_frame(results).set_index("arm"))
     with st.expander("General records each arm picked (first few, pool order)"):
         for name, c in comp.items():
             if c.get("general_examples") and name not in ("full", "full-matched"):
-                st.markdown(f"**{name}**\n\n" + "\n".join(f"- `{e['kind']}` {e['preview']}" for e in c["general_examples"]))
+                st.markdown(
+                    f"**{name}**\n\n" + "\n".join(f"- `{e['kind']}` {e['preview']}" for e in c["general_examples"])
+                )
 
 
 def _results(folder: Path) -> None:
@@ -200,17 +252,21 @@ def _results(folder: Path) -> None:
         return
     status = evaluate.arm_status(results)
     done = sum(s["status"] == "finished" for s in status)
-    st.progress(done / max(len(status), 1),
-                text=f"{done} of {len(status)} arms finished" + ("" if done == len(status) else
-                                                                  " (the run is in progress or was interrupted)"))
+    st.progress(
+        done / max(len(status), 1),
+        text=f"{done} of {len(status)} arms finished"
+        + ("" if done == len(status) else " (the run is in progress or was interrupted)"),
+    )
     st.subheader("Settings")
     _settings(results)
     st.subheader("Held-out metrics")
     if not done:
         st.info("No arm has finished yet; this page shows each arm as soon as it is measured.")
     else:
-        st.caption("Mean over the finished runs of each arm; random arms: mean ± sample std over seeds (n runs). "
-                   "Loss: lower is better; exact_match, pass@1, accuracy: higher is better.")
+        st.caption(
+            "Mean over the finished runs of each arm; random arms: mean ± sample std over seeds (n runs). "
+            "Loss: lower is better; exact_match, pass@1, accuracy: higher is better."
+        )
         st.dataframe(summary_frame(results), hide_index=True, width="stretch", key="outcomes_table")
         figures = evaluate.results_figures(results)
         columns = st.columns(2)
@@ -229,14 +285,21 @@ def _results(folder: Path) -> None:
 def render() -> None:
     st.title("Outcomes")
     st.caption("What fine-tuning on each selection did to the held-out target metrics (`nait eval --out <folder>`).")
-    root_text = st.text_input("Results folder", default_dir(), key="outcomes_root",
-                              help="a folder written by `nait eval --out`, or a folder holding several")
+    root_text = st.text_input(
+        "Results folder",
+        default_dir(),
+        key="outcomes_root",
+        help="a folder written by `nait eval --out`, or a folder holding several",
+    )
     root = Path(root_text.strip() or ".").expanduser()
     if root_text == default_dir() and not _has_results(root):
         # Nothing run yet: open on the recorded runs rather than an error.
         shipped = shipped_results()
-        st.info(f"No `nait eval` results in `{root}` yet. " + HOW_TO
-                + ("\n\nMeanwhile, the recorded runs that ship with NAIT Studio:" if shipped else ""))
+        st.info(
+            f"No `nait eval` results in `{root}` yet. "
+            + HOW_TO
+            + ("\n\nMeanwhile, the recorded runs that ship with NAIT Studio:" if shipped else "")
+        )
         if shipped is None or not results_folders(shipped):
             return
         root = shipped
@@ -252,8 +315,14 @@ def render() -> None:
     if not folders:
         st.error(f"No results.json in {root} or its subfolders. Run `nait eval --out {root / 'my-run'}` first.")
         return
-    folder = st.selectbox("Run", folders, index=newest, key="outcomes_run", help="the newest run is picked first",
-                          format_func=lambda p: f"{root} (this folder)" if p == root else str(p.relative_to(root)))
+    folder = st.selectbox(
+        "Run",
+        folders,
+        index=newest,
+        key="outcomes_run",
+        help="the newest run is picked first",
+        format_func=lambda p: f"{root} (this folder)" if p == root else str(p.relative_to(root)),
+    )
     auto = st.toggle("Refresh every 15 s (watch a run in progress)", key="outcomes_auto")
     if st.button("Refresh now", key="outcomes_refresh"):
         pass  # the click itself reruns the page and rereads the file

@@ -1,4 +1,5 @@
 """Page 2, Sample explorer: search and filter the pool, then see why one sample scores as it does."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,24 +44,36 @@ def _filters(studio: Studio, table: pd.DataFrame) -> pd.DataFrame:
     if status != "all":
         mask &= table["selected"] == (status == "selected")
     chosen_on_map = st.session_state.get("map_filter")
-    if chosen_on_map is not None and st.checkbox(f"Only the {len(chosen_on_map):,} points chosen on the map",
-                                                 value=True, key="samples_map_only"):
+    if chosen_on_map is not None and st.checkbox(
+        f"Only the {len(chosen_on_map):,} points chosen on the map", value=True, key="samples_map_only"
+    ):
         mask &= table.index.isin(chosen_on_map)
     return table[mask].sort_values("rank")
 
 
 def render(studio: Studio) -> None:
     st.title("Sample explorer")
-    st.caption("Filter the candidate pool; pick a row (or type its number) to see which neurons it fires and "
-               "which layers make its score. The score is the one set on Select & export.")
+    st.caption(
+        "Filter the candidate pool; pick a row (or type its number) to see which neurons it fires and "
+        "which layers make its score. The score is the one set on Select & export."
+    )
     urlstate.restore("row", "samples_row", int)
     current = settings()
     found = _filters(studio, pool_table(studio, current))
-    st.write(f"**{len(found):,}** of {len(studio.pool):,} records match"
-             + (f"; the {TABLE_ROWS} best ranked are listed" if len(found) > TABLE_ROWS else ""))
+    st.write(
+        f"**{len(found):,}** of {len(studio.pool):,} records match"
+        + (f"; the {TABLE_ROWS} best ranked are listed" if len(found) > TABLE_ROWS else "")
+    )
     shown = found.head(TABLE_ROWS).drop(columns="text")
-    event = st.dataframe(shown, width="stretch", height=280, on_select="rerun", selection_mode="single-row",
-                         key="samples_table", column_config={"preview": st.column_config.TextColumn(width="large")})
+    event = st.dataframe(
+        shown,
+        width="stretch",
+        height=280,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="samples_table",
+        column_config={"preview": st.column_config.TextColumn(width="large")},
+    )
     picked = [int(shown.index[i]) for i in (event.selection.rows if event else []) if i < len(shown)]
     if picked and picked != st.session_state.get("samples_picked"):  # a new pick in the table
         st.session_state["samples_row"] = picked[0]
@@ -100,14 +113,20 @@ def sample(studio: Studio, row: int, current: Settings) -> None:
     elif view == "sample − target expected":
         centre = 0.0
     limits = explain.robust_limits(z, centre)
-    st.plotly_chart(charts.layer_neuron_heatmap(z, f"Record {row}: {view} ({target}), every layer and neuron",
-                                                label, limits), key="samples_heatmap")
-    st.caption(f"Colour limits {limits[0]:.3g} … {limits[1]:.3g}: the 1st–99th percentile range around "
-               f"{'0' if centre == 0 else f'the pool median {centre:.3g}'}; values beyond it saturate, so a few "
-               f"massive activations cannot blank the map.")
+    st.plotly_chart(
+        charts.layer_neuron_heatmap(z, f"Record {row}: {view} ({target}), every layer and neuron", label, limits),
+        key="samples_heatmap",
+    )
+    st.caption(
+        f"Colour limits {limits[0]:.3g} … {limits[1]:.3g}: the 1st–99th percentile range around "
+        f"{'0' if centre == 0 else f'the pool median {centre:.3g}'}; values beyond it saturate, so a few "
+        f"massive activations cannot blank the map."
+    )
     contributions = {s.feature: s.layer_contributions[row] for s in studio.scores(current.options)}
-    st.plotly_chart(charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
-                    key="samples_layers")
+    st.plotly_chart(
+        charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
+        key="samples_layers",
+    )
     neuron_card.nearest(studio, row)
     _tokens(studio, row, top)
 
@@ -117,14 +136,22 @@ VIEWS = ["sample z vs pool", "sample − target expected", "sample", "target exp
 
 def _contrastive(studio: Studio, row: int, current: Settings) -> pd.DataFrame:
     """The record's neurons that set it apart (z vs the pool), linked; a picked row opens its card here."""
-    st.markdown("**Neurons that set this record apart**: ranked by z, how many pool standard deviations its "
-                "token-mean activation sits above the pool's mean for that neuron (not by raw size, which the same "
-                "few massive-activation neurons top in every record), with each one's contribution to the score. "
-                "Click a neuron id to open it on the Neuron explorer, or pick a row to see its card here.")
+    st.markdown(
+        "**Neurons that set this record apart**: ranked by z, how many pool standard deviations its "
+        "token-mean activation sits above the pool's mean for that neuron (not by raw size, which the same "
+        "few massive-activation neurons top in every record), with each one's contribution to the score. "
+        "Click a neuron id to open it on the Neuron explorer, or pick a row to see its card here."
+    )
     top = neuron_card.contrastive(studio, row, current.options)
-    event = st.dataframe(neuron_card.with_neuron_links(top), hide_index=True, width="stretch", on_select="rerun",
-                         selection_mode="single-row", key="samples_top",
-                         column_config={"neuron": neuron_card.neuron_link_column()})
+    event = st.dataframe(
+        neuron_card.with_neuron_links(top),
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="samples_top",
+        column_config={"neuron": neuron_card.neuron_link_column()},
+    )
     picked = [top["neuron"].iloc[i] for i in (event.selection.rows if event else []) if i < len(top)]
     urlstate.restore("neuron", "samples_card")
     if picked and picked != st.session_state.get("samples_top_picked"):  # a new pick in the table
@@ -147,14 +174,18 @@ def _contrastive(studio: Studio, row: int, current: Settings) -> pd.DataFrame:
 def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
     st.markdown("**Per-token activation** of one neuron (one live forward pass of this record)")
     cols = st.columns([2, 2, 1])
-    neuron = cols[0].selectbox("Neuron", list(top["neuron"]), key="samples_neuron", help="one of its top-firing neurons")
+    neuron = cols[0].selectbox(
+        "Neuron", list(top["neuron"]), key="samples_neuron", help="one of its top-firing neurons"
+    )
     neuron = cols[1].text_input("…or any neuron id", key="samples_neuron_id", placeholder="e.g. L12.N345") or neuron
     if not cols[2].toggle("Show", key="samples_live"):
         return
     try:
         layer, index = parse_neuron_id(neuron)
         if not (0 <= layer < studio.model.n_layers and 0 <= index < studio.model.neurons_per_layer):
-            raise ValueError(f"{neuron} is outside {studio.model.n_layers} layers × {studio.model.neurons_per_layer} neurons")
+            raise ValueError(
+                f"{neuron} is outside {studio.model.n_layers} layers × {studio.model.neurons_per_layer} neurons"
+            )
     except ValueError as error:
         st.error(str(error))
         return
@@ -162,6 +193,7 @@ def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
     values = acts[:, index]
     st.html(neuron_card.highlight(tokens, values, start, template))
     st.caption(neuron_card.scale_caption(values, template))
-    st.plotly_chart(charts.token_activation_line(tokens, values, start, f"{neuron} at each token of record {row}"),
-                    key="samples_token_line")
-
+    st.plotly_chart(
+        charts.token_activation_line(tokens, values, start, f"{neuron} at each token of record {row}"),
+        key="samples_token_line",
+    )

@@ -1,4 +1,5 @@
 """Page 5, Select & export: method, cut and merge; live count and histogram; the file `nait select` writes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,13 @@ from .session import USER_ERRORS, Settings, Studio, set_settings, settings
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
 # How the columns of `explore.method_agreement` are labelled in the table of every pair.
-AGREEMENT_LABELS = {"target": "target", "methods": "methods", "top_k": "top k", "shared_top_k": "shared share of top k",
-                    "spearman": "rank correlation"}
+AGREEMENT_LABELS = {
+    "target": "target",
+    "methods": "methods",
+    "top_k": "top k",
+    "shared_top_k": "shared share of top k",
+    "spearman": "rank correlation",
+}
 
 
 def controls(studio: Studio) -> Settings:
@@ -26,34 +32,61 @@ def controls(studio: Studio) -> Settings:
     now = settings()
     o = now.options
     cols = st.columns(3)
-    method = cols[0].radio("Scoring method", METHODS, METHODS.index(o.method), key="select_method",
-                           help="overlap: centred cosine of neuron profiles (default); jaccard: shared firing neurons; "
-                                "nait-pca: the paper's Eq. 5")
-    threshold = cols[1].text_input("Firing threshold", o.fire_threshold, key="select_threshold",
-                                   help="a number (absolute), or qQ for each neuron's Q-quantile over the pool (q0.99); "
-                                        "used by jaccard and by every firing share")
+    method = cols[0].radio(
+        "Scoring method",
+        METHODS,
+        METHODS.index(o.method),
+        key="select_method",
+        help="overlap: centred cosine of neuron profiles (default); jaccard: shared firing neurons; "
+        "nait-pca: the paper's Eq. 5",
+    )
+    threshold = cols[1].text_input(
+        "Firing threshold",
+        o.fire_threshold,
+        key="select_threshold",
+        help="a number (absolute), or qQ for each neuron's Q-quantile over the pool (q0.99); "
+        "used by jaccard and by every firing share",
+    )
     centre = cols[1].checkbox("Centre on the pool mean (overlap)", o.centre, key="select_centre")
-    reduction = cols[2].selectbox("Candidate summary (nait-pca)", ["last-first", "mean", "last"],
-                                  ["last-first", "mean", "last"].index(o.reduction), key="select_reduction")
-    layer_norm = cols[2].selectbox("Layer norm (nait-pca)", ["none", "z"], ["none", "z"].index(o.layer_norm),
-                                   key="select_layer_norm")
+    reduction = cols[2].selectbox(
+        "Candidate summary (nait-pca)",
+        ["last-first", "mean", "last"],
+        ["last-first", "mean", "last"].index(o.reduction),
+        key="select_reduction",
+    )
+    layer_norm = cols[2].selectbox(
+        "Layer norm (nait-pca)", ["none", "z"], ["none", "z"].index(o.layer_norm), key="select_layer_norm"
+    )
     cols = st.columns(3)
-    kind = cols[0].radio("Cut by", list(CUTS), [now.cut.ratio, now.cut.top, now.cut.min_score].index(
-        next(v for v in (now.cut.ratio, now.cut.top, now.cut.min_score) if v is not None)),
-        format_func=CUTS.get, key="select_cut")
+    kind = cols[0].radio(
+        "Cut by",
+        list(CUTS),
+        [now.cut.ratio, now.cut.top, now.cut.min_score].index(
+            next(v for v in (now.cut.ratio, now.cut.top, now.cut.min_score) if v is not None)
+        ),
+        format_func=CUTS.get,
+        key="select_cut",
+    )
     if kind == "ratio":
         value = cols[1].slider("Ratio kept per target", 0.01, 1.0, now.cut.ratio or 0.1, 0.01, key="select_ratio")
     elif kind == "top":
-        value = cols[1].number_input("Records kept per target", 1, len(studio.pool),
-                                     min(now.cut.top or 10, len(studio.pool)), key="select_top")
+        value = cols[1].number_input(
+            "Records kept per target", 1, len(studio.pool), min(now.cut.top or 10, len(studio.pool)), key="select_top"
+        )
     else:
         value = cols[1].number_input("Minimum score", value=now.cut.min_score or 0.0, format="%.4f", key="select_min")
-    merge = cols[2].selectbox("Merge targets", MERGES, MERGES.index(now.merge), key="select_merge",
-                              disabled=len(studio.features) < 2,
-                              help="union: chosen for any target (paper); intersection: the core subset chosen for "
-                                   "every target; mean-z: one cut on the average z-scored score")
-    options = ScoreOptions(method=method, centre=centre, fire_threshold=threshold.strip(), reduction=reduction,
-                           layer_norm=layer_norm)
+    merge = cols[2].selectbox(
+        "Merge targets",
+        MERGES,
+        MERGES.index(now.merge),
+        key="select_merge",
+        disabled=len(studio.features) < 2,
+        help="union: chosen for any target (paper); intersection: the core subset chosen for "
+        "every target; mean-z: one cut on the average z-scored score",
+    )
+    options = ScoreOptions(
+        method=method, centre=centre, fire_threshold=threshold.strip(), reduction=reduction, layer_norm=layer_norm
+    )
     return Settings(options, Cut(**{kind: value}), merge)
 
 
@@ -88,44 +121,77 @@ def _histogram(studio: Studio, s: Settings, selection) -> None:
     which = st.selectbox("Histogram of", (["combined"] if len(names) > 1 else []) + names, key="select_hist")
     if which == "combined":
         values, mask = selection.score, selection.selected
-        label = {"union": "best percentile over targets", "intersection": "worst percentile over targets",
-                 "mean-z": "mean z-score over targets"}[s.merge]
+        label = {
+            "union": "best percentile over targets",
+            "intersection": "worst percentile over targets",
+            "mean-z": "mean z-score over targets",
+        }[s.merge]
     else:
         values, mask = selection.per_target[which], s.cut.mask(selection.per_target[which])
         label = f"{s.options.method} score for {which}"
     cut = float(np.min(values[mask])) if mask.any() else None
-    st.plotly_chart(charts.score_histogram({which: values}, cut, f"Scores of the {len(values):,} candidates ({which}); "
-                                           f"{int(mask.sum()):,} kept", label), key="select_histogram")
+    st.plotly_chart(
+        charts.score_histogram(
+            {which: values}, cut, f"Scores of the {len(values):,} candidates ({which}); {int(mask.sum()):,} kept", label
+        ),
+        key="select_histogram",
+    )
 
 
 def _agreement(studio: Studio, s: Settings, kept: int) -> None:
     if not st.toggle("Compare methods", value=len(studio.pool) <= 5000, key="select_compare"):
         return
-    chosen = st.multiselect("Methods compared", METHODS + BASELINES, [m for m in METHODS + BASELINES if m != "ifd"],
-                            key="select_compare_methods",
-                            help="NAIT methods score against each target; the baselines (ifd, length, random) score "
-                                 "each record alone. ifd runs two forward passes over the pool once, then is cached.")
+    chosen = st.multiselect(
+        "Methods compared",
+        METHODS + BASELINES,
+        [m for m in METHODS + BASELINES if m != "ifd"],
+        key="select_compare_methods",
+        help="NAIT methods score against each target; the baselines (ifd, length, random) score "
+        "each record alone. ifd runs two forward passes over the pool once, then is cached.",
+    )
     if len(chosen) < 2:
         st.info("Choose two methods or more to compare.")
         return
     o = s.options
-    options = {"overlap": ScoreOptions("overlap", centre=o.centre), "jaccard": ScoreOptions("jaccard", fire_threshold=o.fire_threshold),
-               "nait-pca": ScoreOptions("nait-pca", reduction=o.reduction, layer_norm=o.layer_norm)}
-    scores = {m: {x.feature: x.score for x in studio.scores(options[m])} if m in options
-              else dict.fromkeys(studio.target_names, studio.baseline_scores(m)) for m in chosen}
+    options = {
+        "overlap": ScoreOptions("overlap", centre=o.centre),
+        "jaccard": ScoreOptions("jaccard", fire_threshold=o.fire_threshold),
+        "nait-pca": ScoreOptions("nait-pca", reduction=o.reduction, layer_norm=o.layer_norm),
+    }
+    scores = {
+        m: {x.feature: x.score for x in studio.scores(options[m])}
+        if m in options
+        else dict.fromkeys(studio.target_names, studio.baseline_scores(m))
+        for m in chosen
+    }
     ratio = s.cut.ratio or max(kept, 1) / len(studio.pool)
     table = explore.method_agreement(scores, ratio)
     st.markdown(f"**How far the methods agree** on each target's top {ratio:.0%} (1 = the same records)")
     names = studio.target_names
     target = st.selectbox("Target", names, key="select_compare_target") if len(names) > 1 else names[0]
-    st.plotly_chart(charts.matrix_heatmap(
-        explore.agreement_matrix(table, target), f"Shared share of the top {ratio:.0%} for {target}",
-        "shared share", 0, 1, "%{y} and %{x}: %{z:.0%} of the top records shared", axis="method"),
-        key="select_agreement_matrix")
+    st.plotly_chart(
+        charts.matrix_heatmap(
+            explore.agreement_matrix(table, target),
+            f"Shared share of the top {ratio:.0%} for {target}",
+            "shared share",
+            0,
+            1,
+            "%{y} and %{x}: %{z:.0%} of the top records shared",
+            axis="method",
+        ),
+        key="select_agreement_matrix",
+    )
     with st.expander("Every pair, with rank correlations"):
-        st.dataframe(agreement_table(table), hide_index=True, width="stretch",
-                     column_config={AGREEMENT_LABELS["shared_top_k"]: st.column_config.ProgressColumn(
-                         min_value=0, max_value=1, format="%.2f")})
+        st.dataframe(
+            agreement_table(table),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                AGREEMENT_LABELS["shared_top_k"]: st.column_config.ProgressColumn(
+                    min_value=0, max_value=1, format="%.2f"
+                )
+            },
+        )
 
 
 def agreement_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -136,11 +202,23 @@ def agreement_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def _preview(studio: Studio, s: Settings, selection) -> None:
     rows = selection.indices[np.argsort(selection.rank[selection.indices])][:PREVIEW_ROWS]
-    st.markdown(f"**The {len(rows)} best ranked chosen records**, with the reason (top contributing layers and neurons)")
-    st.dataframe(pd.DataFrame({
-        "row": rows, "rank": selection.rank[rows], "score": selection.score[rows],
-        "source": [studio.sources[i] for i in rows], "preview": [studio.pool.records[i].preview(120) for i in rows],
-        "reason": studio.reasons(list(rows), s.options)}), hide_index=True, width="stretch")
+    st.markdown(
+        f"**The {len(rows)} best ranked chosen records**, with the reason (top contributing layers and neurons)"
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "row": rows,
+                "rank": selection.rank[rows],
+                "score": selection.score[rows],
+                "source": [studio.sources[i] for i in rows],
+                "preview": [studio.pool.records[i].preview(120) for i in rows],
+                "reason": studio.reasons(list(rows), s.options),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
 
 def _export(studio: Studio, s: Settings, selection) -> None:
@@ -152,15 +230,26 @@ def _export(studio: Studio, s: Settings, selection) -> None:
     # across reruns), and a click does not rerun: a file made on click (a callable) is revoked by any rerun
     # that redraws its button, so a click during a rerun failed with only a MediaFileStorageError in the log.
     cols = st.columns(2)
-    cols[0].download_button("Download the selection (JSONL)", _download(studio, s, "selected", lambda: lines),
-                            file_name=f"{studio.pool.name}-selected.jsonl", mime="application/jsonl",
-                            key="select_download", on_click="ignore")
+    cols[0].download_button(
+        "Download the selection (JSONL)",
+        _download(studio, s, "selected", lambda: lines),
+        file_name=f"{studio.pool.name}-selected.jsonl",
+        mime="application/jsonl",
+        key="select_download",
+        on_click="ignore",
+    )
     # The scores file has a line per pool record (1.6 s for 52,000 records): made only when asked for.
-    if (s, "scores") in studio.downloads or cols[1].button("Prepare all scores (JSONL)", key="select_prepare_scores",
-                                                           help="one line per record; made once per settings"):
-        cols[1].download_button("Download all scores (JSONL)", _download(studio, s, "scores", lambda: score_lines(selection)),
-                                file_name=f"{studio.pool.name}-scores.jsonl", mime="application/jsonl",
-                                key="select_download_scores", on_click="ignore")
+    if (s, "scores") in studio.downloads or cols[1].button(
+        "Prepare all scores (JSONL)", key="select_prepare_scores", help="one line per record; made once per settings"
+    ):
+        cols[1].download_button(
+            "Download all scores (JSONL)",
+            _download(studio, s, "scores", lambda: score_lines(selection)),
+            file_name=f"{studio.pool.name}-scores.jsonl",
+            mime="application/jsonl",
+            key="select_download_scores",
+            on_click="ignore",
+        )
     with st.form("select_write"):
         path = st.text_input("…or write it to a path", "out/selected.jsonl", key="select_path")
         scores_path = st.text_input("and the scores to (optional)", "", key="select_scores_path")

@@ -5,6 +5,7 @@ heavy objects behind it, and the scoring settings that Select & export sets and 
 `Studio` never reads session state: a page reads the settings (`settings()`) and passes them to it and to the
 views it draws (neuron card, shared neurons).
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,17 @@ from nait_core.store import StoreError
 USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)
 # Session state that names rows of one pool (row numbers, map choices, table picks, score ranges, a top-k
 # bounded by the pool's size): dropped when the pool changes, so a page never shows another pool's rows.
-POOL_STATE = ("map_filter", "map_row", "samples_row", "samples_picked", "samples_score", "samples_sources",
-              "samples_table", "samples_map_only", "select_top")
+POOL_STATE = (
+    "map_filter",
+    "map_row",
+    "samples_row",
+    "samples_picked",
+    "samples_score",
+    "samples_sources",
+    "samples_table",
+    "samples_map_only",
+    "select_top",
+)
 POOL_STATE_PREFIXES = ("map_chart",)
 DEMO_TARGETS = ("gsm8k", "humaneval", "mmlu")
 
@@ -62,6 +72,7 @@ class Settings:
 
 
 # ---------------------------------------------------------------- cached heavy objects
+
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
 def _model(name: str) -> LoadedModel:
@@ -98,8 +109,10 @@ def _capture(model: LoadedModel, dataset: Dataset, key: tuple, root: str) -> Cap
         bar = st.progress(0.0, text=f"Preparing {dataset.name}…")
 
         def show(p):
-            bar.progress(p.samples_done / max(p.samples_total, 1),
-                         text=f"Capturing {dataset.name}: {p.describe()} (finished shards are kept: leave and resume any time)")
+            bar.progress(
+                p.samples_done / max(p.samples_total, 1),
+                text=f"Capturing {dataset.name}: {p.describe()} (finished shards are kept: leave and resume any time)",
+            )
 
         reports[key] = capture(model, dataset, root, CaptureOptions(), show)
         bar.empty()
@@ -118,8 +131,9 @@ def _scores(store_path: str, feature_keys: tuple, options_key: str, _pool, _feat
     return score_store(_pool, _features, _options)
 
 
-@st.cache_resource(show_spinner="Scoring the pool by a baseline (ifd: two forward passes, then cached on disk)…",
-                   max_entries=8)
+@st.cache_resource(
+    show_spinner="Scoring the pool by a baseline (ifd: two forward passes, then cached on disk)…", max_entries=8
+)
 def _baseline(store_path: str, method: str, _model, _pool, _store=None) -> np.ndarray:
     return cached_baseline_scores(method, _model, _pool, _store if _store is not None else store_path)
 
@@ -150,6 +164,7 @@ def _neurons(store_path: str, neurons: tuple, _store) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the loaded session
+
 
 @dataclass
 class Studio:
@@ -188,13 +203,24 @@ class Studio:
     @cached_property
     def records_table(self) -> pd.DataFrame:
         """One row per pool record: source, a preview, and the full text lower-cased for search."""
-        return pd.DataFrame({"source": self.sources, "preview": [r.preview(160) for r in self.pool.records],
-                             "text": [" ".join(t["content"] for t in r.conversation).lower() for r in self.pool.records]})
+        return pd.DataFrame(
+            {
+                "source": self.sources,
+                "preview": [r.preview(160) for r in self.pool.records],
+                "text": [" ".join(t["content"] for t in r.conversation).lower() for r in self.pool.records],
+            }
+        )
 
     def scores(self, options: ScoreOptions) -> list[Scores]:
         """Each target's scores of the pool under `options` (cached)."""
-        return _scores(str(self.pool_store.path), tuple(f.meta["target_hash"] + f.name for f in self.features),
-                       repr(options), self.pool_store, self.features, options)
+        return _scores(
+            str(self.pool_store.path),
+            tuple(f.meta["target_hash"] + f.name for f in self.features),
+            repr(options),
+            self.pool_store,
+            self.features,
+            options,
+        )
 
     def baseline_scores(self, method: str) -> np.ndarray:
         """One score per pool record by a baseline that needs no target (ifd, length, random; cached)."""
@@ -205,32 +231,56 @@ class Studio:
         if current not in self.selections:
             if len(self.selections) >= 32:
                 self.selections.clear()
-            self.selections[current] = select({s.feature: s.score for s in self.scores(current.options)},
-                                              current.cut, current.merge)
+            self.selections[current] = select(
+                {s.feature: s.score for s in self.scores(current.options)}, current.cut, current.merge
+            )
         return self.selections[current]
 
     def request(self, current: Settings) -> SelectRequest:
         """What `nait select` needs to make the selection `selection(current)` makes from this session's data."""
         c = self.config
-        return SelectRequest(c.pool, tuple(c.targets), c.model, c.root, c.target_size or None, c.seed, c.fmt,
-                             c.text_field, c.skip_invalid, current.options, current.cut, current.merge)
+        return SelectRequest(
+            c.pool,
+            tuple(c.targets),
+            c.model,
+            c.root,
+            c.target_size or None,
+            c.seed,
+            c.fmt,
+            c.text_field,
+            c.skip_invalid,
+            current.options,
+            current.cut,
+            current.merge,
+        )
 
     def reasons(self, rows: list[int], options: ScoreOptions) -> list[str]:
         """Why each of `rows` scores as it does (top layers and neurons), under `options` (cached)."""
-        return _reasons(str(self.pool_store.path), tuple(int(r) for r in rows),
-                        "|".join(f.meta["target_hash"] + f.name for f in self.features), repr(options), self, options)
+        return _reasons(
+            str(self.pool_store.path),
+            tuple(int(r) for r in rows),
+            "|".join(f.meta["target_hash"] + f.name for f in self.features),
+            repr(options),
+            self,
+            options,
+        )
 
     def token_activations(self, row: int, layer: int):
         """(tokens, activations [pos, neurons] of `layer`, response start) of pool record `row` (cached)."""
-        return _token_activations(self.model.name, str(self.pool_store.path), row, layer, self.model,
-                                  self.pool.records[row])
+        return _token_activations(
+            self.model.name, str(self.pool_store.path), row, layer, self.model, self.pool.records[row]
+        )
 
     def thresholds(self, threshold: str) -> np.ndarray:
         return _thresholds(str(self.pool_store.path), threshold, self.pool_store)
 
     def map(self):
-        return _map(str(self.pool_store.path), tuple(str(s.path) for s in self.target_stores),
-                    self.pool_store, self.target_stores)
+        return _map(
+            str(self.pool_store.path),
+            tuple(str(s.path) for s in self.target_stores),
+            self.pool_store,
+            self.target_stores,
+        )
 
     def neuron_values(self, store, neurons: list[tuple[int, int]]) -> np.ndarray:
         """Values [n_samples, k] of the given (layer, index) neurons in `store` (cached)."""
@@ -245,7 +295,9 @@ def load(config: Config) -> Studio:
         return _dataset(spec, config.fmt, config.text_field, config.skip_invalid, limit, config.seed, _file_key(spec))
 
     def report(spec, data, limit):
-        return _capture(model, data, (config.model, spec, _file_key(spec), limit, config.seed, config.root), config.root)
+        return _capture(
+            model, data, (config.model, spec, _file_key(spec), limit, config.seed, config.root), config.root
+        )
 
     if not config.targets:
         raise ValueError("add at least one target set (a built-in name such as gsm8k, or a file)")

@@ -1,6 +1,7 @@
 """Transfer page, shared neurons: for two or more targets, per layer how far their features agree, the
 neurons that mark out all of them, and the candidates jointly high for every one with the shared neurons'
 share of their scores (`nait_core.explain.shared_view`); and the core subset's reason."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -16,26 +17,38 @@ CORE_REASONS = 200  # core-subset records given a reason (the rest are listed wi
 
 
 @st.cache_resource(show_spinner="Finding the neurons the targets share…", max_entries=16)
-def _shared(store_path: str, names: tuple, feature_keys: tuple, options_key: str, k: int, n: int, rows: int, _studio,
-            _options):
+def _shared(
+    store_path: str, names: tuple, feature_keys: tuple, options_key: str, k: int, n: int, rows: int, _studio, _options
+):
     picked = [_studio.target_names.index(name) for name in names]
     scores = _studio.scores(_options)
-    return explain.shared_view(_studio.pool_store, [_studio.features[i] for i in picked], [scores[i] for i in picked],
-                               _options, _studio.pool.records, k=k, n=n, candidates=rows)
+    return explain.shared_view(
+        _studio.pool_store,
+        [_studio.features[i] for i in picked],
+        [scores[i] for i in picked],
+        _options,
+        _studio.pool.records,
+        k=k,
+        n=n,
+        candidates=rows,
+    )
 
 
-def shared(studio: Studio, names: list[str], options: ScoreOptions, k: int = 50, n: int = 50,
-           rows: int = 10) -> explain.Shared:
+def shared(
+    studio: Studio, names: list[str], options: ScoreOptions, k: int = 50, n: int = 50, rows: int = 10
+) -> explain.Shared:
     """The neurons the `names` targets share and the candidates jointly high for all, scored by `options` (cached)."""
     keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
     return _shared(str(studio.pool_store.path), tuple(names), keys, repr(options), k, n, rows, studio, options)
 
 
 @st.cache_resource(show_spinner="Explaining the core subset…", max_entries=16)
-def _core_reasons(store_path: str, rows: tuple, feature_keys: tuple, options_key: str, neurons: tuple, _studio,
-                  _options, _shared):
-    table = explain.shared_share(_studio.pool_store, list(rows), _studio.features, _studio.scores(_options),
-                                 _options, _shared)
+def _core_reasons(
+    store_path: str, rows: tuple, feature_keys: tuple, options_key: str, neurons: tuple, _studio, _options, _shared
+):
+    table = explain.shared_share(
+        _studio.pool_store, list(rows), _studio.features, _studio.scores(_options), _options, _shared
+    )
     return table.drop(columns=[c for c in table if c.startswith("score: ")])
 
 
@@ -44,8 +57,16 @@ def core_reasons(studio: Studio, core, view: explain.Shared, options: ScoreOptio
     `options`) and the shared neurons that carry it most (cached)."""
     rows = tuple(int(r) for r in core[:CORE_REASONS])
     keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
-    return _core_reasons(str(studio.pool_store.path), rows, keys, repr(options), tuple(view.neurons["neuron"]),
-                         studio, options, view.neurons)
+    return _core_reasons(
+        str(studio.pool_store.path),
+        rows,
+        keys,
+        repr(options),
+        tuple(view.neurons["neuron"]),
+        studio,
+        options,
+        view.neurons,
+    )
 
 
 def render(studio: Studio, options: ScoreOptions) -> None:
@@ -54,26 +75,57 @@ def render(studio: Studio, options: ScoreOptions) -> None:
     urlstate.restore("targets", "transfer_targets", lambda v: [n for n in v.split(",") if n in names])
     chosen = st.multiselect("Targets compared", names, names, key="transfer_targets")
     cols = st.columns(2)
-    k = int(cols[0].number_input("Top neurons per layer and target", 5, 500, 50, key="transfer_k",
-                                 help="each target's neurons that most mark it out (expected activation minus the "
-                                      "pool's, in pool standard deviations) compared per layer"))
+    k = int(
+        cols[0].number_input(
+            "Top neurons per layer and target",
+            5,
+            500,
+            50,
+            key="transfer_k",
+            help="each target's neurons that most mark it out (expected activation minus the "
+            "pool's, in pool standard deviations) compared per layer",
+        )
+    )
     n = int(cols[1].number_input("Shared neurons listed", 5, 500, 50, key="transfer_n"))
     urlstate.put("targets", ",".join(chosen))
     if len(chosen) < 2:
         st.info("Choose two targets or more to see the neurons they share.")
         return
     view = shared(studio, chosen, options, k, n)
-    st.caption(f"{' × '.join(chosen)}: for each layer, how many of each target's top {k} marking neurons are the "
-               f"same for all (|∩| / |∪|), and the cosine of their profiles centred on the pool (what `overlap` "
-               f"compares). 0 overlap and 0 cosine: the layer tells these targets apart; 1: it sees them alike.")
-    st.dataframe(view.layers, hide_index=True, width="stretch", key="transfer_layers", column_config={
-        f"top-{k} overlap": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f"),
-        "centred cosine (mean)": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f")})
-    st.markdown(f"**{len(view.neurons)} neurons mark out every one of these targets** (ranked by their smallest z "
-                f"over the targets; only those above the pool for all). Click one to open its card.")
-    st.dataframe(neuron_card.with_neuron_links(view.neurons), hide_index=True, width="stretch", key="transfer_neurons",
-                 column_config={"neuron": neuron_card.neuron_link_column()})
-    st.markdown("**Candidates jointly high for every target** (ranked by their worst percentile over the targets), "
-                "with the share of each target's score that these shared neurons carry")
-    st.dataframe(neuron_card.with_record_links(view.candidates), hide_index=True, width="stretch",
-                 key="transfer_joint", column_config={"row": neuron_card.record_link_column()})
+    st.caption(
+        f"{' × '.join(chosen)}: for each layer, how many of each target's top {k} marking neurons are the "
+        f"same for all (|∩| / |∪|), and the cosine of their profiles centred on the pool (what `overlap` "
+        f"compares). 0 overlap and 0 cosine: the layer tells these targets apart; 1: it sees them alike."
+    )
+    st.dataframe(
+        view.layers,
+        hide_index=True,
+        width="stretch",
+        key="transfer_layers",
+        column_config={
+            f"top-{k} overlap": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f"),
+            "centred cosine (mean)": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f"),
+        },
+    )
+    st.markdown(
+        f"**{len(view.neurons)} neurons mark out every one of these targets** (ranked by their smallest z "
+        f"over the targets; only those above the pool for all). Click one to open its card."
+    )
+    st.dataframe(
+        neuron_card.with_neuron_links(view.neurons),
+        hide_index=True,
+        width="stretch",
+        key="transfer_neurons",
+        column_config={"neuron": neuron_card.neuron_link_column()},
+    )
+    st.markdown(
+        "**Candidates jointly high for every target** (ranked by their worst percentile over the targets), "
+        "with the share of each target's score that these shared neurons carry"
+    )
+    st.dataframe(
+        neuron_card.with_record_links(view.candidates),
+        hide_index=True,
+        width="stretch",
+        key="transfer_joint",
+        column_config={"row": neuron_card.record_link_column()},
+    )

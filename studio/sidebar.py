@@ -3,6 +3,7 @@ uploads), and a summary of what is loaded. Runs once per rerun from app.py, befo
 
 A setup that fails to load is reported with st.error and the last working one is kept.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,10 +18,11 @@ from nait_core.models import BUNDLED_MODEL
 
 from .session import USER_ERRORS, Config, Studio, forget_other_pool, load, settings, summary
 
-
-DATA_HELP = ("a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>); a file (.jsonl, .json, .parquet, "
-             ".csv, .arrow); a folder written by datasets' save_to_disk (one split's folder for a DatasetDict); "
-             "or a Hugging Face hub data set as hf:ID[:CONFIG[:SPLIT]], e.g. hf:openai/gsm8k:main:test")
+DATA_HELP = (
+    "a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>); a file (.jsonl, .json, .parquet, "
+    ".csv, .arrow); a folder written by datasets' save_to_disk (one split's folder for a DatasetDict); "
+    "or a Hugging Face hub data set as hf:ID[:CONFIG[:SPLIT]], e.g. hf:openai/gsm8k:main:test"
+)
 UPLOAD_TYPES = ["jsonl", "json", "parquet", "csv", "arrow"]
 
 
@@ -38,26 +40,43 @@ def _save_upload(upload, root: str) -> str:
 def _form(current: Config) -> Config | None:
     """The setup form; returns the new config when submitted."""
     with st.sidebar.expander("Model and data", expanded=False), st.form("sb_form"):
-        model = st.text_input("Model", current.model, key="sb_model",
-                              help=f"'{BUNDLED_MODEL}' (bundled), a local Hugging Face folder, a hub id or a .gguf file")
+        model = st.text_input(
+            "Model",
+            current.model,
+            key="sb_model",
+            help=f"'{BUNDLED_MODEL}' (bundled), a local Hugging Face folder, a hub id or a .gguf file",
+        )
         pool = st.text_input("Candidate pool", current.pool, key="sb_pool", help=DATA_HELP)
         pool_upload = st.file_uploader("…or upload a pool", type=UPLOAD_TYPES, key="sb_pool_upload")
-        targets = st.text_area("Target sets, one per line", "\n".join(current.targets), key="sb_targets",
-                               help=DATA_HELP)
-        target_uploads = st.file_uploader("…and/or upload target files", type=UPLOAD_TYPES,
-                                          accept_multiple_files=True, key="sb_target_uploads")
+        targets = st.text_area(
+            "Target sets, one per line", "\n".join(current.targets), key="sb_targets", help=DATA_HELP
+        )
+        target_uploads = st.file_uploader(
+            "…and/or upload target files", type=UPLOAD_TYPES, accept_multiple_files=True, key="sb_target_uploads"
+        )
         size = st.number_input("Target samples (0 = all)", 0, 100_000, current.target_size, key="sb_target_size")
-        fmt = st.selectbox("Record format", ["auto", *FORMATS], key="sb_format",
-                           index=0 if current.fmt is None else 1 + FORMATS.index(current.fmt))
+        fmt = st.selectbox(
+            "Record format",
+            ["auto", *FORMATS],
+            key="sb_format",
+            index=0 if current.fmt is None else 1 + FORMATS.index(current.fmt),
+        )
         text_field = st.text_input("Text field (plain-text records)", current.text_field or "", key="sb_text_field")
         skip = st.checkbox("Skip invalid records (and list them)", current.skip_invalid, key="sb_skip_invalid")
         if not st.form_submit_button("Load"):
             return None
     target_list = [t.strip() for t in targets.splitlines() if t.strip()]
     target_list += [_save_upload(u, current.root) for u in target_uploads or []]
-    return replace(current, model=model.strip(), pool=_save_upload(pool_upload, current.root) if pool_upload else pool.strip(),
-                   targets=tuple(target_list), target_size=int(size), fmt=None if fmt == "auto" else fmt,
-                   text_field=text_field.strip() or None, skip_invalid=skip)
+    return replace(
+        current,
+        model=model.strip(),
+        pool=_save_upload(pool_upload, current.root) if pool_upload else pool.strip(),
+        targets=tuple(target_list),
+        target_size=int(size),
+        fmt=None if fmt == "auto" else fmt,
+        text_field=text_field.strip() or None,
+        skip_invalid=skip,
+    )
 
 
 def sidebar() -> Studio | None:
@@ -81,7 +100,9 @@ def sidebar() -> Studio | None:
     st.session_state["studio"] = loaded
     forget_other_pool(loaded)
     s = st.sidebar
-    s.caption(f"**Model** {loaded.model.name} · {loaded.model.n_layers} layers × {loaded.model.neurons_per_layer:,} neurons")
+    s.caption(
+        f"**Model** {loaded.model.name} · {loaded.model.n_layers} layers × {loaded.model.neurons_per_layer:,} neurons"
+    )
     s.caption(f"**Pool** {loaded.pool.name}: {len(loaded.pool):,} records")
     s.caption("**Targets** " + ", ".join(f"{n} ({len(t)})" for n, t in zip(loaded.target_names, loaded.targets)))
     # A slot the Select & export page redraws when it changes the settings (this runs before the page).

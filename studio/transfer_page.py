@@ -1,4 +1,5 @@
 """Page 6, Transfer: how the targets' selections overlap, correlate, and which sources they draw from."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -19,32 +20,63 @@ def render(studio: Studio) -> None:
     scores = {sc.feature: sc.score for sc in studio.scores(s.options)}
     masks = {name: s.cut.mask(values) for name, values in scores.items()}
     composition = explore.source_composition(studio.sources, masks)
-    st.plotly_chart(charts.composition_bars(composition, "Where each target's selection comes from (by source)"),
-                    key="transfer_sources")
+    st.plotly_chart(
+        charts.composition_bars(composition, "Where each target's selection comes from (by source)"),
+        key="transfer_sources",
+    )
     if len(masks) < 2:
         st.info("Add a second target set in the sidebar to compare selections across targets.")
         return
     cols = st.columns(2)
-    cols[0].plotly_chart(charts.matrix_heatmap(
-        explore.overlap_matrix(masks), "Overlap of the selections", "share shared", 0, 1,
-        "%{z:.0%} of the records chosen for %{y} are also chosen for %{x}"), key="transfer_overlap")
-    cols[1].plotly_chart(charts.matrix_heatmap(
-        explore.score_correlations(scores), "Rank correlation of the scores", "Spearman ρ", -1, 1,
-        "Spearman correlation of %{y} and %{x} scores: %{z:.2f}"), key="transfer_correlation")
+    cols[0].plotly_chart(
+        charts.matrix_heatmap(
+            explore.overlap_matrix(masks),
+            "Overlap of the selections",
+            "share shared",
+            0,
+            1,
+            "%{z:.0%} of the records chosen for %{y} are also chosen for %{x}",
+        ),
+        key="transfer_overlap",
+    )
+    cols[1].plotly_chart(
+        charts.matrix_heatmap(
+            explore.score_correlations(scores),
+            "Rank correlation of the scores",
+            "Spearman ρ",
+            -1,
+            1,
+            "Spearman correlation of %{y} and %{x} scores: %{z:.2f}",
+        ),
+        key="transfer_correlation",
+    )
     core = studio.selection(replace(s, merge="intersection")).indices  # chosen for every target
     st.subheader(f"Core subset: {len(core):,} records chosen for every target")
     if len(core):
-        table = pd.DataFrame({"row": core, "source": [studio.sources[i] for i in core],
-                              **{f"score: {n}": v[core] for n, v in scores.items()},
-                              "preview": [studio.pool.records[i].preview(120) for i in core]})
-        reasons = shared_view.core_reasons(studio, core, shared_view.shared(studio, studio.target_names, s.options),
-                                           s.options)
+        table = pd.DataFrame(
+            {
+                "row": core,
+                "source": [studio.sources[i] for i in core],
+                **{f"score: {n}": v[core] for n, v in scores.items()},
+                "preview": [studio.pool.records[i].preview(120) for i in core],
+            }
+        )
+        reasons = shared_view.core_reasons(
+            studio, core, shared_view.shared(studio, studio.target_names, s.options), s.options
+        )
         table = table.merge(reasons, on="row", how="left")
-        st.caption("Its reason: the neurons that mark out every target (see Shared neurons below), their share of "
-                   "each target's score, and the ones that carry most"
-                   + (f" (given for the first {shared_view.CORE_REASONS})" if len(core) > shared_view.CORE_REASONS else ""))
-        st.dataframe(neuron_card.with_record_links(table), hide_index=True, width="stretch", key="transfer_core",
-                     column_config={"row": neuron_card.record_link_column()})
+        st.caption(
+            "Its reason: the neurons that mark out every target (see Shared neurons below), their share of "
+            "each target's score, and the ones that carry most"
+            + (f" (given for the first {shared_view.CORE_REASONS})" if len(core) > shared_view.CORE_REASONS else "")
+        )
+        st.dataframe(
+            neuron_card.with_record_links(table),
+            hide_index=True,
+            width="stretch",
+            key="transfer_core",
+            column_config={"row": neuron_card.record_link_column()},
+        )
     else:
         st.caption("No record is chosen for every target at this cut; raise the ratio to find a core.")
     shared_view.render(studio, s.options)

@@ -7,6 +7,7 @@ session last wrote (a new session, back/forward, an edited link) is loaded into 
 them it calls `put(name, value)`. `session.show` restores the scoring settings before a page and writes
 everything after it (`publish`), replacing the page's query parameters.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -19,8 +20,18 @@ from nait_core.selection import Cut
 
 PUBLISHED = "url_published"  # what this session last wrote to the URL
 PENDING = "url_pending"  # what the page running now wants in it
-SELECT_KEYS = ("select_method", "select_threshold", "select_centre", "select_reduction", "select_layer_norm",
-               "select_cut", "select_ratio", "select_top", "select_min", "select_merge")
+SELECT_KEYS = (
+    "select_method",
+    "select_threshold",
+    "select_centre",
+    "select_reduction",
+    "select_layer_norm",
+    "select_cut",
+    "select_ratio",
+    "select_top",
+    "select_min",
+    "select_merge",
+)
 
 
 def link(page: str, **params) -> str:
@@ -79,6 +90,7 @@ def put(name: str, value) -> None:
 
 # ---------------------------------------------------------------- scoring settings
 
+
 def settings_params(settings) -> dict[str, str]:
     """The settings that differ from the defaults, as query parameters."""
     o, default = settings.options, ScoreOptions()
@@ -107,9 +119,13 @@ SETTING_NAMES = ("method", "threshold", "centre", "reduction", "layer_norm", "ra
 
 def settings_from(params: dict[str, str], base):
     """Settings from query parameters (missing ones take the defaults); raises ValueError on bad values."""
-    o = ScoreOptions(method=params.get("method", "overlap"), centre=params.get("centre", "1") != "0",
-                     fire_threshold=params.get("threshold", "0"), reduction=params.get("reduction", "last-first"),
-                     layer_norm=params.get("layer_norm", "none"))
+    o = ScoreOptions(
+        method=params.get("method", "overlap"),
+        centre=params.get("centre", "1") != "0",
+        fire_threshold=params.get("threshold", "0"),
+        reduction=params.get("reduction", "last-first"),
+        layer_norm=params.get("layer_norm", "none"),
+    )
     if "top" in params:
         cut = Cut(top=int(params["top"]))
     elif "min_score" in params:

@@ -13,6 +13,7 @@ Mark a module with `pytestmark = pytest.mark.<tier>` and a test that needs anoth
 the closest marker wins (test, then class, then module), and a test with none is a collection error.
 Helpers that are not fixtures live in the `nait_testing` package (shared with bench/).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,11 @@ def pytest_collection_modifyitems(config, items):
         else:
             item.stash[_TIER] = tier
     if unmarked:
-        raise pytest.UsageError(f"tests without a tier marker ({', '.join(TIERS)}; see tests/conftest.py): "
-                                + ", ".join(unmarked[:20]) + (" ..." if len(unmarked) > 20 else ""))
+        raise pytest.UsageError(
+            f"tests without a tier marker ({', '.join(TIERS)}; see tests/conftest.py): "
+            + ", ".join(unmarked[:20])
+            + (" ..." if len(unmarked) > 20 else "")
+        )
     for item in items:
         for node in item.listchain():
             node.own_markers[:] = [mark for mark in node.own_markers if mark.name not in TIERS]

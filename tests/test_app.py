@@ -3,6 +3,7 @@
 The stores are captured once, by `nait select` itself; its file is what the Select & export page must
 reproduce byte for byte. Slow: the capture takes a few minutes on a CPU.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,14 +30,20 @@ def shows_the_demo(at: AppTest, page: str, demo: Path, tmp_path: Path) -> bool:
         return metrics(at)["Pool records"] == DEMO_SIZE and metrics(at)["Target sets"] == str(len(TARGETS))
     if page == "samples":
         table = at.dataframe[0].value
-        return (any(f"of {DEMO_SIZE} records match" in m.value for m in at.markdown) and table["rank"].iloc[0] == 1
-                and int(table["selected"].sum()) == min(selected, len(table)))
+        return (
+            any(f"of {DEMO_SIZE} records match" in m.value for m in at.markdown)
+            and table["rank"].iloc[0] == 1
+            and int(table["selected"].sum()) == min(selected, len(table))
+        )
     if page == "neurons":  # a density per group, and the pool's top records by this neuron's activation
         groups = ["candidates", "selected candidates", *(f"target {t}-n{TARGET_SIZE}-s0" for t in TARGETS)]
         top = next(d.value for d in at.dataframe if {"map", "activation"} <= set(d.value.columns))
-        return (at.subheader[0].value.startswith("Neuron L") and len(top) == 10
-                and [m.label for m in at.main.metric] == [f"Density: {g}" for g in groups]
-                and top["activation"].is_monotonic_decreasing)
+        return (
+            at.subheader[0].value.startswith("Neuron L")
+            and len(top) == 10
+            and [m.label for m in at.main.metric] == [f"Density: {g}" for g in groups]
+            and top["activation"].is_monotonic_decreasing
+        )
     if page == "map":
         return bool(list(demo.glob("*demo*/map-*.npy"))) and "Per-neuron overlap" in [s.value for s in at.subheader]
     if page == "select":
@@ -117,13 +124,27 @@ def test_overlap_map_is_cached_and_filters_samples(demo):
     assert "Density: chosen on the map" in [m.label for m in at.metric]
 
 
-@pytest.mark.parametrize("settings, cli_options", [
-    ({}, ["--ratio", "0.1"]),
-    ({"select_ratio": 0.5, "select_merge": "intersection"}, ["--ratio", "0.5", "--merge", "intersection"]),
-    ({"select_method": "jaccard", "select_threshold": "q0.9", "select_cut": "top", "select_top": 7, "select_merge": "mean-z"},
-     ["--method", "jaccard", "--fire-threshold", "q0.9", "--top", "7", "--merge", "mean-z"]),
-    ({"select_method": "nait-pca", "select_layer_norm": "z"}, ["--method", "nait-pca", "--layer-norm", "z", "--ratio", "0.1"]),
-])
+@pytest.mark.parametrize(
+    "settings, cli_options",
+    [
+        ({}, ["--ratio", "0.1"]),
+        ({"select_ratio": 0.5, "select_merge": "intersection"}, ["--ratio", "0.5", "--merge", "intersection"]),
+        (
+            {
+                "select_method": "jaccard",
+                "select_threshold": "q0.9",
+                "select_cut": "top",
+                "select_top": 7,
+                "select_merge": "mean-z",
+            },
+            ["--method", "jaccard", "--fire-threshold", "q0.9", "--top", "7", "--merge", "mean-z"],
+        ),
+        (
+            {"select_method": "nait-pca", "select_layer_norm": "z"},
+            ["--method", "nait-pca", "--layer-norm", "z", "--ratio", "0.1"],
+        ),
+    ],
+)
 def test_export_matches_nait_select(demo, tmp_path, monkeypatch, settings, cli_options):
     offered = downloads(monkeypatch)
     at = open_page("select")
@@ -197,8 +218,12 @@ def test_own_pool_file_is_captured_in_the_app(demo, tmp_path):
     """A user's pool file with a bad line: captured by the app itself, the bad record listed, not fatal."""
     pool = tmp_path / "my-pool.jsonl"
     rows = [{"instruction": f"Add {i} and {i + 1}.", "input": "", "output": f"{2 * i + 1}"} for i in range(5)]
-    pool.write_text("\n".join(json.dumps(r) for r in rows[:3]) + '\n{"instruction": 3}\n'
-                    + "\n".join(json.dumps(r) for r in rows[3:]) + "\n")
+    pool.write_text(
+        "\n".join(json.dumps(r) for r in rows[:3])
+        + '\n{"instruction": 3}\n'
+        + "\n".join(json.dumps(r) for r in rows[3:])
+        + "\n"
+    )
     at = open_page("data")
     at.text_input(key="sb_pool").set_value(str(pool))
     at.button(key="FormSubmitter:sb_form-Load").click().run()
@@ -220,6 +245,7 @@ def test_own_pool_file_is_captured_in_the_app(demo, tmp_path):
 
 # ---------------------------------------------------------------- issue 10: app state and the map's selection
 
+
 @pytest.mark.unit
 def test_map_selection_maps_points_to_rows_whatever_the_browser_echoes():
     """The map's points go to the browser as plain lists, and a selection is read back by curve and point
@@ -230,19 +256,31 @@ def test_map_selection_maps_points_to_rows_whatever_the_browser_echoes():
     from studio import charts
     from studio.map_page import chosen_rows
 
-    candidates = pd.DataFrame({"x": [0.0, 1, 2, 3], "y": [0.0, 1, 0, 1], "row": [7, 3, 9, 4],
-                               "source": ["a", "b", "a", "b"], "score": [0.1, 0.2, 0.3, 0.4],
-                               "selection": ["selected", "not selected", "selected", "not selected"], "preview": list("pqrs")})
+    candidates = pd.DataFrame(
+        {
+            "x": [0.0, 1, 2, 3],
+            "y": [0.0, 1, 0, 1],
+            "row": [7, 3, 9, 4],
+            "source": ["a", "b", "a", "b"],
+            "score": [0.1, 0.2, 0.3, 0.4],
+            "selection": ["selected", "not selected", "selected", "not selected"],
+            "preview": list("pqrs"),
+        }
+    )
     targets = pd.DataFrame({"x": [5.0, 6], "y": [5.0, 6], "group": ["t1", "t2"], "preview": ["u", "v"]})
     fig = charts.overlap_map(candidates, targets, "source", "map", ["row", "source", "score", "selection", "preview"])
     spec = json.loads(fig.to_json())
     assert all(isinstance(t["customdata"], list) for t in spec["data"]), "customdata must not be a typed array"
     rows = charts.point_rows(fig)
     assert [list(r) for r in rows] == [[7, 9], [3, 4], [-1], [-1]]  # source a, source b, target t1, target t2
-    echoed = [{"curve_number": 0, "point_index": 1, "customdata": [9]},
-              {"curve_number": 1, "point_number": 0, "point_index": 0},  # no customdata at all
-              {"curve_number": 2, "point_index": 0, "customdata": {"0": -1}},  # a target, as a typed array echoes
-              {"curve_number": 3, "point_index": 5}, {"curve_number": 9, "point_index": 0}, {"x": 1}]  # unknown
+    echoed = [
+        {"curve_number": 0, "point_index": 1, "customdata": [9]},
+        {"curve_number": 1, "point_number": 0, "point_index": 0},  # no customdata at all
+        {"curve_number": 2, "point_index": 0, "customdata": {"0": -1}},  # a target, as a typed array echoes
+        {"curve_number": 3, "point_index": 5},
+        {"curve_number": 9, "point_index": 0},
+        {"x": 1},
+    ]  # unknown
     assert chosen_rows(echoed, rows) == [3, 9]
 
 
@@ -268,8 +306,12 @@ def test_sidebar_scoring_summary_follows_the_settings_at_once(demo):
 
 
 def _jsonl(path: Path, n: int) -> Path:
-    path.write_text("".join(json.dumps({"instruction": f"Add {i} and {i + 1}.", "input": "", "output": f"{2 * i + 1}"}) + "\n"
-                            for i in range(n)))
+    path.write_text(
+        "".join(
+            json.dumps({"instruction": f"Add {i} and {i + 1}.", "input": "", "output": f"{2 * i + 1}"}) + "\n"
+            for i in range(n)
+        )
+    )
     return path
 
 

@@ -1,5 +1,6 @@
 """The command Select & export shows is the command that writes its file: run as shown (the real `nait`
 CLI in a subprocess, on the small demo of test_app), it must export the same bytes the page offers."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,15 @@ def run_shown(command: str, cwd: Path) -> bytes:
     argv = shlex.split(command)
     assert argv[:2] == ["nait", "select"], command
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "nait_core", *argv[1:]], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "nait_core", *argv[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return (cwd / argv[argv.index("--out") + 1]).read_bytes()
 
@@ -44,17 +52,61 @@ def shown_command(at) -> str:
 
 
 def test_the_command_renders_every_option():
-    request = SelectRequest("my pool.jsonl", ("gsm8k", "t.jsonl"), "smollm2-135m", "stores", target_size=16, seed=3,
-                            fmt="text", text_field="body", skip_invalid=True,
-                            options=ScoreOptions("jaccard", centre=False, fire_threshold="q0.9"),
-                            cut=Cut(ratio=0.30000000000000004), merge="intersection")
+    request = SelectRequest(
+        "my pool.jsonl",
+        ("gsm8k", "t.jsonl"),
+        "smollm2-135m",
+        "stores",
+        target_size=16,
+        seed=3,
+        fmt="text",
+        text_field="body",
+        skip_invalid=True,
+        options=ScoreOptions("jaccard", centre=False, fire_threshold="q0.9"),
+        cut=Cut(ratio=0.30000000000000004),
+        merge="intersection",
+    )
     argv = select_argv(request, "out dir/sel.jsonl", "scores.jsonl")
-    assert argv == ["nait", "select", "--candidates", "my pool.jsonl", "--target", "gsm8k", "--target", "t.jsonl",
-                    "--target-size", "16", "--seed", "3", "--format", "text", "--text-field", "body",
-                    "--skip-invalid", "--model", "smollm2-135m", "--method", "jaccard", "--fire-threshold", "q0.9",
-                    "--reduction", "last-first", "--layer-norm", "none", "--no-centre",
-                    "--ratio", "0.30000000000000004", "--merge", "intersection", "--store-dir", "stores",
-                    "--out", "out dir/sel.jsonl", "--scores", "scores.jsonl"]
+    assert argv == [
+        "nait",
+        "select",
+        "--candidates",
+        "my pool.jsonl",
+        "--target",
+        "gsm8k",
+        "--target",
+        "t.jsonl",
+        "--target-size",
+        "16",
+        "--seed",
+        "3",
+        "--format",
+        "text",
+        "--text-field",
+        "body",
+        "--skip-invalid",
+        "--model",
+        "smollm2-135m",
+        "--method",
+        "jaccard",
+        "--fire-threshold",
+        "q0.9",
+        "--reduction",
+        "last-first",
+        "--layer-norm",
+        "none",
+        "--no-centre",
+        "--ratio",
+        "0.30000000000000004",
+        "--merge",
+        "intersection",
+        "--store-dir",
+        "stores",
+        "--out",
+        "out dir/sel.jsonl",
+        "--scores",
+        "scores.jsonl",
+    ]
     assert shlex.split(select_command(request, "out dir/sel.jsonl", "scores.jsonl")) == argv
     from nait_core.cli import build_parser
 
@@ -84,8 +136,11 @@ def test_shown_command_keeps_the_data_options(tmp_path, monkeypatch):
     the shown command carries all three (without them `nait select` stops at the bad record)."""
     pool = tmp_path / "notes.jsonl"
     texts = [f"Add {i} and {i + 1}: the sum is {2 * i + 1}." for i in range(6)]
-    pool.write_text("".join(json.dumps({"body": t}) + "\n" for t in texts[:2]) + '{"body": ""}\n'
-                    + "".join(json.dumps({"body": t}) + "\n" for t in texts[2:]))
+    pool.write_text(
+        "".join(json.dumps({"body": t}) + "\n" for t in texts[:2])
+        + '{"body": ""}\n'
+        + "".join(json.dumps({"body": t}) + "\n" for t in texts[2:])
+    )
     offered = downloads(monkeypatch)
     at = open_page("data")
     at.text_input(key="sb_pool").set_value(str(pool))

@@ -1,5 +1,6 @@
 """The explanation views in the app, driven by AppTest on the small demo: contrastive neurons, the neuron
 card, nearest targets, shared neurons, the share note, links and the view in the URL."""
+
 from __future__ import annotations
 
 import base64
@@ -127,8 +128,11 @@ def test_a_link_with_a_row_marks_it_on_the_map(demo):
     traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
     star = [t for t in traces if t.get("name") == "record 7"]
     assert len(star) == 1 and star[0]["marker"]["symbol"] == "star" and star[0]["customdata"] == [[7]]
-    dots = [(decoded(t["x"]), decoded(t["y"]), [c[0] for c in t["customdata"]]) for t in traces
-            if t.get("mode") == "markers" and t.get("marker", {}).get("symbol") not in ("x", "star")]
+    dots = [
+        (decoded(t["x"]), decoded(t["y"]), [c[0] for c in t["customdata"]])
+        for t in traces
+        if t.get("mode") == "markers" and t.get("marker", {}).get("symbol") not in ("x", "star")
+    ]
     x, y = next((xs[rows.index(7)], ys[rows.index(7)]) for xs, ys, rows in dots if 7 in rows)
     assert (decoded(star[0]["x"])[0], decoded(star[0]["y"])[0]) == pytest.approx((x, y))  # on record 7's dot
     # Nothing chosen yet: record 7 and its nearest candidates on the map, each row opening the record.
@@ -150,9 +154,17 @@ def test_chosen_points_table_links_each_record():
     from studio import charts
     from studio.map_page import chosen_rows, linked
 
-    candidates = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [0.0, 1.0, 0.0, 1.0], "row": [4, 9, 2, 6],
-                               "score": [0.1, 0.2, 0.3, 0.4], "source": ["a", "b", "a", "b"],
-                               "selection": ["selected", "not selected"] * 2, "preview": list("pqrs")})
+    candidates = pd.DataFrame(
+        {
+            "x": [0.0, 1.0, 2.0, 3.0],
+            "y": [0.0, 1.0, 0.0, 1.0],
+            "row": [4, 9, 2, 6],
+            "score": [0.1, 0.2, 0.3, 0.4],
+            "source": ["a", "b", "a", "b"],
+            "selection": ["selected", "not selected"] * 2,
+            "preview": list("pqrs"),
+        }
+    )
     targets = pd.DataFrame({"x": [5.0], "y": [5.0], "group": ["t"], "preview": ["t0"]})
     fig = charts.overlap_map(candidates, targets, "source", "map", ["row"], highlight=9)
     rows = charts.point_rows(fig)

@@ -1,4 +1,5 @@
 """One atomic-write helper (nait_core/atomic.py): whole files or none, temp names unique per writer."""
+
 import json
 import os
 import threading

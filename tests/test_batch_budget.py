@@ -1,9 +1,17 @@
 """`--batch-tokens auto`: the budget chosen for the device."""
+
 import pytest
 import torch
 
-from nait_core.capture import (CPU_BATCH_TOKENS, CUDA_MAX_TOKENS, CUDA_MEMORY_SHARE, CUDA_MIN_TOKENS, CaptureOptions,
-                               activation_bytes_per_token, batch_budget)
+from nait_core.capture import (
+    CPU_BATCH_TOKENS,
+    CUDA_MAX_TOKENS,
+    CUDA_MEMORY_SHARE,
+    CUDA_MIN_TOKENS,
+    CaptureOptions,
+    activation_bytes_per_token,
+    batch_budget,
+)
 from nait_testing.models import tiny_model
 
 pytestmark = pytest.mark.model

@@ -1,4 +1,5 @@
 """Capture on the bundled model: padding-invariant, logits untouched, resumable, reused."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """Reading records: formats, exact round-trips, and errors that name file, line and field."""
+
 import json
 
 import pandas as pd
@@ -10,8 +11,10 @@ from nait_core.selection import Cut, select, selected_lines
 from nait_core.tokens import tokenize
 
 pytestmark = pytest.mark.unit
-ALPACA = [{"instruction": "Add 2 and 3.", "input": "", "output": "5", "id": 7, "score": 0.5},
-          {"instruction": "Translate", "input": "bonjour", "output": "hello", "id": 8, "score": None}]
+ALPACA = [
+    {"instruction": "Add 2 and 3.", "input": "", "output": "5", "id": 7, "score": 0.5},
+    {"instruction": "Translate", "input": "bonjour", "output": "hello", "id": 8, "score": None},
+]
 
 
 def write_jsonl(path, rows):
@@ -21,11 +24,19 @@ def write_jsonl(path, rows):
 
 def test_formats_are_detected(tmp_path):
     sharegpt = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]}
-    messages = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                             {"role": "assistant", "content": "Hello."}]}
+    messages = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+        ]
+    }
     data = read_records(write_jsonl(tmp_path / "mixed.jsonl", [ALPACA[1], sharegpt, messages]))
     a, s, m = data.records
-    assert a.conversation == [{"role": "user", "content": "Translate\n\nbonjour"}, {"role": "assistant", "content": "hello"}]
+    assert a.conversation == [
+        {"role": "user", "content": "Translate\n\nbonjour"},
+        {"role": "assistant", "content": "hello"},
+    ]
     assert s.conversation[-1] == {"role": "assistant", "content": "Hello!"}
     assert [t["role"] for t in m.conversation] == ["system", "user", "assistant"]
     text = read_records(write_jsonl(tmp_path / "t.jsonl", [{"body": "plain words"}]), text_field="body")
@@ -57,14 +68,17 @@ def test_jsonl_export_is_byte_identical(tmp_path):
     assert selected_lines(data.records, chosen) == lines
 
 
-@pytest.mark.parametrize("content, where, field", [
-    ('{"instruction": "a", "output": "b"}\n{"instruction": "c",\n', ":2", None),
-    ('{"instruction": "a", "output": "b"}\n{"instruction": "c"}\n', ":2", "output"),
-    ('{"instruction": "a", "output": "b"}\n\n{"instruction": "  ", "output": "x"}\n', ":3", "instruction"),
-    ('{"messages": [{"role": "user", "content": "hi"}]}\n', ":1", "messages[0].role"),
-    ('{"conversations": [{"from": "alien", "value": "hi"}]}\n', ":1", "conversations[0].from"),
-    ('[1, 2]\n', ":1", None),
-])
+@pytest.mark.parametrize(
+    "content, where, field",
+    [
+        ('{"instruction": "a", "output": "b"}\n{"instruction": "c",\n', ":2", None),
+        ('{"instruction": "a", "output": "b"}\n{"instruction": "c"}\n', ":2", "output"),
+        ('{"instruction": "a", "output": "b"}\n\n{"instruction": "  ", "output": "x"}\n', ":3", "instruction"),
+        ('{"messages": [{"role": "user", "content": "hi"}]}\n', ":1", "messages[0].role"),
+        ('{"conversations": [{"from": "alien", "value": "hi"}]}\n', ":1", "conversations[0].from"),
+        ("[1, 2]\n", ":1", None),
+    ],
+)
 def test_bad_records_name_file_line_and_field(tmp_path, content, where, field):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
@@ -77,8 +91,10 @@ def test_bad_records_name_file_line_and_field(tmp_path, content, where, field):
 
 def test_skip_invalid_reports_what_it_skipped(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"instruction": "a", "output": "b"}\nnot json\n{"instruction": "c", "output": ""}\n'
-                    '{"instruction": "d", "output": "e"}\n')
+    path.write_text(
+        '{"instruction": "a", "output": "b"}\nnot json\n{"instruction": "c", "output": ""}\n'
+        '{"instruction": "d", "output": "e"}\n'
+    )
     data = read_records(path, skip_invalid=True)
     assert [r.raw["instruction"] for r in data.records] == ["a", "d"]
     assert len(data.skipped) == 2
@@ -97,7 +113,7 @@ def test_response_span_with_chat_template(tokenizer):
     tokens = tokenize(data, tokenizer, max_length=4096)
     text, start = render(record.conversation, tokenizer)
     assert text[start:].startswith(record.response)
-    response = tokenizer.decode(tokens.input_ids[0][tokens.response_start[0]:])
+    response = tokenizer.decode(tokens.input_ids[0][tokens.response_start[0] :])
     assert response.startswith(record.response[:40])
     prompt = tokenizer.decode(tokens.input_ids[0][: tokens.response_start[0]])
     assert prompt.endswith("assistant\n") and record.response[:20] not in prompt
@@ -117,7 +133,8 @@ def test_builtin_sets_are_disjoint_from_demo():
     for name in ("gsm8k", "humaneval", "mmlu"):
         named = load_builtin(name)
         assert not {json.dumps(r.raw, sort_keys=True) for r in named.records} & {
-            json.dumps(r.raw, sort_keys=True) for r in demo.records}
+            json.dumps(r.raw, sort_keys=True) for r in demo.records
+        }
     assert len(load_builtin("gsm8k")) + sum(r.source == "gsm8k" for r in demo.records) == 1319
     assert len(load_builtin("mmlu")) + 700 <= 14042  # stray header rows dropped; repeated questions kept together
     algebra = load_builtin("mmlu:abstract_algebra")

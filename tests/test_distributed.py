@@ -1,5 +1,6 @@
 """Capture on a local Ray cluster (CPU, tiny random Llama saved to a folder): same bytes as one process,
 same selection, and it survives a killed actor and a killed driver."""
+
 import json
 import os
 import re
@@ -78,12 +79,53 @@ def test_select_with_ray_writes_the_same_selection(cluster, tiny_folder, records
     pool, target = tmp_path / "pool.jsonl", tmp_path / "target.jsonl"
     pool.write_text("".join(json.dumps(r.raw) + "\n" for r in records.records[:40]))
     target.write_text("".join(json.dumps(r.raw) + "\n" for r in records.records[40:52]))
-    common = ["select", "--candidates", str(pool), "--target", str(target), "--model", str(tiny_folder),
-              "--device", "cpu", "--max-length", "64", "--ratio", "0.25"]
-    assert main(common + ["--store-dir", str(tmp_path / "a"), "--out", str(tmp_path / "a.jsonl"),
-                          "--scores", str(tmp_path / "a-scores.jsonl")]) == 0
-    assert main(common + ["--store-dir", str(tmp_path / "b"), "--out", str(tmp_path / "b.jsonl"),
-                          "--scores", str(tmp_path / "b-scores.jsonl"), "--ray", cluster, "--ray-workers", "2"]) == 0
+    common = [
+        "select",
+        "--candidates",
+        str(pool),
+        "--target",
+        str(target),
+        "--model",
+        str(tiny_folder),
+        "--device",
+        "cpu",
+        "--max-length",
+        "64",
+        "--ratio",
+        "0.25",
+    ]
+    assert (
+        main(
+            common
+            + [
+                "--store-dir",
+                str(tmp_path / "a"),
+                "--out",
+                str(tmp_path / "a.jsonl"),
+                "--scores",
+                str(tmp_path / "a-scores.jsonl"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            common
+            + [
+                "--store-dir",
+                str(tmp_path / "b"),
+                "--out",
+                str(tmp_path / "b.jsonl"),
+                "--scores",
+                str(tmp_path / "b-scores.jsonl"),
+                "--ray",
+                cluster,
+                "--ray-workers",
+                "2",
+            ]
+        )
+        == 0
+    )
     chosen = (tmp_path / "a.jsonl").read_text()
     assert chosen and chosen == (tmp_path / "b.jsonl").read_text()
     assert (tmp_path / "a-scores.jsonl").read_text() == (tmp_path / "b-scores.jsonl").read_text()
@@ -154,8 +196,15 @@ print(capture(model, records, sys.argv[2], options).store.path, flush=True)
 
 def _driver(tiny_folder, root, address):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(tiny_folder), str(root), address], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(tiny_folder), str(root), address],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def test_a_killed_driver_resumes_with_only_the_missing_shards(cluster, tiny_folder, model, records, tmp_path):
@@ -173,8 +222,11 @@ def test_a_killed_driver_resumes_with_only_the_missing_shards(cluster, tiny_fold
     finally:
         process.wait(timeout=60)
     [folder] = root.iterdir()
-    kept = {p.name: (p / "checksums.json").stat().st_mtime_ns
-            for p in folder.glob("shard-*") if (p / "checksums.json").exists()}
+    kept = {
+        p.name: (p / "checksums.json").stat().st_mtime_ns
+        for p in folder.glob("shard-*")
+        if (p / "checksums.json").exists()
+    }
     partial = Store(folder, json.loads((folder / "manifest.json").read_text()))
     assert 2 <= len(kept) < len(partial.shard_ranges())  # killed mid-run
     assert not _incomplete(folder)

@@ -6,6 +6,7 @@ map, drag a box and a lasso over target points and candidates with the mouse, an
 to the Sample and Neuron explorers; then reload, and load another pool (no stale rows). Skipped when
 /usr/bin/chromium is missing, unless NAIT_REQUIRE_BROWSER=1 (then it fails).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,9 @@ from nait_testing.demo import nait_select
 pytestmark = pytest.mark.slow
 
 if not Path(CHROMIUM).exists() and os.environ.get("NAIT_REQUIRE_BROWSER") != "1":
-    pytest.skip(f"{CHROMIUM} not installed (make browser); NAIT_REQUIRE_BROWSER=1 makes this a failure",
-                allow_module_level=True)
+    pytest.skip(
+        f"{CHROMIUM} not installed (make browser); NAIT_REQUIRE_BROWSER=1 makes this a failure", allow_module_level=True
+    )
 
 
 def test_change_ratio_and_export_in_a_browser(demo, tmp_path):
@@ -29,7 +31,9 @@ def test_change_ratio_and_export_in_a_browser(demo, tmp_path):
     with serve(timeout=180) as url, browser() as page:
         page.goto(f"{url}/select")
         wait_idle(page)
-        count = page.locator('[data-testid="stMetric"]', has_text="Selected records").locator('[data-testid="stMetricValue"]')
+        count = page.locator('[data-testid="stMetric"]', has_text="Selected records").locator(
+            '[data-testid="stMetricValue"]'
+        )
         before = int(count.inner_text().replace(",", ""))
         slider = page.get_by_role("slider", name="Ratio kept per target")
         for _ in range(40):  # 0.10 -> 0.20, one step of 0.01 per key, letting each rerun finish
@@ -111,8 +115,14 @@ def drag_area(page, shape: str) -> tuple[list, int, int, int]:
         if shape == "box":
             polygon = [(cx - rx, cy - ry), (cx + rx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry)]
         else:  # an irregular hexagon, not a rectangle
-            polygon = [(cx - rx, cy), (cx - rx / 2, cy - ry), (cx + rx / 2, cy - ry * 0.8), (cx + rx, cy),
-                       (cx + rx / 2, cy + ry), (cx - rx / 2, cy + ry * 0.9)]
+            polygon = [
+                (cx - rx, cy),
+                (cx - rx / 2, cy - ry),
+                (cx + rx / 2, cy - ry * 0.8),
+                (cx + rx, cy),
+                (cx + rx / 2, cy + ry),
+                (cx - rx / 2, cy + ry * 0.9),
+            ]
         sure = sum(inside(shrink(polygon, 4), x, y) for x, y in candidates)
         maybe = sum(inside(shrink(polygon, -4), x, y) for x, y in candidates)
         hit = sum(inside(polygon, x, y) for x, y in targets)
@@ -182,8 +192,9 @@ def check_filter(page, count: int, pool_size: int) -> None:
 
 def test_box_and_lasso_on_the_map_then_reload_and_a_new_pool(demo, tmp_path):
     pool = tmp_path / "five.jsonl"
-    pool.write_text("".join(f'{{"instruction": "Add {i} and {i + 1}.", "input": "", "output": "{2 * i + 1}"}}\n'
-                            for i in range(5)))
+    pool.write_text(
+        "".join(f'{{"instruction": "Add {i} and {i + 1}.", "input": "", "output": "{2 * i + 1}"}}\n' for i in range(5))
+    )
     with serve(timeout=180) as url, browser(height=1400) as page:
         page.set_default_timeout(120_000)
         page.goto(f"{url}/map")

@@ -4,6 +4,7 @@ In the Sample explorer, a click on a row of the record's neurons opens that neur
 click on the card's neuron id opens the Neuron explorer on it; a URL with a neuron id opens its card and
 survives a reload; settings in the URL restore the Select page. Skipped when /usr/bin/chromium is missing, unless NAIT_REQUIRE_BROWSER=1 (then it fails).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ from nait_testing.browser import CHROMIUM, browser, serve, wait_idle
 pytestmark = pytest.mark.slow
 
 if not Path(CHROMIUM).exists() and os.environ.get("NAIT_REQUIRE_BROWSER") != "1":
-    pytest.skip(f"{CHROMIUM} not installed (make browser); NAIT_REQUIRE_BROWSER=1 makes this a failure",
-                allow_module_level=True)
+    pytest.skip(
+        f"{CHROMIUM} not installed (make browser); NAIT_REQUIRE_BROWSER=1 makes this a failure", allow_module_level=True
+    )
 
 ROW_HEIGHT = 35  # st.dataframe's default row (and header) height in pixels
 

@@ -1,4 +1,5 @@
 """`nait eval`: metrics on hand-made cases, baselines, and the harness on a tiny random model."""
+
 import json
 from pathlib import Path
 
@@ -14,8 +15,17 @@ from nait_core.data import Dataset, Record
 from nait_core.datasets import load_builtin
 from nait_core.eval import results_table, run_eval, split_target
 from nait_core.finetune import FinetuneSettings, finetune, training_examples
-from nait_core.metrics import (MeasureSettings, extract_code, final_number, gsm8k_correct, humaneval_passed,
-                               mmlu_correct, option_logprobs, response_loss, task_of)
+from nait_core.metrics import (
+    MeasureSettings,
+    extract_code,
+    final_number,
+    gsm8k_correct,
+    humaneval_passed,
+    mmlu_correct,
+    option_logprobs,
+    response_loss,
+    task_of,
+)
 from nait_core.tokens import tokenize
 from nait_testing.evals import Interrupt, eval_settings
 from nait_testing.models import tiny_model
@@ -34,16 +44,20 @@ def _record(prompt: str, response: str, **raw) -> Record:
 
 # ---------------------------------------------------------------- metrics on hand-made cases
 
+
 @pytest.mark.unit
-@pytest.mark.parametrize("text, number", [
-    ("She pays 3 * 6 = 18 dollars.\n#### 18", "18"),
-    ("#### 1,000", "1000"),
-    ("so the total is $1,234.50.", "1234.5"),
-    ("First 4, then 7, the answer is 12.", "12"),
-    ("#### -3.0 (and 5 more)", "-3"),
-    ("#### 0.00", "0"),
-    ("no number at all", None),
-])
+@pytest.mark.parametrize(
+    "text, number",
+    [
+        ("She pays 3 * 6 = 18 dollars.\n#### 18", "18"),
+        ("#### 1,000", "1000"),
+        ("so the total is $1,234.50.", "1234.5"),
+        ("First 4, then 7, the answer is 12.", "12"),
+        ("#### -3.0 (and 5 more)", "-3"),
+        ("#### 0.00", "0"),
+        ("no number at all", None),
+    ],
+)
 def test_final_number(text, number):
     assert final_number(text) == number
 
@@ -96,12 +110,25 @@ def test_option_loglikelihood_and_mmlu_choice(tiny, tokenizer):
     record = load_builtin("mmlu").records[0]
     options = [f"The answer is ({x})" for x in "ABCD"]
     scores = option_logprobs(tiny.model, tokenizer, record.prompt, options)
-    manual = [_manual_logprob(tiny.model, tokenizer, record.prompt + [{"role": "assistant", "content": o}])[0] for o in options]
+    manual = [
+        _manual_logprob(tiny.model, tokenizer, record.prompt + [{"role": "assistant", "content": o}])[0]
+        for o in options
+    ]
     np.testing.assert_allclose(scores, manual, rtol=1e-4)
     best = "ABCD"[int(np.argmax(scores))]
-    right = Record(record.raw, record.where, record.source, record.prompt + [{"role": "assistant", "content": f"The answer is ({best}) x"}])
+    right = Record(
+        record.raw,
+        record.where,
+        record.source,
+        record.prompt + [{"role": "assistant", "content": f"The answer is ({best}) x"}],
+    )
     wrong_letter = next(x for x in "ABCD" if x != best)
-    wrong = Record(record.raw, record.where, record.source, record.prompt + [{"role": "assistant", "content": f"The answer is ({wrong_letter}) x"}])
+    wrong = Record(
+        record.raw,
+        record.where,
+        record.source,
+        record.prompt + [{"role": "assistant", "content": f"The answer is ({wrong_letter}) x"}],
+    )
     assert mmlu_correct(tiny.model, tokenizer, right) and not mmlu_correct(tiny.model, tokenizer, wrong)
 
 
@@ -114,13 +141,18 @@ def test_response_loss_is_the_mean_token_nll(tiny, tokenizer):
 
 # ---------------------------------------------------------------- baselines
 
+
 def test_baselines(tiny, tokenizer):
     records = [_record("What is 2 + 2?", "It is 4."), _record("Name a colour.", "Blue, or perhaps a deep green.")]
     data = Dataset("two", records)
     tokens = tokenize(data, tokenizer, 1024)
     assert length_scores(tiny, data).tolist() == [len(i) - s for i, s in zip(tokens.input_ids, tokens.response_start)]
-    np.testing.assert_array_equal(baseline_scores("random", None, data, seed=3), baseline_scores("random", None, data, seed=3))
-    assert not np.array_equal(baseline_scores("random", None, data, seed=3), baseline_scores("random", None, data, seed=4))
+    np.testing.assert_array_equal(
+        baseline_scores("random", None, data, seed=3), baseline_scores("random", None, data, seed=3)
+    )
+    assert not np.array_equal(
+        baseline_scores("random", None, data, seed=3), baseline_scores("random", None, data, seed=4)
+    )
     reports = []
     ifd = ifd_scores(tiny, data, progress=reports.append)
     assert (reports[-1].samples_done, reports[-1].samples_total) == (4, 4)  # both passes, counted as one job
@@ -167,11 +199,14 @@ def test_finetune_is_seeded_and_full_tuning_changes_the_weights(tokenizer):
     assert type(first.network).__name__.startswith("Peft")
     model = tiny_model("llama", tokenizer)
     before = model.model.lm_head.weight.detach().clone()
-    full = finetune(model, data, FinetuneSettings(method="full", max_steps=1, batch_size=2, learning_rate=1e-2, warmup_steps=0))
+    full = finetune(
+        model, data, FinetuneSettings(method="full", max_steps=1, batch_size=2, learning_rate=1e-2, warmup_steps=0)
+    )
     assert full.network is model.model and not torch.equal(before, model.model.lm_head.weight)
 
 
 # ---------------------------------------------------------------- the harness
+
 
 @pytest.mark.unit
 def test_split_is_disjoint_and_seeded():
@@ -263,11 +298,27 @@ def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
 def test_every_kind_of_arm(tmp_path, tokenizer, spied):
     subset = tmp_path / "mine.jsonl"
     subset.write_text("".join(json.dumps(r.raw) + "\n" for r in load_builtin("demo").records[:3]))
-    settings = eval_settings(tmp_path, methods=("overlap", "nait-pca", "ifd", "length", "random"), random_seeds=(0, 1, 2),
-                         full=True, subsets=(str(subset),), targets=("gsm8k", "mmlu"))
+    settings = eval_settings(
+        tmp_path,
+        methods=("overlap", "nait-pca", "ifd", "length", "random"),
+        random_seeds=(0, 1, 2),
+        full=True,
+        subsets=(str(subset),),
+        targets=("gsm8k", "mmlu"),
+    )
     results = run_eval(settings, tmp_path / "run", lambda: tiny_model("llama", tokenizer))
-    assert list(results["arms"]) == ["base", "overlap", "nait-pca", "ifd", "length", "random#0", "random#1",
-                                     "random#2", "full", "subset:mine"]
+    assert list(results["arms"]) == [
+        "base",
+        "overlap",
+        "nait-pca",
+        "ifd",
+        "length",
+        "random#0",
+        "random#1",
+        "random#2",
+        "full",
+        "subset:mine",
+    ]
     assert results["arms"]["full"]["n_train"] == 12 and results["arms"]["subset:mine"]["n_train"] == 3
     assert set(results["arms"]["ifd"]["metrics"]["mmlu"]) == {"loss", "accuracy"}
     random_row = next(r for r in evaluate.summary(results) if r["arm"] == "random")
@@ -278,18 +329,48 @@ def test_every_kind_of_arm(tmp_path, tokenizer, spied):
     means, each_run = figures["mmlu/loss"].data
     assert list(means.x) == ["base", "overlap", "nait-pca", "ifd", "length", "random", "full", "subset:mine"]
     assert list(each_run.hovertext) == list(results["arms"]) and list(each_run.x).count("random") == 3
-    assert means.y[means.x.index("random")] == pytest.approx(np.mean([y for x, y in zip(each_run.x, each_run.y) if x == "random"]))
+    assert means.y[means.x.index("random")] == pytest.approx(
+        np.mean([y for x, y in zip(each_run.x, each_run.y) if x == "random"])
+    )
 
 
 @pytest.mark.unit
 def test_eval_command_line_reads_every_setting(tmp_path):
     from nait_core import cli
 
-    args = cli.build_parser().parse_args([
-        "eval", "--out", str(tmp_path), "--model", "my/model", "--neuron-module", "mlp.c_proj", "--trust-remote-code",
-        "--candidates", "pool.jsonl", "--target", "gsm8k", "--target", "mmlu", "--methods", "overlap,ifd,random",
-        "--random-seeds", "3,4", "--no-full", "--ratio", "0.2", "--finetune", "full", "--epochs", "2",
-        "--gen-limit", "5", "--full-steps", "both"])
+    args = cli.build_parser().parse_args(
+        [
+            "eval",
+            "--out",
+            str(tmp_path),
+            "--model",
+            "my/model",
+            "--neuron-module",
+            "mlp.c_proj",
+            "--trust-remote-code",
+            "--candidates",
+            "pool.jsonl",
+            "--target",
+            "gsm8k",
+            "--target",
+            "mmlu",
+            "--methods",
+            "overlap,ifd,random",
+            "--random-seeds",
+            "3,4",
+            "--no-full",
+            "--ratio",
+            "0.2",
+            "--finetune",
+            "full",
+            "--epochs",
+            "2",
+            "--gen-limit",
+            "5",
+            "--full-steps",
+            "both",
+        ]
+    )
     settings = settings_from_args(args)
     assert (settings.model, settings.neuron_module, settings.trust_remote_code) == ("my/model", "mlp.c_proj", True)
     assert settings.targets == ("gsm8k", "mmlu") and settings.methods == ("overlap", "ifd", "random")
@@ -304,23 +385,37 @@ def test_eval_command_line_reads_every_setting(tmp_path):
 def test_progress_log_is_throttled_for_selection_only(capsys):
     now = [0.0]
     show = progress_printer(every=5, clock=lambda: now[0])
-    for second, stage, detail in [(0, "select", ""), (1, "select", "1/9"), (2, "select", "2/9"), (7, "select", "8/9"),
-                                  (8, "train", ""), (8.5, "train", ""), (9, "measure", "")]:
+    for second, stage, detail in [
+        (0, "select", ""),
+        (1, "select", "1/9"),
+        (2, "select", "2/9"),
+        (7, "select", "8/9"),
+        (8, "train", ""),
+        (8.5, "train", ""),
+        (9, "measure", ""),
+    ]:
         now[0] = second
         show(evaluate.ArmProgress("ifd", 1, 2, stage, detail=detail))
     lines = capsys.readouterr().err.splitlines()
-    assert lines == ["[1/2] ifd: select", "[1/2] ifd: select · 8/9",
-                     "[1/2] ifd: train", "[1/2] ifd: train", "[1/2] ifd: measure"]
-
+    assert lines == [
+        "[1/2] ifd: select",
+        "[1/2] ifd: select · 8/9",
+        "[1/2] ifd: train",
+        "[1/2] ifd: train",
+        "[1/2] ifd: measure",
+    ]
 
 
 # ---------------------------------------------------------------- per-problem losses, paired comparison, composition
+
 
 def test_per_problem_losses_add_up_to_the_loss(tiny, tokenizer):
     from nait_core.metrics import measure_per_problem
 
     held = split_target(load_builtin("gsm8k"), 2, 3, seed=0)[1]
-    metrics, detail = measure_per_problem(tiny.model, tokenizer, held, MeasureSettings(max_new_tokens=2, generate_limit=2))
+    metrics, detail = measure_per_problem(
+        tiny.model, tokenizer, held, MeasureSettings(max_new_tokens=2, generate_limit=2)
+    )
     assert len(detail["nll"]) == len(detail["tokens"]) == 3 and len(detail["exact_match"]) == 2
     assert metrics["loss"] == pytest.approx(sum(detail["nll"]) / sum(detail["tokens"]))
     assert metrics["loss"] == pytest.approx(response_loss(tiny.model, tokenizer, held), rel=1e-6)
@@ -343,7 +438,9 @@ def test_paired_bootstrap_and_sign_test_on_known_numbers():
     # Identical arms: difference 0 and a zero-width interval; swapping the arms flips the sign.
     assert evaluate.paired_bootstrap(b, b, tokens, resamples=500) == (0.0, 0.0, 0.0)
     swapped = evaluate.paired_bootstrap(b, a, tokens, resamples=4000, seed=3)
-    assert swapped[0] == pytest.approx(-diff) and swapped[1] == pytest.approx(-high) and swapped[2] == pytest.approx(-low)
+    assert (
+        swapped[0] == pytest.approx(-diff) and swapped[1] == pytest.approx(-high) and swapped[2] == pytest.approx(-low)
+    )
     # Sign test: 9 wins, 1 loss, 2 ties -> p = 2 * (C(10,0) + C(10,1)) / 2**10.
     wins, losses, ties, p = evaluate.sign_test([1] * 9 + [3, 2, 2], [2] * 9 + [2, 2, 2])
     assert (wins, losses, ties) == (9, 1, 2) and p == pytest.approx(2 * 11 / 1024)
@@ -352,8 +449,14 @@ def test_paired_bootstrap_and_sign_test_on_known_numbers():
 
 def _general_file(path, n=40):
     """A small general Alpaca JSON file (stands in for the GPTeacher sets, which the product does not ship)."""
-    rows = [{"instruction": f"Describe place number {i} in a few words.", "input": "",
-             "output": f"Place {i} is quiet, green and {'very ' * (i % 3)}far away."} for i in range(n)]
+    rows = [
+        {
+            "instruction": f"Describe place number {i} in a few words.",
+            "input": "",
+            "output": f"Place {i} is quiet, green and {'very ' * (i % 3)}far away.",
+        }
+        for i in range(n)
+    ]
     path.write_text(json.dumps(rows))
     return str(path)
 
@@ -361,7 +464,9 @@ def _general_file(path, n=40):
 def _pool_tool():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_rare_pool", Path(__file__).parents[1] / "bench" / "make_rare_pool.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_rare_pool", Path(__file__).parents[1] / "bench" / "make_rare_pool.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -370,7 +475,9 @@ def _pool_tool():
 def _rare_pool(tmp_path):
     """A 34-record pool: 33 general records and 1 planted GSM8K problem (3 %)."""
     pool_tool = _pool_tool()
-    rows, manifest = pool_tool.build_pool([_general_file(tmp_path / "general.json")], 34, 0.03, feature_size=4, heldout_size=2)
+    rows, manifest = pool_tool.build_pool(
+        [_general_file(tmp_path / "general.json")], 34, 0.03, feature_size=4, heldout_size=2
+    )
     pool_tool.write_pool(rows, manifest, tmp_path / "pool.jsonl")
     return tmp_path / "pool.jsonl"
 
@@ -403,9 +510,17 @@ def test_rare_pool_is_seeded_and_disjoint_from_the_target(tmp_path):
 def test_step_matched_full_arm_composition_and_comparison(tmp_path, tokenizer):
     """A rare-skill pool end to end: selection arms, both full arms, per-problem losses, composition."""
     pool = _rare_pool(tmp_path)
-    settings = eval_settings(tmp_path, candidates=str(pool), candidates_limit=None, methods=("overlap", "length", "random"),
-                         ratio=0.25, random_seeds=(0, 1), full=True, full_steps="both",
-                         finetune=FinetuneSettings(max_steps=-1, batch_size=4, max_length=320))
+    settings = eval_settings(
+        tmp_path,
+        candidates=str(pool),
+        candidates_limit=None,
+        methods=("overlap", "length", "random"),
+        ratio=0.25,
+        random_seeds=(0, 1),
+        full=True,
+        full_steps="both",
+        finetune=FinetuneSettings(max_steps=-1, batch_size=4, max_length=320),
+    )
     results = run_eval(settings, tmp_path / "run", lambda: tiny_model("llama", tokenizer))
     arms = results["arms"]
     assert list(arms) == ["base", "overlap", "length", "random#0", "random#1", "full", "full-matched"]

@@ -1,4 +1,5 @@
 """Explanations (nait_core/explain.py) on synthetic stores, tiny random models and the bundled tokenizer."""
+
 import numpy as np
 import pytest
 
@@ -20,15 +21,25 @@ def planted_store(path, n=40, layers=3, neurons=8, seed=0, bumps=(), fingerprint
     x[:, 1, 0] = 50 + 0.01 * rng.normal(size=n)
     for row, layer, neuron in bumps:
         x[row, layer, neuron] += 3
-    manifest = {"model": {"name": "m", "fingerprint": fingerprint, "dtype": "float32"},
-                "data": {"name": path.name, "hash": f"h{seed}", "n_samples": n},
-                "options": {"reductions": ["mean"], "max_length": 8},
-                "shape": {"layers": layers, "neurons": neurons}, "shard_size": 16}
+    manifest = {
+        "model": {"name": "m", "fingerprint": fingerprint, "dtype": "float32"},
+        "data": {"name": path.name, "hash": f"h{seed}", "n_samples": n},
+        "options": {"reductions": ["mean"], "max_length": 8},
+        "shape": {"layers": layers, "neurons": neurons},
+        "shard_size": 16,
+    }
     store = Store.create(path, manifest)
     for start, end in store.shard_ranges():
-        store.write_shard(start, end, {"mean": x[start:end].astype(np.float16), "tokens": np.arange(start, end, dtype=np.int32),
-                                       "response_tokens": np.ones(end - start, np.int32),
-                                       "truncated": np.zeros(end - start, bool)})
+        store.write_shard(
+            start,
+            end,
+            {
+                "mean": x[start:end].astype(np.float16),
+                "tokens": np.arange(start, end, dtype=np.int32),
+                "response_tokens": np.ones(end - start, np.int32),
+                "truncated": np.zeros(end - start, bool),
+            },
+        )
     return Store.open(path), x.astype(np.float16).astype(np.float32)
 
 
@@ -68,8 +79,9 @@ def test_robust_limits_are_not_set_by_outliers():
 
 @pytest.mark.model
 def test_template_tokens_are_marked_and_do_not_set_the_scale(tokenizer):
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Add two and three."},
-                                          {"role": "assistant", "content": "Five."}], tokenize=False)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Add two and three."}, {"role": "assistant", "content": "Five."}], tokenize=False
+    )
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     mask = ex.template_mask(tokenizer, ids)
     pieces = [tokenizer.decode([i]) for i in ids]
@@ -82,12 +94,17 @@ def test_template_tokens_are_marked_and_do_not_set_the_scale(tokenizer):
 
 
 def test_share_note_explains_the_union():
-    masks = {"a": np.r_[np.ones(10, bool), np.zeros(90, bool)], "b": np.r_[np.zeros(5, bool), np.ones(10, bool), np.zeros(85, bool)],
-             "c": np.r_[np.zeros(90, bool), np.ones(10, bool)]}
+    masks = {
+        "a": np.r_[np.ones(10, bool), np.zeros(90, bool)],
+        "b": np.r_[np.zeros(5, bool), np.ones(10, bool), np.zeros(85, bool)],
+        "c": np.r_[np.zeros(90, bool), np.ones(10, bool)],
+    }
     note = ex.share_note(masks, Cut(ratio=0.1), "union")
     assert note.startswith("union of 3 targets at 10% each = 25.0% of the pool (25 records)")
     assert "10 + 10 + 10" in note and "5 of the picks are shared" in note
-    assert ex.share_note(masks, Cut(ratio=0.1), "intersection").startswith("intersection of 3 targets at 10% each = 0.0%")
+    assert ex.share_note(masks, Cut(ratio=0.1), "intersection").startswith(
+        "intersection of 3 targets at 10% each = 0.0%"
+    )
     assert ex.share_note({"a": masks["a"]}, Cut(ratio=0.1), "union") == ""
     selection = select({k: m.astype(float) for k, m in masks.items()}, Cut(top=10))
     assert f"{selection.selected.mean():.1%}" in ex.share_note(masks, Cut(top=10), "union")
@@ -96,8 +113,12 @@ def test_share_note_explains_the_union():
 def test_shared_view_finds_planted_shared_neurons(tmp_path, pool):
     store, x = pool
     # Two targets share neuron (0, 2) and (2, 5); each has one of its own.
-    a, _ = planted_store(tmp_path / "a", n=12, seed=1, bumps=[(i, l, j) for i in range(12) for l, j in [(0, 2), (2, 5), (1, 7)]])
-    b, _ = planted_store(tmp_path / "b", n=12, seed=2, bumps=[(i, l, j) for i in range(12) for l, j in [(0, 2), (2, 5), (2, 1)]])
+    a, _ = planted_store(
+        tmp_path / "a", n=12, seed=1, bumps=[(i, l, j) for i in range(12) for l, j in [(0, 2), (2, 5), (1, 7)]]
+    )
+    b, _ = planted_store(
+        tmp_path / "b", n=12, seed=2, bumps=[(i, l, j) for i in range(12) for l, j in [(0, 2), (2, 5), (2, 1)]]
+    )
     features = [build_feature(a, "a", reductions=()), build_feature(b, "b", reductions=())]
     options = ScoreOptions()
     scores = score_store(store, features, options)

@@ -1,4 +1,5 @@
 """`nait explain neuron` and `nait explain shared` on the small demo (the app tests' captures, reused)."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,6 @@ import pytest
 
 from nait_core.cli import main
 from nait_core.store import list_stores
-
 from nait_testing.demo import DEMO_SIZE, TARGET_SIZE, TARGETS
 
 pytestmark = pytest.mark.slow
@@ -16,7 +16,20 @@ COMMON = ["--candidates", "demo", "--target-size", TARGET_SIZE]
 
 
 def test_explain_neuron_text_and_json(demo, capsys):
-    argv = ["explain", "neuron", "L12.N345", *COMMON, "--target", "gsm8k", "--store-dir", str(demo), "--top", "2", "--live", "1"]
+    argv = [
+        "explain",
+        "neuron",
+        "L12.N345",
+        *COMMON,
+        "--target",
+        "gsm8k",
+        "--store-dir",
+        str(demo),
+        "--top",
+        "2",
+        "--live",
+        "1",
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert text.startswith("neuron L12.N345 (layer 12, index 345)") and "promotes:" in text and "fires on:" in text
@@ -36,8 +49,18 @@ def test_explain_neuron_text_and_json(demo, capsys):
 
 
 def test_explain_shared_text_and_json(demo, capsys):
-    argv = ["explain", "shared", *COMMON, *[a for t in TARGETS for a in ("--target", t)], "--store-dir", str(demo),
-            "--rows", "4", "--neurons", "20"]
+    argv = [
+        "explain",
+        "shared",
+        *COMMON,
+        *[a for t in TARGETS for a in ("--target", t)],
+        "--store-dir",
+        str(demo),
+        "--rows",
+        "4",
+        "--neurons",
+        "20",
+    ]
     assert main(argv + ["--json"]) == 0
     view = json.loads(capsys.readouterr().out)
     assert view["targets"] == [f"{t}-n{TARGET_SIZE}-s0" for t in TARGETS]
@@ -62,9 +85,28 @@ def test_documented_jaccard_quantiles_work_for_every_builtin_target(demo, tmp_pa
     """`--fire-threshold q0.9` (the README's example) and q0.99 used to stop with 'no neuron fires for most
     samples of target mmlu'; the target's firing set now falls back instead, so every target ranks."""
     out, scores = tmp_path / "out.jsonl", tmp_path / "scores.jsonl"
-    assert main(["select", *COMMON, *[a for t in TARGETS for a in ("--target", t)], "--store-dir", str(demo),
-                 "--method", "jaccard", "--fire-threshold", threshold, "--ratio", "0.1", "--out", str(out),
-                 "--scores", str(scores)]) == 0
+    assert (
+        main(
+            [
+                "select",
+                *COMMON,
+                *[a for t in TARGETS for a in ("--target", t)],
+                "--store-dir",
+                str(demo),
+                "--method",
+                "jaccard",
+                "--fire-threshold",
+                threshold,
+                "--ratio",
+                "0.1",
+                "--out",
+                str(out),
+                "--scores",
+                str(scores),
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in scores.read_text().splitlines()]
     for name in [f"{t}-n{TARGET_SIZE}-s0" for t in TARGETS]:
         assert max(r["targets"][name] for r in rows) > 0, name  # not every record 0

@@ -1,4 +1,5 @@
 """nait_core.explore on tiny synthetic stores (no model): the map cache, firing shares, comparisons."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,16 @@ LAYERS, NEURONS = 3, 8
 
 
 def make_store(root, name, n, seed, shift=0.0):
-    return synthetic_store(root / name, n=n, layers=LAYERS, neurons=NEURONS, reductions=("mean", "last", "first"),
-                           shard_size=16, seed=seed, shift=shift)[0]
+    return synthetic_store(
+        root / name,
+        n=n,
+        layers=LAYERS,
+        neurons=NEURONS,
+        reductions=("mean", "last", "first"),
+        shard_size=16,
+        seed=seed,
+        shift=shift,
+    )[0]
 
 
 @pytest.fixture
@@ -61,7 +70,11 @@ def test_neuron_tables(stores):
 
 def test_explanations_add_up(stores):
     pool, _, feature = stores
-    for options in (ScoreOptions(), ScoreOptions("jaccard", fire_threshold="q0.5"), ScoreOptions("nait-pca", layer_norm="z")):
+    for options in (
+        ScoreOptions(),
+        ScoreOptions("jaccard", fire_threshold="q0.5"),
+        ScoreOptions("nait-pca", layer_norm="z"),
+    ):
         scores = score_store(pool, [feature], options)[0]
         parts = explain(pool, [3, 7], feature, options, scores)
         assert np.allclose(parts[1], explain(pool, [7], feature, options, scores)[0], atol=1e-6)
@@ -72,8 +85,10 @@ def test_explanations_add_up(stores):
 def test_comparisons(stores):
     pool, target, feature = stores
     other = build_feature(pool, "pool-part", np.arange(10))
-    methods = {m: {s.feature: s.score for s in score_store(pool, [feature, other], ScoreOptions(m))}
-               for m in ("overlap", "nait-pca")}
+    methods = {
+        m: {s.feature: s.score for s in score_store(pool, [feature, other], ScoreOptions(m))}
+        for m in ("overlap", "nait-pca")
+    }
     methods["random"] = dict.fromkeys(methods["overlap"], np.random.default_rng(0).random(pool.n_samples))
     table = explore.method_agreement(methods, 0.25)
     assert list(table.columns) == list(explore.AGREEMENT_FIELDS)

@@ -1,4 +1,5 @@
 """Capability features and scoring kernels on synthetic stores (no model needed)."""
+
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ def test_first_principal_direction_matches_svd(shape):
     centred = x - x.mean(0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     assert abs(float(v @ vt[0])) == pytest.approx(1.0, abs=1e-6)
-    assert share == pytest.approx(s[0] ** 2 / (s ** 2).sum(), rel=1e-6)
+    assert share == pytest.approx(s[0] ** 2 / (s**2).sum(), rel=1e-6)
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_feature_contents_and_round_trip(stores, tmp_path):
     feature = build_feature(target, "t")
     np.testing.assert_allclose(feature.profile, target_data["mean"].astype(np.float32).mean(0), rtol=1e-6)
     np.testing.assert_allclose(feature.median, np.median(target_data["mean"].astype(np.float32), axis=0), rtol=1e-6)
-    delta = (target_data["last"].astype(np.float32) - target_data["first"].astype(np.float32))
+    delta = target_data["last"].astype(np.float32) - target_data["first"].astype(np.float32)
     for layer in range(3):
         v = feature.direction("last-first")[layer]
         assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
@@ -61,11 +62,18 @@ def test_feature_errors(stores, tmp_path):
         build_feature(target, "t", indices=[0])
 
 
-@pytest.mark.parametrize("options", [
-    ScoreOptions(), ScoreOptions(centre=False), ScoreOptions(method="jaccard", fire_threshold="0.1"),
-    ScoreOptions(method="jaccard", fire_threshold="q0.7"), ScoreOptions(method="nait-pca"),
-    ScoreOptions(method="nait-pca", layer_norm="z"), ScoreOptions(method="nait-pca", reduction="mean"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ScoreOptions(),
+        ScoreOptions(centre=False),
+        ScoreOptions(method="jaccard", fire_threshold="0.1"),
+        ScoreOptions(method="jaccard", fire_threshold="q0.7"),
+        ScoreOptions(method="nait-pca"),
+        ScoreOptions(method="nait-pca", layer_norm="z"),
+        ScoreOptions(method="nait-pca", reduction="mean"),
+    ],
+)
 def test_scores_split_exactly_into_layers_and_neurons(options, stores):
     pool, data, target, _ = stores
     feature = build_feature(target, "t")

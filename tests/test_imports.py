@@ -1,4 +1,5 @@
 """Light engine modules load without torch or transformers; the package's own names load on first use."""
+
 import os
 import subprocess
 import sys
@@ -18,10 +19,16 @@ HEAVY = ("torch", "transformers")
 
 def _heavy_after_import(module: str) -> list[str]:
     """The heavy packages loaded by `import nait_core.<module>` in a fresh interpreter."""
-    code = (f"import sys, nait_core.{module}\n"
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    code = f"import sys, nait_core.{module}\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return [m for m in result.stdout.strip().split(",") if m]
 

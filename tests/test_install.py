@@ -9,6 +9,7 @@ the environment is kept under ~/.cache/nait/wheel-test/<hash of the declared req
 those requirements are unchanged (the new wheel is reinstalled into it, then `pip check`);
 NAIT_WHEEL_TEST_FRESH=1 builds it anew.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,23 +41,37 @@ def test_requirements_txt_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = set(project["dependencies"])
     declared |= {r for name, extra in project["optional-dependencies"].items() if name != "all" for r in extra}
-    listed = {line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
-              if line.strip() and not line.startswith("#")}
+    listed = {
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert listed == declared
 
 
 def run(command, **kwargs) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    result = subprocess.run([str(c) for c in command], check=False, capture_output=True, text=True, env={**env, **kwargs.pop("env", {})},
-                            timeout=kwargs.pop("timeout", 1800), **kwargs)
+    result = subprocess.run(
+        [str(c) for c in command],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**env, **kwargs.pop("env", {})},
+        timeout=kwargs.pop("timeout", 1800),
+        **kwargs,
+    )
     return result
 
 
 def build_wheel(tmp: Path) -> Path:
     """`pip wheel` on a copy of the source (setuptools writes build/ next to the sources)."""
     source = tmp / "source"
-    shutil.copytree(ROOT, source, ignore=lambda folder, names: [n for n in names if n in SKIP or n.endswith(".egg-info")])
-    result = run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", source, "-w", tmp / "dist"])
+    shutil.copytree(
+        ROOT, source, ignore=lambda folder, names: [n for n in names if n in SKIP or n.endswith(".egg-info")]
+    )
+    result = run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", source, "-w", tmp / "dist"]
+    )
     assert result.returncode == 0, result.stderr
     (wheel,) = (tmp / "dist").glob("nait_studio-*.whl")
     return wheel
@@ -72,7 +87,9 @@ def declared_requirements(wheel: Path) -> list[str]:
 
 def clean_venv(wheel: Path) -> tuple[Path, str]:
     """A venv holding the wheel and what pip resolved from its declared requirements; (venv, how it was made)."""
-    key = hashlib.sha256(json.dumps([sys.version_info[:2], EXTRAS, declared_requirements(wheel)]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([sys.version_info[:2], EXTRAS, declared_requirements(wheel)]).encode()).hexdigest()[
+        :16
+    ]
     venv = Path(os.environ.get("NAIT_CACHE_DIR") or Path.home() / ".cache" / "nait") / "wheel-test" / key
     pip = [venv / "bin" / "python", "-m", "pip"]
     complete = venv / "nait-wheel-test-complete"  # written last: a half-built venv is never reused
@@ -105,7 +122,9 @@ def installed(tmp_path_factory):
 
 def test_installed_wheel_runs_nait(installed, tmp_path, tiny_model_dir):
     bin_ = installed / "bin"
-    where = run([bin_ / "python", "-c", "import nait_core, studio; print(nait_core.__file__, studio.__file__)"], cwd=tmp_path)
+    where = run(
+        [bin_ / "python", "-c", "import nait_core, studio; print(nait_core.__file__, studio.__file__)"], cwd=tmp_path
+    )
     assert where.returncode == 0 and all(p.startswith(str(installed)) for p in where.stdout.split()), where.stdout
 
     result = run([bin_ / "nait", "--help"], cwd=tmp_path)
@@ -115,9 +134,29 @@ def test_installed_wheel_runs_nait(installed, tmp_path, tiny_model_dir):
 
     pool = write_jsonl(tmp_path / "pool.jsonl", alpaca_rows(6) + alpaca_rows(2, topic="product", start=20))
     target = write_arrow_file(tmp_path / "target.arrow", alpaca_rows(3, topic="product", start=40))  # pyarrow: core
-    result = run([bin_ / "nait", "select", "--candidates", pool, "--target", target, "--ratio", "0.5",
-                  "--model", tiny_model_dir, "--device", "cpu", "--store-dir", tmp_path / "stores",
-                  "--out", tmp_path / "chosen.jsonl", "--scores", tmp_path / "scores.jsonl"], cwd=tmp_path)
+    result = run(
+        [
+            bin_ / "nait",
+            "select",
+            "--candidates",
+            pool,
+            "--target",
+            target,
+            "--ratio",
+            "0.5",
+            "--model",
+            tiny_model_dir,
+            "--device",
+            "cpu",
+            "--store-dir",
+            tmp_path / "stores",
+            "--out",
+            tmp_path / "chosen.jsonl",
+            "--scores",
+            tmp_path / "scores.jsonl",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = pool.read_text().splitlines()
     chosen = (tmp_path / "chosen.jsonl").read_text().splitlines()
@@ -126,8 +165,21 @@ def test_installed_wheel_runs_nait(installed, tmp_path, tiny_model_dir):
 
     # datasets is an extra: without it, a save_to_disk folder is a clear error, not an ImportError
     folder = save_to_disk(tmp_path / "pool_ds", alpaca_rows(3))
-    result = run([bin_ / "nait", "select", "--candidates", folder, "--method", "random", "--ratio", "0.5",
-                  "--out", tmp_path / "x.jsonl"], cwd=tmp_path)
+    result = run(
+        [
+            bin_ / "nait",
+            "select",
+            "--candidates",
+            folder,
+            "--method",
+            "random",
+            "--ratio",
+            "0.5",
+            "--out",
+            tmp_path / "x.jsonl",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and "pip install 'nait-studio[datasets]'" in result.stderr, result.stderr
 
 
@@ -145,14 +197,34 @@ print(app_script(), sorted(at.selectbox(key="outcomes_run").options))
     result = run([installed / "bin" / "python", "-c", script], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     path, runs = result.stdout.split(" ", 1)
-    assert path == str(installed / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages" / "nait_app" / "app.py")
+    assert path == str(
+        installed
+        / "lib"
+        / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        / "site-packages"
+        / "nait_app"
+        / "app.py"
+    )
     assert "gsm8k-control" in runs
 
     port = 8700 + os.getpid() % 200
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    process = subprocess.Popen([installed / "bin" / "nait", "app", "--server.headless", "true", "--server.port", str(port),
-                                "--browser.gatherUsageStats", "false"], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            installed / "bin" / "nait",
+            "app",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -167,7 +239,15 @@ print(app_script(), sorted(at.selectbox(key="outcomes_run").options))
         process.wait(timeout=30)
 
 
-TITLES = ["Data & model", "Sample explorer", "Neuron explorer", "Overlap map", "Select & export", "Transfer", "Outcomes"]
+TITLES = [
+    "Data & model",
+    "Sample explorer",
+    "Neuron explorer",
+    "Overlap map",
+    "Select & export",
+    "Transfer",
+    "Outcomes",
+]
 
 
 def test_browser_lists_only_the_navigation_pages(tmp_path, tiny_model_dir):
@@ -179,13 +259,20 @@ def test_browser_lists_only_the_navigation_pages(tmp_path, tiny_model_dir):
         if os.environ.get("NAIT_REQUIRE_BROWSER") == "1":
             pytest.fail(f"{CHROMIUM} not installed")
         pytest.skip(f"{CHROMIUM} not installed (make browser)")
-    env = {"NAIT_MODEL": str(tiny_model_dir), "NAIT_DEMO_SIZE": "20", "NAIT_TARGET_SIZE": "4",
-           "NAIT_STORE_DIR": str(tmp_path / "stores"), "NAIT_EVAL_DIR": str(ROOT / "docs" / "results")}
+    env = {
+        "NAIT_MODEL": str(tiny_model_dir),
+        "NAIT_DEMO_SIZE": "20",
+        "NAIT_TARGET_SIZE": "4",
+        "NAIT_STORE_DIR": str(tmp_path / "stores"),
+        "NAIT_EVAL_DIR": str(ROOT / "docs" / "results"),
+    }
     with serve(env) as url, browser() as page:
         for path, title in (("select", "Select & export"), ("outcomes", "Outcomes"), ("", "Data & model")):
             page.goto(f"{url}/{path}")
             wait_idle(page)
-            assert not page.locator('[data-testid="stException"]').count(), page.locator('[data-testid="stException"]').first.inner_text()
+            assert not page.locator('[data-testid="stException"]').count(), page.locator(
+                '[data-testid="stException"]'
+            ).first.inner_text()
             assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == title
             links = page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
             labels = [links.nth(i).locator("span").last.inner_text().strip() for i in range(links.count())]

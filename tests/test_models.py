@@ -1,4 +1,5 @@
 """Neuron sites by architecture, on tiny random models of each family and on the bundled model."""
+
 import numpy as np
 import pytest
 import torch
@@ -14,9 +15,18 @@ pytestmark = pytest.mark.model
 
 def _records(n=3):
     texts = ["What is 2 + 2?", "Write a haiku about rain, please, in five words or so.", "Name a prime."]
-    return Dataset("tiny", [Record({"i": i}, f"mem:{i}", "tiny",
-                                   [{"role": "user", "content": texts[i % 3]}, {"role": "assistant", "content": "Sure: " * (i + 1)}])
-                            for i in range(n)])
+    return Dataset(
+        "tiny",
+        [
+            Record(
+                {"i": i},
+                f"mem:{i}",
+                "tiny",
+                [{"role": "user", "content": texts[i % 3]}, {"role": "assistant", "content": "Sure: " * (i + 1)}],
+            )
+            for i in range(n)
+        ],
+    )
 
 
 def test_bundled_model_shape(bundled):

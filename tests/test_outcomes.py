@@ -1,6 +1,7 @@
 """The Outcomes page on a real `nait eval` results folder (a tiny random model, interrupted mid-run so
 one arm is still pending), plus the evaluate helpers it reads through. The page needs no loaded model:
 only the slow test, which checks the sidebar stays in view once a model is loaded, captures the small demo."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,9 @@ def check(at: AppTest) -> None:
 
 def test_helpers(eval_dir):
     results = evaluate.read_results(eval_dir / "partial")
-    assert evaluate.settings_from_json(results["settings"]) == eval_settings(eval_dir, methods=("random",),
-                                                                             random_seeds=(0, 1, 2))
+    assert evaluate.settings_from_json(results["settings"]) == eval_settings(
+        eval_dir, methods=("random",), random_seeds=(0, 1, 2)
+    )
     status = {s["arm"]: s for s in evaluate.arm_status(results)}
     assert list(status) == ["base", "random#0", "random#1", "random#2"]
     assert [s["status"] for s in status.values()] == ["finished", "finished", "finished", "pending"]
@@ -91,8 +93,12 @@ def test_page_shows_the_results_on_file(page, eval_dir):
         assert table.loc["random", f"gsm8k/{metric}"] == f"{seeds.mean():.4f} ± {seeds.std(ddof=1):.4f} (n=2)"
 
     status = at.dataframe[1].value.set_index("arm")
-    assert status["status"].to_dict() == {"base": "finished", "random#0": "finished", "random#1": "finished",
-                                          "random#2": "pending"}
+    assert status["status"].to_dict() == {
+        "base": "finished",
+        "random#0": "finished",
+        "random#1": "finished",
+        "random#2": "pending",
+    }
     assert status.loc["random#2", "selection saved"] == "yes"
     assert any("3 of 4 arms finished" in p.proto.text for p in at.get("progress"))
 
@@ -162,8 +168,9 @@ def test_opens_on_the_shipped_runs_before_any_run(runs, monkeypatch, tmp_path):
     at.run()
     check(at)
     assert not at.error, [e.value for e in at.error]
-    assert any("No `nait eval` results in `runs` yet" in i.value and "nait eval --candidates demo" in i.value
-               for i in at.info)
+    assert any(
+        "No `nait eval` results in `runs` yet" in i.value and "nait eval --candidates demo" in i.value for i in at.info
+    )
     options = at.selectbox(key="outcomes_run").options
     assert sorted(options) == ["gsm8k", "gsm8k-control", "gsm8k-train-seed1"]  # docs/results/*/results.json
     assert len(at.dataframe) == 2  # the chosen run's metrics and arms

@@ -8,6 +8,7 @@ input bytes (JSONL) or its fields as valid JSON, every changed value noted (othe
 The profile is bounded so the whole file runs in well under a minute on a shared 2-core machine:
 NAIT_HYPOTHESIS_EXAMPLES (default 40) examples per test; set it higher for a longer hunt.
 """
+
 import csv
 import gzip
 import io
@@ -28,17 +29,23 @@ from nait_core.selection import Cut, record_export, record_line, select
 
 pytestmark = pytest.mark.unit
 EXAMPLES = int(os.environ.get("NAIT_HYPOTHESIS_EXAMPLES", "40"))
-BOUNDED = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                          HealthCheck.data_too_large])
+BOUNDED = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 SUFFIXES = [".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv"]
 
 # Text a record may hold: any Unicode but surrogates (not valid text), and not blank where required.
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 required_text = text.filter(lambda s: s.strip())
-json_leaf = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False) | text
-json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
-                          max_leaves=12)
+json_leaf = (
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | text
+)
+json_value = st.recursive(
+    json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12
+)
 extra_keys = text.filter(lambda k: k not in ("instruction", "input", "output", "conversations", "messages", "text"))
 
 
@@ -51,11 +58,19 @@ def records(draw):
         if draw(st.booleans()):
             row["input"] = draw(text)
     elif kind == "sharegpt":
-        row = {"conversations": [{"from": "human", "value": draw(required_text)},
-                                 {"from": "gpt", "value": draw(required_text)}]}
+        row = {
+            "conversations": [
+                {"from": "human", "value": draw(required_text)},
+                {"from": "gpt", "value": draw(required_text)},
+            ]
+        }
     else:
-        row = {"messages": [{"role": "user", "content": draw(required_text)},
-                            {"role": "assistant", "content": draw(required_text)}]}
+        row = {
+            "messages": [
+                {"role": "user", "content": draw(required_text)},
+                {"role": "assistant", "content": draw(required_text)},
+            ]
+        }
     row.update(draw(st.dictionaries(extra_keys, json_value, max_size=3)))
     return row
 
@@ -77,9 +92,14 @@ def read_or_error(path, **options):
 
 # ---------------------------------------------------------------- anything in, no traceback out
 
+
 @BOUNDED
-@given(suffix=st.sampled_from(SUFFIXES), data=st.binary(max_size=300), skip=st.booleans(),
-       fmt=st.sampled_from([None, *FORMATS]))
+@given(
+    suffix=st.sampled_from(SUFFIXES),
+    data=st.binary(max_size=300),
+    skip=st.booleans(),
+    fmt=st.sampled_from([None, *FORMATS]),
+)
 @example(suffix=".json", data=b"5", skip=False, fmt=None)
 @example(suffix=".json", data=b"null", skip=True, fmt=None)
 @example(suffix=".jsonl", data=b'{"instruction": "\\ud800", "output": "b"}', skip=False, fmt=None)
@@ -106,17 +126,28 @@ def test_any_json_document_gives_records_or_a_located_data_error(tmp_path_factor
 
 # ---------------------------------------------------------------- valid records: never lost, never altered
 
+
 @BOUNDED
-@given(rows=st.lists(records(), min_size=1, max_size=5), newline=st.sampled_from(["\n", "\r\n"]),
-       bom=st.booleans(), gz=st.booleans(), ascii_=st.booleans(), compact=st.booleans(),
-       junk=st.lists(st.binary(max_size=40).filter(lambda b: b"\n" not in b), max_size=3), last_newline=st.booleans())
-def test_jsonl_keeps_every_valid_record_and_exports_its_bytes(tmp_path_factory, rows, newline, bom, gz, ascii_, compact,
-                                                               junk, last_newline):
+@given(
+    rows=st.lists(records(), min_size=1, max_size=5),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+    gz=st.booleans(),
+    ascii_=st.booleans(),
+    compact=st.booleans(),
+    junk=st.lists(st.binary(max_size=40).filter(lambda b: b"\n" not in b), max_size=3),
+    last_newline=st.booleans(),
+)
+def test_jsonl_keeps_every_valid_record_and_exports_its_bytes(
+    tmp_path_factory, rows, newline, bom, gz, ascii_, compact, junk, last_newline
+):
     separators = (",", ":") if compact else (", ", ": ")
     lines = [json.dumps(r, ensure_ascii=ascii_, separators=separators).encode() for r in rows]
     eol = newline.encode()
     body = eol.join(lines[:1] + junk + lines[1:]) + (eol if last_newline else b"")
-    path = write(tmp_path_factory.mktemp("jsonl"), ".jsonl.gz" if gz else ".jsonl", (b"\xef\xbb\xbf" if bom else b"") + body)
+    path = write(
+        tmp_path_factory.mktemp("jsonl"), ".jsonl.gz" if gz else ".jsonl", (b"\xef\xbb\xbf" if bom else b"") + body
+    )
     dataset = read_records(path, skip_invalid=True)
     good_lines = [1, *range(len(junk) + 2, len(junk) + len(rows) + 1)]
     kept = [r for r in dataset.records if int(r.where.rsplit(":", 1)[1]) in good_lines]
@@ -131,8 +162,11 @@ def test_jsonl_keeps_every_valid_record_and_exports_its_bytes(tmp_path_factory, 
 @given(rows=st.lists(records(), min_size=1, max_size=5), bom=st.booleans(), wrapped=st.booleans())
 def test_json_keeps_every_valid_record(tmp_path_factory, rows, bom, wrapped):
     document = {"data": rows} if wrapped else rows
-    path = write(tmp_path_factory.mktemp("json"), ".json",
-                 (b"\xef\xbb\xbf" if bom else b"") + json.dumps(document, ensure_ascii=False, indent=1).encode())
+    path = write(
+        tmp_path_factory.mktemp("json"),
+        ".json",
+        (b"\xef\xbb\xbf" if bom else b"") + json.dumps(document, ensure_ascii=False, indent=1).encode(),
+    )
     dataset = read_records(path)
     assert [r.raw for r in dataset.records] == rows
     assert [json.loads(record_line(r)) for r in dataset.records] == rows  # the export holds the same values
@@ -142,12 +176,18 @@ csv_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 
 
 @BOUNDED
-@given(extra=st.lists(csv_text.filter(lambda k: k not in ("instruction", "output")), unique=True, max_size=3),
-       data=st.data(), terminator=st.sampled_from(["\n", "\r\n"]), bom=st.booleans(),
-       quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+@given(
+    extra=st.lists(csv_text.filter(lambda k: k not in ("instruction", "output")), unique=True, max_size=3),
+    data=st.data(),
+    terminator=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+)
 def test_csv_keeps_every_valid_record(tmp_path_factory, extra, data, terminator, bom, quoting):
     header = ["instruction", "output", *extra]
-    rows = data.draw(st.lists(st.tuples(required_text, required_text, *[csv_text for _ in extra]), min_size=1, max_size=5))
+    rows = data.draw(
+        st.lists(st.tuples(required_text, required_text, *[csv_text for _ in extra]), min_size=1, max_size=5)
+    )
     if any("\r" in field for row in [header, *rows] for field in row):
         # CPython's writer leaves a bare CR unquoted when the terminator is "\n" ('0\r,0\n'): an ambiguous
         # file (RFC 4180 quotes CR), read by every CSV reader as a line end. Quote all, as RFC 4180 asks.
@@ -163,14 +203,16 @@ def test_csv_keeps_every_valid_record(tmp_path_factory, extra, data, terminator,
 
 
 parquet_columns = {
-    "int": (pa.int64(), st.integers(-2**63, 2**63 - 1)),
+    "int": (pa.int64(), st.integers(-(2**63), 2**63 - 1)),
     "float": (pa.float64(), st.floats()),  # NaN and ±inf included: JSON cannot hold them
     "bool": (pa.bool_(), st.booleans()),
     "text": (pa.string(), text),
     "binary": (pa.binary(), st.binary(max_size=8)),
-    "list": (pa.list_(pa.int32()), st.lists(st.integers(-2**31, 2**31 - 1), max_size=3)),
-    "struct": (pa.struct([("a", pa.float64()), ("b", pa.string())]),
-               st.fixed_dictionaries({"a": st.floats(), "b": text})),
+    "list": (pa.list_(pa.int32()), st.lists(st.integers(-(2**31), 2**31 - 1), max_size=3)),
+    "struct": (
+        pa.struct([("a", pa.float64()), ("b", pa.string())]),
+        st.fixed_dictionaries({"a": st.floats(), "b": text}),
+    ),
 }
 
 
@@ -180,6 +222,7 @@ def _expected_json(value):
         return None, 1
     if isinstance(value, bytes):
         import base64
+
         return base64.b64encode(value).decode(), 1
     if isinstance(value, dict):
         pairs = {k: _expected_json(v) for k, v in value.items()}
@@ -188,11 +231,16 @@ def _expected_json(value):
 
 
 @BOUNDED
-@given(columns=st.lists(st.sampled_from(sorted(parquet_columns)), unique=True, max_size=4), data=st.data(),
-       n=st.integers(1, 4))
+@given(
+    columns=st.lists(st.sampled_from(sorted(parquet_columns)), unique=True, max_size=4),
+    data=st.data(),
+    n=st.integers(1, 4),
+)
 def test_parquet_keeps_every_record_and_exports_valid_json_noting_each_change(tmp_path_factory, columns, data, n):
-    table = {"instruction": data.draw(st.lists(required_text, min_size=n, max_size=n)),
-             "output": data.draw(st.lists(required_text, min_size=n, max_size=n))}
+    table = {
+        "instruction": data.draw(st.lists(required_text, min_size=n, max_size=n)),
+        "output": data.draw(st.lists(required_text, min_size=n, max_size=n)),
+    }
     types = {"instruction": pa.string(), "output": pa.string()}
     for name in columns:
         kind, values = parquet_columns[name]
@@ -204,15 +252,20 @@ def test_parquet_keeps_every_record_and_exports_valid_json_noting_each_change(tm
     assert len(dataset.records) == n
     for record, row in zip(dataset.records, rows):
         assert record.raw.keys() == row.keys()
-        assert json.dumps(record.raw, default=repr, sort_keys=True) == json.dumps(row, default=repr, sort_keys=True)  # as read, NaN included
+        assert json.dumps(record.raw, default=repr, sort_keys=True) == json.dumps(
+            row, default=repr, sort_keys=True
+        )  # as read, NaN included
         line, notes = record_export(record)
         expected = {k: _expected_json(v) for k, v in row.items()}
-        assert json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in export")) == {k: v for k, (v, _) in expected.items()}
+        assert json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in export")) == {
+            k: v for k, (v, _) in expected.items()
+        }
         assert len(notes) == sum(count for _, count in expected.values())
         assert all(note.startswith(f"{path}:row ") for note in notes)
 
 
 # ---------------------------------------------------------------- option parsers
+
 
 @BOUNDED
 @given(value=st.text(max_size=12) | st.floats().map(str) | st.floats(0, 1).map(lambda q: f"q{q}"))
@@ -226,21 +279,58 @@ def test_fire_threshold_parses_or_says_why(value):
     assert mode == "absolute" or 0 < number < 1
 
 
-option_values = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8) | \
-    st.integers(-5, 5).map(str) | st.floats().map(str)
+option_values = (
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8)
+    | st.integers(-5, 5).map(str)
+    | st.floats().map(str)
+)
 
 
 @BOUNDED
-@given(option=st.sampled_from(["--worker", "--ratio", "--top", "--min-score", "--target-size", "--max-length",
-                               "--batch-tokens", "--reductions", "--fire-threshold", "--format", "--merge"]),
-       value=option_values, command=st.sampled_from(["select", "capture", "score"]))
+@given(
+    option=st.sampled_from(
+        [
+            "--worker",
+            "--ratio",
+            "--top",
+            "--min-score",
+            "--target-size",
+            "--max-length",
+            "--batch-tokens",
+            "--reductions",
+            "--fire-threshold",
+            "--format",
+            "--merge",
+        ]
+    ),
+    value=option_values,
+    command=st.sampled_from(["select", "capture", "score"]),
+)
 def test_any_option_value_gives_a_clean_exit_before_any_work(tmp_path_factory, option, value, command):
     """A missing candidates file makes every accepted option end in `nait: error` (exit 2); a refused one
     ends in the same, or argparse's usage error: never a traceback, and never any work done."""
     tmp = tmp_path_factory.mktemp("cli")
-    base = {"select": ["select", "--candidates", str(tmp / "missing.jsonl"), "--target", "gsm8k", "--out", str(tmp / "o.jsonl")],
-            "capture": ["capture", "--data", str(tmp / "missing.jsonl")],
-            "score": ["score", "--candidates", str(tmp / "missing.jsonl"), "--feature", "f", "--scores", str(tmp / "s.jsonl")]}
+    base = {
+        "select": [
+            "select",
+            "--candidates",
+            str(tmp / "missing.jsonl"),
+            "--target",
+            "gsm8k",
+            "--out",
+            str(tmp / "o.jsonl"),
+        ],
+        "capture": ["capture", "--data", str(tmp / "missing.jsonl")],
+        "score": [
+            "score",
+            "--candidates",
+            str(tmp / "missing.jsonl"),
+            "--feature",
+            "f",
+            "--scores",
+            str(tmp / "s.jsonl"),
+        ],
+    }
     argv = base[command] + [f"{option}={value}", "--store-dir", str(tmp / "stores")]
     if command == "select" and option not in ("--ratio", "--top", "--min-score"):
         argv += ["--ratio", "0.1"]
@@ -254,8 +344,11 @@ def test_any_option_value_gives_a_clean_exit_before_any_work(tmp_path_factory, o
 
 
 @BOUNDED
-@given(score=st.lists(st.floats(allow_infinity=False) | st.just(float("nan")), min_size=1, max_size=20),
-       ratio=st.floats(0.01, 1), top=st.integers(1, 30))
+@given(
+    score=st.lists(st.floats(allow_infinity=False) | st.just(float("nan")), min_size=1, max_size=20),
+    ratio=st.floats(0.01, 1),
+    top=st.integers(1, 30),
+)
 def test_cuts_never_select_a_record_without_a_score(score, ratio, top):
     for cut in (Cut(ratio=ratio), Cut(top=top), Cut(min_score=min(score))):
         chosen = select({"t": score}, cut)

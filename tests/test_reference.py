@@ -1,4 +1,5 @@
 """`nait select` against each method recomputed with plain NumPy from raw per-token activations."""
+
 import json
 
 import numpy as np
@@ -20,8 +21,8 @@ def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("reference")
     gsm, mmlu = load_builtin("gsm8k").records, load_builtin("mmlu").records
     short = lambda recs: [r for r in recs if len(r.response) < 120]
-    pool = short(gsm)[:3] + short(mmlu)[:POOL - 3]
-    targets = short(gsm)[10:10 + TARGETS]
+    pool = short(gsm)[:3] + short(mmlu)[: POOL - 3]
+    targets = short(gsm)[10 : 10 + TARGETS]
     for name, records in (("pool", pool), ("target", targets)):
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(r.raw) + "\n" for r in records))
     return folder
@@ -33,8 +34,10 @@ def raw_activations(model, path):
     out = []
     for ids in tokens.input_ids:
         seen = {}
-        handles = [m.register_forward_pre_hook(lambda m, a, l=l: seen.__setitem__(l, a[0][0].double().numpy()))
-                   for l, m in enumerate(model.neuron_modules)]
+        handles = [
+            m.register_forward_pre_hook(lambda m, a, l=l: seen.__setitem__(l, a[0][0].double().numpy()))
+            for l, m in enumerate(model.neuron_modules)
+        ]
         with torch.inference_mode():
             model.model(torch.tensor([ids]))
         for h in handles:
@@ -77,16 +80,37 @@ def activations(files, bundled):
 def test_select_matches_numpy_reference(method, files, activations, store_root, tmp_path):
     expected = expected_scores(*activations, method)
     out, scores = tmp_path / "out.jsonl", tmp_path / "scores.jsonl"
-    assert main(["select", "--candidates", str(files / "pool.jsonl"), "--target", str(files / "target.jsonl"),
-                 "--method", method, "--top", "3", "--out", str(out), "--scores", str(scores),
-                 "--store-dir", str(store_root)]) == 0
+    assert (
+        main(
+            [
+                "select",
+                "--candidates",
+                str(files / "pool.jsonl"),
+                "--target",
+                str(files / "target.jsonl"),
+                "--method",
+                method,
+                "--top",
+                "3",
+                "--out",
+                str(out),
+                "--scores",
+                str(scores),
+                "--store-dir",
+                str(store_root),
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in scores.read_text().splitlines()]
     got = np.array([r["score"] for r in rows])
     # The store keeps float16 summaries: agreement to float16 precision, not bit-for-bit.
     tolerance = 0.02 * np.abs(expected).max() if method == "nait-pca" else 2e-3
     np.testing.assert_allclose(got, expected, atol=tolerance)
     top = set(np.argsort(-expected)[:3])
-    assert {r["index"] for r in rows if r["selected"]} == top or np.sort(expected)[-3] - np.sort(expected)[-4] < tolerance
+    assert {r["index"] for r in rows if r["selected"]} == top or np.sort(expected)[-3] - np.sort(expected)[
+        -4
+    ] < tolerance
     chosen = out.read_text().splitlines()
     source = (files / "pool.jsonl").read_text().splitlines()
     assert chosen == [source[r["index"]] for r in rows if r["selected"]]

@@ -1,4 +1,5 @@
 """Cuts, merges, agreement and AUROC on hand-made scores."""
+
 import numpy as np
 import pytest
 

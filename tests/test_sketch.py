@@ -1,4 +1,5 @@
 """Compact (sketched) stores and the matrix-form scoring engine, on synthetic stores and a tiny model."""
+
 import json
 
 import numpy as np
@@ -18,9 +19,13 @@ pytestmark = pytest.mark.unit
 
 ALL = ("mean", "last", "first")
 METHODS = [
-    ScoreOptions(), ScoreOptions(centre=False), ScoreOptions(method="jaccard", fire_threshold="0.1"),
-    ScoreOptions(method="jaccard", fire_threshold="q0.7"), ScoreOptions(method="nait-pca"),
-    ScoreOptions(method="nait-pca", layer_norm="z"), ScoreOptions(method="nait-pca", reduction="mean"),
+    ScoreOptions(),
+    ScoreOptions(centre=False),
+    ScoreOptions(method="jaccard", fire_threshold="0.1"),
+    ScoreOptions(method="jaccard", fire_threshold="q0.7"),
+    ScoreOptions(method="nait-pca"),
+    ScoreOptions(method="nait-pca", layer_norm="z"),
+    ScoreOptions(method="nait-pca", reduction="mean"),
 ]
 
 
@@ -63,13 +68,14 @@ def test_projection_preserves_inner_products_in_expectation(kind):
     rng = np.random.default_rng(0)
     x, v = rng.normal(size=(1, 200)), rng.normal(size=(1, 200))
     v[0] += x[0]  # correlated, so x·v is far from 0
-    estimates = [float(Sketch(32, seed=s, kind=kind).project(x)[0] @ Sketch(32, seed=s, kind=kind).project(v)[0])
-                 for s in range(400)]
+    estimates = [
+        float(Sketch(32, seed=s, kind=kind).project(x)[0] @ Sketch(32, seed=s, kind=kind).project(v)[0])
+        for s in range(400)
+    ]
     exact = float(x[0] @ v[0])
-    spread = np.sqrt((exact ** 2 + (x ** 2).sum() * (v ** 2).sum()) / 32)  # one estimate's std, Gaussian entries
+    spread = np.sqrt((exact**2 + (x**2).sum() * (v**2).sum()) / 32)  # one estimate's std, Gaussian entries
     assert abs(np.mean(estimates) - exact) < 4 * spread / np.sqrt(400)  # unbiased: no rescaling needed
     assert 0.7 * spread < np.std(estimates) < 1.3 * spread
-
 
 
 def test_compact_store_scores_are_the_same_inner_products_in_sketch_space(stores, tmp_path):
@@ -107,25 +113,41 @@ def test_sizes_and_exact_sample_rows():
 
 
 def _records(n=6):
-    texts = ["What is 2 + 2?", "Write a haiku about rain, please, in five words or so.", "Name a prime.",
-             "Sum 3 and 9, then double it.", "Translate 'cat' to French.", "Why is the sky blue?"]
-    return Dataset("tiny", [Record({"i": i}, f"mem:{i}", "tiny",
-                                   [{"role": "user", "content": texts[i % 6]}, {"role": "assistant", "content": "Sure: " * (i + 1)}])
-                            for i in range(n)])
+    texts = [
+        "What is 2 + 2?",
+        "Write a haiku about rain, please, in five words or so.",
+        "Name a prime.",
+        "Sum 3 and 9, then double it.",
+        "Translate 'cat' to French.",
+        "Why is the sky blue?",
+    ]
+    return Dataset(
+        "tiny",
+        [
+            Record(
+                {"i": i},
+                f"mem:{i}",
+                "tiny",
+                [{"role": "user", "content": texts[i % 6]}, {"role": "assistant", "content": "Sure: " * (i + 1)}],
+            )
+            for i in range(n)
+        ],
+    )
 
 
 @pytest.mark.model
 def test_cli_suggests_sketch_when_exact_would_not_fit(tokenizer, capsys, tmp_path):
     from nait_core.cli import build_parser, warn_if_exact_too_big
+
     model = tiny_model("llama", tokenizer)
     args = build_parser().parse_args(["capture", "--data", "x.jsonl", "--store-dir", str(tmp_path)])
-    warn_if_exact_too_big(args, model, 10 ** 6)  # 1e6 × 3 × 3 × 48 × 2 B = 0.86 GB: fits, no warning
+    warn_if_exact_too_big(args, model, 10**6)  # 1e6 × 3 × 3 × 48 × 2 B = 0.86 GB: fits, no warning
     assert capsys.readouterr().err == ""
-    warn_if_exact_too_big(args, model, 10 ** 12)  # 864 TB: larger than any disk here
+    warn_if_exact_too_big(args, model, 10**12)  # 864 TB: larger than any disk here
     err = capsys.readouterr().err
     assert "warning: an exact store of 1,000,000,000,000 samples" in err and "--sketch 256" in err
     args = build_parser().parse_args(["capture", "--data", "x.jsonl", "--store-dir", str(tmp_path), "--sketch", "64"])
-    warn_if_exact_too_big(args, model, 10 ** 12)
+    warn_if_exact_too_big(args, model, 10**12)
     assert capsys.readouterr().err == ""
 
 
@@ -160,12 +182,20 @@ def test_capture_time_projection_equals_post_hoc_projection(tokenizer, tmp_path)
         np.testing.assert_allclose(compact.rows(reduction, range(6)), post_hoc, rtol=2e-3, atol=2e-3 * scale)
     # ΔA stored directly (--reductions mean,last-first): the same values at two thirds of the bytes.
     delta = capture(model, records, tmp_path, CaptureOptions(reductions=("mean", "last-first"), sketch=sketch)).store
-    np.testing.assert_allclose(delta.rows("last-first", range(6)),
-                               compact.rows("last", range(6)) - compact.rows("first", range(6)), rtol=2e-3, atol=2e-3 * scale)
+    np.testing.assert_allclose(
+        delta.rows("last-first", range(6)),
+        compact.rows("last", range(6)) - compact.rows("first", range(6)),
+        rtol=2e-3,
+        atol=2e-3 * scale,
+    )
     feature = build_feature(exact, "t", indices=[0, 1, 2])
     options = ScoreOptions(method="nait-pca")
-    np.testing.assert_allclose(score_store(delta, [feature], options)[0].score,
-                               score_store(compact, [feature], options)[0].score, rtol=1e-2, atol=1e-2 * scale)
+    np.testing.assert_allclose(
+        score_store(delta, [feature], options)[0].score,
+        score_store(compact, [feature], options)[0].score,
+        rtol=1e-2,
+        atol=1e-2 * scale,
+    )
     # The exploration sample: exact values of seeded pool rows, found from the compact store alone.
     sample, rows = exact_sample_store(compact)
     np.testing.assert_array_equal(rows, exact_sample_rows(6, 3, seed=1))
@@ -175,8 +205,11 @@ def test_capture_time_projection_equals_post_hoc_projection(tokenizer, tmp_path)
 
 def test_targets_are_captured_exact_with_the_reductions_features_need():
     from nait_core.pipeline import target_capture_options
+
     pool = CaptureOptions(reductions=("mean", "last-first"), sketch=Sketch(256), exact_sample=2000)
     target = target_capture_options(pool)
     assert target.sketch is None and target.exact_sample == 0
     assert target.reductions == ("mean", "last", "first")
-    assert target_capture_options(CaptureOptions()).reductions == CaptureOptions().reductions  # same store keys as before
+    assert (
+        target_capture_options(CaptureOptions()).reductions == CaptureOptions().reductions
+    )  # same store keys as before

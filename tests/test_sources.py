@@ -1,8 +1,9 @@
 """Hugging Face `datasets` inputs (sources.py): save_to_disk folders, Arrow files and hub ids, read like
 JSONL files (same format detection, same errors naming source, row and field), and `nait select` on them."""
+
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 MIXED = [
     {"instruction": "Add 2 and 3.", "input": "", "output": "5"},
     {"conversations": [{"from": "human", "value": "Name a prime."}, {"from": "gpt", "value": "7"}]},
-    {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"},
-                  {"role": "assistant", "content": "Paris"}]},
+    {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Capital of France?"},
+            {"role": "assistant", "content": "Paris"},
+        ]
+    },
     {"text": "Plain text is one response span."},
 ]
 
@@ -94,20 +100,31 @@ def test_hub_spec_syntax():
 
 def _run(code_or_args, env=None, module=False):
     command = [sys.executable, "-m", "nait_core", *code_or_args] if module else [sys.executable, "-c", code_or_args]
-    return subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    return subprocess.run(
+        command,
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
 
 
 def test_uncached_hub_id_offline_is_a_clear_error(tmp_path):
     """No network in tests: offline, a hub id resolves through the (here empty) local cache only."""
     spec = "hf:nait-test/not-cached:main:test"
-    result = _run(["select", "--candidates", spec, "--target", "gsm8k", "--ratio", "0.5", "--out",
-                   str(tmp_path / "out.jsonl")], module=True,
-                  env={"HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
+    result = _run(
+        ["select", "--candidates", spec, "--target", "gsm8k", "--ratio", "0.5", "--out", str(tmp_path / "out.jsonl")],
+        module=True,
+        env={"HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 2, result.stderr
     message = result.stderr.strip().splitlines()[-1]
-    assert message.startswith(f"nait: error: {spec}: cannot load hub data set 'nait-test/not-cached', config main, "
-                              "split test (offline: HF_DATASETS_OFFLINE is set, so only the local cache is used)")
+    assert message.startswith(
+        f"nait: error: {spec}: cannot load hub data set 'nait-test/not-cached', config main, "
+        "split test (offline: HF_DATASETS_OFFLINE is set, so only the local cache is used)"
+    )
     assert not (tmp_path / "out.jsonl").exists()
 
 
@@ -138,8 +155,9 @@ print(json.dumps({{"name": data.name, "where": [r.where for r in data.records], 
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["name"] == "tiny:train" and out["raw"] == MIXED
     assert out["where"] == [f"hf:nait-test/tiny:row {i}" for i in range(len(MIXED))]
-    assert out["error"].startswith("hf:nait-test/tiny:default:test: cannot load hub data set 'nait-test/tiny', "
-                                   "config default, split test (offline")
+    assert out["error"].startswith(
+        "hf:nait-test/tiny:default:test: cannot load hub data set 'nait-test/tiny', config default, split test (offline"
+    )
     assert 'Unknown split "test"' in out["error"]
 
 
@@ -147,9 +165,11 @@ def test_datasets_is_imported_only_for_hub_ids_and_folders(tmp_path):
     arrow = write_arrow_file(tmp_path / "a.arrow", alpaca_rows(2))
     jsonl = write_jsonl(tmp_path / "a.jsonl", alpaca_rows(2))
     folder = save_to_disk(tmp_path / "a_ds", alpaca_rows(2))
-    result = _run(f"import sys; from nait_core.pipeline import load_data; load_data({str(arrow)!r}); "
-                  f"load_data({str(jsonl)!r}); print('datasets' in sys.modules); "
-                  f"load_data({str(folder)!r}); print('datasets' in sys.modules)")
+    result = _run(
+        f"import sys; from nait_core.pipeline import load_data; load_data({str(arrow)!r}); "
+        f"load_data({str(jsonl)!r}); print('datasets' in sys.modules); "
+        f"load_data({str(folder)!r}); print('datasets' in sys.modules)"
+    )
     assert result.stdout.split() == ["False", "True"], result.stderr
 
 
@@ -159,23 +179,54 @@ def test_nait_select_on_a_folder_pool_and_arrow_target(tmp_path, tiny_model_dir)
     the export holds each selected row as one JSON object."""
     pool_rows = alpaca_rows(12) + alpaca_rows(4, topic="product", start=20)
     target_rows = alpaca_rows(4, topic="product", start=40)
-    jsonl_pool, jsonl_target = write_jsonl(tmp_path / "pool.jsonl", pool_rows), write_jsonl(tmp_path / "t.jsonl", target_rows)
+    jsonl_pool, jsonl_target = (
+        write_jsonl(tmp_path / "pool.jsonl", pool_rows),
+        write_jsonl(tmp_path / "t.jsonl", target_rows),
+    )
     folder = save_to_disk(tmp_path / "pool_ds", pool_rows)
-    for name, target in (("stream", stream_arrow(save_to_disk(tmp_path / "t_ds", target_rows))),
-                         ("file", write_arrow_file(tmp_path / "t.arrow", target_rows))):
+    for name, target in (
+        ("stream", stream_arrow(save_to_disk(tmp_path / "t_ds", target_rows))),
+        ("file", write_arrow_file(tmp_path / "t.arrow", target_rows)),
+    ):
         outputs = {}
         for kind, pool, tgt in (("jsonl", jsonl_pool, jsonl_target), ("hf", folder, target)):
             out, scores = tmp_path / f"{name}-{kind}.jsonl", tmp_path / f"{name}-{kind}-scores.jsonl"
-            assert main(["select", "--candidates", str(pool), "--target", str(tgt), "--ratio", "0.5",
-                         "--model", str(tiny_model_dir), "--device", "cpu", "--dtype", "float32",
-                         "--store-dir", str(tmp_path / "stores"), "--out", str(out), "--scores", str(scores)]) == 0
+            assert (
+                main(
+                    [
+                        "select",
+                        "--candidates",
+                        str(pool),
+                        "--target",
+                        str(tgt),
+                        "--ratio",
+                        "0.5",
+                        "--model",
+                        str(tiny_model_dir),
+                        "--device",
+                        "cpu",
+                        "--dtype",
+                        "float32",
+                        "--store-dir",
+                        str(tmp_path / "stores"),
+                        "--out",
+                        str(out),
+                        "--scores",
+                        str(scores),
+                    ]
+                )
+                == 0
+            )
             outputs[kind] = (out.read_text(), [json.loads(line)["score"] for line in scores.read_text().splitlines()])
         assert outputs["hf"][1] == outputs["jsonl"][1]
         lines = outputs["hf"][0].splitlines()
         assert len(lines) == 8
         assert outputs["hf"][0] == outputs["jsonl"][0]  # rows as one JSON line each = the JSONL lines here
-        chosen = [r["index"] for r in map(json.loads, (tmp_path / f"{name}-hf-scores.jsonl").read_text().splitlines())
-                  if r["selected"]]
+        chosen = [
+            r["index"]
+            for r in map(json.loads, (tmp_path / f"{name}-hf-scores.jsonl").read_text().splitlines())
+            if r["selected"]
+        ]
         assert [json.loads(line) for line in lines] == [pool_rows[i] for i in chosen]
 
 

@@ -1,4 +1,5 @@
 """The store: atomic shards, integrity checks, and mismatches reported, never read as valid."""
+
 import json
 
 import numpy as np
@@ -8,10 +9,13 @@ from nait_core.store import Store, StoreError, list_stores
 from nait_testing.stores import synthetic_store
 
 pytestmark = pytest.mark.unit
-MANIFEST = {"model": {"name": "m", "fingerprint": "f", "dtype": "float32"},
-            "data": {"name": "s", "hash": "h0", "n_samples": 5},
-            "options": {"reductions": ["mean"], "max_length": 8}, "shape": {"layers": 2, "neurons": 3},
-            "shard_size": 3}
+MANIFEST = {
+    "model": {"name": "m", "fingerprint": "f", "dtype": "float32"},
+    "data": {"name": "s", "hash": "h0", "n_samples": 5},
+    "options": {"reductions": ["mean"], "max_length": 8},
+    "shape": {"layers": 2, "neurons": 3},
+    "shard_size": 3,
+}
 
 
 def make_store(path):
@@ -78,6 +82,7 @@ def test_store_files_are_plain_numpy(tmp_path):
 
 # ---- cheap reopen, honest integrity (issue 9 item 2)
 
+
 def _flip(file, offset=-1):
     raw = bytearray(file.read_bytes())
     raw[offset] ^= 0xFF
@@ -91,7 +96,10 @@ def test_open_checks_sizes_not_bytes_and_verify_catches_a_flip(tmp_path):
     Store.open(tmp_path / "s")  # cheap: headers and sizes still right, bytes not hashed
     report = store.verify()
     assert [d["range"] for d in report["damaged_shards"]] == [[3, 5]]
-    assert "checksum mismatch" in report["damaged_shards"][0]["problem"] and str(file) in report["damaged_shards"][0]["problem"]
+    assert (
+        "checksum mismatch" in report["damaged_shards"][0]["problem"]
+        and str(file) in report["damaged_shards"][0]["problem"]
+    )
     store.verify(repair=True)
     assert store.missing_ranges() == [(3, 5)]  # removed: the same capture command recaptures just it
     assert not list((tmp_path / "s").glob(".trash-*"))
@@ -119,6 +127,7 @@ def test_appended_bytes_and_wrong_header_are_caught_at_open(tmp_path):
 
 # ---- derived caches in the store's contract (issue 9 item 5, issue 10 item 2)
 
+
 def test_damaged_pool_mean_cache_is_recomputed_not_used(tmp_path):
     store, data = make_store(tmp_path / "s")
     truth = store.mean("mean").copy()
@@ -136,8 +145,16 @@ def test_caches_are_invalidated_when_their_shards_change(tmp_path):
     store, data = make_store(tmp_path / "s")
     store.mean("mean")
     new = np.ones((2, 2, 3), np.float16)
-    store.write_shard(3, 5, {"mean": new, "tokens": np.zeros(2, np.int32), "response_tokens": np.zeros(2, np.int32),
-                             "truncated": np.zeros(2, bool)})
+    store.write_shard(
+        3,
+        5,
+        {
+            "mean": new,
+            "tokens": np.zeros(2, np.int32),
+            "response_tokens": np.zeros(2, np.int32),
+            "truncated": np.zeros(2, bool),
+        },
+    )
     reopened = Store.open(tmp_path / "s")
     assert reopened.load_cached_array("pool-mean-mean") is None  # made from other shards: not used
     expected = np.concatenate([data[:3], new]).astype(np.float64).mean(0)
@@ -152,6 +169,7 @@ def test_unlisted_legacy_cache_is_not_trusted(tmp_path):
 
 # ---- resume granularity and concurrent writers (issue 10 items 7 and 8)
 
+
 def test_default_shard_size_keeps_most_work_of_any_run():
     from nait_core.store import default_shard_size
 
@@ -161,7 +179,9 @@ def test_default_shard_size_keeps_most_work_of_any_run():
 
 def test_create_keeps_the_existing_shard_size(tmp_path):
     Store.create(tmp_path / "s", MANIFEST)
-    again = Store.create(tmp_path / "s", {**MANIFEST, "shard_size": 2, "data": {**MANIFEST["data"], "name": "other name"}})
+    again = Store.create(
+        tmp_path / "s", {**MANIFEST, "shard_size": 2, "data": {**MANIFEST["data"], "name": "other name"}}
+    )
     assert again.shard_size == 3
 
 
@@ -196,14 +216,18 @@ def _two_writers(tmp_path, mode):
     root = str(Path(__file__).resolve().parents[1])
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "s"), mode, root],
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "s"), mode, root], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     store = Store.open(tmp_path / "s", verify=True)
     assert not store.verify()["damaged_shards"]
     assert not list((tmp_path / "s").glob(".tmp-*")) and not list((tmp_path / "s").glob(".trash-*"))
-    for s, e in store.shard_ranges():
+    for s, _end in store.shard_ranges():
         assert store.rows("mean", [s])[0, 0, 0] == s
     return store
 

@@ -1,5 +1,6 @@
 """Stores at an fsspec URL (issue 9 item 6): written shard by shard from any machine, read through a
 verified local mirror. `memory://` stands in for object storage (no rename, no locks, no shared disk)."""
+
 import shutil
 import uuid
 
@@ -20,17 +21,24 @@ def url(tmp_path, monkeypatch):
 
 
 def _write(url, n=7, shard_size=3):
-    manifest = {"model": {"name": "m", "fingerprint": "f", "dtype": "float32"},
-                "data": {"name": "s", "hash": "h", "n_samples": n},
-                "options": {"reductions": ["mean"], "max_length": 8}, "shape": {"layers": 2, "neurons": 3},
-                "shard_size": shard_size}
+    manifest = {
+        "model": {"name": "m", "fingerprint": "f", "dtype": "float32"},
+        "data": {"name": "s", "hash": "h", "n_samples": n},
+        "options": {"reductions": ["mean"], "max_length": 8},
+        "shape": {"layers": 2, "neurons": 3},
+        "shard_size": shard_size,
+    }
     data = np.random.default_rng(0).normal(size=(n, 2, 3)).astype(np.float16)
     return manifest, data
 
 
 def _shard(data, s, e):
-    return {"mean": data[s:e], "tokens": np.arange(s, e, dtype=np.int32), "response_tokens": np.ones(e - s, np.int32),
-            "truncated": np.zeros(e - s, bool)}
+    return {
+        "mean": data[s:e],
+        "tokens": np.arange(s, e, dtype=np.int32),
+        "response_tokens": np.ones(e - s, np.int32),
+        "truncated": np.zeros(e - s, bool),
+    }
 
 
 def test_two_writers_without_a_shared_disk_fill_one_remote_store(url):
@@ -61,7 +69,9 @@ def test_a_damaged_remote_shard_is_never_mirrored_and_can_be_recaptured(url):
     raw[-1] ^= 0xFF
     fs.pipe_file(remote, bytes(raw))
     shutil.rmtree(mirror_folder(url))
-    with pytest.raises(StoreError, match=r"shard-000000003-000000006/mean.npy: checksum mismatch.*nait verify --repair"):
+    with pytest.raises(
+        StoreError, match=r"shard-000000003-000000006/mean.npy: checksum mismatch.*nait verify --repair"
+    ):
         Store.open(url)
     report = Store.existing(url).verify(repair=True)
     assert [d["range"] for d in report["damaged_shards"]] == [[3, 6]]
@@ -77,7 +87,15 @@ def test_file_urls_work_like_paths(tmp_path, monkeypatch):
     url = f"file://{tmp_path}/remote"
     remote = Store.create(url, store.manifest)
     for s, e in remote.shard_ranges():
-        remote.write_shard(s, e, {n: store._array(sh, n) for sh in store.shards() if sh.start == s
-                                  for n in ["mean", "tokens", "response_tokens", "truncated"]})
+        remote.write_shard(
+            s,
+            e,
+            {
+                n: store._array(sh, n)
+                for sh in store.shards()
+                if sh.start == s
+                for n in ["mean", "tokens", "response_tokens", "truncated"]
+            },
+        )
     assert sorted(p.name for p in (tmp_path / "remote").iterdir())[0] == "manifest.json"
     np.testing.assert_array_equal(Store.open(url).rows("mean", range(5)), data["mean"].astype(np.float32))

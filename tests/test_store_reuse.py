@@ -1,6 +1,7 @@
 """Stores found and reused without the model (issue 9 item 3), repaired by the capture that needs them
 (issue 10 item 7), and derived features checked like shards (issue 10 item 2), on a tiny Llama saved as a
 real model folder."""
+
 import json
 import struct
 import warnings
@@ -26,9 +27,18 @@ def model_dir(tiny_model_dir):
 
 
 def write_records(path, n, topic="sum"):
-    path.write_text("".join(json.dumps({"instruction": f"What is the {topic} of {i} and {i * 7 % 13}?",
-                                        "output": f"It is {i + i * 7 % 13}. " * (1 + i % 3)}) + "\n"
-                            for i in range(n)))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "instruction": f"What is the {topic} of {i} and {i * 7 % 13}?",
+                    "output": f"It is {i + i * 7 % 13}. " * (1 + i % 3),
+                }
+            )
+            + "\n"
+            for i in range(n)
+        )
+    )
     return path
 
 
@@ -45,21 +55,50 @@ def forbid_loading(monkeypatch):
 
 def test_second_select_never_loads_the_model(model_dir, tmp_path, monkeypatch):
     pool, target = write_records(tmp_path / "pool.jsonl", 40), write_records(tmp_path / "t.jsonl", 6, "product")
-    common = ["select", "--model", str(model_dir), "--candidates", str(pool), "--target", str(target),
-              "--ratio", "0.25", "--max-length", "64", "--store-dir", str(tmp_path / "stores")]
+    common = [
+        "select",
+        "--model",
+        str(model_dir),
+        "--candidates",
+        str(pool),
+        "--target",
+        str(target),
+        "--ratio",
+        "0.25",
+        "--max-length",
+        "64",
+        "--store-dir",
+        str(tmp_path / "stores"),
+    ]
     assert main(common + ["--out", str(tmp_path / "a.jsonl"), "--scores", str(tmp_path / "a.scores")]) == 0
     forbid_loading(monkeypatch)
     for method in ("overlap", "nait-pca"):  # pool mean and target feature come from checksummed caches
-        assert main(common + ["--method", method, "--out", str(tmp_path / f"b-{method}.jsonl"),
-                              "--scores", str(tmp_path / f"b-{method}.scores")]) == 0
+        assert (
+            main(
+                common
+                + [
+                    "--method",
+                    method,
+                    "--out",
+                    str(tmp_path / f"b-{method}.jsonl"),
+                    "--scores",
+                    str(tmp_path / f"b-{method}.scores"),
+                ]
+            )
+            == 0
+        )
     assert main(common + ["--out", str(tmp_path / "c.jsonl"), "--scores", str(tmp_path / "c.scores")]) == 0
     assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
     assert (tmp_path / "c.scores").read_bytes() == (tmp_path / "a.scores").read_bytes()
     # The same records from another file (here: the same lines with CRLF) find the same store.
     crlf = tmp_path / "crlf.jsonl"
     crlf.write_bytes(pool.read_bytes().replace(b"\n", b"\r\n"))
-    found = {name: find_store(LazyModel(str(model_dir)), load_data(str(path)), tmp_path / "stores",
-                              CaptureOptions(max_length=64)) for name, path in (("lf", pool), ("crlf", crlf))}
+    found = {
+        name: find_store(
+            LazyModel(str(model_dir)), load_data(str(path)), tmp_path / "stores", CaptureOptions(max_length=64)
+        )
+        for name, path in (("lf", pool), ("crlf", crlf))
+    }
     assert found["crlf"] is not None and found["crlf"].n_samples == 40
     assert found["crlf"].path == found["lf"].path
 
@@ -111,8 +150,19 @@ def test_interrupted_small_capture_resumes_without_redoing_work(model_dir, tmp_p
 
 def test_a_damaged_shard_is_recaptured_by_the_same_command(model_dir, tmp_path, capsys):
     pool = write_records(tmp_path / "pool.jsonl", 12)
-    args = ["capture", "--model", str(model_dir), "--data", str(pool), "--max-length", "64", "--shard-size", "4",
-            "--store-dir", str(tmp_path / "stores")]
+    args = [
+        "capture",
+        "--model",
+        str(model_dir),
+        "--data",
+        str(pool),
+        "--max-length",
+        "64",
+        "--shard-size",
+        "4",
+        "--store-dir",
+        str(tmp_path / "stores"),
+    ]
     assert main(args) == 0
     store = Store.open(capsys.readouterr().out.strip())
     before = store.rows("last", range(12))

@@ -15,6 +15,7 @@ Every command's options live in this package: `options` (the option groups comma
 options among them, and the checks made before any slow work), then one module per command group:
 `select` (select, score), `capture` (capture, feature), `stores` (info, verify), `eval`, `app`, `explain`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,15 +33,31 @@ from .options import add_model_args, check_args, model_from_args
 from .select import add_score_parser, add_select_parser
 from .stores import add_info_parser, add_verify_parser
 
-__all__ = ["add_model_args", "app_script", "build_parser", "check_args", "main", "model_from_args",
-           "warn_if_exact_too_big"]
+__all__ = [
+    "add_model_args",
+    "app_script",
+    "build_parser",
+    "check_args",
+    "main",
+    "model_from_args",
+    "warn_if_exact_too_big",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nait", description="Neuron-aware instruction-tuning data selection.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (add_select_parser, add_capture_parser, add_feature_parser, add_score_parser, add_info_parser,
-                add_verify_parser, add_eval_parser, add_app_parser, add_explain_parser):
+    for add in (
+        add_select_parser,
+        add_capture_parser,
+        add_feature_parser,
+        add_score_parser,
+        add_info_parser,
+        add_verify_parser,
+        add_eval_parser,
+        add_app_parser,
+        add_explain_parser,
+    ):
         add(sub)
     return parser
 
@@ -61,6 +78,9 @@ def main(argv=None) -> int:
         print(f"nait: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("nait: interrupted; finished shards and arms are kept, run the same command again to resume", file=sys.stderr)
+        print(
+            "nait: interrupted; finished shards and arms are kept, run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
     return 0

@@ -1,4 +1,5 @@
 """`nait app`: the Streamlit app, from the checkout or the installed wheel."""
+
 from __future__ import annotations
 
 import os
@@ -37,10 +38,13 @@ def cmd_app(args):
 
 
 def add_app_parser(sub) -> None:
-    p = sub.add_parser("app", help="open the Streamlit app (other options go to `streamlit run`)",
-                       description="Open NAIT Studio in the browser: `streamlit run app.py` on the installed app. "
-                                   "Options not listed here go to `streamlit run` (e.g. --server.port 8502, "
-                                   "--server.headless true). The app reads and writes stores under ./cached_features "
-                                   "(NAIT_STORE_DIR changes that) and nait eval results under ./runs (NAIT_EVAL_DIR).",
-                       epilog="example: nait app --server.port 8502 --server.headless true")
+    p = sub.add_parser(
+        "app",
+        help="open the Streamlit app (other options go to `streamlit run`)",
+        description="Open NAIT Studio in the browser: `streamlit run app.py` on the installed app. "
+        "Options not listed here go to `streamlit run` (e.g. --server.port 8502, "
+        "--server.headless true). The app reads and writes stores under ./cached_features "
+        "(NAIT_STORE_DIR changes that) and nait eval results under ./runs (NAIT_EVAL_DIR).",
+        epilog="example: nait app --server.port 8502 --server.headless true",
+    )
     p.set_defaults(func=cmd_app)

@@ -1,5 +1,6 @@
 """`nait capture` (a data set's neuron summaries into the store) and `nait feature` (a capability feature
 file from a target set), and the warning before an exact capture too big for the disk."""
+
 from __future__ import annotations
 
 import shutil
@@ -10,8 +11,18 @@ from ..capture import capture, find_store
 from ..features import build_feature
 from ..pipeline import feature_for, feature_path, target_capture_options
 from ..sketch import RECOMMENDED_K, bytes_per_sample
-from .options import (DATA_SPECS, FORCE_HELP, add_capture_args, add_data_args, add_model_args, capture_options,
-                      model_from_args, print_report, read_data, tqdm_progress)
+from .options import (
+    DATA_SPECS,
+    FORCE_HELP,
+    add_capture_args,
+    add_data_args,
+    add_model_args,
+    capture_options,
+    model_from_args,
+    print_report,
+    read_data,
+    tqdm_progress,
+)
 
 EXACT_WARN_BYTES = 50e9  # an exact store larger than this gets a --sketch suggestion
 
@@ -32,9 +43,12 @@ def warn_if_exact_too_big(args, model, n_samples: int) -> None:
     free = shutil.disk_usage(root if root.exists() else Path.cwd()).free
     if need > EXACT_WARN_BYTES or need > 0.8 * free:
         compact = n_samples * bytes_per_sample(model.n_layers, model.neurons_per_layer, 2, RECOMMENDED_K)
-        print(f"nait: warning: an exact store of {n_samples:,} samples needs about {need / 1e9:,.1f} GB "
-              f"({free / 1e9:,.1f} GB free at {root}); --sketch {RECOMMENDED_K} --reductions mean,last-first would "
-              f"need {compact / 1e9:,.2f} GB (overlap and nait-pca; see docs/methods.md)", file=sys.stderr)
+        print(
+            f"nait: warning: an exact store of {n_samples:,} samples needs about {need / 1e9:,.1f} GB "
+            f"({free / 1e9:,.1f} GB free at {root}); --sketch {RECOMMENDED_K} --reductions mean,last-first would "
+            f"need {compact / 1e9:,.2f} GB (overlap and nait-pca; see docs/methods.md)",
+            file=sys.stderr,
+        )
 
 
 def cmd_capture(args):
@@ -64,12 +78,14 @@ def cmd_feature(args):
     print(out)
 
 
-
 def add_capture_parser(sub) -> None:
     p = sub.add_parser("capture", help="capture a data set's neuron summaries into the store")
     p.add_argument("--data", required=True, help=DATA_SPECS)
-    p.add_argument("--worker", default="0/1",
-                   help="I/N: capture only every N-th missing shard from the I-th (a by-hand split; --ray does it for you)")
+    p.add_argument(
+        "--worker",
+        default="0/1",
+        help="I/N: capture only every N-th missing shard from the I-th (a by-hand split; --ray does it for you)",
+    )
     add_model_args(p), add_data_args(p), add_capture_args(p)
     p.set_defaults(func=cmd_capture)
 

@@ -1,4 +1,5 @@
 """`nait eval`'s command line: its options, the settings they give, and a progress log on stderr."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..eval import ARM_METHODS, FULL_STEPS, ArmProgress, EvalSettings, results_figures, results_table, run_eval
 from .. import atomic
+from ..eval import ARM_METHODS, FULL_STEPS, ArmProgress, EvalSettings, results_figures, results_table, run_eval
 from ..finetune import FINETUNE_METHODS, FinetuneSettings
 from ..metrics import MeasureSettings
 from ..selection import MERGES
@@ -25,19 +26,40 @@ def add_eval_parser(subparsers) -> None:
     p = subparsers.add_parser("eval", help="fine-tune on each selection and measure the target skill")
     p.add_argument("--out", required=True, type=Path, help="results folder (results.json, results.md); rerun to resume")
     add_model_args(p)
-    p.add_argument("--candidates", default=defaults.candidates, help="candidate pool: a file or built-in name (default: demo)")
+    p.add_argument(
+        "--candidates", default=defaults.candidates, help="candidate pool: a file or built-in name (default: demo)"
+    )
     p.add_argument("--candidates-limit", type=int, help="use a seeded random sample of this many pool records")
-    p.add_argument("--target", action="append", help="target set, a file or built-in name; repeat for several (default: gsm8k)")
-    p.add_argument("--methods", default=",".join(defaults.methods), help=f"comma-separated arms from {','.join(ARM_METHODS)}")
-    p.add_argument("--ratio", type=float, default=defaults.ratio, help="share of the pool each method and random arm keeps")
+    p.add_argument(
+        "--target", action="append", help="target set, a file or built-in name; repeat for several (default: gsm8k)"
+    )
+    p.add_argument(
+        "--methods", default=",".join(defaults.methods), help=f"comma-separated arms from {','.join(ARM_METHODS)}"
+    )
+    p.add_argument(
+        "--ratio", type=float, default=defaults.ratio, help="share of the pool each method and random arm keeps"
+    )
     p.add_argument("--random-seeds", default=",".join(map(str, defaults.random_seeds)), help="seeds of the random arms")
     p.add_argument("--no-full", action="store_true", help="leave out the full-pool arms")
-    p.add_argument("--full-steps", choices=FULL_STEPS, default=defaults.full_steps,
-                   help="full pool at its own epochs (`full`), step-matched to a selection arm (`full-matched`), or both")
+    p.add_argument(
+        "--full-steps",
+        choices=FULL_STEPS,
+        default=defaults.full_steps,
+        help="full pool at its own epochs (`full`), step-matched to a selection arm (`full-matched`), or both",
+    )
     p.add_argument("--no-base", action="store_true", help="leave out the untuned base arm")
-    p.add_argument("--subset", action="append", default=[], help="a JSONL subset to train on as an arm; repeat for several")
-    p.add_argument("--feature-size", type=int, default=defaults.feature_size, help="target records that build the feature")
-    p.add_argument("--heldout-size", type=int, default=defaults.heldout_size, help="target records measured, never selected or trained on")
+    p.add_argument(
+        "--subset", action="append", default=[], help="a JSONL subset to train on as an arm; repeat for several"
+    )
+    p.add_argument(
+        "--feature-size", type=int, default=defaults.feature_size, help="target records that build the feature"
+    )
+    p.add_argument(
+        "--heldout-size",
+        type=int,
+        default=defaults.heldout_size,
+        help="target records measured, never selected or trained on",
+    )
     p.add_argument("--split-seed", type=int, default=defaults.split_seed)
     p.add_argument("--merge", choices=MERGES, default=defaults.merge)
     p.add_argument("--store-dir", default=defaults.store_dir)
@@ -53,27 +75,58 @@ def add_eval_parser(subparsers) -> None:
     g.add_argument("--lora-alpha", type=int, default=ft.lora_alpha)
     g.add_argument("--seed", type=int, default=ft.seed, help="training seed, the same for every arm")
     g = p.add_argument_group("measurement")
-    g.add_argument("--max-new-tokens", type=int, default=ms.max_new_tokens, help="greedy generation length (GSM8K, HumanEval)")
+    g.add_argument(
+        "--max-new-tokens", type=int, default=ms.max_new_tokens, help="greedy generation length (GSM8K, HumanEval)"
+    )
     g.add_argument("--gen-batch-size", type=int, default=ms.batch_size)
-    g.add_argument("--gen-limit", type=int, help="generation metrics (GSM8K, HumanEval) on the first N held-out records only; the loss uses all")
+    g.add_argument(
+        "--gen-limit",
+        type=int,
+        help="generation metrics (GSM8K, HumanEval) on the first N held-out records only; the loss uses all",
+    )
     p.set_defaults(func=cmd_eval)
 
 
 def settings_from_args(args) -> EvalSettings:
     return EvalSettings(
-        model=args.model, device=args.device, dtype=args.dtype, neuron_module=args.neuron_module,
-        trust_remote_code=args.trust_remote_code, candidates=args.candidates,
-        candidates_limit=args.candidates_limit, targets=tuple(args.target or ("gsm8k",)), methods=_csv(args.methods),
-        ratio=args.ratio, random_seeds=tuple(int(s) for s in _csv(args.random_seeds)), full=not args.no_full,
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        neuron_module=args.neuron_module,
+        trust_remote_code=args.trust_remote_code,
+        candidates=args.candidates,
+        candidates_limit=args.candidates_limit,
+        targets=tuple(args.target or ("gsm8k",)),
+        methods=_csv(args.methods),
+        ratio=args.ratio,
+        random_seeds=tuple(int(s) for s in _csv(args.random_seeds)),
+        full=not args.no_full,
         full_steps=args.full_steps,
-        base=not args.no_base, subsets=tuple(args.subset), feature_size=args.feature_size,
-        heldout_size=args.heldout_size, split_seed=args.split_seed, merge=args.merge, store_dir=args.store_dir,
-        finetune=FinetuneSettings(method=args.finetune, epochs=args.epochs, max_steps=args.max_steps,
-                                  learning_rate=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
-                                  max_length=args.max_length, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-                                  seed=args.seed),
-        measure=dataclasses.replace(MeasureSettings(), max_new_tokens=args.max_new_tokens, batch_size=args.gen_batch_size,
-                                    generate_limit=args.gen_limit),
+        base=not args.no_base,
+        subsets=tuple(args.subset),
+        feature_size=args.feature_size,
+        heldout_size=args.heldout_size,
+        split_seed=args.split_seed,
+        merge=args.merge,
+        store_dir=args.store_dir,
+        finetune=FinetuneSettings(
+            method=args.finetune,
+            epochs=args.epochs,
+            max_steps=args.max_steps,
+            learning_rate=args.lr,
+            batch_size=args.batch_size,
+            grad_accum=args.grad_accum,
+            max_length=args.max_length,
+            lora_r=args.lora_r,
+            lora_alpha=args.lora_alpha,
+            seed=args.seed,
+        ),
+        measure=dataclasses.replace(
+            MeasureSettings(),
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.gen_batch_size,
+            generate_limit=args.gen_limit,
+        ),
     )
 
 
@@ -88,6 +141,7 @@ def progress_printer(every: float = 5.0, clock: Callable[[], float] = time.monot
             return
         last.update(key=key, at=now)
         print(p.describe(), file=sys.stderr)
+
     return show
 
 
@@ -96,6 +150,10 @@ def cmd_eval(args) -> None:
     results = run_eval(settings, args.out, progress=progress_printer())
     print(results_table(results))
     charts = Path(args.out) / "charts.html"
-    atomic.write_text(charts, "\n".join(f.to_html(full_html=False, include_plotlyjs=i == 0)
-                                   for i, f in enumerate(results_figures(results).values())))
+    atomic.write_text(
+        charts,
+        "\n".join(
+            f.to_html(full_html=False, include_plotlyjs=i == 0) for i, f in enumerate(results_figures(results).values())
+        ),
+    )
     print(f"results: {Path(args.out) / 'results.json'}, charts: {charts}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """What every `nait` command shares: option groups (model, data, capture, scoring, selection), reading
 them back (the model, data, capture and score options), the cheap checks made before any slow work, and
 the capture progress bar and report."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,10 +9,10 @@ import sys
 
 from ..baselines import BASELINES
 from ..capture import DEFAULT_STORE_ROOT, CaptureOptions
-from ..progress import Progress
 from ..data import FORMATS
 from ..models import BUNDLED_MODEL, LazyModel
 from ..pipeline import load_data
+from ..progress import Progress
 from ..scoring import METHODS, ScoreOptions, parse_threshold
 from ..selection import MERGES, check_output_paths
 from ..sketch import RECOMMENDED_K, Sketch
@@ -29,7 +30,9 @@ def tqdm_progress():
         if bar is None or bar.total != p.tokens_total or p.tokens_done < bar.n:
             if bar is not None:
                 bar.close()
-            bar = state["bar"] = tqdm(total=p.tokens_total, unit="tok", unit_scale=True, desc="capture", file=sys.stderr)
+            bar = state["bar"] = tqdm(
+                total=p.tokens_total, unit="tok", unit_scale=True, desc="capture", file=sys.stderr
+            )
         bar.update(p.tokens_done - bar.n)
         bar.set_postfix_str(f"{p.samples_done}/{p.samples_total} samples")
         if p.samples_done == p.samples_total:
@@ -39,74 +42,150 @@ def tqdm_progress():
     return update
 
 
-DATA_SPECS = ("a file (.jsonl, .json, .parquet, .csv, .arrow), a datasets save_to_disk folder, a Hugging Face hub "
-              "data set as hf:ID[:CONFIG[:SPLIT]] (split default train), or a built-in name (demo, gsm8k, humaneval, "
-              "mmlu, mmlu:<subject>)")
-OUT_HELP = ("JSONL of the selected records as read: a JSONL input's lines byte for byte; any other record "
-            "(JSON, Parquet, CSV, Arrow, data set or built-in row) as one JSON object of its fields")
-FORCE_HELP = ("replace --out/--scores if they exist (without it an existing output is an error); "
-              "an output is never one of the input files")
+DATA_SPECS = (
+    "a file (.jsonl, .json, .parquet, .csv, .arrow), a datasets save_to_disk folder, a Hugging Face hub "
+    "data set as hf:ID[:CONFIG[:SPLIT]] (split default train), or a built-in name (demo, gsm8k, humaneval, "
+    "mmlu, mmlu:<subject>)"
+)
+OUT_HELP = (
+    "JSONL of the selected records as read: a JSONL input's lines byte for byte; any other record "
+    "(JSON, Parquet, CSV, Arrow, data set or built-in row) as one JSON object of its fields"
+)
+FORCE_HELP = (
+    "replace --out/--scores if they exist (without it an existing output is an error); "
+    "an output is never one of the input files"
+)
 
 
 def add_model_args(parser) -> None:
     """The model options every `nait` command shares (read back by `model_from_args`)."""
     group = parser.add_argument_group("model")
-    group.add_argument("--model", default=BUNDLED_MODEL, help=f"'{BUNDLED_MODEL}' (bundled), a model folder, a hub id or a .gguf file")
+    group.add_argument(
+        "--model", default=BUNDLED_MODEL, help=f"'{BUNDLED_MODEL}' (bundled), a model folder, a hub id or a .gguf file"
+    )
     group.add_argument("--device", help="cuda, cuda:1, cpu… (default: cuda if available)")
-    group.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights dtype (default: bf16 on CUDA, fp32 on CPU)")
-    group.add_argument("--neuron-module", help="path of the down projection inside a layer, for architectures not built in (e.g. mlp.down_proj)")
-    group.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code (off by default)")
+    group.add_argument(
+        "--dtype", choices=["float32", "bfloat16", "float16"], help="weights dtype (default: bf16 on CUDA, fp32 on CPU)"
+    )
+    group.add_argument(
+        "--neuron-module",
+        help="path of the down projection inside a layer, for architectures not built in (e.g. mlp.down_proj)",
+    )
+    group.add_argument(
+        "--trust-remote-code", action="store_true", help="run the model repository's own code (off by default)"
+    )
 
 
 def model_from_args(args) -> LazyModel:
     """The model that parsed `add_model_args` options name, loaded on first use: commands whose stores are
     already captured never load it."""
-    return LazyModel(args.model, device=args.device, dtype=args.dtype, neuron_module=args.neuron_module,
-                     trust_remote_code=args.trust_remote_code)
+    return LazyModel(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        neuron_module=args.neuron_module,
+        trust_remote_code=args.trust_remote_code,
+    )
 
 
 def add_data_args(parser):
     group = parser.add_argument_group("data")
     group.add_argument("--format", choices=FORMATS, help="record format (default: detected per record)")
     group.add_argument("--text-field", help="plain-text records: the field holding the text")
-    group.add_argument("--skip-invalid", action="store_true", help="skip bad records and report them, instead of stopping")
+    group.add_argument(
+        "--skip-invalid", action="store_true", help="skip bad records and report them, instead of stopping"
+    )
     group.add_argument("--target-size", type=int, help="use a seeded random sample of this many records of each target")
     group.add_argument("--seed", type=int, default=0, help="seed for --target-size sampling and --method random")
 
 
 def add_capture_args(parser):
     group = parser.add_argument_group("capture")
-    group.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT), help="where stores live: a folder or an fsspec URL "
-                       "such as s3://bucket/stores (default: cached_features)")
-    group.add_argument("--max-length", type=int, default=1024, help="truncate samples to this many tokens (counted in the report)")
-    group.add_argument("--batch-tokens", type=_batch_tokens, default=None, metavar="N|auto",
-                       help="padded tokens per batch (default auto: 2,048 on CPU; on CUDA the largest that fits)")
-    group.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                       help="capture on a Ray cluster: alone, a local one; 'auto' or ray://host:port, an existing one")
-    group.add_argument("--ray-workers", type=int, help="--ray: actors (default: one per GPU, or one per node without GPUs)")
-    group.add_argument("--reductions", default=",".join(CaptureOptions().reductions),
-                       help=f"per-sample summaries to store, comma-separated, from {','.join(REDUCTIONS)}")
-    group.add_argument("--shard-size", type=int, help="samples per shard, the unit of resume and of parallel work "
-                       "(default: n/16, between 32 and 512; an existing store keeps its own)")
-    group.add_argument("--verify", action="store_true", help="check every shard's sha256 before reusing a store "
-                       "(default: headers and sizes only); damaged shards are recaptured")
-    group.add_argument("--sketch", type=int, metavar="K",
-                       help=f"compact pool: store K random projections per layer instead of every neuron "
-                            f"(recommended {RECOMMENDED_K} with --reductions mean,last-first; overlap and nait-pca "
-                            f"only, not jaccard; targets stay exact; see docs/methods.md)")
+    group.add_argument(
+        "--store-dir",
+        default=str(DEFAULT_STORE_ROOT),
+        help="where stores live: a folder or an fsspec URL such as s3://bucket/stores (default: cached_features)",
+    )
+    group.add_argument(
+        "--max-length", type=int, default=1024, help="truncate samples to this many tokens (counted in the report)"
+    )
+    group.add_argument(
+        "--batch-tokens",
+        type=_batch_tokens,
+        default=None,
+        metavar="N|auto",
+        help="padded tokens per batch (default auto: 2,048 on CPU; on CUDA the largest that fits)",
+    )
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="capture on a Ray cluster: alone, a local one; 'auto' or ray://host:port, an existing one",
+    )
+    group.add_argument(
+        "--ray-workers", type=int, help="--ray: actors (default: one per GPU, or one per node without GPUs)"
+    )
+    group.add_argument(
+        "--reductions",
+        default=",".join(CaptureOptions().reductions),
+        help=f"per-sample summaries to store, comma-separated, from {','.join(REDUCTIONS)}",
+    )
+    group.add_argument(
+        "--shard-size",
+        type=int,
+        help="samples per shard, the unit of resume and of parallel work "
+        "(default: n/16, between 32 and 512; an existing store keeps its own)",
+    )
+    group.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every shard's sha256 before reusing a store "
+        "(default: headers and sizes only); damaged shards are recaptured",
+    )
+    group.add_argument(
+        "--sketch",
+        type=int,
+        metavar="K",
+        help=f"compact pool: store K random projections per layer instead of every neuron "
+        f"(recommended {RECOMMENDED_K} with --reductions mean,last-first; overlap and nait-pca "
+        f"only, not jaccard; targets stay exact; see docs/methods.md)",
+    )
     group.add_argument("--sketch-seed", type=int, default=0, help="seed of the --sketch projection")
-    group.add_argument("--exact-sample", type=int, default=2000,
-                       help="with --sketch: also keep exact values for this many seeded pool records (neuron views)")
+    group.add_argument(
+        "--exact-sample",
+        type=int,
+        default=2000,
+        help="with --sketch: also keep exact values for this many seeded pool records (neuron views)",
+    )
 
 
 def add_score_args(parser):
     group = parser.add_argument_group("scoring")
-    group.add_argument("--method", choices=METHODS + tuple(BASELINES), default="overlap",
-                       help="overlap (default), jaccard, nait-pca (Eq. 5 as published); baselines needing no target: ifd, length, random")
+    group.add_argument(
+        "--method",
+        choices=METHODS + tuple(BASELINES),
+        default="overlap",
+        help="overlap (default), jaccard, nait-pca (Eq. 5 as published); baselines needing no target: ifd, length, random",
+    )
     group.add_argument("--no-centre", action="store_true", help="overlap: do not centre on the pool mean")
-    group.add_argument("--fire-threshold", default="0", help="jaccard: absolute threshold T, or qQ for each neuron's Q-quantile over the pool")
-    group.add_argument("--reduction", default="last-first", choices=["last-first", "mean", "last"], help="nait-pca: candidate summary and PCA input")
-    group.add_argument("--layer-norm", default="none", choices=["none", "z"], help="nait-pca: z-score each layer's projection before summing")
+    group.add_argument(
+        "--fire-threshold",
+        default="0",
+        help="jaccard: absolute threshold T, or qQ for each neuron's Q-quantile over the pool",
+    )
+    group.add_argument(
+        "--reduction",
+        default="last-first",
+        choices=["last-first", "mean", "last"],
+        help="nait-pca: candidate summary and PCA input",
+    )
+    group.add_argument(
+        "--layer-norm",
+        default="none",
+        choices=["none", "z"],
+        help="nait-pca: z-score each layer's projection before summing",
+    )
 
 
 def add_cut_args(parser, required=True):
@@ -115,7 +194,12 @@ def add_cut_args(parser, required=True):
     cut.add_argument("--ratio", type=float, help="keep this share of the pool per target (0.1 = 10%%)")
     cut.add_argument("--top", type=int, help="keep this many records per target")
     cut.add_argument("--min-score", type=float, help="keep records scoring at least this")
-    group.add_argument("--merge", choices=MERGES, default="union", help="several targets: union (paper), intersection (core subset) or mean-z")
+    group.add_argument(
+        "--merge",
+        choices=MERGES,
+        default="union",
+        help="several targets: union (paper), intersection (core subset) or mean-z",
+    )
 
 
 def _batch_tokens(text: str) -> int | None:
@@ -139,8 +223,12 @@ def _ray_options(args):
         raise ValueError(f"--ray-workers must be at least 1, not {args.ray_workers}")
     from ..distributed import RayOptions
 
-    return RayOptions(address=args.ray, workers=args.ray_workers, neuron_module=args.neuron_module,
-                      trust_remote_code=args.trust_remote_code)
+    return RayOptions(
+        address=args.ray,
+        workers=args.ray_workers,
+        neuron_module=args.neuron_module,
+        trust_remote_code=args.trust_remote_code,
+    )
 
 
 def capture_options(args) -> CaptureOptions:
@@ -155,30 +243,54 @@ def capture_options(args) -> CaptureOptions:
     sketch = Sketch(args.sketch, args.sketch_seed) if args.sketch else None
     if args.exact_sample < 0:
         raise ValueError(f"--exact-sample must be 0 or more, not {args.exact_sample}")
-    return CaptureOptions(reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
-                          max_length=args.max_length, batch_tokens=args.batch_tokens, worker=(index, count),
-                          shard_size=args.shard_size, verify=args.verify,
-                          sketch=sketch, exact_sample=args.exact_sample if sketch else 0, ray=_ray_options(args))
+    return CaptureOptions(
+        reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
+        max_length=args.max_length,
+        batch_tokens=args.batch_tokens,
+        worker=(index, count),
+        shard_size=args.shard_size,
+        verify=args.verify,
+        sketch=sketch,
+        exact_sample=args.exact_sample if sketch else 0,
+        ray=_ray_options(args),
+    )
 
 
 def score_options(args) -> ScoreOptions:
-    return ScoreOptions(method=args.method, centre=not args.no_centre, fire_threshold=args.fire_threshold,
-                        reduction=args.reduction, layer_norm=args.layer_norm)
+    return ScoreOptions(
+        method=args.method,
+        centre=not args.no_centre,
+        fire_threshold=args.fire_threshold,
+        reduction=args.reduction,
+        layer_norm=args.layer_norm,
+    )
 
 
 def read_data(args, spec, target=False):
-    dataset = load_data(spec, fmt=args.format, text_field=args.text_field, skip_invalid=args.skip_invalid,
-                        limit=args.target_size if target else None, seed=args.seed)
+    dataset = load_data(
+        spec,
+        fmt=args.format,
+        text_field=args.text_field,
+        skip_invalid=args.skip_invalid,
+        limit=args.target_size if target else None,
+        seed=args.seed,
+    )
     if not target and getattr(args, "top", None) and args.top > len(dataset):  # said before any slow work
-        print(f"nait: warning: --top {args.top} is more than the {len(dataset):,} candidates: "
-              "every scored record is selected", file=sys.stderr)
+        print(
+            f"nait: warning: --top {args.top} is more than the {len(dataset):,} candidates: "
+            "every scored record is selected",
+            file=sys.stderr,
+        )
     return dataset
 
 
 def print_report(report, label):
     store = report.store
-    print(f"{label}: {store.n_samples:,} samples, {'reused' if report.reused else 'captured'} store {store.location}"
-          + (f" ({report.tokens_per_second:,.0f} tok/s)" if not report.reused else ""), file=sys.stderr)
+    print(
+        f"{label}: {store.n_samples:,} samples, {'reused' if report.reused else 'captured'} store {store.location}"
+        + (f" ({report.tokens_per_second:,.0f} tok/s)" if not report.reused else ""),
+        file=sys.stderr,
+    )
     if report.truncated:
         print(f"  {report.truncated} samples truncated to --max-length", file=sys.stderr)
     if report.skipped:
@@ -190,6 +302,7 @@ def print_report(report, label):
 
 
 # ---------------------------------------------------------------- option checks
+
 
 def _at_least(args, option: str, low: int, why: str = "") -> None:
     value = getattr(args, option.lstrip("-").replace("-", "_"), None)
@@ -216,9 +329,11 @@ def check_args(args) -> None:
             raise ValueError(f"--reductions: unknown {sorted(unknown)}; choose from {', '.join(REDUCTIONS)}")
     if hasattr(args, "fire_threshold"):
         parse_threshold(args.fire_threshold)
-    inputs = {option: [str(v) for v in (values if isinstance(values, list) else [values])]
-              for option in ("candidates", "target", "data", "feature", "subset")
-              if (values := getattr(args, option, None))}
+    inputs = {
+        option: [str(v) for v in (values if isinstance(values, list) else [values])]
+        for option in ("candidates", "target", "data", "feature", "subset")
+        if (values := getattr(args, option, None))
+    }
     inputs = {f"--{option}": values for option, values in inputs.items()}
     if args.command == "eval":  # --out is a results folder, resumed when it exists
         check_output_paths({}, inputs, folders={"--out": args.out})

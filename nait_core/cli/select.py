@@ -1,5 +1,6 @@
 """`nait select` (capture, score and export in one go, or a baseline needing no target) and `nait score`
 (a pool scored with feature files)."""
+
 from __future__ import annotations
 
 import sys
@@ -12,9 +13,22 @@ from ..pipeline import run_select
 from ..scoring import score_store
 from ..selection import Cut, export, select
 from .capture import warn_before_capture
-from .options import (DATA_SPECS, FORCE_HELP, OUT_HELP, add_capture_args, add_cut_args, add_data_args, add_model_args,
-                      add_score_args, capture_options, model_from_args, print_report, read_data, score_options,
-                      tqdm_progress)
+from .options import (
+    DATA_SPECS,
+    FORCE_HELP,
+    OUT_HELP,
+    add_capture_args,
+    add_cut_args,
+    add_data_args,
+    add_model_args,
+    add_score_args,
+    capture_options,
+    model_from_args,
+    print_report,
+    read_data,
+    score_options,
+    tqdm_progress,
+)
 
 
 def _export(args, records, selection) -> None:
@@ -22,15 +36,17 @@ def _export(args, records, selection) -> None:
     JSON could not hold."""
     notes = export(records, selection, args.out, args.scores)
     if selection.unscored:
-        print(f"nait: warning: {selection.unscored:,} records have no score (NaN, e.g. a response truncated "
-              "away) and were not selected", file=sys.stderr)
+        print(
+            f"nait: warning: {selection.unscored:,} records have no score (NaN, e.g. a response truncated "
+            "away) and were not selected",
+            file=sys.stderr,
+        )
     if notes:
         print(f"nait: warning: {len(notes)} exported values changed because JSON cannot hold them:", file=sys.stderr)
         for note in notes[:20]:
             print(f"    {note}", file=sys.stderr)
         if len(notes) > 20:
             print(f"    … and {len(notes) - 20} more", file=sys.stderr)
-
 
 
 def _cut(args) -> Cut:
@@ -45,11 +61,15 @@ def select_baseline(args):
         for line in candidates.skipped[:20]:
             print(f"    {line}", file=sys.stderr)
     model = None if args.method == "random" else model_from_args(args)
-    score = baseline_scores(args.method, model, candidates, seed=args.seed, max_length=args.max_length,
-                            progress=tqdm_progress())
+    score = baseline_scores(
+        args.method, model, candidates, seed=args.seed, max_length=args.max_length, progress=tqdm_progress()
+    )
     selection = select({args.method: score}, _cut(args))
     _export(args, candidates.records, selection)
-    print(f"selected {selection.selected.sum():,} of {len(candidates):,} records ({args.method}) -> {args.out}", file=sys.stderr)
+    print(
+        f"selected {selection.selected.sum():,} of {len(candidates):,} records ({args.method}) -> {args.out}",
+        file=sys.stderr,
+    )
 
 
 def cmd_select(args):
@@ -62,14 +82,25 @@ def cmd_select(args):
     model = model_from_args(args)
     warn_before_capture(args, model, candidates)
     cut = _cut(args)
-    result = run_select(model, candidates, targets, score_options(args), cut, args.merge, args.store_dir,
-                        capture_options(args), tqdm_progress())
+    result = run_select(
+        model,
+        candidates,
+        targets,
+        score_options(args),
+        cut,
+        args.merge,
+        args.store_dir,
+        capture_options(args),
+        tqdm_progress(),
+    )
     for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
         print_report(report, label)
     _export(args, candidates.records, result.selection)
-    print(f"selected {result.selection.selected.sum():,} of {len(candidates):,} records "
-          f"({score_options(args).describe()}, merge {args.merge}) -> {args.out}", file=sys.stderr)
-
+    print(
+        f"selected {result.selection.selected.sum():,} of {len(candidates):,} records "
+        f"({score_options(args).describe()}, merge {args.merge}) -> {args.out}",
+        file=sys.stderr,
+    )
 
 
 def cmd_score(args):
@@ -90,11 +121,12 @@ def cmd_score(args):
     print(f"scored {len(candidates):,} records with {len(features)} feature(s) -> {args.scores}", file=sys.stderr)
 
 
-
 def add_select_parser(sub) -> None:
     p = sub.add_parser("select", help="capture, score and export in one go")
     p.add_argument("--candidates", required=True, help=f"candidate pool: {DATA_SPECS}")
-    p.add_argument("--target", action="append", help="target set, the same kinds; repeat for several (not for ifd/length/random)")
+    p.add_argument(
+        "--target", action="append", help="target set, the same kinds; repeat for several (not for ifd/length/random)"
+    )
     p.add_argument("--out", required=True, type=Path, help=OUT_HELP)
     p.add_argument("--scores", type=Path, help="JSONL with index, score, rank, selected and per-target scores")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)

@@ -1,5 +1,6 @@
 """`nait info` (stores and features with their sizes) and `nait verify` (shards and derived caches against
 their sha256 checksums)."""
+
 from __future__ import annotations
 
 import json
@@ -13,18 +14,29 @@ from ..store import Store, StoreError, list_stores
 
 def cmd_info(args):
     stores = list_stores(Path(args.store_dir))
-    features = list_features(Path(args.store_dir) / "features") + (list_features(Path(args.features)) if args.features else [])
+    features = list_features(Path(args.store_dir) / "features") + (
+        list_features(Path(args.features)) if args.features else []
+    )
     if args.json:
         print(json.dumps({"stores": stores, "features": features}, indent=2))
         return
     print(f"stores in {args.store_dir}:")
     for s in stores:
         status = "complete" if s.get("complete") else "INCOMPLETE"
-        print(f"  {Path(s['path']).name}  {s.get('samples', '?'):>7} samples  {s.get('layers')}×{s.get('neurons')}  "
-              f"{s.get('size_mb', '?')} MB  {status}")
+        print(
+            f"  {Path(s['path']).name}  {s.get('samples', '?'):>7} samples  {s.get('layers')}×{s.get('neurons')}  "
+            f"{s.get('size_mb', '?')} MB  {status}"
+        )
     print("features:")
     for f in features:
-        print(f"  {f['path']}  " + (f"{f['target']} ({f['samples']} samples, {f['model']}) {f['size_kb']} kB" if "error" not in f else f["error"]))
+        print(
+            f"  {f['path']}  "
+            + (
+                f"{f['target']} ({f['samples']} samples, {f['model']}) {f['size_kb']} kB"
+                if "error" not in f
+                else f["error"]
+            )
+        )
 
 
 def cmd_verify(args):
@@ -55,11 +67,16 @@ def cmd_verify(args):
     if args.json:
         print(json.dumps(results, indent=2))
     if bad and args.repair:
-        print(f"removed {bad} damaged item(s): run the same capture command again to recapture the shards "
-              f"(derived caches are recomputed when next used)", file=sys.stderr)
+        print(
+            f"removed {bad} damaged item(s): run the same capture command again to recapture the shards "
+            f"(derived caches are recomputed when next used)",
+            file=sys.stderr,
+        )
     elif bad:
-        raise StoreError(f"{bad} damaged item(s); `nait verify --repair` removes them so that the same capture "
-                         f"command recaptures just those shards")
+        raise StoreError(
+            f"{bad} damaged item(s); `nait verify --repair` removes them so that the same capture "
+            f"command recaptures just those shards"
+        )
 
 
 def add_info_parser(sub) -> None:
@@ -74,6 +91,10 @@ def add_verify_parser(sub) -> None:
     p = sub.add_parser("verify", help="check stores' shards and derived caches against their sha256 checksums")
     p.add_argument("stores", nargs="*", help="store folders or URLs (default: every store in --store-dir)")
     p.add_argument("--store-dir", default=str(DEFAULT_STORE_ROOT))
-    p.add_argument("--repair", action="store_true", help="remove damaged shards and caches (the capture command then recaptures them)")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="remove damaged shards and caches (the capture command then recaptures them)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)

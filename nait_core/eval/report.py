@@ -1,6 +1,7 @@
 """What a `nait eval` results record says: each arm's status, the arm × metric table, Plotly charts, what
 each arm trained on, and paired comparisons (a paired bootstrap interval of the difference in held-out loss
 and a sign test, problem by problem); `results_markdown` is results.md."""
+
 from __future__ import annotations
 
 import math
@@ -20,13 +21,18 @@ def arm_status(results: dict) -> list[dict]:
     rows = []
     for name in planned + [n for n in results["arms"] if n not in planned]:
         arm = results["arms"].get(name)
-        rows.append({"arm": name, "status": "finished" if arm else "pending",
-                     "selection_saved": name in results.get("selections", {}),
-                     "train_records": (arm or {}).get("n_train"),
-                     "final_train_loss": (arm or {}).get("final_train_loss"),
-                     "train_seconds": (arm or {}).get("train_seconds"),
-                     "measure_seconds": (arm or {}).get("measure_seconds"),
-                     "finished_at": (arm or {}).get("finished_at")})
+        rows.append(
+            {
+                "arm": name,
+                "status": "finished" if arm else "pending",
+                "selection_saved": name in results.get("selections", {}),
+                "train_records": (arm or {}).get("n_train"),
+                "final_train_loss": (arm or {}).get("final_train_loss"),
+                "train_seconds": (arm or {}).get("train_seconds"),
+                "measure_seconds": (arm or {}).get("measure_seconds"),
+                "finished_at": (arm or {}).get("finished_at"),
+            }
+        )
     return rows
 
 
@@ -42,8 +48,11 @@ def summary(results: dict) -> list[dict]:
         for name in sorted(names):
             target, metric = name.rsplit("/", 1)
             values = np.array([a["metrics"][target][metric] for a in arms if metric in a["metrics"].get(target, {})])
-            row["metrics"][name] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                                    "n": int(len(values))}
+            row["metrics"][name] = {
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                "n": int(len(values)),
+            }
         rows.append(row)
     return rows
 
@@ -74,15 +83,33 @@ def results_figures(results: dict) -> dict:
     for name in sorted({n for row in rows for n in row["metrics"]}):
         target, metric = name.rsplit("/", 1)
         have = [row for row in rows if name in row["metrics"]]
-        runs = [(arm["group"], arm["metrics"][target][metric], run)
-                for run, arm in results["arms"].items() if metric in arm["metrics"].get(target, {})]
-        figure = go.Figure([
-            go.Scatter(x=[row["arm"] for row in have], y=[row["metrics"][name]["mean"] for row in have], mode="markers",
-                       name="mean", marker={"symbol": "diamond", "size": 13},
-                       hovertext=[f"mean of {row['runs']} run(s), {row['train_records'] or 0} train records" for row in have]),
-            go.Scatter(x=[g for g, _, _ in runs], y=[v for _, v, _ in runs], mode="markers", name="each run",
-                       marker={"size": 7, "opacity": 0.6}, hovertext=[n for _, _, n in runs]),
-        ])
+        runs = [
+            (arm["group"], arm["metrics"][target][metric], run)
+            for run, arm in results["arms"].items()
+            if metric in arm["metrics"].get(target, {})
+        ]
+        figure = go.Figure(
+            [
+                go.Scatter(
+                    x=[row["arm"] for row in have],
+                    y=[row["metrics"][name]["mean"] for row in have],
+                    mode="markers",
+                    name="mean",
+                    marker={"symbol": "diamond", "size": 13},
+                    hovertext=[
+                        f"mean of {row['runs']} run(s), {row['train_records'] or 0} train records" for row in have
+                    ],
+                ),
+                go.Scatter(
+                    x=[g for g, _, _ in runs],
+                    y=[v for _, v, _ in runs],
+                    mode="markers",
+                    name="each run",
+                    marker={"size": 7, "opacity": 0.6},
+                    hovertext=[n for _, _, n in runs],
+                ),
+            ]
+        )
         figure.update_layout(title=name, xaxis_title="arm", yaxis_title=metric, template="plotly_white")
         figures[name] = figure
     return figures
@@ -96,11 +123,14 @@ def composition_table(results: dict) -> str:
     kinds = list(dict.fromkeys(k for c in comp.values() for k in c["kinds"]))
     lines = ["| arm | records | planted | " + " | ".join(kinds) + " |", "|---" * (3 + len(kinds)) + "|"]
     for name, c in comp.items():
-        lines.append(f"| {name} | {c['n']} | {c['planted']} | " + " | ".join(str(c["kinds"].get(k, 0)) for k in kinds) + " |")
+        lines.append(
+            f"| {name} | {c['n']} | {c['planted']} | " + " | ".join(str(c["kinds"].get(k, 0)) for k in kinds) + " |"
+        )
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- paired comparison
+
 
 def group_per_problem(results: dict, target: str) -> dict[str, dict]:
     """Per arm group with per-problem losses for `target`: `nll` per held-out problem (the mean over the
@@ -116,13 +146,17 @@ def group_per_problem(results: dict, target: str) -> dict[str, dict]:
         tokens = details[0]["tokens"]
         if any(d["tokens"] != tokens for d in details):
             raise ValueError(f"arm {group!r}: its runs measured different held-out tokens for {target}")
-        out[group] = {"nll": np.mean([d["nll"] for d in details], axis=0), "tokens": np.asarray(tokens, dtype=np.float64),
-                      "runs": len(details)}
+        out[group] = {
+            "nll": np.mean([d["nll"] for d in details], axis=0),
+            "tokens": np.asarray(tokens, dtype=np.float64),
+            "runs": len(details),
+        }
     return out
 
 
-def paired_bootstrap(nll_a, nll_b, tokens, resamples: int = 10000, seed: int = 0,
-                     level: float = 0.95) -> tuple[float, float, float]:
+def paired_bootstrap(
+    nll_a, nll_b, tokens, resamples: int = 10000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """Difference in token-weighted mean loss, A − B, over the same problems, and its percentile
     bootstrap interval: problems resampled with replacement, each keeping its pair (A's and B's loss
     of the same problem), so what the two arms share (problem difficulty) cancels."""
@@ -143,7 +177,7 @@ def sign_test(nll_a, nll_b) -> tuple[int, int, int, float]:
     a, b = np.asarray(nll_a, float), np.asarray(nll_b, float)
     wins, losses = int((a < b).sum()), int((a > b).sum())
     n = wins + losses
-    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2 ** n if n else 1.0
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n if n else 1.0
     return wins, losses, len(a) - n, min(1.0, 2 * tail)
 
 
@@ -164,9 +198,23 @@ def paired_comparison(results: dict, target: str, reference: str, resamples: int
             raise ValueError(f"arms {group!r} and {reference!r} measured different held-out tokens for {target}")
         diff, low, high = paired_bootstrap(g["nll"], ref["nll"], ref["tokens"], resamples, seed)
         wins, losses, ties, p = sign_test(g["nll"], ref["nll"])
-        rows.append({"arm": group, "reference": reference, "target": target, "runs": g["runs"],
-                     "reference_runs": ref["runs"], "problems": len(ref["tokens"]), "difference": diff,
-                     "low": low, "high": high, "wins": wins, "losses": losses, "ties": ties, "sign_p": p})
+        rows.append(
+            {
+                "arm": group,
+                "reference": reference,
+                "target": target,
+                "runs": g["runs"],
+                "reference_runs": ref["runs"],
+                "problems": len(ref["tokens"]),
+                "difference": diff,
+                "low": low,
+                "high": high,
+                "wins": wins,
+                "losses": losses,
+                "ties": ties,
+                "sign_p": p,
+            }
+        )
     return rows
 
 
@@ -178,12 +226,16 @@ def comparison_references(results: dict, target: str) -> list[str]:
 
 
 def comparison_table(rows: list[dict]) -> str:
-    lines = ["| arm | vs | problems | loss difference (arm − vs) | 95 % interval | arm lower / higher / tie | sign test p |",
-             "|---" * 7 + "|"]
+    lines = [
+        "| arm | vs | problems | loss difference (arm − vs) | 95 % interval | arm lower / higher / tie | sign test p |",
+        "|---" * 7 + "|",
+    ]
     for r in rows:
-        lines.append(f"| {r['arm']} ({r['runs']}) | {r['reference']} ({r['reference_runs']}) | {r['problems']} | "
-                     f"{r['difference']:+.4f} | [{r['low']:+.4f}, {r['high']:+.4f}] | "
-                     f"{r['wins']} / {r['losses']} / {r['ties']} | {r['sign_p']:.3g} |")
+        lines.append(
+            f"| {r['arm']} ({r['runs']}) | {r['reference']} ({r['reference_runs']}) | {r['problems']} | "
+            f"{r['difference']:+.4f} | [{r['low']:+.4f}, {r['high']:+.4f}] | "
+            f"{r['wins']} / {r['losses']} / {r['ties']} | {r['sign_p']:.3g} |"
+        )
     return "\n".join(lines)
 
 
@@ -195,8 +247,10 @@ def results_markdown(results: dict) -> str:
             for reference in comparison_references(results, target):
                 rows = paired_comparison(results, target, reference)
                 if rows:
-                    parts.append(f"Paired comparison on {target} held-out loss, against `{reference}` "
-                                 "(negative: lower loss than it; runs in brackets):\n\n" + comparison_table(rows))
+                    parts.append(
+                        f"Paired comparison on {target} held-out loss, against `{reference}` "
+                        "(negative: lower loss than it; runs in brackets):\n\n" + comparison_table(rows)
+                    )
         except ValueError as error:  # arms measured on other tokens: say so, never lose the table above
             parts.append(f"No paired comparison on {target}: {error}")
     if results.get("composition"):

@@ -5,6 +5,7 @@ phase 2 trains and measures one arm at a time on a freshly loaded model. `result
 and the exact settings) and `results.md` (the table) are rewritten atomically after each step, so an
 interrupted run resumes at the next unfinished arm and finished arms are never lost.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,24 +18,29 @@ from typing import Callable
 
 import numpy as np
 
-from ..baselines import BASELINES, baseline_scores
 from .. import atomic
+from ..baselines import BASELINES, baseline_scores
 from ..data import Dataset
-from ..progress import ProgressCallback
 from ..finetune import FinetuneSettings, TrainProgress, finetune, planned_steps
 from ..metrics import measure_per_problem
 from ..models import LazyModel, LoadedModel
 from ..pipeline import run_select
+from ..progress import ProgressCallback
 from ..scoring import ScoreOptions
 from ..selection import Cut
 from .report import results_markdown
-from .settings import (Arm, EvalData, EvalSettings, arms_of, data_fingerprint, load_eval_data,
-                       settings_from_json)
+from .settings import Arm, EvalData, EvalSettings, arms_of, data_fingerprint, load_eval_data, settings_from_json
 
 # ---------------------------------------------------------------- selections
 
-def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: LoadedModel | None,
-                      progress: ProgressCallback | None = None) -> list[int] | None:
+
+def selection_indices(
+    arm: Arm,
+    data: EvalData,
+    settings: EvalSettings,
+    model: LoadedModel | None,
+    progress: ProgressCallback | None = None,
+) -> list[int] | None:
     """Indices into the pool that `arm` trains on (None for base and subset arms). Only the feature
     parts of the targets are ever given to selection."""
     cut = Cut(ratio=settings.ratio)
@@ -45,11 +51,20 @@ def selection_indices(arm: Arm, data: EvalData, settings: EvalSettings, model: L
     if arm.kind != "method":
         return None
     if arm.method in BASELINES:
-        scores = baseline_scores(arm.method, model, data.pool, max_length=settings.finetune.max_length,
-                                 progress=progress)
+        scores = baseline_scores(
+            arm.method, model, data.pool, max_length=settings.finetune.max_length, progress=progress
+        )
         return np.nonzero(cut.mask(scores))[0].tolist()
-    result = run_select(model, data.pool, data.features, ScoreOptions(method=arm.method), cut, settings.merge,
-                        settings.store_dir, progress=progress)
+    result = run_select(
+        model,
+        data.pool,
+        data.features,
+        ScoreOptions(method=arm.method),
+        cut,
+        settings.merge,
+        settings.store_dir,
+        progress=progress,
+    )
     return result.selection.indices.tolist()
 
 
@@ -73,6 +88,7 @@ def training_set(arm: Arm, data: EvalData, indices: list[int] | None) -> Dataset
 
 # ---------------------------------------------------------------- what each arm selected
 
+
 def record_kind(record) -> str:
     """A record's kind for composition counts: its `origin` field if it has one, else its source."""
     origin = record.raw.get("origin")
@@ -87,10 +103,14 @@ def composition(dataset: Dataset, general_except: tuple[str, ...] = (), examples
     for record in dataset.records:
         kinds[record_kind(record)] = kinds.get(record_kind(record), 0) + 1
     general = [r for r in dataset.records if r.raw.get("planted") is not True and record_kind(r) not in general_except]
-    return {"n": len(dataset), "planted": sum(r.raw.get("planted") is True for r in dataset.records),
-            "kinds": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "general_examples": [{"where": r.where, "kind": record_kind(r), "preview": r.preview(160)}
-                                 for r in general[:examples]]}
+    return {
+        "n": len(dataset),
+        "planted": sum(r.raw.get("planted") is True for r in dataset.records),
+        "kinds": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "general_examples": [
+            {"where": r.where, "kind": record_kind(r), "preview": r.preview(160)} for r in general[:examples]
+        ],
+    }
 
 
 def compositions(results: dict, data: EvalData, settings: EvalSettings) -> dict:
@@ -115,8 +135,10 @@ def load_results(out: Path, settings: EvalSettings, fingerprint: dict) -> dict:
         saved = {"settings": settings_from_json(results.get("settings") or {}).to_json(), "data": results.get("data")}
         for name, now in (("settings", settings.to_json()), ("data", fingerprint)):
             if saved[name] != now:
-                raise ValueError(f"{path} was made with other {name}; give another output folder to start afresh "
-                                 f"(or the same {name} to resume)")
+                raise ValueError(
+                    f"{path} was made with other {name}; give another output folder to start afresh "
+                    f"(or the same {name} to resume)"
+                )
         results["settings"] = settings.to_json()
         return results
     return {"settings": settings.to_json(), "data": fingerprint, "selections": {}, "arms": {}}
@@ -140,13 +162,17 @@ def read_results(out: Path | str) -> dict:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON ({error})") from None
-    if not isinstance(results, dict) or not isinstance(results.get("settings"), dict) \
-            or not isinstance(results.get("arms"), dict):
+    if (
+        not isinstance(results, dict)
+        or not isinstance(results.get("settings"), dict)
+        or not isinstance(results.get("arms"), dict)
+    ):
         raise ValueError(f"{path} is not a `nait eval` results file (it needs 'settings' and 'arms')")
     return results
 
 
 # ---------------------------------------------------------------- the run
+
 
 @dataclass
 class ArmProgress:
@@ -159,37 +185,61 @@ class ArmProgress:
 
     def describe(self) -> str:
         text = f"[{self.index}/{self.total}] {self.arm}: {self.stage}"
-        return text + (f" · {self.train.describe()}" if self.train else "") + (f" · {self.detail}" if self.detail else "")
+        return (
+            text + (f" · {self.train.describe()}" if self.train else "") + (f" · {self.detail}" if self.detail else "")
+        )
 
 
-def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedModel] | None = None,
-             progress: Callable[[ArmProgress], None] | None = None) -> dict:
+def run_eval(
+    settings: EvalSettings,
+    out: Path | str,
+    load: Callable[[], LoadedModel] | None = None,
+    progress: Callable[[ArmProgress], None] | None = None,
+) -> dict:
     """Run (or resume) every arm; returns the results record also written to `out/results.json`.
 
     `load` returns a fresh base model each call (default: the model the settings name, as the CLI's
     model options do)."""
     out = Path(out)
-    load = load or (lambda: LazyModel(settings.model, device=settings.device, dtype=settings.dtype,
-                                      neuron_module=settings.neuron_module,
-                                      trust_remote_code=settings.trust_remote_code))
+    load = load or (
+        lambda: LazyModel(
+            settings.model,
+            device=settings.device,
+            dtype=settings.dtype,
+            neuron_module=settings.neuron_module,
+            trust_remote_code=settings.trust_remote_code,
+        )
+    )
     report = progress or (lambda p: None)
     data = load_eval_data(settings)
     arms = arms_of(settings)
     results = load_results(out, settings, data_fingerprint(data))
-    results["targets"] = {spec: {"feature": [r.where for r in f.records], "heldout": [r.where for r in h.records],
-                                 "heldout_excluded_seen_in_training_data": n}
-                          for spec, f, h, n in zip(settings.targets, data.features, data.heldout, data.excluded)}
+    results["targets"] = {
+        spec: {
+            "feature": [r.where for r in f.records],
+            "heldout": [r.where for r in h.records],
+            "heldout_excluded_seen_in_training_data": n,
+        }
+        for spec, f, h, n in zip(settings.targets, data.features, data.heldout, data.excluded)
+    }
     pending = [a for a in arms if a.name not in results["arms"]]
-    needs_selection = [a for a in pending if a.kind in ("method", "random", "full", "full-matched")
-                       and a.name not in results["selections"]]
+    needs_selection = [
+        a
+        for a in pending
+        if a.kind in ("method", "random", "full", "full-matched") and a.name not in results["selections"]
+    ]
     if needs_selection:  # phase 1: one model for every selection
         model = load() if any(a.kind == "method" for a in needs_selection) else None
         for arm in needs_selection:
             position = arms.index(arm) + 1
             report(ArmProgress(arm.name, position, len(arms), "select"))
             results["selections"][arm.name] = selection_indices(
-                arm, data, settings, model,
-                lambda p, a=arm.name, i=position: report(ArmProgress(a, i, len(arms), "select", detail=p.describe())))
+                arm,
+                data,
+                settings,
+                model,
+                lambda p, a=arm.name, i=position: report(ArmProgress(a, i, len(arms), "select", detail=p.describe())),
+            )
             save_results(out, results)
         del model
     results["composition"] = compositions(results, data, settings)
@@ -204,21 +254,38 @@ def run_eval(settings: EvalSettings, out: Path | str, load: Callable[[], LoadedM
         network, trained_info = model.model, {}
         if train_data is not None:
             report(ArmProgress(arm.name, i, len(arms), "train"))
-            run = finetune(model, train_data, arm_finetune_settings(arm, settings, len(data.pool)),
-                           lambda p, a=arm.name, i=i: report(ArmProgress(a, i, len(arms), "train", p)))
+            run = finetune(
+                model,
+                train_data,
+                arm_finetune_settings(arm, settings, len(data.pool)),
+                lambda p, a=arm.name, i=i: report(ArmProgress(a, i, len(arms), "train", p)),
+            )
             network = run.network
-            trained_info = {"train_examples": run.examples, "train_dropped_truncated": run.dropped,
-                            "final_train_loss": run.final_loss, "train_steps": run.steps}
+            trained_info = {
+                "train_examples": run.examples,
+                "train_dropped_truncated": run.dropped,
+                "final_train_loss": run.final_loss,
+                "train_steps": run.steps,
+            }
         trained = time.perf_counter()
         report(ArmProgress(arm.name, i, len(arms), "measure"))
-        measured = {spec: measure_per_problem(network, model.tokenizer, held, settings.measure)
-                    for spec, held in zip(settings.targets, data.heldout)}
+        measured = {
+            spec: measure_per_problem(network, model.tokenizer, held, settings.measure)
+            for spec, held in zip(settings.targets, data.heldout)
+        }
         metrics = {spec: m for spec, (m, _) in measured.items()}
         results["arms"][arm.name] = {
-            "group": arm.group, "kind": arm.kind, "method": arm.method, "seed": arm.seed, "path": arm.path,
-            "n_train": None if train_data is None else len(train_data), **trained_info,
-            "train_seconds": trained - started, "measure_seconds": time.perf_counter() - trained,
-            "metrics": metrics, "per_problem": {spec: detail for spec, (_, detail) in measured.items()},
+            "group": arm.group,
+            "kind": arm.kind,
+            "method": arm.method,
+            "seed": arm.seed,
+            "path": arm.path,
+            "n_train": None if train_data is None else len(train_data),
+            **trained_info,
+            "train_seconds": trained - started,
+            "measure_seconds": time.perf_counter() - trained,
+            "metrics": metrics,
+            "per_problem": {spec: detail for spec, (_, detail) in measured.items()},
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         save_results(out, results)

@@ -1,5 +1,6 @@
 """`nait eval`'s settings, its arms, and the data it reads: the pool, subsets, and each target split once,
 by seed, into a feature part (builds the capability feature) and a held-out part (measured)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -98,16 +99,21 @@ def subset_names(settings: EvalSettings) -> list[str]:
 
 def settings_from_json(data: dict) -> EvalSettings:
     """The settings `EvalSettings.to_json` wrote (keys this version does not know are ignored)."""
+
     def build(cls, values: dict):
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
 
     top = {k: v for k, v in data.items() if k not in ("finetune", "measure")}
-    return dataclasses.replace(build(EvalSettings, top), finetune=build(FinetuneSettings, data.get("finetune") or {}),
-                               measure=build(MeasureSettings, data.get("measure") or {}))
+    return dataclasses.replace(
+        build(EvalSettings, top),
+        finetune=build(FinetuneSettings, data.get("finetune") or {}),
+        measure=build(MeasureSettings, data.get("measure") or {}),
+    )
 
 
 # ---------------------------------------------------------------- data
+
 
 def _key(record) -> str:
     return json.dumps(record.conversation, sort_keys=True)
@@ -116,12 +122,16 @@ def _key(record) -> str:
 def split_target(dataset: Dataset, feature_size: int, heldout_size: int, seed: int) -> tuple[Dataset, Dataset]:
     """Disjoint (feature part, held-out part) of a target, drawn by seed, each kept in input order."""
     order = np.random.default_rng(seed).permutation(len(dataset))
-    feature, heldout = np.sort(order[:feature_size]), np.sort(order[feature_size: feature_size + heldout_size])
+    feature, heldout = np.sort(order[:feature_size]), np.sort(order[feature_size : feature_size + heldout_size])
     if len(feature) == 0 or len(heldout) == 0:
-        raise ValueError(f"target {dataset.name!r} has {len(dataset)} records: too few for a feature part of "
-                         f"{feature_size} and a held-out part")
-    return (dataset.subset(feature, f"{dataset.name}-feature-n{len(feature)}-s{seed}"),
-            dataset.subset(heldout, f"{dataset.name}-heldout-n{len(heldout)}-s{seed}"))
+        raise ValueError(
+            f"target {dataset.name!r} has {len(dataset)} records: too few for a feature part of "
+            f"{feature_size} and a held-out part"
+        )
+    return (
+        dataset.subset(feature, f"{dataset.name}-feature-n{len(feature)}-s{seed}"),
+        dataset.subset(heldout, f"{dataset.name}-heldout-n{len(heldout)}-s{seed}"),
+    )
 
 
 @dataclass
@@ -137,8 +147,12 @@ def data_fingerprint(data: EvalData) -> dict:
     """Content hashes of every input: saved selections are indices into the pool, so a resumed run
     must see the very same data."""
     digest = lambda d: content_hash(_key(r) for r in d.records)  # noqa: E731
-    return {"pool": digest(data.pool), "features": [digest(d) for d in data.features],
-            "heldout": [digest(d) for d in data.heldout], "subsets": {k: digest(d) for k, d in data.subsets.items()}}
+    return {
+        "pool": digest(data.pool),
+        "features": [digest(d) for d in data.features],
+        "heldout": [digest(d) for d in data.heldout],
+        "subsets": {k: digest(d) for k, d in data.subsets.items()},
+    }
 
 
 def load_eval_data(settings: EvalSettings) -> EvalData:
@@ -150,8 +164,10 @@ def load_eval_data(settings: EvalSettings) -> EvalData:
         feature, held = split_target(load_data(spec), settings.feature_size, settings.heldout_size, settings.split_seed)
         clean = [i for i, r in enumerate(held.records) if _key(r) not in seen]
         if not clean:  # nothing left to measure: say so before any selection or training
-            raise ValueError(f"target {spec!r}: all {len(held)} held-out records are also in the pool or a subset, "
-                             "so nothing is left to measure; use a target that is not part of the pool")
+            raise ValueError(
+                f"target {spec!r}: all {len(held)} held-out records are also in the pool or a subset, "
+                "so nothing is left to measure; use a target that is not part of the pool"
+            )
         features.append(feature)
         heldout.append(held.subset(clean))
         excluded.append(len(held) - len(clean))
