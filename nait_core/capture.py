@@ -21,10 +21,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import Dataset, content_hash
+from .data import Dataset, content_hash, sample_rows
 from .models import LoadedModel, slugify
 from .progress import Progress, ProgressCallback
-from .sketch import Sketch, exact_sample_rows
+from .sketch import Sketch
 from .store import DEFAULT_REDUCTIONS, FORMAT_VERSION, REDUCTIONS, Store, StoreError, is_url
 from .tokens import Tokenized, make_batches, pad_batch, tokenize
 
@@ -367,7 +367,7 @@ def capture_exact_sample(
 ) -> CaptureReport:
     """Capture the seeded exploration sample of a compact pool exactly, into its own store whose manifest
     names the compact store (`exact_sample_of`); `exact_sample_store` finds it without the model."""
-    rows = exact_sample_rows(len(dataset), options.exact_sample, options.sketch.seed)
+    rows = sample_rows(len(dataset), options.exact_sample, options.sketch.seed)
     sample = dataset.subset(rows, f"{dataset.name}-exact{len(rows)}-s{options.sketch.seed}")
     return capture(model, sample, root, replace(options, sketch=None, exact_sample=0, sample_of=of_key), progress)
 
@@ -383,7 +383,7 @@ def exact_sample_store(store: Store) -> tuple[Store, np.ndarray] | None:
             continue
         if manifest.get("options", {}).get("exact_sample_of") == store.path.name:
             sample = Store.open(path.parent, verify=False)
-            rows = exact_sample_rows(store.n_samples, sample.n_samples, store.manifest["options"]["sketch"]["seed"])
+            rows = sample_rows(store.n_samples, sample.n_samples, store.manifest["options"]["sketch"]["seed"])
             return sample, rows
     return None
 

@@ -18,6 +18,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 FORMATS = ("alpaca", "sharegpt", "messages", "text")
 _SHAREGPT_ROLES = {
     "human": "user",
@@ -394,3 +396,12 @@ def content_hash(texts) -> str:
     for text in texts:
         h.update(hashlib.sha256(text.encode()).digest())
     return h.hexdigest()
+
+
+def sample_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """A seeded random sample of `size` of `n` rows, sorted (input order); every row when `size` >= `n`.
+    The one seeded row sampler: `--target-size`, the app's and map's samples, a compact pool's exact sample
+    and the rows fire thresholds are estimated on."""
+    if size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))

@@ -418,10 +418,18 @@ def shared_neurons(marked: dict[str, np.ndarray], n: int = 50) -> pd.DataFrame:
 
 
 def shared_share(
-    store: Store, rows, features, scores: list[Scores], options: ScoreOptions, shared: pd.DataFrame, top: int = 3
+    store: Store,
+    rows,
+    features,
+    scores: list[Scores],
+    options: ScoreOptions,
+    shared: pd.DataFrame,
+    top: int = 3,
+    with_scores: bool = True,
 ) -> pd.DataFrame:
-    """For each row: each target's score, the share of it that the shared neurons carry (their summed
-    per-neuron contributions over the score), and the shared neurons that carry most (summed over targets)."""
+    """For each row: each target's score (unless `with_scores` is off), the share of it that the shared
+    neurons carry (their summed per-neuron contributions over the score), and the shared neurons that
+    carry most (summed over targets)."""
     rows = [int(r) for r in rows]
     out = pd.DataFrame({"row": rows})
     if not rows:
@@ -433,7 +441,8 @@ def shared_share(
         total = parts.reshape(len(rows), -1).sum(axis=1)
         mine = parts[:, layers, index]
         carried += mine
-        out[f"score: {feature.name}"] = score.score[rows]
+        if with_scores:
+            out[f"score: {feature.name}"] = score.score[rows]
         out[f"shared share: {feature.name}"] = np.where(
             np.abs(total) > 1e-12, mine.sum(axis=1) / np.where(total == 0, 1, total), np.nan
         )

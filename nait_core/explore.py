@@ -19,9 +19,9 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from .data import sample_rows
 from .features import Feature
 from .models import neuron_id
-from .pipeline import sample_rows
 from .scoring import ScoreOptions, Scores, explain
 from .selection import agreement, percentile, ranking
 from .store import Store

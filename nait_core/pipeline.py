@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .capture import DEFAULT_STORE_ROOT, CaptureOptions, CaptureReport, capture
-from .data import Dataset, read_records
+from .data import Dataset, read_records, sample_rows
 from .datasets import is_builtin, load_builtin
 from .features import FEATURE_VERSION, Feature, FeatureError, build_feature
 from .models import LoadedModel
@@ -17,14 +17,6 @@ from .scoring import ScoreOptions, Scores, score_store
 from .selection import Cut, Selection, select
 from .sources import is_source, source_name
 from .store import DEFAULT_REDUCTIONS, Store
-
-
-def sample_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
-    """A seeded random sample of `size` of `n` rows, sorted (input order); every row when `size` >= `n`.
-    How a target is cut to `--target-size` records, and how the app samples a store's records."""
-    if size >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
 def load_data(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data import sample_rows
 from .features import Feature, summary
 from .sketch import SketchError, store_sketch
 from .store import Store
@@ -98,9 +99,7 @@ def fire_thresholds(store: Store, threshold: str, seed: int = 0) -> np.ndarray:
     kind, value = parse_threshold(threshold)
     if kind == "absolute":
         return np.full((store.n_layers, store.n_neurons), value, dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    n = store.n_samples
-    rows = np.sort(rng.choice(n, size=min(n, QUANTILE_SAMPLE), replace=False))
+    rows = sample_rows(store.n_samples, QUANTILE_SAMPLE, seed)
     return np.stack(
         [np.quantile(store.layer_rows("mean", layer, rows), value, axis=0) for layer in range(store.n_layers)]
     ).astype(np.float32)

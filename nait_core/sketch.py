@@ -103,12 +103,6 @@ def largest_k(layers: int, reductions: int, budget_bytes: int) -> int:
     return budget_bytes // (reductions * layers * 2)
 
 
-def exact_sample_rows(n_samples: int, size: int, seed: int = 0) -> np.ndarray:
-    """The seeded exploration sample of a compact pool whose exact values are kept (sorted pool rows)."""
-    size = min(size, n_samples)
-    return np.sort(np.random.default_rng(seed).choice(n_samples, size=size, replace=False))
-
-
 def compact_copy(path, exact, sketch: Sketch):
     """An exact store projected post hoc into a compact store at `path` with the capture's matrices
     (equal to capturing with `--sketch` up to float16 rounding; tests/test_sketch.py checks it)."""

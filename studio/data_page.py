@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from nait_core.data import sample_rows
 from nait_core.features import PCA_REDUCTIONS, FeatureError, build_feature, list_features
-from nait_core.pipeline import sample_rows
 from nait_core.store import list_stores
 
 from .session import Studio

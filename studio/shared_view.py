@@ -46,10 +46,15 @@ def shared(
 def _core_reasons(
     store_path: str, rows: tuple, feature_keys: tuple, options_key: str, neurons: tuple, _studio, _options, _shared
 ):
-    table = explain.shared_share(
-        _studio.pool_store, list(rows), _studio.features, _studio.scores(_options), _options, _shared
+    return explain.shared_share(
+        _studio.pool_store,
+        list(rows),
+        _studio.features,
+        _studio.scores(_options),
+        _options,
+        _shared,
+        with_scores=False,  # the core subset's table shows the shares and the neurons, not the scores
     )
-    return table.drop(columns=[c for c in table if c.startswith("score: ")])
 
 
 def core_reasons(studio: Studio, core, view: explain.Shared, options: ScoreOptions) -> pd.DataFrame:

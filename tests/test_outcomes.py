@@ -172,7 +172,12 @@ def test_opens_on_the_shipped_runs_before_any_run(runs, monkeypatch, tmp_path):
         "No `nait eval` results in `runs` yet" in i.value and "nait eval --candidates demo" in i.value for i in at.info
     )
     options = at.selectbox(key="outcomes_run").options
-    assert sorted(options) == ["gsm8k", "gsm8k-control", "gsm8k-train-seed1", "rare-gsm8k-gpu"]  # docs/results/*/results.json
+    assert sorted(options) == [
+        "gsm8k",
+        "gsm8k-control",
+        "gsm8k-train-seed1",
+        "rare-gsm8k-gpu",
+    ]  # docs/results/*/results.json
     assert len(at.dataframe) == 2  # the chosen run's metrics and arms
     at.text_input(key="outcomes_root").set_value(str(tmp_path / "elsewhere")).run()  # a folder the user typed
     assert any("No folder" in e.value for e in at.error)

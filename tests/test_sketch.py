@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from nait_core.capture import CaptureOptions, Reducer, capture, exact_sample_store, forward
-from nait_core.data import Dataset, Record
+from nait_core.data import Dataset, Record, sample_rows
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store, score_store_per_neuron
-from nait_core.sketch import Sketch, SketchError, bytes_per_sample, compact_copy, exact_sample_rows, largest_k
+from nait_core.sketch import Sketch, SketchError, bytes_per_sample, compact_copy, largest_k
 from nait_core.tokens import pad_batch, tokenize
 from nait_testing.models import tiny_model
 from nait_testing.stores import synthetic_store
@@ -101,15 +101,15 @@ def test_compact_store_scores_are_the_same_inner_products_in_sketch_space(stores
         explain(compact, [0], feature, ScoreOptions())
 
 
-def test_sizes_and_exact_sample_rows():
+def test_sizes_and_sample_rows():
     assert bytes_per_sample(32, 11008, 3) == 2_113_536
     assert bytes_per_sample(32, 11008, 3, k=128) == 24_576 <= 32 * 1024
     assert largest_k(32, 3, 32 * 1024) == 170
     assert bytes_per_sample(32, 11008, 2, k=256) == 32 * 1024  # the recommended mean,last-first at K = 256
-    rows = exact_sample_rows(1000, 50, seed=2)
+    rows = sample_rows(1000, 50, seed=2)
     assert len(set(rows)) == 50 and np.all(np.diff(rows) > 0)
-    np.testing.assert_array_equal(rows, exact_sample_rows(1000, 50, seed=2))
-    assert len(exact_sample_rows(10, 50)) == 10
+    np.testing.assert_array_equal(rows, sample_rows(1000, 50, seed=2))
+    assert len(sample_rows(10, 50)) == 10
 
 
 def _records(n=6):
@@ -198,7 +198,7 @@ def test_capture_time_projection_equals_post_hoc_projection(tokenizer, tmp_path)
     )
     # The exploration sample: exact values of seeded pool rows, found from the compact store alone.
     sample, rows = exact_sample_store(compact)
-    np.testing.assert_array_equal(rows, exact_sample_rows(6, 3, seed=1))
+    np.testing.assert_array_equal(rows, sample_rows(6, 3, seed=1))
     np.testing.assert_array_equal(sample.rows("mean", range(3)), exact.rows("mean", rows))
     assert exact_sample_store(exact) is None
 
