@@ -6,21 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--diff" ]; then
   # results.json holds timings and dates: compare everything else.
-  strip='del_keys = {"wall_s","started","finished","seconds","tok_s","when","elapsed_s","train_s","measure_s","time"}
-import json,sys
-def clean(x):
-    if isinstance(x, dict): return {k: clean(v) for k, v in x.items() if k not in del_keys and not k.endswith("_s")}
+  strip='import json,sys
+def clean(x):  # timings and dates differ run to run: *_seconds, *_at
+    if isinstance(x, dict): return {k: clean(v) for k, v in x.items() if not k.endswith(("_seconds", "_at"))}
     if isinstance(x, list): return [clean(v) for v in x]
     return x
 print(json.dumps(clean(json.load(open(sys.argv[1]))), indent=1, sort_keys=True))'
   rc=0
   for f in $(cd "$2" && ls); do
+    [ -f "$2/$f" ] || continue  # eval/ holds the results.json copied beside it, and charts with random ids
     case $f in
       *.json) diff <(.venv/bin/python -c "$strip" "$2/$f") <(.venv/bin/python -c "$strip" "$3/$f") >/dev/null || { echo "DIFFERS: $f"; rc=1; } ;;
       *) cmp -s "$2/$f" "$3/$f" || { echo "DIFFERS: $f"; rc=1; } ;;
     esac
   done
-  [ $rc = 0 ] && echo "same: $(cd "$2" && ls | wc -l) files"
+  [ $rc = 0 ] && echo "same: $(find "$2" -maxdepth 1 -type f | wc -l) files"
   exit $rc
 fi
 OUT=${1:?output folder}
@@ -37,4 +37,5 @@ $NAIT select --candidates demo --target gsm8k --target humaneval --target-size 1
 $NAIT eval --candidates demo --target gsm8k --methods overlap,random --ratio 0.1 --epochs 1 --batch-size 4 \
     --max-length 128 --feature-size 16 --heldout-size 8 --gen-limit 2 --max-new-tokens 16 --out "$OUT/eval" >/dev/null
 cp "$OUT/eval/results.json" "$OUT/eval-results.json"
+cp "$OUT/eval/results.md" "$OUT/eval-results.md"
 echo "snapshot in $OUT"

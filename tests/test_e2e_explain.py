@@ -2,7 +2,7 @@
 
 In the Sample explorer, a click on a row of the record's neurons opens that neuron's card in place, and a
 click on the card's neuron id opens the Neuron explorer on it; a URL with a neuron id opens its card and
-survives a reload; settings in the URL restore the Select page. Skipped when /usr/bin/chromium is missing, unless NAIT_REQUIRE_BROWSER=1 (then it fails).
+survives a reload; settings in the URL restore the Select page; back and forward restore the views. Skipped when /usr/bin/chromium is missing, unless NAIT_REQUIRE_BROWSER=1 (then it fails).
 """
 
 from __future__ import annotations
@@ -74,3 +74,12 @@ def test_neuron_links_and_cards_in_a_browser(demo):
         wait_idle(page)
         assert float(page.get_by_role("slider", name="Ratio kept per target").input_value()) == pytest.approx(0.3)
         page.get_by_text("Why this share: intersection of 3 targets at 30% each").wait_for(timeout=60_000)
+
+        # Back: the browser's back button returns to the neuron the user was on, card and all.
+        page.go_back()
+        wait_idle(page)
+        assert "/neurons?neuron=L5.N10" in page.url
+        page.get_by_text("Neuron card: L5.N10").wait_for(timeout=300_000)
+        page.go_forward()
+        wait_idle(page)
+        assert float(page.get_by_role("slider", name="Ratio kept per target").input_value()) == pytest.approx(0.3)
