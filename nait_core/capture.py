@@ -366,26 +366,10 @@ def capture_exact_sample(
     progress: ProgressCallback | None = None,
 ) -> CaptureReport:
     """Capture the seeded exploration sample of a compact pool exactly, into its own store whose manifest
-    names the compact store (`exact_sample_of`); `exact_sample_store` finds it without the model."""
+    names the compact store (`exact_sample_of`); `sketch.exact_sample_store` finds it without the model."""
     rows = sample_rows(len(dataset), options.exact_sample, options.sketch.seed)
     sample = dataset.subset(rows, f"{dataset.name}-exact{len(rows)}-s{options.sketch.seed}")
     return capture(model, sample, root, replace(options, sketch=None, exact_sample=0, sample_of=of_key), progress)
-
-
-def exact_sample_store(store: Store) -> tuple[Store, np.ndarray] | None:
-    """(the exact sample store, its pool rows) of a compact pool store, or None if it has none (yet)."""
-    if not store.manifest["options"].get("sketch"):
-        return None
-    for path in sorted(store.path.parent.glob("*/manifest.json")):
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if manifest.get("options", {}).get("exact_sample_of") == store.path.name:
-            sample = Store.open(path.parent, verify=False)
-            rows = sample_rows(store.n_samples, sample.n_samples, store.manifest["options"]["sketch"]["seed"])
-            return sample, rows
-    return None
 
 
 def capture_shards(

@@ -22,10 +22,14 @@ the manifest stores {"k", "seed", "kind"}.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from .data import sample_rows
+from .store import Store
 
 KINDS = ("gaussian", "achlioptas")
 RECOMMENDED_K = 256  # per layer and reduction, with --reductions mean,last-first: 32 KiB/sample at 7B (docs/methods.md)
@@ -93,6 +97,22 @@ def store_sketch(store) -> Sketch | None:
     return Sketch.from_json(store.manifest["options"].get("sketch"))
 
 
+def exact_sample_store(store: Store) -> tuple[Store, np.ndarray] | None:
+    """(the exact sample store, its pool rows) of a compact pool store, or None if it has none (yet)."""
+    if not store.manifest["options"].get("sketch"):
+        return None
+    for path in sorted(store.path.parent.glob("*/manifest.json")):
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if manifest.get("options", {}).get("exact_sample_of") == store.path.name:
+            sample = Store.open(path.parent, verify=False)
+            rows = sample_rows(store.n_samples, sample.n_samples, store.manifest["options"]["sketch"]["seed"])
+            return sample, rows
+    return None
+
+
 def bytes_per_sample(layers: int, neurons: int, reductions: int, k: int | None = None) -> int:
     """float16 bytes of the summaries of one sample (exact when k is None), counts excluded."""
     return reductions * layers * (k if k else neurons) * 2
@@ -108,7 +128,7 @@ def compact_copy(path, exact, sketch: Sketch):
     (equal to capturing with `--sketch` up to float16 rounding; tests/test_sketch.py checks it)."""
     import json
 
-    from .store import PER_SAMPLE, Store
+    from .store import PER_SAMPLE
 
     manifest = json.loads((exact.path / "manifest.json").read_text())
     manifest["options"]["sketch"] = sketch.to_json()

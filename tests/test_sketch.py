@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from nait_core.capture import CaptureOptions, Reducer, capture, exact_sample_store, forward
+from nait_core.capture import CaptureOptions, Reducer, capture, forward
 from nait_core.data import Dataset, Record, sample_rows
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store, score_store_per_neuron
-from nait_core.sketch import Sketch, SketchError, bytes_per_sample, compact_copy, largest_k
+from nait_core.sketch import Sketch, SketchError, bytes_per_sample, compact_copy, exact_sample_store, largest_k
 from nait_core.tokens import pad_batch, tokenize
 from nait_testing.models import tiny_model
 from nait_testing.stores import synthetic_store
