@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import nait_core.store as store_module  # noqa: E402
 from nait_core.features import build_feature  # noqa: E402
 from nait_core.scoring import ScoreOptions, score_store, score_store_per_neuron  # noqa: E402
 from nait_core.selection import Cut, select  # noqa: E402
@@ -121,23 +122,46 @@ def timed(fn):
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def with_threads(threads: int, fn):
+    """fn() with `threads` store reader threads (Store.map_chunks)."""
+    saved, store_module.READ_THREADS = store_module.READ_THREADS, threads
+    try:
+        return fn()
+    finally:
+        store_module.READ_THREADS = saved
+
+
 def time_methods(pool: Store, feature, methods, old: bool = True) -> list[tuple]:
-    """(label, wall, cpu, old wall or None, old cpu or None): the matrix engine and, side by side, the
-    per-neuron engine."""
+    """(label, wall, cpu, one-thread wall, old wall or None, old cpu or None): the matrix engine on every
+    reader thread and, side by side, on one thread and the per-neuron engine. Best of two runs each."""
     out = []
     for label, options in methods:
-        new_scores, wall, cpu = timed(lambda: score_store(pool, [feature], options)[0].score)
+        runs = [timed(lambda: score_store(pool, [feature], options)[0].score) for _ in range(2)]
+        new_scores, wall, cpu = min(runs, key=lambda r: r[1])
+        single = min(with_threads(1, lambda: timed(lambda: score_store(pool, [feature], options)))[1] for _ in range(2))
         old_wall = old_cpu = None
         if old and label in OLD_ENGINE:
             old_scores, old_wall, old_cpu = timed(lambda: score_store_per_neuron(pool, [feature], options)[0].score)
             assert np.allclose(new_scores, old_scores, rtol=1e-4, atol=1e-6), label  # same scores
-        out.append((label, wall, cpu, old_wall, old_cpu))
+        out.append((label, wall, cpu, single, old_wall, old_cpu))
         print(
-            f"  {label}: {wall:.2f} s wall, {cpu:.2f} s CPU, {pool.n_samples / wall:,.0f} samples/s"
+            f"  {label}: {wall:.2f} s wall, {cpu:.2f} s CPU, {pool.n_samples / wall:,.0f} samples/s "
+            f"({store_module.READ_THREADS} reader threads); 1 thread {single:.2f} s wall"
             + (f"; per-neuron engine {old_wall:.1f} s wall, {old_cpu:.1f} s CPU" if old_wall else ""),
             flush=True,
         )
     return out
+
+
+def print_table(results) -> None:
+    print(
+        f"\n| method | matrix engine, {store_module.READ_THREADS} reader threads, wall (s) | CPU (s) "
+        "| 1 reader thread, wall (s) | threads speed-up | per-neuron engine, wall (s) | CPU (s) |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    for label, wall, cpu, single, old_wall, old_cpu in results:
+        old_text = f"{old_wall:.1f} | {old_cpu:.1f}" if old_wall else " | "
+        print(f"| {label} | {wall:.2f} | {cpu:.2f} | {single:.2f} | {single / wall:.2f}× | {old_text} |")
 
 
 def main(argv=None) -> int:
@@ -199,13 +223,7 @@ def main(argv=None) -> int:
         methods = [m for m in METHODS_MEAN if not args.only or args.only in m[0]]
         print(f"reused pool {pool.path}: {pool.n_samples:,} samples, {pool.size_bytes() / 1e9:.2f} GB")
         results = time_methods(pool, feature, methods, old=not args.no_old)
-        print(
-            "\n| method | matrix engine, wall (s) | CPU (s) | per-neuron engine, wall (s) | CPU (s) | speed-up (CPU) |\n"
-            "|---|---|---|---|---|---|"
-        )
-        for label, wall, cpu, old_wall, old_cpu in results:
-            old_text = f"{old_wall:.1f} | {old_cpu:.1f} | {old_cpu / cpu:.1f}×" if old_wall else " | | "
-            print(f"| {label} | {wall:.2f} | {cpu:.2f} | {old_text} |")
+        print_table(results)
         return 0
     with tempfile.TemporaryDirectory(prefix="nait-bench-", dir=args.tmp) as tmp:
         tmp = Path(tmp)
@@ -270,15 +288,9 @@ def main(argv=None) -> int:
 
     if results:
         print(f"\nscoring throughput, {args.samples:,} samples × 30 × 1,536 neurons, one feature, warm page cache\n")
-        print(
-            "| method | matrix engine, wall (s) | CPU (s) | per-neuron engine, wall (s) | CPU (s) | speed-up (CPU) |\n"
-            "|---|---|---|---|---|---|"
-        )
-        for label, wall, cpu, old_wall, old_cpu in results:
-            old_text = f"{old_wall:.1f} | {old_cpu:.1f} | {old_cpu / cpu:.1f}×" if old_wall else " | | "
-            print(f"| {label} | {wall:.2f} | {cpu:.2f} | {old_text} |")
+        print_table(results)
         if mean_seconds:
-            print(f"| pool mean for centring (once per pool) | {mean_seconds:.1f} | | | | |")
+            print(f"| pool mean for centring (once per pool) | {mean_seconds:.1f} | | | | | |")
     if compact:
         print(
             f"\ncompact pool: {args.compact_samples:,} samples × 30 layers × K = {args.k}, one feature, warm page cache\n"

@@ -13,17 +13,19 @@ per-neuron parts (what the app shows as the "reason"). With x a candidate's summ
   (default ΔA = last − first) and v_l the feature's PCA direction; `layer_norm="z"` z-scores each
   layer's projection over the pool before the sum.
 
-Scoring streams through the store once, in float16 chunks of a few MB, and computes every method for
-all features at once as matrix products (per layer l, X_l [b, width] @ [width, features]):
+Scoring streams through the store once, in float16 chunks of a few MB read on one thread per core
+(`Store.map_chunks`), and computes every method for all features at once as matrix products (per layer l, X_l [b, width] @ [width, features]):
 - `overlap`: (x−c)·t = x·t − c·t and ‖x−c‖² = ‖x‖² − 2 x·c + ‖c‖², so the centred cosine needs only
   x·[t | c] (one matmul) and ‖x‖² (one pass); no centred copy of the pool is made;
 - `nait-pca`: x·v, one matmul;
 - `jaccard`: the firing indicator (x > θ) times the target's firing set, as a 0/1 matmul.
 Per-neuron contributions (`Kernel.per_neuron`) are computed only for `explain`, on the few rows asked for.
 
-A compact store (see `sketch.py`) holds y_l = x_l P_l; `overlap` and `nait-pca` are then computed with the
-feature's profile and directions projected by the same P_l (the pool mean is already in sketch space),
-which estimates the same inner products without bias. `jaccard` needs individual neurons and refuses.
+A compact store (see `sketch.py`) holds y_l = x_l P_l. `overlap` and `nait-pca` are then computed with each
+exact weight vector (the centred target profile, the PCA directions) turned into a per-layer read-out
+x_l·v_l ≈ a_l + y_l·w_l (`sketch.Calibration`): fitted on the pool's exact sample when it has one, else
+the plain projection w_l = P_lᵀ v_l (unbiased, noisier). overlap's norm ‖x − c‖ is the sketch's ‖y − ȳ‖.
+`jaccard` needs individual neurons and refuses.
 """
 
 from __future__ import annotations
@@ -34,25 +36,11 @@ import numpy as np
 
 from .data import sample_rows
 from .features import Feature, summary
-from .sketch import SketchError, store_sketch
+from .sketch import Calibration, SketchError, store_sketch
 from .store import Store
 
 METHODS = ("overlap", "jaccard", "nait-pca")
 QUANTILE_SAMPLE = 4096  # pool samples used to estimate per-neuron quantile thresholds
-CHUNK_BYTES = 8 << 20  # float32 bytes per scoring chunk: small enough to stay in the CPU's cache between passes
-CAST_PIECE = 32767  # below torch's parallel grain (32,768): each cast runs on the calling thread
-
-
-def cast_into(out: np.ndarray, values: np.ndarray) -> None:
-    """out[...] = values (float16 → float32) through torch's vectorised cast, over 20× faster than NumPy's
-    here. In pieces below torch's parallel grain: on a shared CPU its thread pool's barrier cost 3–4× more
-    CPU time than it saved (bench/bench_scoring.py; docs/benchmarks.md). torch is imported here, not with
-    the module: selecting from a captured store needs no model, and `import nait_core.scoring` stays light."""
-    import torch
-
-    dst, src = torch.from_numpy(out.reshape(-1)), torch.from_numpy(values.reshape(-1))
-    for i in range(0, dst.numel(), CAST_PIECE):
-        dst[i : i + CAST_PIECE].copy_(src[i : i + CAST_PIECE])
 
 
 @dataclass(frozen=True)
@@ -127,17 +115,35 @@ def target_firing_set(
 class Kernel:
     """One method prepared against one feature and one pool: turns summaries into contributions."""
 
-    def __init__(self, feature: Feature, store: Store, options: ScoreOptions):
+    def __init__(self, feature: Feature, store: Store, options: ScoreOptions, calibration: Calibration | None = None):
         self.options = options
         feature.check_compatible(store)
         self.sketch = store_sketch(store)
-        # Features stay exact; on a compact store they are projected with the store's own matrices.
-        project = self.sketch.project if self.sketch else (lambda a: a)
+        # Features stay exact; on a compact store each exact weight vector becomes a per-layer read-out of
+        # the sketch (sketch.Calibration): fitted on the exact sample when there is one.
+        if self.sketch and calibration is None:
+            calibration = Calibration(store, self.sketch)
+        self.calibration = calibration if self.sketch else None
+        self.layer_offset = np.zeros(store.n_layers)  # added to each layer's sum (a compact read-out's intercept)
         if options.method == "overlap":
             self.reduction = "mean"
             self.centre = store.mean("mean") if options.centre else np.zeros((store.n_layers, store.width), np.float32)
-            target = project(feature.profile) - self.centre
-            self.target = (target / max(float(np.linalg.norm(target)), 1e-12)).astype(np.float32)
+            if self.sketch:
+                # (x − c)·t with t the exact centred target, c the pool mean: the read-out's intercept cancels
+                # against the centre's, leaving (y − ȳ)·w.
+                exact_centre = self.calibration.sample_mean("mean") if options.centre else None
+                if exact_centre is None and options.centre:  # no exact sample: the centre's own projection
+                    target = self.sketch.project(feature.profile) - self.centre
+                    self.target = (target / max(float(np.linalg.norm(target)), 1e-12)).astype(np.float32)
+                else:
+                    target = feature.profile - (exact_centre if options.centre else 0.0)
+                    target = target / max(float(np.linalg.norm(target)), 1e-12)
+                    self.target, offset = self.calibration.readout("mean", target)
+                    if not options.centre:
+                        self.layer_offset = offset
+            else:
+                target = feature.profile - self.centre
+                self.target = (target / max(float(np.linalg.norm(target)), 1e-12)).astype(np.float32)
         elif options.method == "jaccard":
             if self.sketch:
                 raise SketchError(
@@ -150,19 +156,25 @@ class Kernel:
             self.target_fires = target_firing_set(feature.median, self.thresholds)
         else:
             self.reduction = options.reduction
-            self.direction = project(feature.direction(options.reduction)).astype(np.float32)
+            direction = feature.direction(options.reduction).astype(np.float32)
+            if self.sketch:
+                self.direction, self.layer_offset = self.calibration.readout(options.reduction, direction)
+            else:
+                self.direction = direction
 
     def per_neuron(self, x: np.ndarray) -> np.ndarray:
         """Contributions [b, layers, neurons] of summaries x [b, layers, neurons]; they sum to the score."""
+        # A compact read-out's intercept (layer_offset) is spread evenly over the layer's K values.
+        spread = self.layer_offset[None, :, None] / x.shape[2]
         if self.options.method == "overlap":
             centred = x - self.centre
             norms = np.linalg.norm(centred.reshape(len(x), -1), axis=1)
-            return centred * self.target / np.maximum(norms, 1e-12)[:, None, None]
+            return (centred * self.target + spread) / np.maximum(norms, 1e-12)[:, None, None]
         if self.options.method == "jaccard":
             fires = x > self.thresholds
             union = (fires | self.target_fires).reshape(len(x), -1).sum(axis=1)
             return (fires & self.target_fires) / np.maximum(union, 1)[:, None, None]
-        return x * self.direction
+        return x * self.direction + spread
 
 
 def summaries(store: Store, reduction: str):
@@ -190,31 +202,26 @@ class Scores:
         return self.layer_contributions.sum(axis=1)
 
 
-def float32_chunks(store: Store, reduction: str, rows: int | None = None):
-    """Stream (start, float32 [b, layers, width]) in order, ΔA (`last-first`) included.
+def chunk_names(store: Store, reduction: str) -> tuple[str, ...]:
+    """The stored arrays a summary is read from: ΔA (`last-first`) from `last` and `first` unless stored."""
+    return ("last", "first") if reduction == "last-first" and reduction not in store.reductions else (reduction,)
 
-    The float16 → float32 conversion goes through torch (`cast_into`). The yielded array is a reused
-    buffer: use it before asking for the next chunk."""
-    layers, width = store.n_layers, store.width
-    rows = rows or max(8, CHUNK_BYTES // (layers * width * 4))
-    names = ("last", "first") if reduction == "last-first" and reduction not in store.reductions else (reduction,)
-    buffers16 = [np.empty((rows, layers, width), np.float16) for _ in names]
-    buffers32 = [np.empty((rows, layers, width), np.float32) for _ in names]
-    streams = [store.iter_chunks(name, rows, dtype=None) for name in names]
-    for parts in zip(*streams):
-        start, b = parts[0][0], len(parts[0][1])
-        for (_, chunk), b16, b32 in zip(parts, buffers16, buffers32):
-            np.copyto(b16[:b], chunk)  # a plain copy out of the memory map (writable, for torch)
-            cast_into(b32[:b], b16[:b])
-        x = buffers32[0][:b]
-        if len(names) == 2:
-            np.subtract(x, buffers32[1][:b], out=x)
-        yield start, x
+
+def map_summaries(store: Store, reduction: str, work) -> None:
+    """Call work(start, x) for every chunk, x float32 [b, layers, width] (ΔA computed in place), on the
+    store's reader threads (`Store.map_chunks`): x is a reused buffer, and work writes only its own rows."""
+
+    def delta(start, last, first):
+        np.subtract(last, first, out=last)
+        work(start, last)
+
+    store.map_chunks(chunk_names(store, reduction), delta if len(chunk_names(store, reduction)) == 2 else work)
 
 
 def score_store(store: Store, features: list[Feature], options: ScoreOptions) -> list[Scores]:
     """Score every sample of `store` against each feature, in one streaming pass for all features."""
-    kernels = [Kernel(f, store, options) for f in features]
+    calibration = Calibration(store, store_sketch(store)) if store_sketch(store) else None
+    kernels = [Kernel(f, store, options, calibration) for f in features]
     n, layers, count = store.n_samples, store.n_layers, len(features)
     per_layer = np.empty((count, n, layers), dtype=np.float64)
     method = options.method
@@ -222,34 +229,41 @@ def score_store(store: Store, features: list[Feature], options: ScoreOptions) ->
         thresholds = kernels[0].thresholds  # one pool, one threshold: the same for every feature
         target = np.ascontiguousarray(np.stack([k.target_fires for k in kernels], -1), dtype=np.float32)  # [L, W, F]
         target_size = target.sum(axis=(0, 1))
-        for start, x in float32_chunks(store, "mean"):
+
+        def firing(start, x):
             fires = np.greater(x, thresholds).astype(np.float32)  # [b, L, W]
             both = np.matmul(fires.transpose(1, 0, 2), target)  # [L, b, F]: |F(x) ∩ T| per layer
             union = fires.reshape(len(x), -1).sum(axis=1)[:, None] + target_size - both.sum(axis=0)
             per_layer[:, start : start + len(x)] = (both.astype(np.float64) / np.maximum(union, 1)).transpose(2, 1, 0)
+
+        map_summaries(store, "mean", firing)
     else:
         overlap = method == "overlap"
         columns = [k.target if overlap else k.direction for k in kernels]
         centre = kernels[0].centre if overlap else None
         centred = overlap and bool(np.any(centre))
         weights = np.ascontiguousarray(np.stack(columns + ([centre] if centred else []), -1), dtype=np.float32)
+        offsets = np.stack([k.layer_offset for k in kernels], -1)  # [L, F]: compact read-outs' intercepts
         if centred:
             centre_dots = np.einsum("lw,lwf->lf", centre.astype(np.float64), weights[..., :count].astype(np.float64))
             centre_sq = float(np.sum(centre.astype(np.float64) ** 2))
-        for start, x in float32_chunks(store, kernels[0].reduction):
+
+        def products(start, x):
             b = len(x)
             dots = np.matmul(x.transpose(1, 0, 2), weights)  # [L, b, F(+1)]: x_l·t_l (and x_l·c_l)
             if overlap:
                 flat = x.reshape(b, -1)
                 sq = np.einsum("ij,ij->i", flat, flat).astype(np.float64)
-                numerators = dots[..., :count].astype(np.float64)
+                numerators = dots[..., :count].astype(np.float64) + offsets[:, None, :]
                 if centred:
                     sq += centre_sq - 2 * dots[..., count].sum(axis=0, dtype=np.float64)
                     numerators -= centre_dots[:, None, :]
                 norms = np.maximum(np.sqrt(np.maximum(sq, 0.0)), 1e-12)
                 per_layer[:, start : start + b] = (numerators / norms[None, :, None]).transpose(2, 1, 0)
             else:
-                per_layer[:, start : start + b] = dots.transpose(2, 1, 0)
+                per_layer[:, start : start + b] = (dots + offsets[:, None, :]).transpose(2, 1, 0)
+
+        map_summaries(store, kernels[0].reduction, products)
     return _scores(features, per_layer, options)
 
 
@@ -278,12 +292,13 @@ def score_store_per_neuron(store: Store, features: list[Feature], options: Score
 def explain(store: Store, rows, feature: Feature, options: ScoreOptions, scores: Scores | None = None) -> np.ndarray:
     """Per-neuron contributions [len(rows), layers, neurons] of these samples' scores (divided by the
     z layer-norm scale when `scores` used one); the method is prepared once for all rows."""
-    kernel = Kernel(feature, store, options)
-    if kernel.sketch:
+    sketch = store_sketch(store)
+    if sketch:
         raise SketchError(
             f"per-neuron contributions need exact values, and {store.path} is a compact store "
-            f"(sketch K={kernel.sketch.k}); explain rows of its exact sample instead"
+            f"(sketch K={sketch.k}); explain rows of its exact sample instead"
         )
+    kernel = Kernel(feature, store, options)
     contributions = kernel.per_neuron(summary(store, kernel.reduction, np.asarray(rows)))
     if scores is not None:
         contributions = contributions / scores.layer_scale[:, None]

@@ -8,9 +8,10 @@ from nait_core.store import Store
 
 
 def synthetic_store(
-    path, n=5, layers=2, neurons=3, reductions=("mean",), shard_size=3, seed=0, fingerprint="f", shift=0.0
+    path, n=5, layers=2, neurons=3, reductions=("mean",), shard_size=3, seed=0, fingerprint="f", shift=0.0, rank=None
 ):
-    """A real store holding random float16 summaries (normal, mean `shift`); returns (store, {reduction: data})."""
+    """A real store holding random float16 summaries (normal, mean `shift`; with `rank`, each sample a mix of
+    that many fixed patterns plus 5 % noise, as real activations are); returns (store, {reduction: data})."""
     manifest = {
         "model": {"name": "m", "fingerprint": fingerprint, "dtype": "float32"},
         "data": {"name": path.name, "hash": f"h{seed}", "n_samples": n},
@@ -20,7 +21,15 @@ def synthetic_store(
     }
     store = Store.create(path, manifest)
     rng = np.random.default_rng(seed)
-    data = {r: (rng.normal(size=(n, layers, neurons)) + shift).astype(np.float16) for r in reductions}
+
+    def draw():
+        if rank is None:
+            return rng.normal(size=(n, layers, neurons))
+        patterns = rng.normal(size=(rank, layers * neurons))
+        mixed = rng.normal(size=(n, rank)) @ patterns / np.sqrt(rank)
+        return mixed.reshape(n, layers, neurons) + 0.05 * rng.normal(size=(n, layers, neurons))
+
+    data = {r: (draw() + shift).astype(np.float16) for r in reductions}
     for start, end in store.shard_ranges():
         store.write_shard(
             start,

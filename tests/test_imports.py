@@ -47,3 +47,18 @@ def test_package_names_load_on_first_use():
     assert Cut is selection_cut and set(nait_core.__all__) <= set(dir(nait_core))
     with pytest.raises(AttributeError):
         nait_core.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("module", ["nait_core", "nait_core.cli"])
+def test_python_dash_m_runs_the_cli(module):
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: nait")

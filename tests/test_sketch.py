@@ -101,6 +101,46 @@ def test_compact_store_scores_are_the_same_inner_products_in_sketch_space(stores
         explain(compact, [0], feature, ScoreOptions())
 
 
+def _spearman(a, b):
+    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+
+
+CALIBRATED = [ScoreOptions(), ScoreOptions(centre=False), ScoreOptions(method="nait-pca")]
+CALIBRATED += [ScoreOptions(method="nait-pca", layer_norm="z")]
+
+
+@pytest.mark.parametrize("options", CALIBRATED, ids=lambda o: o.describe())
+def test_exact_sample_calibrates_compact_scores(options, tmp_path):
+    # Activations lie near a few patterns (as real ones do): with K = 32 of 128 neurons per layer the plain
+    # projection is noisy against a PCA direction, and the read-out fitted on 120 exact records is not.
+    pool, _ = synthetic_store(
+        tmp_path / "pool", n=400, layers=4, neurons=128, reductions=ALL, shard_size=64, shift=0.3, rank=5
+    )
+    target, _ = synthetic_store(
+        tmp_path / "target", n=12, layers=4, neurons=128, reductions=ALL, seed=1, shift=0.5, rank=5
+    )
+    feature = build_feature(target, "t")
+    exact = score_store(pool, [feature], options)[0].score
+    sketch = Sketch(32, seed=2)
+    plain = compact_copy(tmp_path / "plain" / "pool", pool, sketch)
+    compact = compact_copy(tmp_path / "calibrated" / "pool", pool, sketch, exact_sample=120)
+    sample, rows = exact_sample_store(compact)
+    np.testing.assert_array_equal(rows, sample_rows(400, 120, seed=2))
+    np.testing.assert_array_equal(sample.rows("last", range(120)), pool.rows("last", rows))
+    assert exact_sample_store(plain) is None
+    [uncalibrated] = score_store(plain, [feature], options)
+    [calibrated] = score_store(compact, [feature], options)
+    # Centred overlap's norm ‖x − c‖ is still the projection's estimate (relative error √(2 / (layers·K)),
+    # 12 % here, 1.6 % at 30 layers × K = 256), so it gains less on this tiny shape.
+    assert _spearman(calibrated.score, exact) > (0.9 if options.method == "overlap" and options.centre else 0.99)
+    assert _spearman(calibrated.score, exact) > _spearman(uncalibrated.score, exact) + 0.01
+    if options.method == "nait-pca" and options.layer_norm == "none":  # a read-out of exact values, intercepts too
+        assert np.abs(calibrated.score - exact).max() < 0.1 * np.ptp(exact)
+    # The reference engine (per-neuron contributions) sums to the same per-layer values.
+    [reference] = score_store_per_neuron(compact, [feature], options)
+    np.testing.assert_allclose(calibrated.per_layer, reference.per_layer, rtol=1e-4, atol=1e-5)
+
+
 def test_sizes_and_sample_rows():
     assert bytes_per_sample(32, 11008, 3) == 2_113_536
     assert bytes_per_sample(32, 11008, 3, k=128) == 24_576 <= 32 * 1024
