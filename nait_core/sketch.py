@@ -210,6 +210,22 @@ def exact_sample_store(store: Store) -> tuple[Store, np.ndarray] | None:
     return None
 
 
+def scoring_note(store: Store) -> str | None:
+    """One line saying how a compact pool's scores are estimated (None for an exact store)."""
+    sketch = store_sketch(store)
+    if sketch is None:
+        return None
+    found = exact_sample_store(store)
+    if found and found[0].n_samples >= MIN_CALIBRATION_ROWS:
+        how = f"calibrated on its {found[0].n_samples:,}-record exact sample"
+    else:
+        how = "from the projection alone (no exact sample: capture with --exact-sample N for closer agreement)"
+    return (
+        f"compact pool (sketch K={sketch.k}): scores are estimates, {how}; "
+        "agreement with exact scores in docs/methods.md"
+    )
+
+
 def bytes_per_sample(layers: int, neurons: int, reductions: int, k: int | None = None) -> int:
     """float16 bytes of the summaries of one sample (exact when k is None), counts excluded."""
     return reductions * layers * (k if k else neurons) * 2

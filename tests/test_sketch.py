@@ -253,3 +253,25 @@ def test_targets_are_captured_exact_with_the_reductions_features_need():
     assert (
         target_capture_options(CaptureOptions()).reductions == CaptureOptions().reductions
     )  # same store keys as before
+
+
+@pytest.mark.model
+def test_nait_select_on_a_compact_pool_says_how_scores_are_estimated(tiny_model_dir, tmp_path, capsys):
+    from nait_core.cli import main
+
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps({"messages": r.conversation}) + "\n" for r in _records(60).records))
+    target = tmp_path / "target.jsonl"
+    target.write_text("".join(json.dumps({"messages": r.conversation}) + "\n" for r in _records(6).records))
+    common = ["--candidates", str(pool), "--target", str(target), "--model", str(tiny_model_dir)]
+    common += ["--store-dir", str(tmp_path / "stores"), "--sketch", "8", "--ratio", "0.1"]
+    assert main(["select", *common, "--exact-sample", "40", "--out", str(tmp_path / "a.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "compact pool (sketch K=8): scores are estimates, calibrated on its 40-record exact sample" in err
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 6
+    # Refused before any capture or model load, with the reason.
+    assert main(["select", *common, "--method", "jaccard", "--out", str(tmp_path / "j.jsonl")]) == 2
+    assert "--method jaccard cannot score a compact pool (--sketch 8)" in capsys.readouterr().err
+    # Without an exact sample: another store (the key holds it), scored from the projection alone.
+    assert main(["select", *common, "--exact-sample", "0", "--out", str(tmp_path / "b.jsonl")]) == 0
+    assert "from the projection alone (no exact sample" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from ..pipeline import load_data
 from ..progress import Progress
 from ..scoring import METHODS, ScoreOptions, parse_threshold
 from ..selection import MERGES, check_output_paths
-from ..sketch import RECOMMENDED_K, Sketch
+from ..sketch import RECOMMENDED_K, Sketch, SketchError
 from ..store import REDUCTIONS
 
 
@@ -329,6 +329,11 @@ def check_args(args) -> None:
             raise ValueError(f"--reductions: unknown {sorted(unknown)}; choose from {', '.join(REDUCTIONS)}")
     if hasattr(args, "fire_threshold"):
         parse_threshold(args.fire_threshold)
+    if getattr(args, "sketch", None) and getattr(args, "method", None) == "jaccard":
+        raise SketchError(
+            f"--method jaccard cannot score a compact pool (--sketch {args.sketch}): it needs each neuron's value "
+            "to find which neurons fire. Use --method overlap or nait-pca, or capture without --sketch"
+        )
     inputs = {
         option: [str(v) for v in (values if isinstance(values, list) else [values])]
         for option in ("candidates", "target", "data", "feature", "subset")

@@ -12,6 +12,7 @@ from ..features import Feature
 from ..pipeline import run_select
 from ..scoring import score_store
 from ..selection import Cut, export, select
+from ..sketch import scoring_note
 from .capture import warn_before_capture
 from .options import (
     DATA_SPECS,
@@ -95,6 +96,8 @@ def cmd_select(args):
     )
     for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
         print_report(report, label)
+    if note := scoring_note(result.pool):
+        print(note, file=sys.stderr)
     _export(args, candidates.records, result.selection)
     print(
         f"selected {result.selection.selected.sum():,} of {len(candidates):,} records "
@@ -112,6 +115,8 @@ def cmd_score(args):
     warn_before_capture(args, model, candidates)
     report = capture(model, candidates, args.store_dir, capture_options(args), tqdm_progress())
     print_report(report, "candidates")
+    if note := scoring_note(report.store):
+        print(note, file=sys.stderr)
     scores = score_store(report.store, features, score_options(args))
     per_target = {s.feature: s.score for s in scores}
     given = (args.ratio, args.top, args.min_score)
