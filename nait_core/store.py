@@ -57,21 +57,19 @@ PER_SAMPLE = ("tokens", "response_tokens", "truncated")
 MAX_SHARD_SIZE = 512
 MIN_SHARD_SIZE = 32
 CHUNK_BYTES = 8 << 20  # float32 bytes per read chunk: small enough to stay in the CPU's cache between passes
-CAST_PIECE = 32767  # below torch's parallel grain (32,768): each cast runs on the calling thread
 READ_THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
 
 
 def cast_into(out: np.ndarray, values: np.ndarray) -> None:
-    """out[...] = values (float16 → float32) through torch's vectorised cast, over 20× faster than NumPy's
-    here. In pieces below torch's parallel grain: on a shared CPU its thread pool's barrier cost 3–4× more
-    CPU time than it saved (bench/bench_scoring.py; docs/benchmarks.md); `map_chunks` runs one cast per
-    thread instead. torch is imported here, not with the module: reading a store needs no model, and
-    `import nait_core.store` stays light."""
+    """out[...] = values (float16 → float32) through torch's vectorised cast: about 4.6 G values/s on one
+    core here, 40× NumPy's. `values` is read where it lies, in the store's memory map (writable
+    copy-on-write, so torch takes it without a copy or a warning). Meant for `map_chunks`' reader threads, whose torch pool is one thread: torch's own
+    2-thread pool cost 2–9× more time per cast than it saved on these 2 cores (docs/benchmarks.md).
+    torch is imported here, not with the module: reading a store needs no model, and `import
+    nait_core.store` stays light."""
     import torch
 
-    dst, src = torch.from_numpy(out.reshape(-1)), torch.from_numpy(values.reshape(-1))
-    for i in range(0, dst.numel(), CAST_PIECE):
-        dst[i : i + CAST_PIECE].copy_(src[i : i + CAST_PIECE])
+    torch.from_numpy(out.reshape(-1)).copy_(torch.from_numpy(np.asarray(values).reshape(-1)))
 
 
 class StoreError(RuntimeError):
@@ -666,7 +664,8 @@ class Store:
                 )
             file = shard.path / f"{name}.npy"
             try:
-                array = np.load(file, mmap_mode="r", allow_pickle=False)
+                # Copy-on-write: a write to the array stays in this process and never reaches the file.
+                array = np.load(file, mmap_mode="c", allow_pickle=False)
             except (ValueError, OSError) as error:
                 raise StoreError(f"{file}: unreadable ({error}); {recapture_hint(self.path)}") from error
             if array.shape != self.expected_shape(name, shard.end - shard.start):
@@ -679,7 +678,7 @@ class Store:
 
     def iter_chunks(self, reduction: str, rows: int = 256, dtype=np.float32):
         """Stream (start, array [≤rows, layers, width]) in order; memory stays bounded. dtype=None yields
-        the stored float16 rows as they are (memory-mapped, read-only), for callers that convert faster."""
+        the stored float16 rows as they are (memory-mapped copy-on-write), for callers that convert faster."""
         for shard in self.shards():
             array = self._array(shard, reduction)
             for offset in range(0, len(array), rows):
@@ -688,15 +687,19 @@ class Store:
 
     def map_chunks(self, names: tuple[str, ...], work, rows: int | None = None, threads: int | None = None):
         """Call work(start, *arrays) for every chunk of rows, arrays float32 [b, layers, width] (one per name),
-        on `threads` threads, each with its own reused buffers (work must use them before returning, and
-        write only its own rows' results). A chunk is a plain copy out of the memory map, then one torch
-        cast: both release the GIL, as NumPy's matrix products do, so the threads share the cores."""
+        on `threads` reader threads (default READ_THREADS, one per core), each with its own reused buffers:
+        work must use them before returning, and write only its own rows' results. A chunk is cast straight
+        out of the memory map (`cast_into`); the cast, like NumPy's matrix products, releases the GIL, so
+        the threads share the cores. Each reader sets its own torch pool to one thread (thread-local with
+        the OpenMP builds PyTorch ships; checked, and the caller's setting restored if a build shares it)."""
         import threading
         from concurrent.futures import ThreadPoolExecutor
 
+        import torch
+
         layers, width = self.n_layers, self.width
         rows = rows or max(8, CHUNK_BYTES // (layers * width * 4))
-        threads = READ_THREADS if threads is None else threads
+        threads = max(1, READ_THREADS if threads is None else threads)
         plan = []
         for shard in self.shards():
             arrays = [self._array(shard, name) for name in names]  # opened here, once, not by the threads
@@ -708,23 +711,21 @@ class Store:
         def run(task):
             start, chunks = task
             if not hasattr(local, "buffers"):
-                local.buffers = [
-                    (np.empty((rows, layers, width), np.float16), np.empty((rows, layers, width), np.float32))
-                    for _ in names
-                ]
+                torch.set_num_threads(1)
+                local.buffers = [np.empty((rows, layers, width), np.float32) for _ in names]
             b = len(chunks[0])
-            for chunk, (b16, b32) in zip(chunks, local.buffers):
-                np.copyto(b16[:b], chunk)  # out of the memory map (writable, for torch)
-                cast_into(b32[:b], b16[:b])
-            work(start, *(b32[:b] for _, b32 in local.buffers))
+            for chunk, buffer in zip(chunks, local.buffers):
+                cast_into(buffer[:b], chunk)
+            work(start, *(buffer[:b] for buffer in local.buffers))
 
-        if threads <= 1 or len(plan) <= 1:
-            for task in plan:
-                run(task)
-            return
-        with ThreadPoolExecutor(threads) as pool:
-            for _ in pool.map(run, plan):  # re-raises the first error
-                pass
+        caller_threads = torch.get_num_threads()
+        try:
+            with ThreadPoolExecutor(min(threads, max(1, len(plan)))) as pool:
+                for _ in pool.map(run, plan):  # re-raises the first error
+                    pass
+        finally:
+            if torch.get_num_threads() != caller_threads:
+                torch.set_num_threads(caller_threads)
 
     def rows(self, reduction: str, indices) -> np.ndarray:
         """float32 [len(indices), layers, neurons] for the given sample indices, in that order."""

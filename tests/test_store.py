@@ -241,3 +241,22 @@ def test_two_processes_share_the_missing_shards(tmp_path):
     store = _two_writers(tmp_path, str(log))
     computed = [int(x) for x in log.read_text().split()]
     assert sorted(computed) == [s for s, _ in store.shard_ranges()]  # every shard computed exactly once
+
+
+def test_reads_are_float32_in_order_on_every_reader_thread_and_never_write_the_file(tmp_path):
+    store, data = synthetic_store(tmp_path / "s", n=50, layers=3, neurons=8, reductions=("mean", "last"), shard_size=7)
+    for threads in (1, 2, 3):
+        seen = {}
+        store.map_chunks(
+            ("mean", "last"),
+            lambda start, mean, last, seen=seen: seen.update({start: (mean.copy(), last.copy())}),
+            rows=4,
+            threads=threads,
+        )
+        starts = sorted(seen)
+        np.testing.assert_array_equal(np.concatenate([seen[s][0] for s in starts]), data["mean"].astype(np.float32))
+        np.testing.assert_array_equal(np.concatenate([seen[s][1] for s in starts]), data["last"].astype(np.float32))
+    # The memory map is copy-on-write: a stray write stays in this process; the file and its checksum hold.
+    chunk = next(store.iter_chunks("mean", dtype=None))[1]
+    chunk[0] = 99
+    assert Store.open(store.path, verify=True).rows("mean", [0])[0, 0, 0] == data["mean"][0, 0, 0]
