@@ -256,14 +256,133 @@ def bench_big(root: Path) -> list[str]:
     ]
 
 
+# ---------------------------------------------------------------- 3. a 1,000,000-sample compact pool
+
+HUGE_N, HUGE_K, HUGE_SHARD, HUGE_EXACT = 1_000_000, 256, 512, 2000
+HUGE_REDUCTIONS = ("mean", "last-first")  # the recommended compact layout: both overlap and nait-pca score
+HUGE_POOL = f"synthetic-compact-pool-{HUGE_N}"
+
+
+def _huge_manifest(name: str, n: int, reductions, sketch=None, sample_of: str = "") -> dict:
+    """The fields `capture.store_key` writes (options as `capture_identity` makes them)."""
+    options = {"reductions": list(reductions), "max_length": 1024, "truncation": "head+end"}
+    if sketch is not None:
+        options |= {"sketch": sketch.to_json(), "exact_sample": HUGE_EXACT}
+    if sample_of:
+        options["exact_sample_of"] = sample_of
+    return {
+        "model": {"name": "smollm2-135m", "fingerprint": "synthetic-bench", "dtype": "float32"},
+        "data": {"name": name, "hash": f"synthetic-{name}", "n_samples": n},
+        "options": options,
+        "shape": {"layers": LAYERS, "neurons": NEURONS},
+        "shard_size": HUGE_SHARD,
+    }
+
+
+def huge_clusters(n: int = HUGE_N) -> np.ndarray:
+    """The cluster (0, 1, 2: math, code, knowledge) of every pool row, shared by the compact pool, its exact
+    sample and the records' sources."""
+    return np.random.default_rng(1).integers(3, size=n)
+
+
+def huge_centres() -> dict[str, np.ndarray]:
+    """Exact cluster centres [3, layers, neurons] per reduction (seeded)."""
+    rng = np.random.default_rng(0)
+    return {r: rng.normal(0, 1.5, (3, LAYERS, NEURONS)).astype(np.float32) for r in HUGE_REDUCTIONS}
+
+
+def _counts(k: int) -> dict:
+    return {
+        "tokens": np.full(k, 200, np.int32),
+        "response_tokens": np.full(k, 100, np.int32),
+        "truncated": np.zeros(k, bool),
+    }
+
+
+def write_huge(root: Path) -> dict:
+    """The 1M compact pool (K = 256, `mean` and `last-first`, float16), its 2,000-record exact sample and
+    three 64-sample exact targets, written once under `root` (an existing complete store is reopened).
+
+    Compact rows are the projected cluster centre plus seeded noise in sketch space (its variance that of a
+    projected unit-normal vector, neurons / K); to keep writing bound by the disk, the noise comes from 8
+    blocks reused across shards. The exact sample's rows are its records' cluster centres plus exact noise:
+    clusters agree with the pool's, individual values are not the projection's preimage (timings only)."""
+    from nait_core.data import sample_rows
+    from nait_core.sketch import Sketch
+    from nait_core.store import Store
+
+    root.mkdir(parents=True, exist_ok=True)
+    sketch = Sketch(HUGE_K)
+    centres = huge_centres()
+    clusters = huge_clusters()
+    timings = {}
+    start = time.perf_counter()
+    pool = Store.create(root / HUGE_POOL, _huge_manifest(HUGE_POOL, HUGE_N, HUGE_REDUCTIONS, sketch))
+    missing = pool.missing_ranges()
+    if missing:
+        projected = {r: sketch.project(c) for r, c in centres.items()}  # [3, layers, K]
+        rng = np.random.default_rng(2)
+        scale = np.float32(np.sqrt(NEURONS / HUGE_K))
+        blocks = [rng.standard_normal((HUGE_SHARD, LAYERS, HUGE_K), dtype=np.float32) * scale for _ in range(8)]
+        for i, (a, b) in enumerate(missing):
+            k, c = b - a, clusters[a:b]
+            arrays = {
+                r: (projected[r][c] + blocks[(i + j) % len(blocks)][:k]).astype(np.float16)
+                for j, r in enumerate(HUGE_REDUCTIONS)
+            }
+            pool.write_shard(a, b, arrays | _counts(k))
+            if i % 100 == 0:
+                print(f"  compact pool: {b:,} of {HUGE_N:,} rows written", flush=True)
+    timings["pool"] = time.perf_counter() - start
+    pool = Store.open(pool.path, verify=False)
+    rows = sample_rows(HUGE_N, HUGE_EXACT, sketch.seed)
+    name = f"{HUGE_POOL}-exact{HUGE_EXACT}-s{sketch.seed}"
+    exact = Store.create(
+        root / name, _huge_manifest(name, HUGE_EXACT, HUGE_REDUCTIONS, sample_of=pool.path.name) | {"shard_size": 500}
+    )
+    rng = np.random.default_rng(3)
+    for a, b in exact.missing_ranges():
+        c = clusters[rows[a:b]]
+        arrays = {
+            r: (centres[r][c] + rng.standard_normal((b - a, LAYERS, NEURONS), dtype=np.float32)).astype(np.float16)
+            for r in HUGE_REDUCTIONS
+        }
+        exact.write_shard(a, b, arrays | _counts(b - a))
+    targets = []
+    for g, source in enumerate(["math", "code", "knowledge"]):
+        name = f"synthetic-compact-target-{source}"
+        store = Store.create(root / name, _huge_manifest(name, BIG_TARGET_N, ("mean", "last", "first")))
+        for a, b in store.missing_ranges():
+            noise = [rng.standard_normal((b - a, LAYERS, NEURONS), dtype=np.float32) for _ in range(3)]
+            arrays = {
+                "mean": centres["mean"][g] + noise[0],
+                "last": centres["last-first"][g] + noise[1],
+                "first": noise[2],
+            }
+            store.write_shard(a, b, {r: v.astype(np.float16) for r, v in arrays.items()} | _counts(b - a))
+        targets.append(Store.open(store.path, verify=False))
+    timings["all"] = time.perf_counter() - start
+    return {"pool": pool, "exact": Store.open(exact.path, verify=False), "targets": targets, "timings": timings}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--big-dir", type=Path, default=Path("/tmp/nait-bench-52k"))
+    parser.add_argument("--skip-huge", action="store_true", help="skip the 1,000,000-sample compact pool")
+    parser.add_argument("--huge-dir", type=Path, default=Path("/work/big"), help="where the 1M compact stores live")
+    parser.add_argument("--write-huge", action="store_true", help="only write (or check) the 1M stores, then stop")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
+    if args.write_huge:
+        stores = write_huge(args.huge_dir)
+        print(
+            f"1M compact stores under {args.huge_dir}: {stores['timings']}; "
+            f"pool {stores['pool'].size_bytes() / 1e9:.2f} GB"
+        )
+        return 0
     lines = []
     if not args.skip_demo:
         lines += bench_demo(args.repeats) + [""]

@@ -9,8 +9,8 @@ import streamlit as st
 from nait_core import explain
 from nait_core.models import parse_neuron_id
 
-from . import charts, neuron_card, urlstate
-from .session import Settings, Studio, settings
+from . import charts, exactness, neuron_card, urlstate
+from .session import NoExactSample, Settings, Studio, settings
 
 TABLE_ROWS = 500
 
@@ -57,6 +57,12 @@ def render(studio: Studio) -> None:
         "Filter the candidate pool; pick a row (or type its number) to see which neurons it fires and "
         "which layers make its score. The score is the one set on Select & export."
     )
+    exactness.note(
+        studio,
+        "the neuron heatmap, the neurons that set a record apart and its nearest targets, for records in the "
+        "exact sample (any other record: one live forward pass, on request)",
+        "scores, ranks, the selection and each layer's share of a score",
+    )
     urlstate.restore("row", "samples_row", int)
     current = settings()
     found = _filters(studio, pool_table(studio, current))
@@ -97,9 +103,31 @@ def sample(studio: Studio, row: int, current: Settings) -> None:
         st.markdown(f"**{turn['role']}**")
         st.text(turn["content"][:4000] + ("…" if len(turn["content"]) > 4000 else ""))
 
-    x = studio.pool_store.rows("mean", [row])[0]  # [layers, neurons], token mean
-    top = _contrastive(studio, row, current)
+    contributions = {s.feature: s.layer_contributions[row] for s in studio.scores(current.options)}
+    try:
+        x, where = neuron_card.record_values(studio, row, current.options, key="samples_exact_live")
+    except NoExactSample as error:
+        x, where = None, None
+        st.warning(f"No neuron-level view of this record: {error}")
+    top = pd.DataFrame({"neuron": []})
+    if x is not None:
+        if where:
+            st.caption(f"Neuron values of record {row}: {where}.")
+        top = _contrastive(studio, row, current, x)
+        _heatmap(studio, row, x["mean"])
+    st.plotly_chart(
+        charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
+        key="samples_layers",
+    )
+    if studio.compact:
+        st.caption(f"Layer shares{exactness.label(studio, False)}: estimated from the pool's K projections per layer.")
+    if x is not None:
+        neuron_card.nearest(studio, row, x["mean"])
+    _tokens(studio, row, top)
 
+
+def _heatmap(studio: Studio, row: int, x) -> None:
+    """Record `row`'s token-mean activations x [layers, neurons] as a heatmap (against a target or the pool)."""
     urlstate.restore("target", "samples_target")
     cols = st.columns(2)
     target = cols[0].selectbox("Target feature", studio.target_names, key="samples_target")
@@ -122,19 +150,12 @@ def sample(studio: Studio, row: int, current: Settings) -> None:
         f"{'0' if centre == 0 else f'the pool median {centre:.3g}'}; values beyond it saturate, so a few "
         f"massive activations cannot blank the map."
     )
-    contributions = {s.feature: s.layer_contributions[row] for s in studio.scores(current.options)}
-    st.plotly_chart(
-        charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
-        key="samples_layers",
-    )
-    neuron_card.nearest(studio, row)
-    _tokens(studio, row, top)
 
 
 VIEWS = ["sample z vs pool", "sample − target expected", "sample", "target expected"]
 
 
-def _contrastive(studio: Studio, row: int, current: Settings) -> pd.DataFrame:
+def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.DataFrame:
     """The record's neurons that set it apart (z vs the pool), linked; a picked row opens its card here."""
     st.markdown(
         "**Neurons that set this record apart**: ranked by z, how many pool standard deviations its "
@@ -142,7 +163,7 @@ def _contrastive(studio: Studio, row: int, current: Settings) -> pd.DataFrame:
         "few massive-activation neurons top in every record), with each one's contribution to the score. "
         "Click a neuron id to open it on the Neuron explorer, or pick a row to see its card here."
     )
-    top = neuron_card.contrastive(studio, row, current.options)
+    top = neuron_card.contrastive(studio, row, current.options, x)
     event = st.dataframe(
         neuron_card.with_neuron_links(top),
         hide_index=True,
@@ -179,6 +200,9 @@ def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
     )
     neuron = cols[1].text_input("…or any neuron id", key="samples_neuron_id", placeholder="e.g. L12.N345") or neuron
     if not cols[2].toggle("Show", key="samples_live"):
+        return
+    if not neuron:
+        st.info("Type a neuron id, e.g. L12.N345.")
         return
     try:
         layer, index = parse_neuron_id(neuron)

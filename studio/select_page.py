@@ -9,10 +9,10 @@ import streamlit as st
 from nait_core import explain, explore
 from nait_core.baselines import BASELINES
 from nait_core.commands import select_command
-from nait_core.scoring import METHODS, ScoreOptions
+from nait_core.scoring import ScoreOptions
 from nait_core.selection import MERGES, Cut, export, score_lines, selected_lines
 
-from . import charts
+from . import charts, exactness
 from .session import USER_ERRORS, Settings, Studio, set_settings, settings
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
@@ -31,15 +31,20 @@ def controls(studio: Studio) -> Settings:
     """The scoring and selection widgets, initialised from the current settings; raises ValueError."""
     now = settings()
     o = now.options
+    methods = list(studio.methods)
+    if st.session_state.get("select_method") not in (None, *methods):  # e.g. jaccard, chosen on an exact pool
+        del st.session_state["select_method"]
     cols = st.columns(3)
     method = cols[0].radio(
         "Scoring method",
-        METHODS,
-        METHODS.index(o.method),
+        methods,
+        methods.index(o.method) if o.method in methods else 0,
         key="select_method",
         help="overlap: centred cosine of neuron profiles (default); jaccard: shared firing neurons; "
         "nait-pca: the paper's Eq. 5",
     )
+    if studio.compact:
+        cols[0].caption(exactness.NO_JACCARD + ".")
     threshold = cols[1].text_input(
         "Firing threshold",
         o.fire_threshold,
@@ -92,6 +97,11 @@ def controls(studio: Studio) -> Settings:
 
 def render(studio: Studio) -> None:
     st.title("Select & export")
+    exactness.note(
+        studio,
+        "per-neuron reasons of the records in the exact sample",
+        "scores, the selection, the histogram, method agreement and per-layer reasons",
+    )
     try:
         new = controls(studio)
         selection = studio.selection(new)
@@ -143,8 +153,8 @@ def _agreement(studio: Studio, s: Settings, kept: int) -> None:
         return
     chosen = st.multiselect(
         "Methods compared",
-        METHODS + BASELINES,
-        [m for m in METHODS + BASELINES if m != "ifd"],
+        list(studio.methods) + list(BASELINES),
+        [m for m in list(studio.methods) + list(BASELINES) if m != "ifd"],
         key="select_compare_methods",
         help="NAIT methods score against each target; the baselines (ifd, length, random) score "
         "each record alone. ifd runs two forward passes over the pool once, then is cached.",
@@ -204,6 +214,12 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
     rows = selection.indices[np.argsort(selection.rank[selection.indices])][:PREVIEW_ROWS]
     st.markdown(
         f"**The {len(rows)} best ranked chosen records**, with the reason (top contributing layers and neurons)"
+        + (
+            f"{exactness.label(studio, False)} layers estimated; neurons only for records of "
+            f"{exactness.sample_text(studio)}{exactness.label(studio, True)}"
+            if studio.compact
+            else ""
+        )
     )
     st.dataframe(
         pd.DataFrame(
