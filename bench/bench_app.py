@@ -365,6 +365,136 @@ def write_huge(root: Path) -> dict:
     return {"pool": pool, "exact": Store.open(exact.path, verify=False), "targets": targets, "timings": timings}
 
 
+def huge_studio():
+    """The Studio of the 1M compact session (cached: built once per process), as `load` builds it for
+    `NAIT_SKETCH=256 NAIT_REDUCTIONS=mean,last-first`: the compact pool, its exact sample found by
+    `sketch.exact_sample_store`, exact targets and their features."""
+    import streamlit as st
+
+    @st.cache_resource
+    def build(root: str):
+        from nait_core.capture import CaptureReport
+        from nait_core.data import Dataset, Record
+        from nait_core.features import build_feature
+        from nait_core.store import Store
+        from studio.session import Config, Studio, _model
+
+        root = Path(root)
+        sources = ["math", "code", "knowledge"]
+        pool = Store.open(root / HUGE_POOL, verify=False)
+        clusters = huge_clusters()
+        records = []
+        for i, c in enumerate(clusters):
+            s = sources[c]
+            raw = {"instruction": f"Synthetic {s} task number {i}.", "input": "", "output": f"Answer {i}."}
+            conversation = [
+                {"role": "user", "content": raw["instruction"]},
+                {"role": "assistant", "content": raw["output"]},
+            ]
+            records.append(Record(raw, f"huge:{i + 1}", s, conversation))
+        targets, reports, features = [], [], []
+        for g, source in enumerate(sources):
+            store = Store.open(root / f"synthetic-compact-target-{source}", verify=False)
+            targets.append(synthetic_records(f"target-{source}", BIG_TARGET_N, [source], 10 + g))
+            reports.append(CaptureReport(store, reused=True, truncated=0))
+            features.append(build_feature(store, f"target-{source}"))
+        config = Config(
+            pool=f"synthetic-compact-{HUGE_N}",
+            targets=tuple(sources),
+            target_size=BIG_TARGET_N,
+            root=str(root),
+            sketch=HUGE_K,
+            exact_sample=HUGE_EXACT,
+            reductions=HUGE_REDUCTIONS,
+        )
+        return Studio(
+            config,
+            _model(config.model),
+            Dataset(f"synthetic-compact-{HUGE_N}", records),
+            CaptureReport(pool, reused=True, truncated=0),
+            targets,
+            reports,
+            features,
+        )
+
+    return build(os.environ["NAIT_BENCH_HUGE"])
+
+
+def huge_app():
+    """The AppTest script: the 1M compact session, then the page named in session state."""
+    import bench_app
+    import streamlit as st
+
+    from studio import data_page, map_page, neurons_page, samples_page, select_page, transfer_page
+    from studio.session import show
+
+    st.session_state["studio"] = bench_app.huge_studio()
+    pages = {
+        "data": data_page,
+        "samples": samples_page,
+        "neurons": neurons_page,
+        "map": map_page,
+        "select": select_page,
+        "transfer": transfer_page,
+    }
+    show(pages[st.session_state.get("bench_page", "data")].render)
+
+
+def bench_huge(root: Path) -> list[str]:
+    from streamlit.testing.v1 import AppTest
+
+    from nait_core.sketch import exact_sample_store
+    from nait_core.store import Store
+
+    stores = write_huge(root)  # reopened when complete
+    os.environ["NAIT_BENCH_HUGE"] = str(root)
+    start = time.perf_counter()
+    at = AppTest.from_function(huge_app, default_timeout=3600)
+    timed_run(at)
+    built = time.perf_counter() - start
+    print(f"huge: session built and Data & model drawn in {built:.1f} s", flush=True)
+    times: dict[str, list[float]] = {}
+    for page in ["data", "samples", "neurons", "map", "select", "transfer"]:
+        at.session_state["bench_page"] = page
+        times[f"open {page}"] = [timed_run(at), timed_run(at), timed_run(at)]
+        print(f"  {page}: {times[f'open {page}']}", flush=True)
+    at.session_state["bench_page"] = "select"
+    timed_run(at)
+    ratio = []
+    for value in (0.2, 0.3, 0.1):
+        widget(at, "select_ratio").set_value(value)
+        ratio.append(timed_run(at))
+    times["change the ratio (Select & export)"] = ratio
+    method = []
+    for value in ("nait-pca", "overlap", "nait-pca"):
+        widget(at, "select_method").set_value(value)
+        method.append(timed_run(at))
+    times["method nait-pca / overlap (Select & export; first = scoring 1M by nait-pca)"] = method
+    widget(at, "select_method").set_value("overlap")
+    timed_run(at)
+    at.session_state["bench_page"] = "samples"
+    timed_run(at)
+    _, rows = exact_sample_store(Store.open(root / HUGE_POOL, verify=False))
+    outside = next(r for r in (400_000, 400_001, 400_002) if r not in set(rows.tolist()))
+    shown = []
+    for value in (int(rows[5]), outside, int(rows[6])):
+        widget(at, "samples_row").set_value(value)
+        shown.append(timed_run(at))
+    times["show another record (Sample explorer: in, outside, in the exact sample)"] = shown
+    print(f"  other interactions: {times}", flush=True)
+    pool = stores["pool"]
+    lines = report(
+        f"Compact pool of {HUGE_N:,} samples, K = {HUGE_K} (`mean` + `last-first`, {pool.size_bytes() / 1e9:.1f} GB), "
+        f"{HUGE_EXACT:,}-record exact sample, 3 targets × {BIG_TARGET_N} (AppTest; first = cold, then 2 warm reruns)",
+        times,
+    )
+    return lines + [
+        "",
+        f"Stores written once ({stores['timings']['all']:.0f} s if just written, else reopened); session built "
+        f"(1M records, model loaded) and Data & model drawn: {built:.1f} s.",
+    ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -387,7 +517,9 @@ def main(argv=None) -> int:
     if not args.skip_demo:
         lines += bench_demo(args.repeats) + [""]
     if not args.skip_big:
-        lines += bench_big(args.big_dir)
+        lines += bench_big(args.big_dir) + [""]
+    if not args.skip_huge:
+        lines += bench_huge(args.huge_dir)
     print("\n".join(lines))
     return 0
 
