@@ -437,7 +437,36 @@ def huge_app():
         "select": select_page,
         "transfer": transfer_page,
     }
-    show(pages[st.session_state.get("bench_page", "data")].render)
+    page = st.session_state.get("bench_page", "data")
+    profile = st.session_state.get("bench_profile")  # a file: profile this rerun's page (cProfile, this thread)
+    if profile:
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            show(pages[page].render)
+        prof.dump_stats(profile)
+    else:
+        show(pages[page].render)
+
+
+def profile_huge(root: Path, out: Path) -> None:
+    """Each page once cold, then one warm rerun under cProfile: the top functions by cumulative time."""
+    import pstats
+
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["NAIT_BENCH_HUGE"] = str(root)
+    out.mkdir(parents=True, exist_ok=True)
+    at = AppTest.from_function(huge_app, default_timeout=3600)
+    timed_run(at)
+    for page in ["data", "samples", "neurons", "map", "select", "transfer"]:
+        at.session_state["bench_page"] = page
+        at.session_state["bench_profile"] = None
+        timed_run(at)
+        at.session_state["bench_profile"] = str(out / f"{page}.prof")
+        seconds = timed_run(at)
+        print(f"\n=== {page}: warm rerun {seconds:.2f} s", flush=True)
+        pstats.Stats(str(out / f"{page}.prof")).sort_stats("cumulative").print_stats(25)
 
 
 def bench_huge(root: Path) -> list[str]:
@@ -504,8 +533,12 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-huge", action="store_true", help="skip the 1,000,000-sample compact pool")
     parser.add_argument("--huge-dir", type=Path, default=Path("/work/big"), help="where the 1M compact stores live")
     parser.add_argument("--write-huge", action="store_true", help="only write (or check) the 1M stores, then stop")
+    parser.add_argument("--profile-huge", type=Path, help="profile a warm rerun of each page at 1M into this folder")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
+    if args.profile_huge:
+        profile_huge(args.huge_dir, args.profile_huge)
+        return 0
     if args.write_huge:
         stores = write_huge(args.huge_dir)
         print(

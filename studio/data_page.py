@@ -10,10 +10,9 @@ import streamlit as st
 from nait_core.data import sample_rows
 from nait_core.features import PCA_REDUCTIONS, FeatureError, build_feature, list_features
 from nait_core.sketch import bytes_per_sample
-from nait_core.store import list_stores
 
 from . import exactness
-from .session import Studio
+from .session import Studio, store_bytes, store_listing
 
 
 def _capture_rows(studio: Studio) -> pd.DataFrame:
@@ -30,7 +29,7 @@ def _capture_rows(studio: Studio) -> pd.DataFrame:
                 "status": "reused from cache" if report.reused else f"captured ({report.tokens_per_second:,.0f} tok/s)",
                 "truncated": report.truncated,
                 "skipped invalid": len(report.skipped),
-                "store size (MB)": round(report.store.size_bytes() / 1e6, 1),
+                "store size (MB)": round(store_bytes(report.store) / 1e6, 1),
                 "store": report.store.path.name,
             }
         )
@@ -59,7 +58,7 @@ def render(studio: Studio) -> None:
         with st.expander(f"{len(skipped)} invalid records were skipped"):
             st.code("\n".join(skipped[:200]))
     with st.expander("Every store in the store folder"):
-        st.dataframe(pd.DataFrame(list_stores(Path(studio.config.root))), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(store_listing(studio.config.root)), hide_index=True, width="stretch")
 
     st.subheader("Feature library")
     st.caption(
@@ -94,7 +93,7 @@ def _compact(studio: Studio) -> None:
     )
     cols[1].metric(
         "Bytes per sample",
-        f"{store.size_bytes() / n:,.0f} B",
+        f"{store_bytes(store) / n:,.0f} B",
         help=f"on disk, counts and headers included; exact summaries would take {exact_bytes:,} B "
         f"({exact_bytes / bytes_per_sample(store.n_layers, store.n_neurons, len(store.reductions), k):.1f}× more)",
     )

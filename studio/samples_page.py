@@ -16,15 +16,23 @@ TABLE_ROWS = 500
 
 
 def pool_table(studio: Studio, current: Settings) -> pd.DataFrame:
-    """Records with their combined score, rank, selection and per-target scores under `current` settings."""
-    selection = studio.selection(current)
-    table = studio.records_table.assign(score=selection.score, rank=selection.rank, selected=selection.selected)
-    for name, values in selection.per_target.items():
-        table[f"score: {name}"] = values
-    return table
+    """Records with their combined score, rank, selection and per-target scores under `current` settings,
+    best ranked first (index: pool row). Made once per settings (kept for the last few): at a million
+    records, building and sorting it took most of a rerun."""
+    key = (current, "samples table")
+    if key not in studio.tables:
+        if len(studio.tables) >= 4:
+            studio.tables.clear()
+        selection = studio.selection(current)
+        table = studio.records_table.assign(score=selection.score, rank=selection.rank, selected=selection.selected)
+        for name, values in selection.per_target.items():
+            table[f"score: {name}"] = values
+        studio.tables[key] = table.iloc[np.argsort(selection.rank, kind="stable")]
+    return studio.tables[key]
 
 
-def _filters(studio: Studio, table: pd.DataFrame) -> pd.DataFrame:
+def _filters(studio: Studio, table: pd.DataFrame) -> np.ndarray:
+    """The widgets that filter the pool; the positions in `table` (ranked) of the records that pass."""
     cols = st.columns([3, 2, 2])
     query = cols[0].text_input("Search text", key="samples_query", placeholder="words in the prompt or response")
     sources = sorted(table["source"].unique())
@@ -48,7 +56,7 @@ def _filters(studio: Studio, table: pd.DataFrame) -> pd.DataFrame:
         f"Only the {len(chosen_on_map):,} points chosen on the map", value=True, key="samples_map_only"
     ):
         mask &= table.index.isin(chosen_on_map)
-    return table[mask].sort_values("rank")
+    return np.flatnonzero(mask.to_numpy())
 
 
 def render(studio: Studio) -> None:
@@ -65,12 +73,13 @@ def render(studio: Studio) -> None:
     )
     urlstate.restore("row", "samples_row", int)
     current = settings()
-    found = _filters(studio, pool_table(studio, current))
+    table = pool_table(studio, current)
+    found = _filters(studio, table)  # positions in the ranked table
     st.write(
         f"**{len(found):,}** of {len(studio.pool):,} records match"
         + (f"; the {TABLE_ROWS} best ranked are listed" if len(found) > TABLE_ROWS else "")
     )
-    shown = found.head(TABLE_ROWS).drop(columns="text")
+    shown = table.iloc[found[:TABLE_ROWS]].drop(columns="text")
     event = st.dataframe(
         shown,
         width="stretch",
@@ -84,7 +93,7 @@ def render(studio: Studio) -> None:
     if picked and picked != st.session_state.get("samples_picked"):  # a new pick in the table
         st.session_state["samples_row"] = picked[0]
     elif "samples_row" not in st.session_state and len(found):
-        st.session_state["samples_row"] = int(found.index[0])
+        st.session_state["samples_row"] = int(table.index[found[0]])
     st.session_state["samples_picked"] = picked
     if not 0 <= st.session_state.get("samples_row", 0) < len(studio.pool):  # e.g. a link made for another pool
         st.session_state["samples_row"] = 0

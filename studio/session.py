@@ -28,7 +28,7 @@ from nait_core.models import BUNDLED_MODEL, LazyModel, LoadedModel, ModelError, 
 from nait_core.scoring import METHODS, ScoreOptions, Scores, fire_thresholds, score_store
 from nait_core.selection import Cut, Selection, select
 from nait_core.sketch import Sketch, exact_sample_store, store_sketch
-from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError
+from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError, list_stores
 
 USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)  # SketchError: a ValueError
 # Session state that names rows of one pool (row numbers, map choices, table picks, score ranges, a top-k
@@ -201,6 +201,36 @@ def _neurons(store_path: str, neurons: tuple, _store) -> np.ndarray:
     return explore.gather_neurons(_store, [l for l, _ in neurons], [j for _, j in neurons])
 
 
+def _stamp(folder: Path) -> int:
+    """Changes when a shard, cache or manifest is added to or replaced in a store folder (its mtime)."""
+    try:
+        return folder.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _size(path: str, stamp: int, _store) -> int:
+    return _store.size_bytes()
+
+
+def store_bytes(store) -> int:
+    """A store's size on disk, listed once per change of its folder (a 1M-sample store has ~12,000 files)."""
+    return _size(str(store.path), _stamp(store.path), store)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _listing(root: str, stamps: tuple) -> list[dict]:
+    return list_stores(Path(root))
+
+
+def store_listing(root: str) -> list[dict]:
+    """`store.list_stores(root)`, read again only when a store folder under `root` changed."""
+    folder = Path(root)
+    stamps = tuple((p.name, _stamp(p)) for p in sorted(folder.iterdir()) if p.is_dir()) if folder.is_dir() else ()
+    return _listing(root, stamps)
+
+
 # ---------------------------------------------------------------- the loaded session
 
 
@@ -217,6 +247,7 @@ class Studio:
     features: list[Feature] = field(default_factory=list)
     selections: dict = field(default_factory=dict, repr=False)  # Settings -> Selection, filled on demand
     downloads: dict = field(default_factory=dict, repr=False)  # (Settings, kind) -> bytes offered for download
+    tables: dict = field(default_factory=dict, repr=False)  # (Settings, kind) -> a page's table, made once
 
     @property
     def pool_store(self):
