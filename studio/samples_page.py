@@ -19,16 +19,14 @@ def pool_table(studio: Studio, current: Settings) -> pd.DataFrame:
     """Records with their combined score, rank, selection and per-target scores under `current` settings,
     best ranked first (index: pool row). Made once per settings (kept for the last few): at a million
     records, building and sorting it took most of a rerun."""
-    key = (current, "samples table")
-    if key not in studio.tables:
-        if len(studio.tables) >= 4:
-            studio.tables.clear()
-        selection = studio.selection(current)
-        table = studio.records_table.assign(score=selection.score, rank=selection.rank, selected=selection.selected)
-        for name, values in selection.per_target.items():
-            table[f"score: {name}"] = values
-        studio.tables[key] = table.iloc[np.argsort(selection.rank, kind="stable")]
-    return studio.tables[key]
+    return studio.kept((current, "samples table"), lambda: _ranked(studio.records_table, studio.selection(current)))
+
+
+def _ranked(records: pd.DataFrame, selection) -> pd.DataFrame:
+    table = records.assign(score=selection.score, rank=selection.rank, selected=selection.selected)
+    for name, values in selection.per_target.items():
+        table[f"score: {name}"] = values
+    return table.iloc[np.argsort(selection.rank, kind="stable")]
 
 
 def _filters(studio: Studio, table: pd.DataFrame) -> np.ndarray:
@@ -112,7 +110,7 @@ def sample(studio: Studio, row: int, current: Settings) -> None:
         st.markdown(f"**{turn['role']}**")
         st.text(turn["content"][:4000] + ("…" if len(turn["content"]) > 4000 else ""))
 
-    contributions = {s.feature: s.layer_contributions[row] for s in studio.scores(current.options)}
+    contributions = studio.layer_contributions(row, current.options)
     try:
         x, where = neuron_card.record_values(studio, row, current.options, key="samples_exact_live")
     except NoExactSample as error:

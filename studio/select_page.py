@@ -17,6 +17,7 @@ from .session import USER_ERRORS, Settings, Studio, set_settings, settings
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
+PREPARE_ABOVE = 20_000  # selections larger than this are made into a file only when asked for
 # How the columns of `explore.method_agreement` are labelled in the table of every pair.
 AGREEMENT_LABELS = {
     "target": "target",
@@ -114,7 +115,7 @@ def render(studio: Studio) -> None:
     cols[0].metric("Selected records", f"{kept:,}")
     cols[1].metric("Share of the pool", f"{kept / len(studio.pool):.1%}")
     cols[2].metric("Targets", len(studio.features))
-    note = explain.share_note({n: new.cut.mask(v) for n, v in selection.per_target.items()}, new.cut, new.merge)
+    note = explain.share_note(studio.target_masks(new), new.cut, new.merge)
     if note:
         st.caption(f"Why this share: {note}.")
     _histogram(studio, new, selection)
@@ -137,7 +138,7 @@ def _histogram(studio: Studio, s: Settings, selection) -> None:
             "mean-z": "mean z-score over targets",
         }[s.merge]
     else:
-        values, mask = selection.per_target[which], s.cut.mask(selection.per_target[which])
+        values, mask = selection.per_target[which], studio.target_masks(s)[which]
         label = f"{s.options.method} score for {which}"
     cut = float(np.min(values[mask])) if mask.any() else None
     st.plotly_chart(
@@ -169,7 +170,7 @@ def _agreement(studio: Studio, s: Settings, kept: int) -> None:
         "nait-pca": ScoreOptions("nait-pca", reduction=o.reduction, layer_norm=o.layer_norm),
     }
     scores = {
-        m: {x.feature: x.score for x in studio.scores(options[m])}
+        m: studio.score_vectors(options[m])
         if m in options
         else dict.fromkeys(studio.target_names, studio.baseline_scores(m))
         for m in chosen
@@ -241,19 +242,29 @@ def _export(studio: Studio, s: Settings, selection) -> None:
     st.subheader("Export")
     st.caption("The selected records exactly as read, in input order: the same file `nait select` writes.")
     st.code(select_command(studio.request(s)), language="bash")
-    lines = selected_lines(studio.pool.records, selection)
+    kept = len(selection.indices)
     # Files are made before they are offered, the same bytes for the same settings (so the same file id
     # across reruns), and a click does not rerun: a file made on click (a callable) is revoked by any rerun
     # that redraws its button, so a click during a rerun failed with only a MediaFileStorageError in the log.
     cols = st.columns(2)
-    cols[0].download_button(
-        "Download the selection (JSONL)",
-        _download(studio, s, "selected", lambda: lines),
-        file_name=f"{studio.pool.name}-selected.jsonl",
-        mime="application/jsonl",
-        key="select_download",
-        on_click="ignore",
-    )
+    # A large selection (100,000 lines of a 1M pool: seconds) is made only when asked for, as the scores are.
+    if (
+        kept <= PREPARE_ABOVE
+        or (s, "selected") in studio.downloads
+        or cols[0].button(
+            f"Prepare the selection ({kept:,} lines, JSONL)",
+            key="select_prepare_selected",
+            help="made once per settings",
+        )
+    ):
+        cols[0].download_button(
+            "Download the selection (JSONL)",
+            _download(studio, s, "selected", lambda: selected_lines(studio.pool.records, selection)),
+            file_name=f"{studio.pool.name}-selected.jsonl",
+            mime="application/jsonl",
+            key="select_download",
+            on_click="ignore",
+        )
     # The scores file has a line per pool record (1.6 s for 52,000 records): made only when asked for.
     if (s, "scores") in studio.downloads or cols[1].button(
         "Prepare all scores (JSONL)", key="select_prepare_scores", help="one line per record; made once per settings"
@@ -276,7 +287,7 @@ def _export(studio: Studio, s: Settings, selection) -> None:
     except OSError as error:
         st.error(f"Could not write the file: {error}")
         return
-    st.success(f"Wrote {len(lines):,} records to {path.strip()}")
+    st.success(f"Wrote {kept:,} records to {path.strip()}")
 
 
 def _download(studio: Studio, s: Settings, kind: str, lines) -> bytes:

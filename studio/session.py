@@ -354,6 +354,30 @@ class Studio:
             options,
         )
 
+    def score_vectors(self, options: ScoreOptions) -> dict[str, np.ndarray]:
+        """Each target's score of every pool record under `options` (summed once per options: at a million
+        records each `Scores.score` sums a [n, layers] array)."""
+        return self.kept((options, "scores"), lambda: {s.feature: s.score for s in self.scores(options)})
+
+    def target_masks(self, current: Settings) -> dict[str, np.ndarray]:
+        """Which records each target keeps on its own under `current`'s scores and cut (made once per both)."""
+        return self.kept(
+            (current.options, current.cut, "masks"),
+            lambda: {n: current.cut.mask(v) for n, v in self.score_vectors(current.options).items()},
+        )
+
+    def kept(self, key, make):
+        """`make()`, made once per key and kept with the session (the last 16 kept): a page's derived table."""
+        if key not in self.tables:
+            if len(self.tables) >= 16:
+                self.tables.clear()
+            self.tables[key] = make()
+        return self.tables[key]
+
+    def layer_contributions(self, row: int, options: ScoreOptions) -> dict[str, np.ndarray]:
+        """Each target's per-layer contributions [layers] to pool record `row`'s score (one row, not the pool's)."""
+        return {s.feature: (s.per_layer[row] - s.layer_offset) / s.layer_scale for s in self.scores(options)}
+
     def baseline_scores(self, method: str) -> np.ndarray:
         """One score per pool record by a baseline that needs no target (ifd, length, random; cached)."""
         return _baseline(str(self.pool_store.path), method, self.model, self.pool, self.pool_store)
@@ -363,9 +387,7 @@ class Studio:
         if current not in self.selections:
             if len(self.selections) >= 32:
                 self.selections.clear()
-            self.selections[current] = select(
-                {s.feature: s.score for s in self.scores(current.options)}, current.cut, current.merge
-            )
+            self.selections[current] = select(self.score_vectors(current.options), current.cut, current.merge)
         return self.selections[current]
 
     def request(self, current: Settings) -> SelectRequest:

@@ -22,9 +22,11 @@ def render(studio: Studio) -> None:
     )
     s = settings()
     st.caption(f"Each target selects on its own with the cut set on Select & export ({s.options.describe()}).")
-    scores = {sc.feature: sc.score for sc in studio.scores(s.options)}
-    masks = {name: s.cut.mask(values) for name, values in scores.items()}
-    composition = explore.source_composition(studio.sources, masks)
+    scores = studio.score_vectors(s.options)
+    masks = studio.target_masks(s)
+    composition = studio.kept(
+        (s.options, s.cut, "composition"), lambda: explore.source_composition(studio.sources, masks)
+    )
     st.plotly_chart(
         charts.composition_bars(composition, "Where each target's selection comes from (by source)"),
         key="transfer_sources",
@@ -46,7 +48,7 @@ def render(studio: Studio) -> None:
     )
     cols[1].plotly_chart(
         charts.matrix_heatmap(
-            explore.score_correlations(scores),
+            studio.kept((s.options, "correlations"), lambda: explore.score_correlations(scores)),
             "Rank correlation of the scores",
             "Spearman ρ",
             -1,
