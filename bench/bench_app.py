@@ -1,7 +1,10 @@
-"""App responsiveness: typical interactions on the demo, and every page on a 52,000-sample pool.
+"""App responsiveness: typical interactions on the demo, every page on a 52,000-sample pool, and every page on a
+1,000,000-sample compact pool.
 
-    .venv/bin/python bench/bench_app.py                          # both parts
-    .venv/bin/python bench/bench_app.py --skip-big               # the demo only
+    .venv/bin/python bench/bench_app.py                          # all three parts
+    .venv/bin/python bench/bench_app.py --skip-big --skip-huge   # the demo only
+    .venv/bin/python bench/bench_app.py --skip-demo --skip-big --huge-dir /work/big   # the 1M compact pool only
+    .venv/bin/python bench/bench_app.py --profile-huge DIR       # cProfile of one warm rerun of each page at 1M
     NAIT_DEMO_SIZE=120 NAIT_TARGET_SIZE=16 NAIT_STORE_DIR=/tmp/s .venv/bin/python bench/bench_app.py --skip-big
 
 1. Demo. The app as `streamlit run app.py` opens it (the bundled model, the `demo` pool, gsm8k, humaneval
@@ -12,6 +15,12 @@
    clustered noise, written once under --big-dir, 4.8 GB) with three synthetic 64-sample target stores.
    Each page is rendered by AppTest on that session: first (cold: scoring, thresholds, map, neuron reads)
    and then warm, plus a ratio change and a record change.
+3. Compact pool. A synthetic compact store of 1,000,000 samples × 30 layers × K = 256 (`nait capture --sketch 256
+   --reductions mean,last-first` layout: float16, `mean` and `last-first`, 30.7 GB, written once under
+   --huge-dir), its 2,000-record exact sample (exact, 30 × 1,536) and three exact 64-sample targets, opened as
+   the app opens a compact pool (`sketch.exact_sample_store` finds the sample). Each page first (cold) then warm,
+   plus a ratio change, a method change (nait-pca scores the pool's `last-first`) and record changes (in and
+   outside the exact sample).
 """
 
 from __future__ import annotations

@@ -60,3 +60,16 @@ def test_score_lines_are_json_in_input_order():
     assert [r["index"] for r in rows] == [0, 1, 2]
     assert rows[1] == {"index": 1, "score": None, "rank": 3, "selected": False, "targets": {"gsm8k": None}}
     assert rows[2]["selected"] and rows[2]["rank"] == 1
+
+
+def test_ranking_orders_ties_by_input_order_and_nan_last():
+    """The stable sort gives exactly the order of the two-key lexsort it replaced (ties, NaN, ±inf, -0.0)."""
+    from nait_core.selection import percentile, ranking
+
+    rng = np.random.default_rng(0)
+    score = rng.integers(-3, 4, 2000).astype(np.float64)  # many ties
+    score[rng.choice(2000, 50, replace=False)] = np.nan
+    score[:3] = [np.inf, -np.inf, -0.0]
+    expected = np.lexsort((np.arange(len(score)), -np.where(np.isnan(score), -np.inf, score)))
+    assert np.array_equal(ranking(score), expected)
+    assert np.array_equal(percentile(score), percentile(score, expected))
