@@ -28,7 +28,7 @@ def points(studio: Studio, current: Settings) -> tuple[pd.DataFrame, pd.DataFram
             "y": pool["y"].to_numpy(),
             "row": rows,
             "score": selection.score[rows],
-            "source": np.asarray(studio.sources)[rows],
+            "source": [studio.sources[i] for i in rows],  # not the whole list as an array (1M: 0.2 s)
             "selection": np.where(selection.selected[rows], "selected", "not selected"),
             "preview": [studio.pool.records[i].preview(100) for i in rows],
         }
