@@ -90,23 +90,28 @@ class Selection:
         )
 
 
-def select(per_target: dict[str, np.ndarray], cut: Cut, merge: str = "union") -> Selection:
+def select(
+    per_target: dict[str, np.ndarray], cut: Cut, merge: str = "union", orders: dict[str, np.ndarray] | None = None
+) -> Selection:
     """Select per target and merge. The combined score orders records the way the merge does:
-    max (union) or min (intersection) of per-target percentiles, or mean z-score (mean-z)."""
+    max (union) or min (intersection) of per-target percentiles, or mean z-score (mean-z).
+    `orders`: each target's `ranking` when the caller keeps them (the app, across cuts of the same scores)."""
     if merge not in MERGES:
         raise ValueError(f"unknown merge {merge!r}; choose from {', '.join(MERGES)}")
     if not per_target:
         raise ValueError("no targets to select for")
     scores = list(per_target.values())
+    given = [orders.get(name) for name in per_target] if orders else [None] * len(scores)
     if len(scores) == 1:
-        combined, selected = scores[0], cut.mask(scores[0])
+        combined, selected = scores[0], cut.mask(scores[0], given[0])
     elif merge == "mean-z":
         combined = np.mean([zscore(s) for s in scores], axis=0)
         selected = cut.mask(combined)
     else:
-        orders = [ranking(s) for s in scores]  # one sort per target serves its cut and its percentiles
-        masks = np.array([cut.mask(s, o) for s, o in zip(scores, orders)])
-        percentiles = np.array([percentile(s, o) for s, o in zip(scores, orders)])
+        # one sort per target serves its cut and its percentiles
+        order = [ranking(s) if o is None else o for s, o in zip(scores, given)]
+        masks = np.array([cut.mask(s, o) for s, o in zip(scores, order)])
+        percentiles = np.array([percentile(s, o) for s, o in zip(scores, order)])
         if merge == "union":
             combined, selected = percentiles.max(axis=0), masks.any(axis=0)
         else:

@@ -33,6 +33,21 @@ def _capture_rows(studio: Studio) -> pd.DataFrame:
                 "store": report.store.path.name,
             }
         )
+    if studio.compact and studio.exact is not None:  # the compact pool's exact sample: its own store
+        sample, pool_rows = studio.exact
+        rows.insert(
+            1,
+            {
+                "role": "pool, exact sample",
+                "data": sample.manifest["data"]["name"],
+                "records": len(pool_rows),
+                "status": "captured with the pool (exact)",
+                "truncated": int(sample.per_sample("truncated").sum()),
+                "skipped invalid": 0,
+                "store size (MB)": round(store_bytes(sample) / 1e6, 1),
+                "store": sample.path.name,
+            },
+        )
     return pd.DataFrame(rows)
 
 

@@ -26,7 +26,7 @@ from nait_core.explain import live_summaries
 from nait_core.features import Feature, FeatureError
 from nait_core.models import BUNDLED_MODEL, LazyModel, LoadedModel, ModelError, load_model
 from nait_core.scoring import METHODS, ScoreOptions, Scores, fire_thresholds, score_store
-from nait_core.selection import Cut, Selection, select
+from nait_core.selection import Cut, Selection, ranking, select
 from nait_core.sketch import Sketch, exact_sample_store, store_sketch
 from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError, list_stores
 
@@ -359,11 +359,17 @@ class Studio:
         records each `Scores.score` sums a [n, layers] array)."""
         return self.kept((options, "scores"), lambda: {s.feature: s.score for s in self.scores(options)})
 
+    def orders(self, options: ScoreOptions) -> dict[str, np.ndarray]:
+        """Each target's records best first under `options` (`selection.ranking`; sorted once per options, so
+        a new cut or merge does not sort a million scores again)."""
+        return self.kept((options, "orders"), lambda: {n: ranking(v) for n, v in self.score_vectors(options).items()})
+
     def target_masks(self, current: Settings) -> dict[str, np.ndarray]:
         """Which records each target keeps on its own under `current`'s scores and cut (made once per both)."""
+        orders = self.orders(current.options)
         return self.kept(
             (current.options, current.cut, "masks"),
-            lambda: {n: current.cut.mask(v) for n, v in self.score_vectors(current.options).items()},
+            lambda: {n: current.cut.mask(v, orders[n]) for n, v in self.score_vectors(current.options).items()},
         )
 
     def kept(self, key, make):
@@ -387,7 +393,9 @@ class Studio:
         if current not in self.selections:
             if len(self.selections) >= 32:
                 self.selections.clear()
-            self.selections[current] = select(self.score_vectors(current.options), current.cut, current.merge)
+            self.selections[current] = select(
+                self.score_vectors(current.options), current.cut, current.merge, self.orders(current.options)
+            )
         return self.selections[current]
 
     def request(self, current: Settings) -> SelectRequest:

@@ -73,3 +73,18 @@ def test_ranking_orders_ties_by_input_order_and_nan_last():
     expected = np.lexsort((np.arange(len(score)), -np.where(np.isnan(score), -np.inf, score)))
     assert np.array_equal(ranking(score), expected)
     assert np.array_equal(percentile(score), percentile(score, expected))
+
+
+def test_select_with_kept_orders_selects_the_same():
+    """The app keeps each target's ranking across cuts; handing it to `select` changes nothing."""
+    from nait_core.selection import ranking
+
+    rng = np.random.default_rng(1)
+    per_target = {"a": rng.normal(size=500), "b": rng.integers(0, 5, 500).astype(float)}
+    orders = {n: ranking(v) for n, v in per_target.items()}
+    for cut in (Cut(ratio=0.1), Cut(top=7), Cut(min_score=0.5)):
+        for merge in ("union", "intersection", "mean-z"):
+            plain, given = select(per_target, cut, merge), select(per_target, cut, merge, orders)
+            assert np.array_equal(plain.selected, given.selected) and np.array_equal(plain.rank, given.rank)
+    single = {"a": per_target["a"]}
+    assert np.array_equal(select(single, Cut(top=9)).selected, select(single, Cut(top=9), orders=orders).selected)
