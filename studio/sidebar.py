@@ -18,7 +18,7 @@ from nait_core.models import BUNDLED_MODEL
 from nait_core.sketch import RECOMMENDED_K
 from nait_core.store import DEFAULT_REDUCTIONS
 
-from .session import USER_ERRORS, Config, Studio, forget_other_pool, load, settings, summary
+from .session import DEFAULT_EXACT_SAMPLE, USER_ERRORS, Config, Studio, forget_other_pool, load, settings, summary
 
 DATA_HELP = (
     "a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>); a file (.jsonl, .json, .parquet, "
@@ -110,10 +110,19 @@ def _form(current: Config) -> Config | None:
     )
 
 
+def _default_config() -> Config:
+    """The setup the environment names (NAIT_*); a compact setting it gets wrong is said, and left out."""
+    try:
+        return Config()
+    except ValueError as error:
+        st.error(f"{error}: opening the pool exact")
+        return Config(sketch=0, exact_sample=DEFAULT_EXACT_SAMPLE)
+
+
 def sidebar() -> Studio | None:
     """Draw the sidebar, load (or reuse) the session, and keep it for the page. None if nothing loads."""
     st.session_state.pop("studio_summary_slot", None)  # a slot of an earlier run draws nowhere
-    current = st.session_state.get("studio_config", Config())
+    current = st.session_state.get("studio_config") or _default_config()
     wanted = _form(current) or current
     loaded = st.session_state.get("studio") if wanted == current else None
     for config in dict.fromkeys([wanted, current]) if loaded is None else []:  # new setup, else the last working one

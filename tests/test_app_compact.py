@@ -119,3 +119,27 @@ def test_a_compact_pool_without_exact_sample_says_why(demo, monkeypatch):
             assert "has no exact sample (captured with --exact-sample 0)" in text
         else:  # the rest of the page still draws
             assert at.get("plotly_chart")
+
+
+def test_the_sidebar_opens_the_compact_pool(compact, monkeypatch):
+    """From an exact session, the sidebar's K and exact-sample boxes open the compact store (no capture)."""
+    pool, sample, _ = compact
+    monkeypatch.delenv("NAIT_SKETCH")
+    monkeypatch.delenv("NAIT_EXACT_SAMPLE")
+    at = open_page("data")
+    assert not at.session_state["studio"].compact
+    widget(at, "sb_sketch").set_value(K)
+    widget(at, "sb_exact_sample").set_value(SAMPLE)
+    at.button(key="FormSubmitter:sb_form-Load").click().run()
+    check(at)
+    studio = at.session_state["studio"]
+    assert studio.compact and studio.pool_store.path == pool.path and studio.neuron_store.path == sample.path
+    assert any(f"**Compact pool** K = {K}" in c.value for c in at.sidebar.caption)
+    assert {m.label: m.value for m in at.metric}["Pool summaries"] == f"compact, K = {K}"
+
+
+def test_a_bad_sketch_in_the_environment_is_said_and_the_pool_opens_exact(demo, monkeypatch):
+    monkeypatch.setenv("NAIT_SKETCH", "lots")
+    at = open_page("data")
+    assert any("NAIT_SKETCH must be a whole number, not 'lots'" in e.value for e in at.error)
+    assert not at.session_state["studio"].compact
