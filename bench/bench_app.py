@@ -459,7 +459,7 @@ def huge_app():
 
 
 def profile_huge(root: Path, out: Path) -> None:
-    """Each page once cold, then one warm rerun under cProfile: the top functions by cumulative time."""
+    """Each page's first (cold) and second (warm) rerun under cProfile: the top functions by cumulative time."""
     import pstats
 
     from streamlit.testing.v1 import AppTest
@@ -470,12 +470,11 @@ def profile_huge(root: Path, out: Path) -> None:
     timed_run(at)
     for page in ["data", "samples", "neurons", "map", "select", "transfer"]:
         at.session_state["bench_page"] = page
-        at.session_state["bench_profile"] = None
-        timed_run(at)
-        at.session_state["bench_profile"] = str(out / f"{page}.prof")
-        seconds = timed_run(at)
-        print(f"\n=== {page}: warm rerun {seconds:.2f} s", flush=True)
-        pstats.Stats(str(out / f"{page}.prof")).sort_stats("cumulative").print_stats(25)
+        for kind in ("cold", "warm"):
+            at.session_state["bench_profile"] = str(out / f"{page}-{kind}.prof")
+            seconds = timed_run(at)
+            print(f"\n=== {page}: {kind} rerun {seconds:.2f} s", flush=True)
+            pstats.Stats(str(out / f"{page}-{kind}.prof")).sort_stats("cumulative").print_stats(25)
 
 
 def bench_huge(root: Path) -> list[str]:

@@ -230,7 +230,8 @@ def _listing(root: str, stamps: tuple) -> list[dict]:
 def store_listing(root: str) -> list[dict]:
     """`store.list_stores(root)`, read again only when a store folder under `root` changed."""
     folder = Path(root)
-    stamps = tuple((p.name, _stamp(p)) for p in sorted(folder.iterdir()) if p.is_dir()) if folder.is_dir() else ()
+    stores = [p for p in sorted(folder.iterdir()) if (p / "manifest.json").exists()] if folder.is_dir() else []
+    stamps = tuple((p.name, _stamp(p)) for p in stores)
     return _listing(root, stamps)
 
 
@@ -385,7 +386,7 @@ class Studio:
 
     def layer_contributions(self, row: int, options: ScoreOptions) -> dict[str, np.ndarray]:
         """Each target's per-layer contributions [layers] to pool record `row`'s score (one row, not the pool's)."""
-        return {s.feature: (s.per_layer[row] - s.layer_offset) / s.layer_scale for s in self.scores(options)}
+        return {s.feature: explore.row_layers(s, row) for s in self.scores(options)}
 
     def baseline_scores(self, method: str) -> np.ndarray:
         """One score per pool record by a baseline that needs no target (ifd, length, random; cached)."""

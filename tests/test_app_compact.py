@@ -12,16 +12,31 @@ import numpy as np
 import pytest
 
 from nait_testing.app import PAGES, check, compact_demo, open_page, widget
+from nait_testing.demo import TARGET_SIZE
 
 pytestmark = pytest.mark.slow
 
 K, SAMPLE = 64, 40
 
 
+@pytest.fixture(scope="module")
+def root(demo, tmp_path_factory):
+    """A store folder of its own: the demo's exact pool, targets and features copied from the `demo` one, so
+    the compact stores written here never meet the other tests' (which find the demo pool by its name)."""
+    import shutil
+
+    own = tmp_path_factory.mktemp("compact-stores")
+    for path in demo.iterdir():
+        if path.is_dir() and (path.name == "features" or "--demo-" in path.name or f"-n{TARGET_SIZE}-" in path.name):
+            shutil.copytree(path, own / path.name)
+    return own
+
+
 @pytest.fixture()
-def compact(demo, monkeypatch):
+def compact(root, monkeypatch):
     """The compact demo pool and its exact sample, and the app pointed at it."""
-    pool, sample, rows = compact_demo(demo, K, SAMPLE)
+    pool, sample, rows = compact_demo(root, K, SAMPLE)
+    monkeypatch.setenv("NAIT_STORE_DIR", str(root))
     monkeypatch.setenv("NAIT_SKETCH", str(K))
     monkeypatch.setenv("NAIT_EXACT_SAMPLE", str(SAMPLE))
     return pool, sample, rows
@@ -82,7 +97,7 @@ def test_jaccard_chosen_before_falls_back_to_overlap(compact):
     assert at.session_state["studio_settings"].options.method == "overlap"
 
 
-def test_a_record_outside_the_exact_sample_gets_its_neurons_from_a_live_pass(compact, demo):
+def test_a_record_outside_the_exact_sample_gets_its_neurons_from_a_live_pass(compact, root):
     from nait_core.store import Store
 
     pool, sample, rows = compact
@@ -102,14 +117,15 @@ def test_a_record_outside_the_exact_sample_gets_its_neurons_from_a_live_pass(com
     top = next(d.value for d in at.dataframe if any(c.startswith("contribution:") for c in d.value.columns))
     assert len(top) == 20
     # the live pass gives the values the exact capture stored for that record (float16, other batch padding)
-    demo_stores = [Store.open(p) for p in sorted(demo.glob("*--demo-120--*"))]
+    demo_stores = [Store.open(p) for p in sorted(root.glob("*--demo-120--*"))]
     exact = next(s for s in demo_stores if "sketch" not in s.manifest["options"])  # the demo's exact pool
     live = at.session_state["studio"].live_summaries(outside)["mean"]
     assert np.allclose(live, exact.rows("mean", [outside])[0], atol=0.05, rtol=0.05)
 
 
-def test_a_compact_pool_without_exact_sample_says_why(demo, monkeypatch):
-    compact_demo(demo, K, 0)
+def test_a_compact_pool_without_exact_sample_says_why(root, monkeypatch):
+    compact_demo(root, K, 0)
+    monkeypatch.setenv("NAIT_STORE_DIR", str(root))
     monkeypatch.setenv("NAIT_SKETCH", str(K))
     monkeypatch.setenv("NAIT_EXACT_SAMPLE", "0")
     for page in ["neurons", "map", "samples", "transfer", "select"]:
@@ -138,7 +154,8 @@ def test_the_sidebar_opens_the_compact_pool(compact, monkeypatch):
     assert {m.label: m.value for m in at.metric}["Pool summaries"] == f"compact, K = {K}"
 
 
-def test_a_bad_sketch_in_the_environment_is_said_and_the_pool_opens_exact(demo, monkeypatch):
+def test_a_bad_sketch_in_the_environment_is_said_and_the_pool_opens_exact(root, monkeypatch):
+    monkeypatch.setenv("NAIT_STORE_DIR", str(root))
     monkeypatch.setenv("NAIT_SKETCH", "lots")
     at = open_page("data")
     assert any("NAIT_SKETCH must be a whole number, not 'lots'" in e.value for e in at.error)

@@ -142,3 +142,5 @@ def test_subset_scores_keep_the_pool_layer_norm(stores):
     rows = np.array([3, 9, 11])
     (part,) = explore.subset_scores(scores, rows)
     assert np.allclose(part.score, scores[0].score[rows])
+    assert np.allclose(explore.totals(scores[0]), scores[0].score)  # without the [n, layers] temporary
+    assert np.array_equal(explore.row_layers(scores[0], 9), scores[0].layer_contributions[9])
