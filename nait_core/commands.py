@@ -32,6 +32,10 @@ class SelectRequest:
     options: ScoreOptions = field(default_factory=ScoreOptions)
     cut: Cut = field(default_factory=lambda: Cut(ratio=0.1))
     merge: str = "union"
+    reductions: tuple[str, ...] = ()  # the pool's --reductions; () = the default
+    sketch: int = 0  # a compact pool's --sketch K (0: exact)
+    sketch_seed: int = 0
+    exact_sample: int = 2000
 
 
 def _number(value) -> str:
@@ -55,6 +59,11 @@ def select_argv(request: SelectRequest, out: str = "selected.jsonl", scores: str
     if r.skip_invalid:
         argv += ["--skip-invalid"]
     argv += ["--model", r.model]
+    if r.reductions:
+        argv += ["--reductions", ",".join(r.reductions)]
+    if r.sketch:  # the same compact pool (and exact sample) the app scored: the same store key
+        argv += ["--sketch", str(r.sketch)] + (["--sketch-seed", str(r.sketch_seed)] if r.sketch_seed else [])
+        argv += ["--exact-sample", str(r.exact_sample)]
     argv += [
         "--method",
         o.method,

@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import atomic
 from .models import LoadedModel, neuron_id
-from .scoring import ScoreOptions, Scores, explain
+from .scoring import Kernel, ScoreOptions, Scores, explain
 from .selection import Cut, percentile, ranking
 from .store import Store
 
@@ -276,6 +276,33 @@ def layer_tokens(model: LoadedModel, record, layer: int, max_length: int = 1024)
     tokens, acts, start = token_activations(model, record, layer, max_length)
     ids = tokenize(Dataset("one", [record]), model.tokenizer, max_length).input_ids[0]
     return tokens, acts, template_mask(model.tokenizer, ids), start
+
+
+def live_summaries(model: LoadedModel, record, reductions=("mean",), max_length: int = 1024) -> dict[str, np.ndarray]:
+    """One live forward pass of one record through every layer: its exact summaries {reduction: float32
+    [layers, neurons]}, made by the capture's own reducer (`capture.capture_shard`) and rounded to float16
+    as a store keeps them, but held in memory. What a compact pool's neuron views use for a record outside
+    its exact sample."""
+    from .capture import CaptureOptions, capture_shard
+    from .data import Dataset
+    from .tokens import tokenize
+
+    reductions = tuple(dict.fromkeys(reductions))
+    tokens = tokenize(Dataset("one", [record]), model.tokenizer, max_length)
+    arrays = capture_shard(model, tokens, 0, CaptureOptions(reductions=reductions, max_length=max_length))
+    return {r: arrays[r][0].astype(np.float32) for r in reductions}
+
+
+def summary_contributions(
+    x: dict[str, np.ndarray], store: Store, feature, options: ScoreOptions, scores: Scores | None = None
+) -> np.ndarray:
+    """Per-neuron contributions [layers, neurons] of one sample given by its exact summaries `x` ({reduction:
+    [layers, neurons]}, e.g. `live_summaries`), prepared against the exact `store` (its mean centres
+    `overlap`): `scoring.explain` for a sample that is in no store. Divided by the z layer-norm scale when
+    `scores` used one."""
+    kernel = Kernel(feature, store, options)
+    parts = kernel.per_neuron(np.asarray(x[kernel.reduction], np.float32)[None])[0]
+    return parts / scores.layer_scale[:, None] if scores is not None else parts
 
 
 def firing_tokens(model: LoadedModel, record, layer: int, index: int, max_length: int = 1024) -> TokenActivations:
@@ -532,8 +559,12 @@ def shared_view(
 def nearest_targets(pool: Store, row: int, targets: dict[str, Store], k: int = 5) -> pd.DataFrame:
     """The k target records whose token-mean profiles are closest to pool record `row`'s: cosine of both
     centred on the pool mean (the similarity `overlap` scores with). Columns target, row, similarity."""
-    centre = pool.mean("mean")
-    x = (pool.rows("mean", [row])[0] - centre).ravel()
+    return nearest_targets_of(pool.rows("mean", [row])[0], pool.mean("mean"), targets, k)
+
+
+def nearest_targets_of(x: np.ndarray, centre: np.ndarray, targets: dict[str, Store], k: int = 5) -> pd.DataFrame:
+    """`nearest_targets` for a token-mean profile x [layers, neurons] centred on `centre` (the pool's mean)."""
+    x = (np.asarray(x, np.float32) - centre).ravel()
     x /= max(float(np.linalg.norm(x)), 1e-12)
     parts = []
     for name, store in targets.items():

@@ -24,6 +24,7 @@ from .features import Feature
 from .models import neuron_id
 from .scoring import ScoreOptions, Scores, explain
 from .selection import agreement, percentile, ranking
+from .sketch import store_sketch
 from .store import Store
 
 MAP_VERSION = 1
@@ -216,16 +217,71 @@ def reason(per_neuron: np.ndarray, per_layer: np.ndarray, k: int = 3) -> str:
     )
 
 
+def row_layers(score: Scores, row: int) -> np.ndarray:
+    """`score.layer_contributions[row]` without making the whole [n, layers] array (at a million samples
+    that is a quarter of a second per row)."""
+    return (score.per_layer[row] - score.layer_offset) / score.layer_scale
+
+
+def totals(score: Scores) -> np.ndarray:
+    """`score.score` as one matrix-vector product instead of a [n, layers] temporary."""
+    return score.per_layer @ (1.0 / score.layer_scale) - float(np.sum(score.layer_offset / score.layer_scale))
+
+
+def layer_reason(per_layer: np.ndarray, k: int = 3) -> str:
+    """`reason` without neurons: the top contributing layers only (a compact pool's record outside its
+    exact sample, whose per-layer contributions are estimated from the sketch)."""
+    return "layers " + ", ".join(f"{l} ({per_layer[l]:+.3f})" for l in ranking(per_layer)[:k])
+
+
+def positions(sample: np.ndarray, rows) -> np.ndarray:
+    """Where each pool row sits in a sorted row sample (a compact pool's exact sample): -1 where it is not."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(sample):
+        return np.full(len(rows), -1)
+    at = np.minimum(np.searchsorted(sample, rows), len(sample) - 1)
+    return np.where(sample[at] == rows, at, -1)
+
+
+def subset_scores(scores: list[Scores], rows) -> list[Scores]:
+    """The scores of these rows only (e.g. a compact pool's exact sample), with the pool's layer norm."""
+    rows = np.asarray(rows)
+    return [Scores(s.feature, s.per_layer[rows], s.layer_offset, s.layer_scale) for s in scores]
+
+
 def reasons(
-    store: Store, rows: list[int], features: list[Feature], scores: list[Scores], options: ScoreOptions
+    store: Store,
+    rows: list[int],
+    features: list[Feature],
+    scores: list[Scores],
+    options: ScoreOptions,
+    exact: tuple[Store, np.ndarray] | None = None,
 ) -> list[str]:
-    """For each row: `reason` for the target where it ranks best (by percentile), named first."""
-    best = np.argmax([percentile(s.score)[rows] for s in scores], axis=0)
+    """For each row: `reason` for the target where it ranks best (by percentile), named first.
+
+    On a compact pool (`exact`: its exact sample store and the pool rows it holds, or None when it has
+    none) per-neuron contributions come from the exact sample; a row outside it gets its layers only."""
+    best = np.argmax([percentile(totals(s))[rows] for s in scores], axis=0)
+    compact = store_sketch(store) is not None
     out = [""] * len(rows)
     for t, (feature, score) in enumerate(zip(features, scores)):
         mine = [i for i, b in enumerate(best) if b == t]
-        if mine:
-            parts = explain(store, [rows[i] for i in mine], feature, options, score)
-            for i, per_neuron in zip(mine, parts):
-                out[i] = f"{feature.name}: " + reason(per_neuron, score.layer_contributions[rows[i]])
+        if not mine:
+            continue
+        if compact:
+            at = positions(exact[1], [rows[i] for i in mine]) if exact else np.full(len(mine), -1)
+            inside = [j for j, p in enumerate(at) if p >= 0]
+            parts = explain(exact[0], [int(at[j]) for j in inside], feature, options, score) if inside else []
+            per_neuron = dict(zip(inside, parts))
+            for j, i in enumerate(mine):
+                layers = row_layers(score, rows[i])
+                out[i] = f"{feature.name}: " + (
+                    reason(per_neuron[j], layers)
+                    if j in per_neuron
+                    else layer_reason(layers) + " (no neurons: not in the exact sample)"
+                )
+            continue
+        parts = explain(store, [rows[i] for i in mine], feature, options, score)
+        for i, per_neuron in zip(mine, parts):
+            out[i] = f"{feature.name}: " + reason(per_neuron, row_layers(score, rows[i]))
     return out

@@ -15,6 +15,7 @@ from .models import LoadedModel
 from .progress import ProgressCallback
 from .scoring import ScoreOptions, Scores, score_store
 from .selection import Cut, Selection, select
+from .sketch import Sketch
 from .sources import is_source, source_name
 from .store import DEFAULT_REDUCTIONS, Store
 
@@ -66,6 +67,18 @@ def feature_for(store: Store, root: Path | str = DEFAULT_STORE_ROOT, name: str |
     feature.save(path)
     store.record_cache("feature", path, inputs)
     return feature
+
+
+def compact_options(
+    options: CaptureOptions, sketch: int | None, seed: int = 0, exact_sample: int = 2000
+) -> CaptureOptions:
+    """`options` with a pool's compact setting: `--sketch K --sketch-seed S --exact-sample N` (no K or 0:
+    exact, and no exact sample). The one rule the CLI and the app build a pool's capture options by, so
+    both find the same store."""
+    if exact_sample < 0:
+        raise ValueError(f"--exact-sample must be 0 or more, not {exact_sample}")
+    chosen = Sketch(sketch, seed) if sketch else None
+    return replace(options, sketch=chosen, exact_sample=exact_sample if chosen else 0)
 
 
 def target_capture_options(options: CaptureOptions) -> CaptureOptions:

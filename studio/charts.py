@@ -23,17 +23,26 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) ->
 
 
 def score_histogram(scores: dict[str, np.ndarray], cut: float | None, title: str, x_label: str) -> go.Figure:
-    """Overlaid score histograms; a dashed line marks the cut (records right of it are kept)."""
+    """Overlaid score histograms; a dashed line marks the cut (records right of it are kept). Binned here
+    (60 bins over the scores' range), so the figure holds 60 counts per series, not a million scores."""
     fig = go.Figure()
-    for name, values in scores.items():
-        fig.add_histogram(
-            x=values,
+    finite = [v[np.isfinite(v)] for v in scores.values()]
+    low = min((float(v.min()) for v in finite if len(v)), default=0.0)
+    high = max((float(v.max()) for v in finite if len(v)), default=1.0)
+    edges = np.linspace(low, high if high > low else low + 1.0, 61)
+    for name, values in zip(scores, finite):
+        counts, _ = np.histogram(values, edges)
+        fig.add_bar(
+            x=(edges[:-1] + edges[1:]) / 2,
+            y=counts,
+            width=np.diff(edges),
             name=name,
             opacity=0.6,
-            nbinsx=60,
-            hovertemplate=f"{name}<br>score %{{x}}<br>%{{y}} records<extra></extra>",
+            customdata=np.column_stack([edges[:-1], edges[1:]]),
+            hovertemplate=f"{name}<br>score %{{customdata[0]:.4g}} … %{{customdata[1]:.4g}}<br>%{{y}} records"
+            "<extra></extra>",
         )
-    fig.update_layout(barmode="overlay")
+    fig.update_layout(barmode="overlay", bargap=0)
     if cut is not None and np.isfinite(cut):
         fig.add_vline(x=cut, line_dash="dash", line_color="red", annotation_text="cut: kept →")
     return _layout(fig, title, x_label, "records")

@@ -9,9 +9,10 @@ import streamlit as st
 
 from nait_core.data import sample_rows
 from nait_core.features import PCA_REDUCTIONS, FeatureError, build_feature, list_features
-from nait_core.store import list_stores
+from nait_core.sketch import bytes_per_sample
 
-from .session import Studio
+from . import exactness
+from .session import Studio, store_bytes, store_listing
 
 
 def _capture_rows(studio: Studio) -> pd.DataFrame:
@@ -28,9 +29,24 @@ def _capture_rows(studio: Studio) -> pd.DataFrame:
                 "status": "reused from cache" if report.reused else f"captured ({report.tokens_per_second:,.0f} tok/s)",
                 "truncated": report.truncated,
                 "skipped invalid": len(report.skipped),
-                "store size (MB)": round(report.store.size_bytes() / 1e6, 1),
+                "store size (MB)": round(store_bytes(report.store) / 1e6, 1),
                 "store": report.store.path.name,
             }
+        )
+    if studio.compact and studio.exact is not None:  # the compact pool's exact sample: its own store
+        sample, pool_rows = studio.exact
+        rows.insert(
+            1,
+            {
+                "role": "pool, exact sample",
+                "data": sample.manifest["data"]["name"],
+                "records": len(pool_rows),
+                "status": "captured with the pool (exact)",
+                "truncated": int(sample.per_sample("truncated").sum()),
+                "skipped invalid": 0,
+                "store size (MB)": round(store_bytes(sample) / 1e6, 1),
+                "store": sample.path.name,
+            },
         )
     return pd.DataFrame(rows)
 
@@ -43,6 +59,8 @@ def render(studio: Studio) -> None:
     cols[1].metric("Neurons", f"{model.n_layers} × {model.neurons_per_layer:,}", help="layers × MLP neurons per layer")
     cols[2].metric("Pool records", f"{len(studio.pool):,}")
     cols[3].metric("Target sets", len(studio.targets))
+    if studio.compact:
+        _compact(studio)
 
     st.subheader("Capture status")
     st.caption(
@@ -55,7 +73,7 @@ def render(studio: Studio) -> None:
         with st.expander(f"{len(skipped)} invalid records were skipped"):
             st.code("\n".join(skipped[:200]))
     with st.expander("Every store in the store folder"):
-        st.dataframe(pd.DataFrame(list_stores(Path(studio.config.root))), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(store_listing(studio.config.root)), hide_index=True, width="stretch")
 
     st.subheader("Feature library")
     st.caption(
@@ -69,6 +87,38 @@ def render(studio: Studio) -> None:
         st.info("No features yet.")
     else:
         st.dataframe(library, hide_index=True, width="stretch")
+
+
+def _compact(studio: Studio) -> None:
+    """What a compact pool keeps: K per layer, bytes per sample against an exact store, its exact sample."""
+    store, k = studio.pool_store, studio.sketch.k
+    exactness.note(
+        studio,
+        "per-neuron views (Neuron explorer, neuron tables, the map, shared neurons)",
+        "scores and selections",
+    )
+    n = max(store.n_samples, 1)
+    exact_bytes = bytes_per_sample(store.n_layers, store.n_neurons, len(store.reductions))
+    cols = st.columns(3)
+    cols[0].metric(
+        "Pool summaries",
+        f"compact, K = {k}",
+        help=f"{k} seeded random projections per layer and reduction ({', '.join(store.reductions)}) instead "
+        f"of {store.n_neurons:,} neurons (sketch seed {studio.sketch.seed}, {studio.sketch.kind})",
+    )
+    cols[1].metric(
+        "Bytes per sample",
+        f"{store_bytes(store) / n:,.0f} B",
+        help=f"on disk, counts and headers included; exact summaries would take {exact_bytes:,} B "
+        f"({exact_bytes / bytes_per_sample(store.n_layers, store.n_neurons, len(store.reductions), k):.1f}× more)",
+    )
+    sample = studio.exact
+    cols[2].metric(
+        "Exact sample",
+        f"{len(sample[1]):,} records" if sample else "none",
+        help="seeded pool records also captured exactly (`--exact-sample`), for the per-neuron views"
+        + (f": store {sample[0].path.name}" if sample else ""),
+    )
 
 
 def _build_form(studio: Studio, folder: Path) -> None:

@@ -14,7 +14,7 @@ from nait_core import explain
 from nait_core.models import neuron_id
 from nait_core.scoring import ScoreOptions
 
-from . import urlstate
+from . import exactness, urlstate
 from .session import Studio
 
 CARD_RECORDS = 3  # top-activating pool records on a card
@@ -37,7 +37,32 @@ def _effects(model_name: str, layer: int, index: int, _model) -> explain.LogitEf
 
 
 def pool_std(studio: Studio) -> np.ndarray:
-    return _pool_std(str(studio.pool_store.path), studio.pool_store)
+    """Each neuron's spread over the pool (over the exact sample of a compact pool)."""
+    return _pool_std(str(studio.neuron_store.path), studio.neuron_store)
+
+
+def record_values(studio: Studio, row: int, options: ScoreOptions, key: str) -> tuple[dict | None, str]:
+    """Pool record `row`'s exact summaries {reduction: [layers, neurons]} for the per-neuron views, and where
+    they come from: the store (an exact pool), the exact sample of a compact pool, or, for a record outside
+    it, one live forward pass when the user turns on the toggle `key` (else None). Raises NoExactSample."""
+    needed = ("mean", options.reduction) if options.method == "nait-pca" else ("mean",)
+    at = studio.exact_position(row)
+    if at is not None:
+        store = studio.neuron_store
+        values = {r: store.rows(r, [at])[0].astype(np.float32) for r in dict.fromkeys(needed) if _stored(store, r)}
+        where = f"exact, from {exactness.sample_text(studio)} (its row {at})" if studio.compact else ""
+        return values, where
+    st.info(
+        f"Record {row} is not in {exactness.sample_text(studio)}: its neuron values need one live forward "
+        f"pass of the model (loads the model the first time)."
+    )
+    if not st.toggle("Compute its neuron values (live forward pass)", key=key):
+        return None, ""
+    return studio.live_summaries(row, needed), "exact, from a live forward pass of the model (not stored)"
+
+
+def _stored(store, reduction: str) -> bool:
+    return reduction in store.reductions or (reduction == "last-first" and {"last", "first"} <= set(store.reductions))
 
 
 def layer_tokens(studio: Studio, group: str, row: int, layer: int):
@@ -135,7 +160,7 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, 
         )
     st.caption(effects.note)
     threshold = float(studio.thresholds(threshold_text)[layer, index])
-    groups = {"pool": (studio.neuron_values(studio.pool_store, [(layer, index)])[:, 0], studio.pool.records)}
+    groups = {"pool": (studio.pool_neuron_values([(layer, index)])[:, 0], studio.neuron_records)}
     for target, store, dataset in zip(studio.target_names, studio.target_stores, studio.targets):
         groups[target] = (studio.neuron_values(store, [(layer, index)])[:, 0], dataset.records)
     density = explain.densities({g: v for g, (v, _) in groups.items()}, threshold)
@@ -143,10 +168,14 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, 
         f"**Firing density** (share of records whose token-mean activation exceeds {threshold:.3g}, "
         f"threshold {threshold_text}): " + " · ".join(f"{g} {d:.0%}" for g, d in density.items())
     )
+    if studio.compact:
+        st.caption(f"Pool values{exactness.label(studio, True)} over {exactness.sample_text(studio)}.")
     if not live:
         return
     top = explain.top_records(groups, CARD_RECORDS)
-    top = top[(top["group"] == "pool") | (top.groupby("group").cumcount() < CARD_LIVE_TARGET)]
+    top = top[(top["group"] == "pool") | (top.groupby("group").cumcount() < CARD_LIVE_TARGET)].copy()
+    pool = top["group"] == "pool"
+    top.loc[pool, "row"] = studio.neuron_rows[top.loc[pool, "row"].to_numpy()]  # pool rows (exact sample's)
     st.markdown(f"**Top-activating records** with the tokens that fire {name} (a live pass over each)")
     for r in top.to_dict("records"):
         tokens, acts, mask, start = layer_tokens(studio, r["group"], r["row"], layer)
@@ -163,27 +192,32 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, 
 
 
 @st.cache_resource(show_spinner="Ranking this record's neurons against the pool…", max_entries=64)
-def _contrastive(store_path: str, row: int, k: int, feature_keys: tuple, options_key: str, _studio, _options):
+def _contrastive(store_path: str, row: int, k: int, feature_keys: tuple, options_key: str, _studio, _options, _x):
     from nait_core.scoring import explain as contributions
 
-    x = _studio.pool_store.rows("mean", [row])[0]
-    table = explain.contrastive_top(x, _studio.pool_mean, pool_std(_studio), k)
+    table = explain.contrastive_top(_x["mean"], _studio.pool_mean, pool_std(_studio), k)
+    at, store = _studio.exact_position(row), _studio.neuron_store
     for feature, score in zip(_studio.features, _studio.scores(_options)):
-        parts = contributions(_studio.pool_store, [row], feature, _options, score)[0]
+        if at is not None:
+            parts = contributions(store, [at], feature, _options, score)[0]
+        else:  # a compact pool's record outside its exact sample: its live summaries
+            parts = explain.summary_contributions(_x, store, feature, _options, score)
         table[f"contribution: {feature.name}"] = parts[table["layer"], table["index"]]
     return table
 
 
-def contrastive(studio: Studio, row: int, options: ScoreOptions, k: int = 20) -> pd.DataFrame:
+def contrastive(studio: Studio, row: int, options: ScoreOptions, x: dict, k: int = 20) -> pd.DataFrame:
     """Record `row`'s k neurons that most set it apart from the pool (z vs the pool's distribution), with
-    each one's contribution to the record's score for every target (scored by `options`; cached)."""
+    each one's contribution to the record's score for every target (scored by `options`; cached). `x`: its
+    exact summaries (`record_values`)."""
     keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
-    return _contrastive(str(studio.pool_store.path), int(row), k, keys, repr(options), studio, options).copy()
+    return _contrastive(str(studio.pool_store.path), int(row), k, keys, repr(options), studio, options, x).copy()
 
 
-def nearest(studio: Studio, row: int, k: int = 5) -> None:
-    """The target records whose profiles are closest to pool record `row`'s, as text."""
-    table = explain.nearest_targets(studio.pool_store, row, dict(zip(studio.target_names, studio.target_stores)), k)
+def nearest(studio: Studio, row: int, x: np.ndarray, k: int = 5) -> None:
+    """The target records whose profiles are closest to pool record `row`'s (token means x), as text."""
+    targets = dict(zip(studio.target_names, studio.target_stores))
+    table = explain.nearest_targets_of(x, studio.pool_mean, targets, k)
     st.markdown("**Nearest target records** (cosine of token-mean profiles centred on the pool, as `overlap` scores)")
     for r in table.to_dict("records"):
         record = studio.targets[studio.target_names.index(r["target"])].records[int(r["row"])]

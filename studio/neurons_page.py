@@ -9,7 +9,7 @@ import streamlit as st
 from nait_core import explain, explore
 from nait_core.models import neuron_id, parse_neuron_id
 
-from . import charts, neuron_card, urlstate
+from . import charts, exactness, neuron_card, urlstate
 from .session import Studio, settings
 
 
@@ -62,11 +62,12 @@ def _pick(studio: Studio) -> tuple[int, int]:
     return int(row["layer"]), int(row["index"])
 
 
-def _examples(records, values, k: int, label: str) -> pd.DataFrame:
+def _examples(records, values, k: int, label: str, rows=None) -> pd.DataFrame:
+    """The k records of `values` with the highest; `rows`: the pool rows of `values`' (an exact sample)."""
     best = explore.top_samples(values, k)
     return pd.DataFrame(
         {
-            "row": best,
+            "row": best if rows is None else rows[best],
             label: [records[i].source for i in best],
             "activation": values[best],
             "preview": [records[i].preview(160) for i in best],
@@ -80,6 +81,11 @@ def render(studio: Studio) -> None:
         "Activations are token means per sample (what `overlap` and `jaccard` compare). A neuron fires in a "
         "sample when its activation exceeds the firing threshold set on Select & export."
     )
+    exactness.note(
+        studio,
+        "every activation, density, histogram and top record",
+        "which candidates are selected (from estimated scores)",
+    )
     layer, index = _pick(studio)
     name = neuron_id(layer, index)
     urlstate.put("neuron", name)
@@ -87,11 +93,11 @@ def render(studio: Studio) -> None:
     threshold_text = current.options.fire_threshold
     threshold = float(studio.thresholds(threshold_text)[layer, index])
     selection = studio.selection(current)
-    pool_values = studio.neuron_values(studio.pool_store, [(layer, index)])[:, 0]
-    groups = {"candidates": pool_values, "selected candidates": pool_values[selection.selected]}
+    pool_values = studio.pool_neuron_values([(layer, index)])[:, 0]  # a compact pool: its exact sample's
+    groups = {"candidates": pool_values, "selected candidates": pool_values[selection.selected[studio.neuron_rows]]}
     chosen_on_map = st.session_state.get("map_filter")
     if chosen_on_map is not None:  # a box or lasso choice on the Overlap map
-        groups["chosen on the map"] = pool_values[chosen_on_map]
+        groups["chosen on the map"] = pool_values[studio.exact_positions(chosen_on_map)]
     for target, store in zip(studio.target_names, studio.target_stores):
         groups[f"target {target}"] = studio.neuron_values(store, [(layer, index)])[:, 0]
 
@@ -120,8 +126,11 @@ def render(studio: Studio) -> None:
             live=st.toggle("Live passes over its top records", True, key="neurons_live"),
         )
     k = st.slider("Top-activating samples to list", 3, 50, 10, key="neurons_k")
-    st.markdown(f"**Top-activating candidates** for {name}")
-    top = _examples(studio.pool.records, pool_values, k, "source")
+    st.markdown(
+        f"**Top-activating candidates** for {name}"
+        + (f" in {exactness.sample_text(studio)}{exactness.label(studio, True)}" if studio.compact else "")
+    )
+    top = _examples(studio.neuron_records, pool_values, k, "source", studio.neuron_rows if studio.compact else None)
     top.insert(1, "map", [urlstate.map_link(r) for r in top["row"]])
     st.dataframe(
         neuron_card.with_record_links(top),

@@ -9,22 +9,28 @@ import streamlit as st
 from nait_core import explain
 from nait_core.models import parse_neuron_id
 
-from . import charts, neuron_card, urlstate
-from .session import Settings, Studio, settings
+from . import charts, exactness, neuron_card, urlstate
+from .session import NoExactSample, Settings, Studio, settings
 
 TABLE_ROWS = 500
 
 
 def pool_table(studio: Studio, current: Settings) -> pd.DataFrame:
-    """Records with their combined score, rank, selection and per-target scores under `current` settings."""
-    selection = studio.selection(current)
-    table = studio.records_table.assign(score=selection.score, rank=selection.rank, selected=selection.selected)
+    """Records with their combined score, rank, selection and per-target scores under `current` settings,
+    best ranked first (index: pool row). Made once per settings (kept for the last few): at a million
+    records, building and sorting it took most of a rerun."""
+    return studio.kept((current, "samples table"), lambda: _ranked(studio.records_table, studio.selection(current)))
+
+
+def _ranked(records: pd.DataFrame, selection) -> pd.DataFrame:
+    table = records.assign(score=selection.score, rank=selection.rank, selected=selection.selected)
     for name, values in selection.per_target.items():
         table[f"score: {name}"] = values
-    return table
+    return table.iloc[np.argsort(selection.rank, kind="stable")]
 
 
-def _filters(studio: Studio, table: pd.DataFrame) -> pd.DataFrame:
+def _filters(studio: Studio, table: pd.DataFrame) -> np.ndarray:
+    """The widgets that filter the pool; the positions in `table` (ranked) of the records that pass."""
     cols = st.columns([3, 2, 2])
     query = cols[0].text_input("Search text", key="samples_query", placeholder="words in the prompt or response")
     sources = sorted(table["source"].unique())
@@ -48,7 +54,7 @@ def _filters(studio: Studio, table: pd.DataFrame) -> pd.DataFrame:
         f"Only the {len(chosen_on_map):,} points chosen on the map", value=True, key="samples_map_only"
     ):
         mask &= table.index.isin(chosen_on_map)
-    return table[mask].sort_values("rank")
+    return np.flatnonzero(mask.to_numpy())
 
 
 def render(studio: Studio) -> None:
@@ -57,14 +63,21 @@ def render(studio: Studio) -> None:
         "Filter the candidate pool; pick a row (or type its number) to see which neurons it fires and "
         "which layers make its score. The score is the one set on Select & export."
     )
+    exactness.note(
+        studio,
+        "the neuron heatmap, the neurons that set a record apart and its nearest targets, for records in the "
+        "exact sample (any other record: one live forward pass, on request)",
+        "scores, ranks, the selection and each layer's share of a score",
+    )
     urlstate.restore("row", "samples_row", int)
     current = settings()
-    found = _filters(studio, pool_table(studio, current))
+    table = pool_table(studio, current)
+    found = _filters(studio, table)  # positions in the ranked table
     st.write(
         f"**{len(found):,}** of {len(studio.pool):,} records match"
         + (f"; the {TABLE_ROWS} best ranked are listed" if len(found) > TABLE_ROWS else "")
     )
-    shown = found.head(TABLE_ROWS).drop(columns="text")
+    shown = table.iloc[found[:TABLE_ROWS]].drop(columns="text")
     event = st.dataframe(
         shown,
         width="stretch",
@@ -78,7 +91,7 @@ def render(studio: Studio) -> None:
     if picked and picked != st.session_state.get("samples_picked"):  # a new pick in the table
         st.session_state["samples_row"] = picked[0]
     elif "samples_row" not in st.session_state and len(found):
-        st.session_state["samples_row"] = int(found.index[0])
+        st.session_state["samples_row"] = int(table.index[found[0]])
     st.session_state["samples_picked"] = picked
     if not 0 <= st.session_state.get("samples_row", 0) < len(studio.pool):  # e.g. a link made for another pool
         st.session_state["samples_row"] = 0
@@ -97,9 +110,31 @@ def sample(studio: Studio, row: int, current: Settings) -> None:
         st.markdown(f"**{turn['role']}**")
         st.text(turn["content"][:4000] + ("…" if len(turn["content"]) > 4000 else ""))
 
-    x = studio.pool_store.rows("mean", [row])[0]  # [layers, neurons], token mean
-    top = _contrastive(studio, row, current)
+    contributions = studio.layer_contributions(row, current.options)
+    try:
+        x, where = neuron_card.record_values(studio, row, current.options, key="samples_exact_live")
+    except NoExactSample as error:
+        x, where = None, None
+        st.warning(f"No neuron-level view of this record: {error}")
+    top = pd.DataFrame({"neuron": []})
+    if x is not None:
+        if where:
+            st.caption(f"Neuron values of record {row}: {where}.")
+        top = _contrastive(studio, row, current, x)
+        _heatmap(studio, row, x["mean"])
+    st.plotly_chart(
+        charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
+        key="samples_layers",
+    )
+    if studio.compact:
+        st.caption(f"Layer shares{exactness.label(studio, False)}: estimated from the pool's K projections per layer.")
+    if x is not None:
+        neuron_card.nearest(studio, row, x["mean"])
+    _tokens(studio, row, top)
 
+
+def _heatmap(studio: Studio, row: int, x) -> None:
+    """Record `row`'s token-mean activations x [layers, neurons] as a heatmap (against a target or the pool)."""
     urlstate.restore("target", "samples_target")
     cols = st.columns(2)
     target = cols[0].selectbox("Target feature", studio.target_names, key="samples_target")
@@ -122,19 +157,12 @@ def sample(studio: Studio, row: int, current: Settings) -> None:
         f"{'0' if centre == 0 else f'the pool median {centre:.3g}'}; values beyond it saturate, so a few "
         f"massive activations cannot blank the map."
     )
-    contributions = {s.feature: s.layer_contributions[row] for s in studio.scores(current.options)}
-    st.plotly_chart(
-        charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
-        key="samples_layers",
-    )
-    neuron_card.nearest(studio, row)
-    _tokens(studio, row, top)
 
 
 VIEWS = ["sample z vs pool", "sample − target expected", "sample", "target expected"]
 
 
-def _contrastive(studio: Studio, row: int, current: Settings) -> pd.DataFrame:
+def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.DataFrame:
     """The record's neurons that set it apart (z vs the pool), linked; a picked row opens its card here."""
     st.markdown(
         "**Neurons that set this record apart**: ranked by z, how many pool standard deviations its "
@@ -142,7 +170,7 @@ def _contrastive(studio: Studio, row: int, current: Settings) -> pd.DataFrame:
         "few massive-activation neurons top in every record), with each one's contribution to the score. "
         "Click a neuron id to open it on the Neuron explorer, or pick a row to see its card here."
     )
-    top = neuron_card.contrastive(studio, row, current.options)
+    top = neuron_card.contrastive(studio, row, current.options, x)
     event = st.dataframe(
         neuron_card.with_neuron_links(top),
         hide_index=True,
@@ -179,6 +207,9 @@ def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
     )
     neuron = cols[1].text_input("…or any neuron id", key="samples_neuron_id", placeholder="e.g. L12.N345") or neuron
     if not cols[2].toggle("Show", key="samples_live"):
+        return
+    if not neuron:
+        st.info("Type a neuron id, e.g. L12.N345.")
         return
     try:
         layer, index = parse_neuron_id(neuron)

@@ -9,14 +9,15 @@ import streamlit as st
 from nait_core import explain, explore
 from nait_core.baselines import BASELINES
 from nait_core.commands import select_command
-from nait_core.scoring import METHODS, ScoreOptions
+from nait_core.scoring import ScoreOptions
 from nait_core.selection import MERGES, Cut, export, score_lines, selected_lines
 
-from . import charts
+from . import charts, exactness
 from .session import USER_ERRORS, Settings, Studio, set_settings, settings
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
+PREPARE_ABOVE = 20_000  # selections larger than this are made into a file only when asked for
 # How the columns of `explore.method_agreement` are labelled in the table of every pair.
 AGREEMENT_LABELS = {
     "target": "target",
@@ -31,15 +32,20 @@ def controls(studio: Studio) -> Settings:
     """The scoring and selection widgets, initialised from the current settings; raises ValueError."""
     now = settings()
     o = now.options
+    methods = list(studio.methods)
+    if st.session_state.get("select_method") not in (None, *methods):  # e.g. jaccard, chosen on an exact pool
+        del st.session_state["select_method"]
     cols = st.columns(3)
     method = cols[0].radio(
         "Scoring method",
-        METHODS,
-        METHODS.index(o.method),
+        methods,
+        methods.index(o.method) if o.method in methods else 0,
         key="select_method",
         help="overlap: centred cosine of neuron profiles (default); jaccard: shared firing neurons; "
         "nait-pca: the paper's Eq. 5",
     )
+    if studio.compact:
+        cols[0].caption(exactness.NO_JACCARD + ".")
     threshold = cols[1].text_input(
         "Firing threshold",
         o.fire_threshold,
@@ -92,6 +98,11 @@ def controls(studio: Studio) -> Settings:
 
 def render(studio: Studio) -> None:
     st.title("Select & export")
+    exactness.note(
+        studio,
+        "per-neuron reasons of the records in the exact sample",
+        "scores, the selection, the histogram, method agreement and per-layer reasons",
+    )
     try:
         new = controls(studio)
         selection = studio.selection(new)
@@ -104,7 +115,7 @@ def render(studio: Studio) -> None:
     cols[0].metric("Selected records", f"{kept:,}")
     cols[1].metric("Share of the pool", f"{kept / len(studio.pool):.1%}")
     cols[2].metric("Targets", len(studio.features))
-    note = explain.share_note({n: new.cut.mask(v) for n, v in selection.per_target.items()}, new.cut, new.merge)
+    note = explain.share_note(studio.target_masks(new), new.cut, new.merge)
     if note:
         st.caption(f"Why this share: {note}.")
     _histogram(studio, new, selection)
@@ -127,7 +138,7 @@ def _histogram(studio: Studio, s: Settings, selection) -> None:
             "mean-z": "mean z-score over targets",
         }[s.merge]
     else:
-        values, mask = selection.per_target[which], s.cut.mask(selection.per_target[which])
+        values, mask = selection.per_target[which], studio.target_masks(s)[which]
         label = f"{s.options.method} score for {which}"
     cut = float(np.min(values[mask])) if mask.any() else None
     st.plotly_chart(
@@ -143,8 +154,8 @@ def _agreement(studio: Studio, s: Settings, kept: int) -> None:
         return
     chosen = st.multiselect(
         "Methods compared",
-        METHODS + BASELINES,
-        [m for m in METHODS + BASELINES if m != "ifd"],
+        list(studio.methods) + list(BASELINES),
+        [m for m in list(studio.methods) + list(BASELINES) if m != "ifd"],
         key="select_compare_methods",
         help="NAIT methods score against each target; the baselines (ifd, length, random) score "
         "each record alone. ifd runs two forward passes over the pool once, then is cached.",
@@ -159,7 +170,7 @@ def _agreement(studio: Studio, s: Settings, kept: int) -> None:
         "nait-pca": ScoreOptions("nait-pca", reduction=o.reduction, layer_norm=o.layer_norm),
     }
     scores = {
-        m: {x.feature: x.score for x in studio.scores(options[m])}
+        m: studio.score_vectors(options[m])
         if m in options
         else dict.fromkeys(studio.target_names, studio.baseline_scores(m))
         for m in chosen
@@ -204,6 +215,12 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
     rows = selection.indices[np.argsort(selection.rank[selection.indices])][:PREVIEW_ROWS]
     st.markdown(
         f"**The {len(rows)} best ranked chosen records**, with the reason (top contributing layers and neurons)"
+        + (
+            f"{exactness.label(studio, False)} layers estimated; neurons only for records of "
+            f"{exactness.sample_text(studio)}{exactness.label(studio, True)}"
+            if studio.compact
+            else ""
+        )
     )
     st.dataframe(
         pd.DataFrame(
@@ -225,19 +242,29 @@ def _export(studio: Studio, s: Settings, selection) -> None:
     st.subheader("Export")
     st.caption("The selected records exactly as read, in input order: the same file `nait select` writes.")
     st.code(select_command(studio.request(s)), language="bash")
-    lines = selected_lines(studio.pool.records, selection)
+    kept = len(selection.indices)
     # Files are made before they are offered, the same bytes for the same settings (so the same file id
     # across reruns), and a click does not rerun: a file made on click (a callable) is revoked by any rerun
     # that redraws its button, so a click during a rerun failed with only a MediaFileStorageError in the log.
     cols = st.columns(2)
-    cols[0].download_button(
-        "Download the selection (JSONL)",
-        _download(studio, s, "selected", lambda: lines),
-        file_name=f"{studio.pool.name}-selected.jsonl",
-        mime="application/jsonl",
-        key="select_download",
-        on_click="ignore",
-    )
+    # A large selection (100,000 lines of a 1M pool: seconds) is made only when asked for, as the scores are.
+    if (
+        kept <= PREPARE_ABOVE
+        or (s, "selected") in studio.downloads
+        or cols[0].button(
+            f"Prepare the selection ({kept:,} lines, JSONL)",
+            key="select_prepare_selected",
+            help="made once per settings",
+        )
+    ):
+        cols[0].download_button(
+            "Download the selection (JSONL)",
+            _download(studio, s, "selected", lambda: selected_lines(studio.pool.records, selection)),
+            file_name=f"{studio.pool.name}-selected.jsonl",
+            mime="application/jsonl",
+            key="select_download",
+            on_click="ignore",
+        )
     # The scores file has a line per pool record (1.6 s for 52,000 records): made only when asked for.
     if (s, "scores") in studio.downloads or cols[1].button(
         "Prepare all scores (JSONL)", key="select_prepare_scores", help="one line per record; made once per settings"
@@ -260,7 +287,7 @@ def _export(studio: Studio, s: Settings, selection) -> None:
     except OSError as error:
         st.error(f"Could not write the file: {error}")
         return
-    st.success(f"Wrote {len(lines):,} records to {path.strip()}")
+    st.success(f"Wrote {kept:,} records to {path.strip()}")
 
 
 def _download(studio: Studio, s: Settings, kind: str, lines) -> bytes:

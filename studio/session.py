@@ -9,7 +9,7 @@ views it draws (neuron card, shared neurons).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -22,13 +22,15 @@ from nait_core.baselines import cached_baseline_scores
 from nait_core.capture import CaptureOptions, CaptureReport, capture, token_activations
 from nait_core.commands import SelectRequest
 from nait_core.data import DataError, Dataset
+from nait_core.explain import live_summaries
 from nait_core.features import Feature, FeatureError
 from nait_core.models import BUNDLED_MODEL, LazyModel, LoadedModel, ModelError, load_model
-from nait_core.scoring import ScoreOptions, Scores, fire_thresholds, score_store
-from nait_core.selection import Cut, Selection, select
-from nait_core.store import StoreError
+from nait_core.scoring import METHODS, ScoreOptions, Scores, fire_thresholds, score_store
+from nait_core.selection import Cut, Selection, ranking, select
+from nait_core.sketch import Sketch, exact_sample_store, store_sketch
+from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError, list_stores
 
-USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)
+USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)  # SketchError: a ValueError
 # Session state that names rows of one pool (row numbers, map choices, table picks, score ranges, a top-k
 # bounded by the pool's size): dropped when the pool changes, so a page never shows another pool's rows.
 POOL_STATE = (
@@ -44,12 +46,33 @@ POOL_STATE = (
 )
 POOL_STATE_PREFIXES = ("map_chart",)
 DEMO_TARGETS = ("gsm8k", "humaneval", "mmlu")
+DEFAULT_EXACT_SAMPLE = 2000  # as `nait capture --sketch K` keeps
+
+
+class NoExactSample(ValueError):
+    """A neuron-level view of a compact pool that has no exact sample (captured with --exact-sample 0)."""
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _env_reductions() -> tuple[str, ...]:
+    value = os.environ.get("NAIT_REDUCTIONS", "")
+    return tuple(r.strip() for r in value.split(",") if r.strip()) or DEFAULT_REDUCTIONS
 
 
 @dataclass(frozen=True)
 class Config:
     """What the sidebar loads. Defaults: the bundled demo, as `nait select --target-size 64` uses it;
-    NAIT_MODEL, NAIT_TARGET_SIZE and NAIT_STORE_DIR change them (tests use a small demo in a temporary folder)."""
+    NAIT_MODEL, NAIT_TARGET_SIZE and NAIT_STORE_DIR change them (tests use a small demo in a temporary folder).
+    A compact pool: `sketch` K (NAIT_SKETCH; 0 = exact), its exact sample's size (NAIT_EXACT_SAMPLE) and the
+    pool's reductions (NAIT_REDUCTIONS, e.g. mean,last-first), as `nait capture --sketch K --exact-sample N
+    --reductions R` takes them: the app finds the store that command writes."""
 
     model: str = field(default_factory=lambda: os.environ.get("NAIT_MODEL", BUNDLED_MODEL))
     pool: str = "demo"
@@ -60,6 +83,13 @@ class Config:
     text_field: str | None = None
     skip_invalid: bool = False
     root: str = field(default_factory=lambda: os.environ.get("NAIT_STORE_DIR", "cached_features"))
+    sketch: int = field(default_factory=lambda: _env_int("NAIT_SKETCH", 0))
+    exact_sample: int = field(default_factory=lambda: _env_int("NAIT_EXACT_SAMPLE", DEFAULT_EXACT_SAMPLE))
+    reductions: tuple[str, ...] = field(default_factory=_env_reductions)
+
+    def pool_options(self) -> CaptureOptions:
+        """The pool's capture options, built by the rule `nait capture` uses (`pipeline.compact_options`)."""
+        return pipeline.compact_options(CaptureOptions(reductions=self.reductions), self.sketch, 0, self.exact_sample)
 
 
 @dataclass(frozen=True)
@@ -102,7 +132,7 @@ def _reports() -> dict:
     return {}
 
 
-def _capture(model: LoadedModel, dataset: Dataset, key: tuple, root: str) -> CaptureReport:
+def _capture(model: LoadedModel, dataset: Dataset, key: tuple, root: str, options: CaptureOptions) -> CaptureReport:
     """Capture (or reuse) a store, drawing a progress bar with samples, tok/s and ETA while it works."""
     reports = _reports()
     if key not in reports:
@@ -114,7 +144,7 @@ def _capture(model: LoadedModel, dataset: Dataset, key: tuple, root: str) -> Cap
                 text=f"Capturing {dataset.name}: {p.describe()} (finished shards are kept: leave and resume any time)",
             )
 
-        reports[key] = capture(model, dataset, root, CaptureOptions(), show)
+        reports[key] = capture(model, dataset, root, options, show)
         bar.empty()
     return reports[key]
 
@@ -140,12 +170,18 @@ def _baseline(store_path: str, method: str, _model, _pool, _store=None) -> np.nd
 
 @st.cache_resource(show_spinner="Explaining the top records…", max_entries=16)
 def _reasons(store_path: str, rows: tuple, feature_key: str, options_key: str, _studio, _options) -> list[str]:
-    return explore.reasons(_studio.pool_store, list(rows), _studio.features, _studio.scores(_options), _options)
+    exact = _studio.exact if _studio.compact else None
+    return explore.reasons(_studio.pool_store, list(rows), _studio.features, _studio.scores(_options), _options, exact)
 
 
 @st.cache_resource(show_spinner="One forward pass of this record…", max_entries=64)
 def _token_activations(model_name: str, pool_path: str, row: int, layer: int, _model, _record):
     return token_activations(_model, _record, layer)
+
+
+@st.cache_resource(show_spinner="One live forward pass of this record through every layer…", max_entries=64)
+def _live_summaries(model_name: str, pool_path: str, row: int, reductions: tuple, _model, _record):
+    return live_summaries(_model, _record, reductions)
 
 
 @st.cache_resource(show_spinner="Computing firing thresholds…", max_entries=8)
@@ -154,13 +190,49 @@ def _thresholds(store_path: str, threshold: str, _pool) -> np.ndarray:
 
 
 @st.cache_resource(show_spinner="Computing the map (PCA, then UMAP; cached on disk)…", max_entries=4)
-def _map(store_path: str, target_paths: tuple, _pool, _targets):
-    return explore.map_coordinates(_pool, _targets)
+def _map(store_path: str, target_paths: tuple, _pool, _targets, _rows=None):
+    """The map's coordinates; `_rows`: the pool rows of `_pool`'s rows (a compact pool's exact sample)."""
+    coords = explore.map_coordinates(_pool, _targets)
+    if _rows is not None:
+        pool = coords["group"] < 0
+        coords.loc[pool, "index"] = np.asarray(_rows)[coords.loc[pool, "index"].to_numpy()]
+    return coords
 
 
 @st.cache_resource(show_spinner="Reading neuron values…", max_entries=32)
 def _neurons(store_path: str, neurons: tuple, _store) -> np.ndarray:
     return explore.gather_neurons(_store, [l for l, _ in neurons], [j for _, j in neurons])
+
+
+def _stamp(folder: Path) -> int:
+    """Changes when a shard, cache or manifest is added to or replaced in a store folder (its mtime)."""
+    try:
+        return folder.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _size(path: str, stamp: int, _store) -> int:
+    return _store.size_bytes()
+
+
+def store_bytes(store) -> int:
+    """A store's size on disk, listed once per change of its folder (a 1M-sample store has ~12,000 files)."""
+    return _size(str(store.path), _stamp(store.path), store)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _listing(root: str, stamps: tuple) -> list[dict]:
+    return list_stores(Path(root))
+
+
+def store_listing(root: str) -> list[dict]:
+    """`store.list_stores(root)`, read again only when a store folder under `root` changed."""
+    folder = Path(root)
+    stores = [p for p in sorted(folder.iterdir()) if (p / "manifest.json").exists()] if folder.is_dir() else []
+    stamps = tuple((p.name, _stamp(p)) for p in stores)
+    return _listing(root, stamps)
 
 
 # ---------------------------------------------------------------- the loaded session
@@ -179,6 +251,7 @@ class Studio:
     features: list[Feature] = field(default_factory=list)
     selections: dict = field(default_factory=dict, repr=False)  # Settings -> Selection, filled on demand
     downloads: dict = field(default_factory=dict, repr=False)  # (Settings, kind) -> bytes offered for download
+    tables: dict = field(default_factory=dict, repr=False)  # (Settings, kind) -> a page's table, made once
 
     @property
     def pool_store(self):
@@ -192,9 +265,72 @@ class Studio:
     def target_names(self) -> list[str]:
         return [f.name for f in self.features]
 
+    # ---- exact and compact pools. A compact pool (`nait capture --sketch K`) holds K projections per layer:
+    # scores are estimated from them; every per-neuron value comes from its exact sample (or a live pass).
+
+    @cached_property
+    def sketch(self) -> Sketch | None:
+        """The pool's sketch (a compact pool), or None (an exact pool)."""
+        return store_sketch(self.pool_store)
+
+    @property
+    def compact(self) -> bool:
+        return self.sketch is not None
+
+    @cached_property
+    def exact(self) -> tuple[Store, np.ndarray] | None:
+        """(a store of exact values, the pool rows it holds in order): the pool itself when it is exact, a
+        compact pool's exact sample, or None (a compact pool captured with --exact-sample 0)."""
+        if not self.compact:
+            return self.pool_store, np.arange(self.pool_store.n_samples)
+        return exact_sample_store(self.pool_store)
+
+    def _exact(self) -> tuple[Store, np.ndarray]:
+        if self.exact is None:
+            raise NoExactSample(
+                f"this compact pool (K = {self.sketch.k}) has no exact sample (captured with --exact-sample 0), "
+                f"and per-neuron views need exact values: set an exact sample size in the sidebar (Model and "
+                f"data; the pool is captured again) or recapture with `nait capture --sketch {self.sketch.k} "
+                f"--exact-sample 2000`"
+            )
+        return self.exact
+
+    @property
+    def neuron_store(self) -> Store:
+        """Where the per-neuron views read: the pool when exact, else its exact sample (NoExactSample if none)."""
+        return self._exact()[0]
+
+    @property
+    def neuron_rows(self) -> np.ndarray:
+        """The pool rows of `neuron_store`'s rows (every row of an exact pool)."""
+        return self._exact()[1]
+
+    @cached_property
+    def neuron_records(self) -> list:
+        """The records of `neuron_store`'s rows."""
+        return self.pool.records if not self.compact else [self.pool.records[int(r)] for r in self.neuron_rows]
+
+    def exact_position(self, row: int) -> int | None:
+        """Where pool record `row` is in `neuron_store`, or None (outside a compact pool's exact sample)."""
+        if not self.compact:
+            return int(row)
+        at = int(explore.positions(self.neuron_rows, [row])[0])
+        return None if at < 0 else at
+
+    def exact_positions(self, rows) -> np.ndarray:
+        """The `neuron_store` rows of those pool rows that it holds."""
+        at = explore.positions(self.neuron_rows, rows)
+        return at[at >= 0]
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The scoring methods this pool offers: not jaccard on a compact pool (it needs every neuron)."""
+        return tuple(m for m in METHODS if not (self.compact and m == "jaccard"))
+
     @cached_property
     def pool_mean(self) -> np.ndarray:
-        return self.pool_store.mean("mean")
+        """The pool's mean of every neuron [layers, neurons] (over the exact sample of a compact pool)."""
+        return self.neuron_store.mean("mean")
 
     @cached_property
     def sources(self) -> list[str]:
@@ -222,6 +358,36 @@ class Studio:
             options,
         )
 
+    def score_vectors(self, options: ScoreOptions) -> dict[str, np.ndarray]:
+        """Each target's score of every pool record under `options` (summed once per options: at a million
+        records each `Scores.score` sums a [n, layers] array)."""
+        return self.kept((options, "scores"), lambda: {s.feature: s.score for s in self.scores(options)})
+
+    def orders(self, options: ScoreOptions) -> dict[str, np.ndarray]:
+        """Each target's records best first under `options` (`selection.ranking`; sorted once per options, so
+        a new cut or merge does not sort a million scores again)."""
+        return self.kept((options, "orders"), lambda: {n: ranking(v) for n, v in self.score_vectors(options).items()})
+
+    def target_masks(self, current: Settings) -> dict[str, np.ndarray]:
+        """Which records each target keeps on its own under `current`'s scores and cut (made once per both)."""
+        orders = self.orders(current.options)
+        return self.kept(
+            (current.options, current.cut, "masks"),
+            lambda: {n: current.cut.mask(v, orders[n]) for n, v in self.score_vectors(current.options).items()},
+        )
+
+    def kept(self, key, make):
+        """`make()`, made once per key and kept with the session (the last 16 kept): a page's derived table."""
+        if key not in self.tables:
+            if len(self.tables) >= 16:
+                self.tables.clear()
+            self.tables[key] = make()
+        return self.tables[key]
+
+    def layer_contributions(self, row: int, options: ScoreOptions) -> dict[str, np.ndarray]:
+        """Each target's per-layer contributions [layers] to pool record `row`'s score (one row, not the pool's)."""
+        return {s.feature: explore.row_layers(s, row) for s in self.scores(options)}
+
     def baseline_scores(self, method: str) -> np.ndarray:
         """One score per pool record by a baseline that needs no target (ifd, length, random; cached)."""
         return _baseline(str(self.pool_store.path), method, self.model, self.pool, self.pool_store)
@@ -232,7 +398,7 @@ class Studio:
             if len(self.selections) >= 32:
                 self.selections.clear()
             self.selections[current] = select(
-                {s.feature: s.score for s in self.scores(current.options)}, current.cut, current.merge
+                self.score_vectors(current.options), current.cut, current.merge, self.orders(current.options)
             )
         return self.selections[current]
 
@@ -252,6 +418,22 @@ class Studio:
             current.options,
             current.cut,
             current.merge,
+            c.reductions if tuple(c.reductions) != DEFAULT_REDUCTIONS else (),
+            c.sketch,
+            0,
+            c.exact_sample,
+        )
+
+    def live_summaries(self, row: int, reductions=("mean",)) -> dict[str, np.ndarray]:
+        """Exact summaries {reduction: [layers, neurons]} of pool record `row` from one live forward pass
+        through every layer (cached): a compact pool's neuron views of a record outside its exact sample."""
+        return _live_summaries(
+            self.model.name,
+            str(self.pool_store.path),
+            int(row),
+            tuple(dict.fromkeys(reductions)),
+            self.model,
+            self.pool.records[int(row)],
         )
 
     def reasons(self, rows: list[int], options: ScoreOptions) -> list[str]:
@@ -272,19 +454,27 @@ class Studio:
         )
 
     def thresholds(self, threshold: str) -> np.ndarray:
-        return _thresholds(str(self.pool_store.path), threshold, self.pool_store)
+        """Each neuron's firing threshold (quantiles over the exact sample of a compact pool)."""
+        return _thresholds(str(self.neuron_store.path), threshold, self.neuron_store)
 
     def map(self):
+        """The map: (a sample of) the pool, or a compact pool's exact sample, and every target sample;
+        `index` of a pool point is its pool row."""
         return _map(
-            str(self.pool_store.path),
+            str(self.neuron_store.path),
             tuple(str(s.path) for s in self.target_stores),
-            self.pool_store,
+            self.neuron_store,
             self.target_stores,
+            self.neuron_rows if self.compact else None,
         )
 
     def neuron_values(self, store, neurons: list[tuple[int, int]]) -> np.ndarray:
         """Values [n_samples, k] of the given (layer, index) neurons in `store` (cached)."""
         return _neurons(str(store.path), tuple((int(l), int(j)) for l, j in neurons), store)
+
+    def pool_neuron_values(self, neurons: list[tuple[int, int]]) -> np.ndarray:
+        """Values [len(neuron_rows), k] of these neurons over the pool (a compact pool's exact sample)."""
+        return self.neuron_values(self.neuron_store, neurons)
 
 
 def load(config: Config) -> Studio:
@@ -294,20 +484,22 @@ def load(config: Config) -> Studio:
     def dataset(spec, limit):
         return _dataset(spec, config.fmt, config.text_field, config.skip_invalid, limit, config.seed, _file_key(spec))
 
-    def report(spec, data, limit):
-        return _capture(
-            model, data, (config.model, spec, _file_key(spec), limit, config.seed, config.root), config.root
-        )
+    pool_options = config.pool_options()
+    target_options = pipeline.target_capture_options(pool_options)
+
+    def report(spec, data, limit, options):
+        key = (config.model, spec, _file_key(spec), limit, config.seed, config.root, repr(options))
+        return _capture(model, data, key, config.root, options)
 
     if not config.targets:
         raise ValueError("add at least one target set (a built-in name such as gsm8k, or a file)")
     pool = dataset(config.pool, None)
-    pool_report = report(config.pool, pool, None)
+    pool_report = report(config.pool, pool, None, pool_options)
     if pool_report.store.manifest.get("shape"):  # the sidebar and pages show the shape without loading weights
         model.shape_hint = (pool_report.store.n_layers, pool_report.store.n_neurons)
     limit = config.target_size or None
     targets = [dataset(t, limit) for t in config.targets]
-    target_reports = [report(t, d, limit) for t, d in zip(config.targets, targets)]
+    target_reports = [report(t, d, limit, target_options) for t, d in zip(config.targets, targets)]
     names = pipeline.unique_names([t.name for t in targets])
     features = [_feature(str(r.store.path), config.root, n, r.store) for r, n in zip(target_reports, names)]
     return Studio(config, model, pool, pool_report, targets, target_reports, features)
@@ -350,8 +542,12 @@ def show(render) -> None:
     from . import urlstate
 
     urlstate.restore_settings()
+    loaded, current = studio(), settings()
+    if current.options.method not in loaded.methods:  # jaccard (from a link, or an exact pool) on a compact pool
+        set_settings(replace(current, options=replace(current.options, method="overlap")))
+        st.info("This pool is compact: jaccard cannot score it (it needs every neuron's value); using overlap.")
     try:
-        render(studio())
+        render(loaded)
     except USER_ERRORS as error:
         st.error(f"{type(error).__name__}: {error}")
     urlstate.publish()

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from nait_core import explain
+from nait_core import explain, explore
 from nait_core.scoring import ScoreOptions
 
-from . import neuron_card, urlstate
-from .session import Studio
+from . import exactness, neuron_card, urlstate
+from .session import NoExactSample, Studio
 
 CORE_REASONS = 200  # core-subset records given a reason (the rest are listed without)
 
@@ -21,17 +21,23 @@ def _shared(
     store_path: str, names: tuple, feature_keys: tuple, options_key: str, k: int, n: int, rows: int, _studio, _options
 ):
     picked = [_studio.target_names.index(name) for name in names]
+    store, pool_rows = _studio.neuron_store, _studio.neuron_rows  # a compact pool: its exact sample
     scores = _studio.scores(_options)
-    return explain.shared_view(
-        _studio.pool_store,
+    if _studio.compact:
+        scores = explore.subset_scores(scores, pool_rows)
+    view = explain.shared_view(
+        store,
         [_studio.features[i] for i in picked],
         [scores[i] for i in picked],
         _options,
-        _studio.pool.records,
+        _studio.neuron_records,
         k=k,
         n=n,
         candidates=rows,
     )
+    if _studio.compact:
+        view.candidates["row"] = pool_rows[view.candidates["row"].to_numpy()]
+    return view
 
 
 def shared(
@@ -46,15 +52,22 @@ def shared(
 def _core_reasons(
     store_path: str, rows: tuple, feature_keys: tuple, options_key: str, neurons: tuple, _studio, _options, _shared
 ):
-    return explain.shared_share(
-        _studio.pool_store,
-        list(rows),
+    scores, at = _studio.scores(_options), list(rows)
+    if _studio.compact:  # only the core records of the exact sample get a reason
+        scores = explore.subset_scores(scores, _studio.neuron_rows)
+        at = [int(p) for p in _studio.exact_positions(rows)]
+    table = explain.shared_share(
+        _studio.neuron_store,
+        at,
         _studio.features,
-        _studio.scores(_options),
+        scores,
         _options,
         _shared,
         with_scores=False,  # the core subset's table shows the shares and the neurons, not the scores
     )
+    if _studio.compact:
+        table["row"] = _studio.neuron_rows[table["row"].to_numpy()] if len(table) else table["row"]
+    return table
 
 
 def core_reasons(studio: Studio, core, view: explain.Shared, options: ScoreOptions) -> pd.DataFrame:
@@ -96,7 +109,16 @@ def render(studio: Studio, options: ScoreOptions) -> None:
     if len(chosen) < 2:
         st.info("Choose two targets or more to see the neurons they share.")
         return
-    view = shared(studio, chosen, options, k, n)
+    try:
+        view = shared(studio, chosen, options, k, n)
+    except NoExactSample as error:
+        st.warning(f"No shared-neuron view: {error}")
+        return
+    if studio.compact:
+        st.caption(
+            f"Neurons, their shares and the jointly high candidates{exactness.label(studio, True)}: over "
+            f"{exactness.sample_text(studio)} (its records' exact values)."
+        )
     st.caption(
         f"{' × '.join(chosen)}: for each layer, how many of each target's top {k} marking neurons are the "
         f"same for all (|∩| / |∪|), and the cosine of their profiles centred on the pool (what `overlap` "

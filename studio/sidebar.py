@@ -15,8 +15,10 @@ import streamlit as st
 from nait_core import atomic
 from nait_core.data import FORMATS
 from nait_core.models import BUNDLED_MODEL
+from nait_core.sketch import RECOMMENDED_K
+from nait_core.store import DEFAULT_REDUCTIONS
 
-from .session import USER_ERRORS, Config, Studio, forget_other_pool, load, settings, summary
+from .session import DEFAULT_EXACT_SAMPLE, USER_ERRORS, Config, Studio, forget_other_pool, load, settings, summary
 
 DATA_HELP = (
     "a built-in name (demo, gsm8k, humaneval, mmlu, mmlu:<subject>); a file (.jsonl, .json, .parquet, "
@@ -63,6 +65,32 @@ def _form(current: Config) -> Config | None:
         )
         text_field = st.text_input("Text field (plain-text records)", current.text_field or "", key="sb_text_field")
         skip = st.checkbox("Skip invalid records (and list them)", current.skip_invalid, key="sb_skip_invalid")
+        cols = st.columns(2)
+        sketch = cols[0].number_input(
+            "Compact pool: K (0 = exact)",
+            0,
+            65_536,
+            current.sketch,
+            key="sb_sketch",
+            help=f"store K random projections per layer instead of every neuron, as `nait capture --sketch K` "
+            f"(recommended {RECOMMENDED_K}): scores are estimates, per-neuron views use an exact sample; "
+            "0 keeps every neuron",
+        )
+        exact_sample = cols[1].number_input(
+            "Exact sample",
+            0,
+            1_000_000,
+            current.exact_sample,
+            key="sb_exact_sample",
+            help="compact pools: this many seeded pool records are also captured exactly, for the per-neuron "
+            "views (`--exact-sample N`; 0: none)",
+        )
+        reductions = st.text_input(
+            "Pool reductions",
+            ",".join(current.reductions),
+            key="sb_reductions",
+            help="per-sample summaries stored, as `--reductions` (recommended for compact pools: mean,last-first)",
+        )
         if not st.form_submit_button("Load"):
             return None
     target_list = [t.strip() for t in targets.splitlines() if t.strip()]
@@ -76,13 +104,25 @@ def _form(current: Config) -> Config | None:
         fmt=None if fmt == "auto" else fmt,
         text_field=text_field.strip() or None,
         skip_invalid=skip,
+        sketch=int(sketch),
+        exact_sample=int(exact_sample),
+        reductions=tuple(r.strip() for r in reductions.split(",") if r.strip()) or DEFAULT_REDUCTIONS,
     )
+
+
+def _default_config() -> Config:
+    """The setup the environment names (NAIT_*); a compact setting it gets wrong is said, and left out."""
+    try:
+        return Config()
+    except ValueError as error:
+        st.error(f"{error}: opening the pool exact")
+        return Config(sketch=0, exact_sample=DEFAULT_EXACT_SAMPLE)
 
 
 def sidebar() -> Studio | None:
     """Draw the sidebar, load (or reuse) the session, and keep it for the page. None if nothing loads."""
     st.session_state.pop("studio_summary_slot", None)  # a slot of an earlier run draws nowhere
-    current = st.session_state.get("studio_config", Config())
+    current = st.session_state.get("studio_config") or _default_config()
     wanted = _form(current) or current
     loaded = st.session_state.get("studio") if wanted == current else None
     for config in dict.fromkeys([wanted, current]) if loaded is None else []:  # new setup, else the last working one
@@ -104,6 +144,12 @@ def sidebar() -> Studio | None:
         f"**Model** {loaded.model.name} · {loaded.model.n_layers} layers × {loaded.model.neurons_per_layer:,} neurons"
     )
     s.caption(f"**Pool** {loaded.pool.name}: {len(loaded.pool):,} records")
+    if loaded.compact:
+        sample = loaded.exact
+        s.caption(
+            f"**Compact pool** K = {loaded.sketch.k}: scores approximate; per-neuron views exact over "
+            + (f"a {len(sample[1]):,}-record sample" if sample else "no sample (none was captured)")
+        )
     s.caption("**Targets** " + ", ".join(f"{n} ({len(t)})" for n, t in zip(loaded.target_names, loaded.targets)))
     # A slot the Select & export page redraws when it changes the settings (this runs before the page).
     slot = s.empty()

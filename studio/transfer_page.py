@@ -9,17 +9,24 @@ import streamlit as st
 
 from nait_core import explore
 
-from . import charts, neuron_card, shared_view
-from .session import Studio, settings
+from . import charts, exactness, neuron_card, shared_view
+from .session import NoExactSample, Studio, settings
 
 
 def render(studio: Studio) -> None:
     st.title("Transfer")
+    exactness.note(
+        studio,
+        "the shared neurons and their shares of the scores",
+        "every selection, overlap, correlation, source count and the core subset",
+    )
     s = settings()
     st.caption(f"Each target selects on its own with the cut set on Select & export ({s.options.describe()}).")
-    scores = {sc.feature: sc.score for sc in studio.scores(s.options)}
-    masks = {name: s.cut.mask(values) for name, values in scores.items()}
-    composition = explore.source_composition(studio.sources, masks)
+    scores = studio.score_vectors(s.options)
+    masks = studio.target_masks(s)
+    composition = studio.kept(
+        (s.options, s.cut, "composition"), lambda: explore.source_composition(studio.sources, masks)
+    )
     st.plotly_chart(
         charts.composition_bars(composition, "Where each target's selection comes from (by source)"),
         key="transfer_sources",
@@ -41,7 +48,7 @@ def render(studio: Studio) -> None:
     )
     cols[1].plotly_chart(
         charts.matrix_heatmap(
-            explore.score_correlations(scores),
+            studio.kept((s.options, "correlations"), lambda: explore.score_correlations(scores)),
             "Rank correlation of the scores",
             "Spearman ρ",
             -1,
@@ -61,14 +68,22 @@ def render(studio: Studio) -> None:
                 "preview": [studio.pool.records[i].preview(120) for i in core],
             }
         )
-        reasons = shared_view.core_reasons(
-            studio, core, shared_view.shared(studio, studio.target_names, s.options), s.options
-        )
-        table = table.merge(reasons, on="row", how="left")
+        try:
+            reasons = shared_view.core_reasons(
+                studio, core, shared_view.shared(studio, studio.target_names, s.options), s.options
+            )
+            table = table.merge(reasons, on="row", how="left")
+        except NoExactSample as error:
+            st.caption(f"No reasons: {error}")
         st.caption(
             "Its reason: the neurons that mark out every target (see Shared neurons below), their share of "
             "each target's score, and the ones that carry most"
             + (f" (given for the first {shared_view.CORE_REASONS})" if len(core) > shared_view.CORE_REASONS else "")
+            + (
+                f"; on this compact pool only for core records in {exactness.sample_text(studio)}"
+                if studio.compact
+                else ""
+            )
         )
         st.dataframe(
             neuron_card.with_record_links(table),

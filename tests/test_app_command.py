@@ -116,6 +116,37 @@ def test_the_command_renders_every_option():
     assert not {"--target-size", "--seed", "--format", "--text-field", "--skip-invalid", "--no-centre"} & set(plain)
 
 
+def test_a_compact_session_names_the_store_the_cli_finds():
+    """The app's compact pool options (Config: NAIT_SKETCH, NAIT_EXACT_SAMPLE, NAIT_REDUCTIONS) are the ones
+    `nait capture --sketch K --exact-sample N --reductions R` builds, and the command Select & export shows
+    for that session parses back to them: the same store key everywhere."""
+    from nait_core.capture import capture_identity
+    from nait_core.cli import build_parser
+    from nait_core.cli.options import capture_options
+    from studio.session import Config
+
+    config = Config(sketch=256, exact_sample=500, reductions=("mean", "last-first"))
+    cli = build_parser().parse_args(
+        ["capture", "--data", "demo", "--sketch", "256", "--exact-sample", "500", "--reductions", "mean,last-first"]
+    )
+    assert capture_identity(config.pool_options()) == capture_identity(capture_options(cli))
+    assert capture_identity(config.pool_options())["sketch"] == {"k": 256, "seed": 0, "kind": "gaussian"}
+    request = SelectRequest(
+        "demo", ("gsm8k",), "smollm2-135m", "s", reductions=config.reductions, sketch=256, exact_sample=500
+    )
+    argv = select_argv(request)
+    assert argv[argv.index("--sketch") : argv.index("--sketch") + 4] == ["--sketch", "256", "--exact-sample", "500"]
+    shown = capture_options(build_parser().parse_args(argv[1:]))
+    assert capture_identity(shown) == capture_identity(config.pool_options())
+    exact = Config(sketch=0, exact_sample=500)  # K = 0: an exact pool, no exact sample, the keys it always had
+    assert capture_identity(exact.pool_options()) == capture_identity(
+        capture_options(build_parser().parse_args(["capture", "--data", "demo"]))
+    )
+    assert "--sketch" not in select_argv(SelectRequest("demo", ("gsm8k",), "m", "s"))
+    with pytest.raises(ValueError, match="--exact-sample must be 0 or more"):
+        Config(sketch=64, exact_sample=-1).pool_options()
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("demo")
 def test_shown_command_exports_the_offered_file(tmp_path, monkeypatch):

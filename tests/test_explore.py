@@ -106,3 +106,41 @@ def test_comparisons(stores):
     assert counts.loc["a"].tolist() == [1, 1] and counts.loc["b"].tolist() == [1, 2]
     rho = explore.score_correlations({"a": np.arange(5.0), "b": -np.arange(5.0)})
     assert rho.loc["a", "b"] == pytest.approx(-1)
+
+
+def test_positions_find_pool_rows_in_a_sorted_sample():
+    sample = np.array([2, 5, 9, 30])
+    assert explore.positions(sample, [5, 3, 30, 0, 31, 2]).tolist() == [1, -1, 3, -1, -1, 0]
+    assert explore.positions(np.array([], dtype=np.int64), [1, 2]).tolist() == [-1, -1]
+
+
+def test_reasons_on_a_compact_pool_name_neurons_only_for_its_exact_sample(stores, tmp_path):
+    """A compact pool's reasons: per-neuron ones from its exact sample's exact values (what `explain` gives on
+    the exact store for that row), per-layer ones from the compact scores for any other row; no error."""
+    from nait_core.sketch import Sketch, compact_copy
+
+    pool, _, feature = stores
+    compact = compact_copy(tmp_path / "compact", pool, Sketch(16))
+    options = ScoreOptions("overlap")
+    scores = score_store(compact, [feature], options)
+    rows = [0, 7, 21]
+    sample = make_store(tmp_path, "sample", 20, 0)  # the same seed: the pool's first 20 rows (token means)
+    assert np.array_equal(sample.rows("mean", range(20)), pool.rows("mean", range(20)))
+    text = explore.reasons(compact, rows, [feature], scores, options, exact=(sample, np.arange(20)))
+    assert all(t.startswith("target: layers ") for t in text)
+    assert "neurons L" in text[0] and "neurons L" in text[1]  # rows 0 and 7 are in the sample
+    assert "not in the exact sample" in text[2] and "neurons L" not in text[2]
+    # row 7: its exact per-neuron contributions (centred on the exact sample's mean), the compact layers
+    parts = explain(sample, [7], feature, options, scores[0])[0]
+    assert text[1] == "target: " + explore.reason(parts, scores[0].layer_contributions[7])
+    assert explore.reasons(compact, rows, [feature], scores, options, exact=None)[0].endswith("exact sample)")
+
+
+def test_subset_scores_keep_the_pool_layer_norm(stores):
+    pool, _, feature = stores
+    scores = score_store(pool, [feature], ScoreOptions("nait-pca", reduction="mean", layer_norm="z"))
+    rows = np.array([3, 9, 11])
+    (part,) = explore.subset_scores(scores, rows)
+    assert np.allclose(part.score, scores[0].score[rows])
+    assert np.allclose(explore.totals(scores[0]), scores[0].score)  # without the [n, layers] temporary
+    assert np.array_equal(explore.row_layers(scores[0], 9), scores[0].layer_contributions[9])

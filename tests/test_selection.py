@@ -60,3 +60,31 @@ def test_score_lines_are_json_in_input_order():
     assert [r["index"] for r in rows] == [0, 1, 2]
     assert rows[1] == {"index": 1, "score": None, "rank": 3, "selected": False, "targets": {"gsm8k": None}}
     assert rows[2]["selected"] and rows[2]["rank"] == 1
+
+
+def test_ranking_orders_ties_by_input_order_and_nan_last():
+    """The stable sort gives exactly the order of the two-key lexsort it replaced (ties, NaN, ±inf, -0.0)."""
+    from nait_core.selection import percentile, ranking
+
+    rng = np.random.default_rng(0)
+    score = rng.integers(-3, 4, 2000).astype(np.float64)  # many ties
+    score[rng.choice(2000, 50, replace=False)] = np.nan
+    score[:3] = [np.inf, -np.inf, -0.0]
+    expected = np.lexsort((np.arange(len(score)), -np.where(np.isnan(score), -np.inf, score)))
+    assert np.array_equal(ranking(score), expected)
+    assert np.array_equal(percentile(score), percentile(score, expected))
+
+
+def test_select_with_kept_orders_selects_the_same():
+    """The app keeps each target's ranking across cuts; handing it to `select` changes nothing."""
+    from nait_core.selection import ranking
+
+    rng = np.random.default_rng(1)
+    per_target = {"a": rng.normal(size=500), "b": rng.integers(0, 5, 500).astype(float)}
+    orders = {n: ranking(v) for n, v in per_target.items()}
+    for cut in (Cut(ratio=0.1), Cut(top=7), Cut(min_score=0.5)):
+        for merge in ("union", "intersection", "mean-z"):
+            plain, given = select(per_target, cut, merge), select(per_target, cut, merge, orders)
+            assert np.array_equal(plain.selected, given.selected) and np.array_equal(plain.rank, given.rank)
+    single = {"a": per_target["a"]}
+    assert np.array_equal(select(single, Cut(top=9)).selected, select(single, Cut(top=9), orders=orders).selected)

@@ -44,7 +44,9 @@ def add_app_parser(sub) -> None:
         description="Open NAIT Studio in the browser: `streamlit run app.py` on the installed app. "
         "Options not listed here go to `streamlit run` (e.g. --server.port 8502, "
         "--server.headless true). The app reads and writes stores under ./cached_features "
-        "(NAIT_STORE_DIR changes that) and nait eval results under ./runs (NAIT_EVAL_DIR).",
+        "(NAIT_STORE_DIR changes that) and nait eval results under ./runs (NAIT_EVAL_DIR). "
+        "NAIT_SKETCH=K opens the pool compact, as `nait capture --sketch K` stores it (with NAIT_EXACT_SAMPLE "
+        "and NAIT_REDUCTIONS, e.g. mean,last-first; the sidebar sets them too).",
         epilog="example: nait app --server.port 8502 --server.headless true",
     )
     p.set_defaults(func=cmd_app)

@@ -11,11 +11,11 @@ from ..baselines import BASELINES
 from ..capture import DEFAULT_STORE_ROOT, CaptureOptions
 from ..data import FORMATS
 from ..models import BUNDLED_MODEL, LazyModel
-from ..pipeline import load_data
+from ..pipeline import compact_options, load_data
 from ..progress import Progress
 from ..scoring import METHODS, ScoreOptions, parse_threshold
 from ..selection import MERGES, check_output_paths
-from ..sketch import RECOMMENDED_K, Sketch, SketchError
+from ..sketch import RECOMMENDED_K, SketchError
 from ..store import REDUCTIONS
 
 
@@ -240,20 +240,16 @@ def capture_options(args) -> CaptureOptions:
         raise ValueError(f"--worker must be I/N with 0 <= I < N, not {args.worker!r}") from None
     if args.shard_size is not None and args.shard_size < 1:
         raise ValueError(f"--shard-size must be at least 1, not {args.shard_size}")
-    sketch = Sketch(args.sketch, args.sketch_seed) if args.sketch else None
-    if args.exact_sample < 0:
-        raise ValueError(f"--exact-sample must be 0 or more, not {args.exact_sample}")
-    return CaptureOptions(
+    options = CaptureOptions(
         reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
         max_length=args.max_length,
         batch_tokens=args.batch_tokens,
         worker=(index, count),
         shard_size=args.shard_size,
         verify=args.verify,
-        sketch=sketch,
-        exact_sample=args.exact_sample if sketch else 0,
         ray=_ray_options(args),
     )
+    return compact_options(options, args.sketch, args.sketch_seed, args.exact_sample)
 
 
 def score_options(args) -> ScoreOptions:
