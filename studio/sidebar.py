@@ -83,7 +83,8 @@ def _form(current: Config) -> Config | None:
             current.exact_sample,
             key="sb_exact_sample",
             help="compact pools: this many seeded pool records are also captured exactly, for the per-neuron "
-            "views (`--exact-sample N`; 0: none)",
+            "views and to calibrate the scores (`--exact-sample N`; 0: none). It is part of the pool's store key "
+            "(scores depend on it), so a new size captures the pool again",
         )
         reductions = st.text_input(
             "Pool reductions",
