@@ -216,13 +216,19 @@ def test_box_and_lasso_on_the_map_then_reload_and_a_new_pool(demo, tmp_path):
 
         # A new pool (5 records): no stale rows or map choices anywhere.
         page.get_by_text("Model and data").click()
+        wait_idle(page)
         page.get_by_role("textbox", name="Candidate pool", exact=True).fill(str(pool))
         page.get_by_role("button", name="Load", exact=True).click()
         page.wait_for_timeout(1000)
         wait_idle(page)
         no_exception(page)
-        page.get_by_text("records chosen here").wait_for(state="detached", timeout=600_000)
-        page.locator('[data-testid="stSidebar"]').get_by_text("5 records").wait_for(timeout=600_000)
+        try:  # one full suite run (not reproduced alone or with the app tests) kept the old pool for 10 minutes
+            page.locator('[data-testid="stSidebar"]').get_by_text("5 records").wait_for(timeout=300_000)
+        except Exception as error:
+            raise AssertionError(
+                f"the new pool did not load; the page says:\n{page.inner_text('body')[:3000]}"
+            ) from error
+        page.get_by_text("records chosen here").wait_for(state="detached", timeout=60_000)
         go_to(page, "Sample explorer")
         assert not page.get_by_role("checkbox", name="chosen on the map").count()
         page.get_by_text("5 of 5 records match").first.wait_for()
