@@ -160,10 +160,6 @@ class Calibration:
             self.sample = self.rows = None
         self._bases: dict[tuple[str, int], SampleBasis] = {}  # shared by every feature scored with this store
 
-    @property
-    def calibrated(self) -> bool:
-        return self.sample is not None
-
     def sample_mean(self, reduction: str) -> np.ndarray | None:
         """The exact sample's mean summary [layers, neurons] (estimates the pool's exact mean), or None."""
         return None if self.sample is None else self.sample.mean(reduction)
