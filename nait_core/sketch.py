@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import sample_rows
-from .store import Store
+from .store import PER_SAMPLE, Store
 
 KINDS = ("gaussian", "achlioptas")
 RECOMMENDED_K = 256  # per layer and reduction, with --reductions mean,last-first: 32 KiB/sample at 7B (docs/methods.md)
@@ -211,9 +211,9 @@ def scoring_note(store: Store) -> str | None:
     sketch = store_sketch(store)
     if sketch is None:
         return None
-    found = exact_sample_store(store)
-    if found and found[0].n_samples >= MIN_CALIBRATION_ROWS:
-        how = f"calibrated on its {found[0].n_samples:,}-record exact sample"
+    sample = Calibration(store, sketch).sample  # the rule the scores use: an exact sample large enough to fit
+    if sample is not None:
+        how = f"calibrated on its {sample.n_samples:,}-record exact sample"
     else:
         how = "from the projection alone (no exact sample: capture with --exact-sample N for closer agreement)"
     return (
@@ -232,36 +232,36 @@ def largest_k(layers: int, reductions: int, budget_bytes: int) -> int:
     return budget_bytes // (reductions * layers * 2)
 
 
-def compact_copy(path, exact, sketch: Sketch, exact_sample: int = 0):
-    """An exact store projected post hoc into a compact store at `path` with the capture's matrices
-    (equal to capturing with `--sketch` up to float16 rounding; tests/test_sketch.py checks it), with, as
-    `--exact-sample N` captures it, the exact values of N seeded records in a store beside it."""
-    from .store import PER_SAMPLE
-
-    path = Path(path)
-    manifest = json.loads((exact.path / "manifest.json").read_text())
-    manifest["options"]["sketch"] = sketch.to_json()
-    manifest.pop("format_version")
-    store = Store.create(path, manifest)
-    for start, end in store.shard_ranges():
+def write_projected(store: Store, exact: Store, sketch: Sketch) -> None:
+    """Fill a created compact store's missing shards with `exact`'s rows projected by the capture's matrices
+    (equal to capturing with `--sketch` up to float16 rounding; tests/test_sketch.py checks it)."""
+    for start, end in store.missing_ranges():
         arrays = {r: sketch.project(exact.rows(r, range(start, end))).astype(np.float16) for r in exact.reductions}
-        arrays.update({name: exact.per_sample(name)[start:end] for name in PER_SAMPLE})
-        store.write_shard(start, end, arrays)
+        store.write_shard(start, end, arrays | {name: exact.per_sample(name)[start:end] for name in PER_SAMPLE})
+
+
+def write_rows(store: Store, exact: Store, rows: np.ndarray) -> None:
+    """Fill a created store's missing shards with `exact`'s rows `rows`, as they are (an exact sample)."""
+    for start, end in store.missing_ranges():
+        picked = rows[start:end]
+        arrays = {r: exact.rows(r, picked).astype(np.float16) for r in exact.reductions}
+        store.write_shard(start, end, arrays | {name: exact.per_sample(name)[picked] for name in PER_SAMPLE})
+
+
+def compact_copy(path, exact, sketch: Sketch, exact_sample: int = 0):
+    """An exact store projected post hoc into a compact store at `path` (`write_projected`), with, as
+    `--exact-sample N` captures it, the exact values of N seeded records in a store beside it."""
+    path = Path(path)
+    source = json.loads((exact.path / "manifest.json").read_text())
+    source.pop("format_version")
+    manifest = json.loads(json.dumps(source))
+    manifest["options"]["sketch"] = sketch.to_json()
+    write_projected(Store.create(path, manifest), exact, sketch)
     if exact_sample:
         rows = sample_rows(exact.n_samples, exact_sample, sketch.seed)
-        manifest = json.loads((exact.path / "manifest.json").read_text())
-        manifest.pop("format_version")
+        manifest = source
         manifest["options"]["exact_sample_of"] = path.name
-        manifest["data"] = {
-            **manifest["data"],
-            "name": f"{manifest['data']['name']}-exact{len(rows)}",
-            "n_samples": len(rows),
-        }
+        manifest["data"] |= {"name": f"{manifest['data']['name']}-exact{len(rows)}", "n_samples": len(rows)}
         manifest["shard_size"] = max(1, min(manifest["shard_size"], len(rows)))
-        sample = Store.create(path.with_name(f"{path.name}-exact{len(rows)}"), manifest)
-        for start, end in sample.shard_ranges():
-            picked = rows[start:end]
-            arrays = {r: exact.rows(r, picked).astype(np.float16) for r in exact.reductions}
-            arrays.update({name: exact.per_sample(name)[picked] for name in PER_SAMPLE})
-            sample.write_shard(start, end, arrays)
+        write_rows(Store.create(path.with_name(f"{path.name}-exact{len(rows)}"), manifest), exact, rows)
     return Store.open(path, verify=False)

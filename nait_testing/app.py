@@ -62,17 +62,16 @@ def compact_demo(root, k: int = 64, exact_sample: int = 40, model: str = "smollm
     """The compact pool (and its exact sample) that `NAIT_SKETCH=k NAIT_EXACT_SAMPLE=exact_sample` makes the
     app open on the demo, written under `root` without the model: the demo's exact pool store (already
     captured there, e.g. by the `demo` fixture) projected post hoc with the capture's own matrices
-    (`Sketch.project`, as `sketch.compact_copy` does) and its seeded sample rows copied, each under the key a
+    (`sketch.write_projected`, as `sketch.compact_copy` does) and its seeded sample rows copied (`write_rows`), each under the key a
     real `nait capture --sketch k --exact-sample n` gives. Returns (compact store, exact sample store, rows)."""
     from dataclasses import replace
-
-    import numpy as np
 
     from nait_core import pipeline
     from nait_core.capture import CaptureOptions, store_key
     from nait_core.data import sample_rows
     from nait_core.models import LazyModel
-    from nait_core.store import PER_SAMPLE, Store
+    from nait_core.sketch import write_projected, write_rows
+    from nait_core.store import Store
 
     lazy = LazyModel(model)
     dataset = pipeline.load_data("demo")  # NAIT_DEMO_SIZE records, as the app reads them
@@ -82,10 +81,7 @@ def compact_demo(root, k: int = 64, exact_sample: int = 40, model: str = "smollm
     key, manifest = store_key(lazy, dataset, None, options, shape=False)
     manifest |= {"shape": exact.manifest["shape"], "shard_size": exact.shard_size}
     compact = Store.create(Path(root) / key, manifest)
-    for start, end in compact.missing_ranges():
-        rows = np.arange(start, end)
-        arrays = {r: options.sketch.project(exact.rows(r, rows)).astype(np.float16) for r in exact.reductions}
-        compact.write_shard(start, end, arrays | {name: exact.per_sample(name)[start:end] for name in PER_SAMPLE})
+    write_projected(compact, exact, options.sketch)
     rows = sample_rows(len(dataset), exact_sample, options.sketch.seed)
     if not exact_sample:
         return Store.open(compact.path), None, rows[:0]
@@ -94,7 +90,5 @@ def compact_demo(root, k: int = 64, exact_sample: int = 40, model: str = "smollm
     sample_key, sample_manifest = store_key(lazy, subset, None, sample_options, shape=False)
     sample_manifest |= {"shape": exact.manifest["shape"]}
     sample = Store.create(Path(root) / sample_key, sample_manifest)
-    for start, end in sample.missing_ranges():
-        arrays = {r: exact.rows(r, rows[start:end]).astype(np.float16) for r in exact.reductions}
-        sample.write_shard(start, end, arrays | {name: exact.per_sample(name)[rows[start:end]] for name in PER_SAMPLE})
+    write_rows(sample, exact, rows)
     return Store.open(compact.path), Store.open(sample.path), rows
