@@ -112,6 +112,10 @@ def target_firing_set(
     return top.reshape(median.shape)
 
 
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+
+
 class Kernel:
     """One method prepared against one feature and one pool: turns summaries into contributions."""
 
@@ -128,22 +132,21 @@ class Kernel:
         if options.method == "overlap":
             self.reduction = "mean"
             self.centre = store.mean("mean") if options.centre else np.zeros((store.n_layers, store.width), np.float32)
-            if self.sketch:
-                # (x − c)·t with t the exact centred target, c the pool mean: the read-out's intercept cancels
-                # against the centre's, leaving (y − ȳ)·w.
-                exact_centre = self.calibration.sample_mean("mean") if options.centre else None
-                if exact_centre is None and options.centre:  # no exact sample: the centre's own projection
-                    target = self.sketch.project(feature.profile) - self.centre
-                    self.target = (target / max(float(np.linalg.norm(target)), 1e-12)).astype(np.float32)
-                else:
-                    target = feature.profile - (exact_centre if options.centre else 0.0)
-                    target = target / max(float(np.linalg.norm(target)), 1e-12)
+            # The exact centre c of the centred target t = (p − c)/‖p − c‖: the pool's mean, or on a compact
+            # pool its exact sample's (None without one).
+            exact_centre = self.centre if not (self.sketch and options.centre) else self.calibration.sample_mean("mean")
+            if self.sketch and options.centre and exact_centre is None:
+                # No exact sample: t in sketch space, the profile's projection centred on the pool's mean.
+                self.target = _unit(self.sketch.project(feature.profile) - self.centre)
+            else:
+                target = _unit(feature.profile - (exact_centre if options.centre else 0.0))
+                if self.sketch:
+                    # x·t read out of y: (y − ȳ)·w, as the read-out's intercept cancels against the centre's.
                     self.target, offset = self.calibration.readout("mean", target)
                     if not options.centre:
                         self.layer_offset = offset
-            else:
-                target = feature.profile - self.centre
-                self.target = (target / max(float(np.linalg.norm(target)), 1e-12)).astype(np.float32)
+                else:
+                    self.target = target
         elif options.method == "jaccard":
             if self.sketch:
                 raise SketchError(
@@ -220,7 +223,8 @@ def map_summaries(store: Store, reduction: str, work) -> None:
 
 def score_store(store: Store, features: list[Feature], options: ScoreOptions) -> list[Scores]:
     """Score every sample of `store` against each feature, in one streaming pass for all features."""
-    calibration = Calibration(store, store_sketch(store)) if store_sketch(store) else None
+    sketch = store_sketch(store)
+    calibration = Calibration(store, sketch) if sketch else None  # one exact-sample fit shared by every feature
     kernels = [Kernel(f, store, options, calibration) for f in features]
     n, layers, count = store.n_samples, store.n_layers, len(features)
     per_layer = np.empty((count, n, layers), dtype=np.float64)

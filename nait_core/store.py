@@ -769,7 +769,7 @@ class Store:
             def add(_, chunk):
                 part = chunk.sum(axis=0)  # float32 over a few hundred rows (pairwise: exact enough), 5× faster
                 with lock:
-                    total.__iadd__(part)
+                    np.add(total, part, out=total)
 
             self.map_chunks((reduction,), add)
             mean = (total / self.n_samples).astype(np.float32)
