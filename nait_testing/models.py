@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from nait_core.data import Dataset, Record
 from nait_core.models import resolve_model_source, wrap_model
 
 TINY = {
@@ -71,3 +72,32 @@ def save_tiny_model(folder: Path, tokenizer, family: str = "llama") -> Path:
     tiny_model(family, tokenizer).model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+TINY_TEXTS = (
+    "What is 2 + 2?",
+    "Write a haiku about rain, please, in five words or so.",
+    "Name a prime.",
+    "Sum 3 and 9, then double it.",
+    "Translate 'cat' to French.",
+    "Why is the sky blue?",
+)
+
+
+def tiny_records(n: int) -> Dataset:
+    """n short chat records (six prompts in turn, answers of growing length): what tiny-model tests capture."""
+    return Dataset(
+        "tiny",
+        [
+            Record(
+                {"i": i},
+                f"mem:{i}",
+                "tiny",
+                [
+                    {"role": "user", "content": TINY_TEXTS[i % len(TINY_TEXTS)]},
+                    {"role": "assistant", "content": "Sure: " * (i + 1)},
+                ],
+            )
+            for i in range(n)
+        ],
+    )

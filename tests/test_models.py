@@ -6,27 +6,10 @@ import torch
 from torch import nn
 
 from nait_core.capture import CaptureOptions, capture, token_activations
-from nait_core.data import Dataset, Record
 from nait_core.models import ModelError, find_neuron_modules, neuron_id, parse_neuron_id, wrap_model
-from nait_testing.models import FAMILIES, tiny_model
+from nait_testing.models import FAMILIES, tiny_model, tiny_records
 
 pytestmark = pytest.mark.model
-
-
-def _records(n=3):
-    texts = ["What is 2 + 2?", "Write a haiku about rain, please, in five words or so.", "Name a prime."]
-    return Dataset(
-        "tiny",
-        [
-            Record(
-                {"i": i},
-                f"mem:{i}",
-                "tiny",
-                [{"role": "user", "content": texts[i % 3]}, {"role": "assistant", "content": "Sure: " * (i + 1)}],
-            )
-            for i in range(n)
-        ],
-    )
 
 
 def test_bundled_model_shape(bundled):
@@ -39,7 +22,7 @@ def test_bundled_model_shape(bundled):
 def test_every_family_captures_its_mlp_neurons(family, tokenizer, tmp_path):
     model = tiny_model(family, tokenizer)
     assert model.n_layers == 3 and model.neurons_per_layer == 48
-    records = _records()
+    records = tiny_records(3)
     report = capture(model, records, tmp_path, CaptureOptions(shard_size=2))
     store = report.store
     assert (store.n_samples, store.n_layers, store.n_neurons) == (3, 3, 48)

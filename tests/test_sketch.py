@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from nait_core.capture import CaptureOptions, Reducer, capture, forward
-from nait_core.data import Dataset, Record, sample_rows
+from nait_core.data import sample_rows
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store, score_store_per_neuron
 from nait_core.sketch import Sketch, SketchError, bytes_per_sample, compact_copy, exact_sample_store, largest_k
 from nait_core.tokens import pad_batch, tokenize
-from nait_testing.models import tiny_model
+from nait_testing.models import tiny_model, tiny_records
 from nait_testing.stores import synthetic_store
 
 pytestmark = pytest.mark.unit
@@ -152,29 +152,6 @@ def test_sizes_and_sample_rows():
     assert len(sample_rows(10, 50)) == 10
 
 
-def _records(n=6):
-    texts = [
-        "What is 2 + 2?",
-        "Write a haiku about rain, please, in five words or so.",
-        "Name a prime.",
-        "Sum 3 and 9, then double it.",
-        "Translate 'cat' to French.",
-        "Why is the sky blue?",
-    ]
-    return Dataset(
-        "tiny",
-        [
-            Record(
-                {"i": i},
-                f"mem:{i}",
-                "tiny",
-                [{"role": "user", "content": texts[i % 6]}, {"role": "assistant", "content": "Sure: " * (i + 1)}],
-            )
-            for i in range(n)
-        ],
-    )
-
-
 @pytest.mark.model
 def test_cli_suggests_sketch_when_exact_would_not_fit(tokenizer, capsys, tmp_path):
     from nait_core.cli import build_parser, warn_if_exact_too_big
@@ -194,7 +171,7 @@ def test_cli_suggests_sketch_when_exact_would_not_fit(tokenizer, capsys, tmp_pat
 @pytest.mark.model
 def test_capture_time_projection_equals_post_hoc_projection(tokenizer, tmp_path):
     model = tiny_model("llama", tokenizer)
-    records = _records()
+    records = tiny_records(6)
     sketch = Sketch(6, seed=1)
     # The hook itself: projecting on the device equals projecting the same float32 rows afterwards.
     tokens = tokenize(records, tokenizer, 64)
@@ -260,9 +237,9 @@ def test_nait_select_on_a_compact_pool_says_how_scores_are_estimated(tiny_model_
     from nait_core.cli import main
 
     pool = tmp_path / "pool.jsonl"
-    pool.write_text("".join(json.dumps({"messages": r.conversation}) + "\n" for r in _records(60).records))
+    pool.write_text("".join(json.dumps({"messages": r.conversation}) + "\n" for r in tiny_records(60).records))
     target = tmp_path / "target.jsonl"
-    target.write_text("".join(json.dumps({"messages": r.conversation}) + "\n" for r in _records(6).records))
+    target.write_text("".join(json.dumps({"messages": r.conversation}) + "\n" for r in tiny_records(6).records))
     common = ["--candidates", str(pool), "--target", str(target), "--model", str(tiny_model_dir)]
     common += ["--store-dir", str(tmp_path / "stores"), "--sketch", "8", "--ratio", "0.1"]
     assert main(["select", *common, "--exact-sample", "40", "--out", str(tmp_path / "a.jsonl")]) == 0
