@@ -208,15 +208,15 @@ def big_studio():
     return build(os.environ["NAIT_BENCH_BIG"])
 
 
-def big_app():
-    """The AppTest script: the synthetic session, then the page named in session state."""
-    import bench_app
+def render_page(studio) -> None:
+    """Draw the page named in session state on `studio` (AppTest scripts below); with `bench_profile` set,
+    under cProfile in this thread, its stats dumped to that file."""
     import streamlit as st
 
     from studio import data_page, map_page, neurons_page, samples_page, select_page, transfer_page
     from studio.session import show
 
-    st.session_state["studio"] = bench_app.big_studio()
+    st.session_state["studio"] = studio
     pages = {
         "data": data_page,
         "samples": samples_page,
@@ -225,7 +225,23 @@ def big_app():
         "select": select_page,
         "transfer": transfer_page,
     }
-    show(pages[st.session_state.get("bench_page", "data")].render)
+    render = pages[st.session_state.get("bench_page", "data")].render
+    profile = st.session_state.get("bench_profile")
+    if profile:
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            show(render)
+        prof.dump_stats(profile)
+    else:
+        show(render)
+
+
+def big_app():
+    """The AppTest script: the synthetic session, then the page named in session state."""
+    import bench_app
+
+    bench_app.render_page(bench_app.big_studio())
 
 
 def bench_big(root: Path) -> list[str]:
@@ -432,30 +448,8 @@ def huge_studio():
 def huge_app():
     """The AppTest script: the 1M compact session, then the page named in session state."""
     import bench_app
-    import streamlit as st
 
-    from studio import data_page, map_page, neurons_page, samples_page, select_page, transfer_page
-    from studio.session import show
-
-    st.session_state["studio"] = bench_app.huge_studio()
-    pages = {
-        "data": data_page,
-        "samples": samples_page,
-        "neurons": neurons_page,
-        "map": map_page,
-        "select": select_page,
-        "transfer": transfer_page,
-    }
-    page = st.session_state.get("bench_page", "data")
-    profile = st.session_state.get("bench_profile")  # a file: profile this rerun's page (cProfile, this thread)
-    if profile:
-        import cProfile
-
-        with cProfile.Profile() as prof:
-            show(pages[page].render)
-        prof.dump_stats(profile)
-    else:
-        show(pages[page].render)
+    bench_app.render_page(bench_app.huge_studio())
 
 
 def profile_huge(root: Path, out: Path) -> None:
