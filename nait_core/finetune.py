@@ -3,21 +3,27 @@
 Records are rendered with the model's chat template and tokenized by `tokens.tokenize`; the loss
 covers response tokens only (labels before `response_start` are -100). Training runs in Hugging Face
 `Trainer` with fixed seeds (same settings and seed => same run), bf16 on CUDA when supported, and a
-progress callback that reports steps, loss and ETA.
+progress callback that reports steps, loss and ETA. Given a checkpoint folder, it saves the whole
+training state there every few minutes and resumes from it, so an interrupted run continues where it
+stopped and ends as the uninterrupted run would.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 
-from .data import Dataset
+from . import atomic
+from .data import Dataset, content_hash
 from .models import LoadedModel
 from .tokens import tokenize
 
@@ -58,17 +64,20 @@ class TrainProgress:
     step: int
     total_steps: int
     loss: float | None  # the latest logged training loss
-    seconds: float
+    seconds: float  # since this process started (or resumed) training
+    resumed_at: int = 0  # the checkpoint's step this process resumed from
 
     @property
     def eta_seconds(self) -> float:
-        return self.seconds / self.step * (self.total_steps - self.step) if self.step else float("nan")
+        done = self.step - self.resumed_at
+        return self.seconds / done * (self.total_steps - self.step) if done > 0 else float("nan")
 
     def describe(self) -> str:
         eta = self.eta_seconds
-        eta_text = "?" if eta != eta else f"{int(eta // 60)}:{int(eta % 60):02d}"
+        eta_text = "?" if eta != eta else f"{int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}"
         loss = "?" if self.loss is None else f"{self.loss:.4f}"
-        return f"step {self.step}/{self.total_steps} · loss {loss} · ETA {eta_text}"
+        resumed = f" (resumed at {self.resumed_at})" if self.resumed_at else ""
+        return f"step {self.step}/{self.total_steps}{resumed} · loss {loss} · ETA {eta_text}"
 
 
 TrainCallback = Callable[[TrainProgress], None]
@@ -81,6 +90,8 @@ class Trained:
     dropped: int  # records left out: their response was truncated away
     final_loss: float | None  # the last logged training loss
     steps: int = 0  # optimiser steps taken
+    precision: str = ""  # what the arithmetic ran in: "bf16 mixed" or the weights' dtype
+    resumed_at: int = 0  # the checkpoint step training resumed from (0: from the start)
 
 
 def training_examples(dataset: Dataset, tokenizer, max_length: int) -> list[dict]:
@@ -115,19 +126,62 @@ def planned_steps(examples: int, settings: FinetuneSettings) -> int:
     return math.ceil(settings.epochs * per_epoch)
 
 
+CHECKPOINT_KEY = "nait-checkpoint.json"  # what the checkpoints in a folder were trained on
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The latest complete `checkpoint-<step>` in `folder`: Trainer writes trainer_state.json last, so
+    a checkpoint cut short by an interruption (without it) is passed over."""
+    done = [c for c in folder.glob("checkpoint-*") if c.name[11:].isdigit() and (c / "trainer_state.json").is_file()]
+    return max(done, key=lambda c: int(c.name[11:]), default=None)
+
+
+def _checkpoint_key(settings: FinetuneSettings, model: LoadedModel, examples: list[dict]) -> dict:
+    return {
+        "settings": asdict(settings),
+        "model": model.name,
+        "examples": content_hash(json.dumps(e["input_ids"]) + json.dumps(e["labels"]) for e in examples),
+    }
+
+
+def _open_checkpoints(folder: Path, key: dict) -> Path | None:
+    """Prepare `folder` for checkpoints of the run `key` describes; the checkpoint to resume from, if any.
+    Checkpoints of another run are refused, never resumed or overwritten."""
+    saved = folder / CHECKPOINT_KEY
+    if saved.is_file():
+        if json.loads(saved.read_text(encoding="utf-8")) != key:
+            raise ValueError(
+                f"{folder} holds checkpoints of another training run (other settings, model or records); "
+                "remove the folder to start this run afresh"
+            )
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(saved, json.dumps(key, indent=1))
+    return last_checkpoint(folder)
+
+
 def finetune(
     model: LoadedModel,
     dataset: Dataset,
     settings: FinetuneSettings = FinetuneSettings(),
     progress: TrainCallback | None = None,
+    checkpoints: Path | str | None = None,
+    checkpoint_seconds: float = 600.0,
 ) -> Trained:
-    """Train `model` (changed in place: load a fresh copy per run)."""
+    """Train `model` (changed in place: load a fresh copy per run).
+
+    With `checkpoints` (a folder), the training state (adapter or weights, optimiser, schedule, random
+    generators, data position) is saved there every `checkpoint_seconds` of training, the previous one
+    removed once the new one is complete, and a later call with the same model, records and settings
+    resumes from the latest. The folder is left for the caller to remove when the result is safe."""
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
     set_seed(settings.seed)
     examples = training_examples(dataset, model.tokenizer, settings.max_length)
     if not examples:
         raise ValueError(f"nothing to train on: no record of {dataset.name!r} keeps a response token")
+    resume = _open_checkpoints(Path(checkpoints), _checkpoint_key(settings, model, examples)) if checkpoints else None
+    resumed_at = int(resume.name[11:]) if resume else 0
     network = model.model
     if settings.method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -145,6 +199,7 @@ def finetune(
     else:
         network.requires_grad_(True)
     cuda = model.device.type == "cuda"
+    bf16 = cuda and torch.cuda.is_bf16_supported()
 
     class Report(TrainerCallback):
         started, loss = time.perf_counter(), None
@@ -154,13 +209,36 @@ def finetune(
                 self.loss = float(logs["loss"])
                 if progress:
                     progress(
-                        TrainProgress(state.global_step, state.max_steps, self.loss, time.perf_counter() - self.started)
+                        TrainProgress(
+                            state.global_step,
+                            state.max_steps,
+                            self.loss,
+                            time.perf_counter() - self.started,
+                            resumed_at,
+                        )
                     )
+
+    class SaveOnTime(TrainerCallback):
+        """Ask Trainer for a checkpoint every `checkpoint_seconds` (not at the last step: the caller
+        keeps the result), and keep only the newest complete one."""
+
+        last = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.perf_counter() - self.last >= checkpoint_seconds and state.global_step < state.max_steps:
+                control.should_save = True
+
+        def on_save(self, args, state, control, **kwargs):
+            self.last = time.perf_counter()
+            newest = last_checkpoint(Path(args.output_dir))
+            for old in Path(args.output_dir).glob("checkpoint-*"):
+                if old != newest:
+                    shutil.rmtree(old, ignore_errors=True)
 
     report = Report()
     with tempfile.TemporaryDirectory(prefix="nait-finetune-") as scratch:
         args = TrainingArguments(
-            output_dir=scratch,
+            output_dir=str(checkpoints) if checkpoints else scratch,
             per_device_train_batch_size=settings.batch_size,
             gradient_accumulation_steps=settings.grad_accum,
             num_train_epochs=settings.epochs,
@@ -171,10 +249,10 @@ def finetune(
             lr_scheduler_type="linear",
             seed=settings.seed,
             data_seed=settings.seed,
-            bf16=cuda and torch.cuda.is_bf16_supported(),
+            bf16=bf16,
             use_cpu=not cuda,
             logging_steps=1,
-            save_strategy="no",
+            save_strategy="no",  # checkpoints come from SaveOnTime only
             report_to="none",
             disable_tqdm=True,
             remove_unused_columns=False,
@@ -185,8 +263,16 @@ def finetune(
             args=args,
             train_dataset=examples,
             data_collator=collate(model.tokenizer.pad_token_id),
-            callbacks=[report],
+            callbacks=[report] + ([SaveOnTime()] if checkpoints else []),
         )
         trainer.remove_callback(PrinterCallback)  # progress goes through our callback only
-        output = trainer.train()
-    return Trained(network.eval(), len(examples), len(dataset) - len(examples), report.loss, int(output.global_step))
+        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return Trained(
+        network.eval(),
+        len(examples),
+        len(dataset) - len(examples),
+        report.loss,
+        int(output.global_step),
+        "bf16 mixed" if bf16 else str(next(network.parameters()).dtype).removeprefix("torch."),
+        resumed_at,
+    )

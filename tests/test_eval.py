@@ -1,5 +1,6 @@
 """`nait eval`: metrics on hand-made cases, baselines, and the harness on a tiny random model."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -205,6 +206,39 @@ def test_finetune_is_seeded_and_full_tuning_changes_the_weights(tokenizer):
     assert full.network is model.model and not torch.equal(before, model.model.lm_head.weight)
 
 
+def test_interrupted_training_resumes_from_its_checkpoint_and_ends_as_uninterrupted(tokenizer, tmp_path):
+    data = Dataset("four", [_record(f"What is {i} + {i}?", f"It is {2 * i}.") for i in range(4)])
+    settings = FinetuneSettings(max_steps=6, batch_size=1, seed=3)  # LoRA dropout: the random state matters
+
+    def lora_weights(trained):
+        return {k: v.detach().clone() for k, v in trained.network.named_parameters() if "lora_" in k}
+
+    whole_losses = []
+    whole = finetune(tiny_model("llama", tokenizer), data, settings, lambda p: whole_losses.append(p.loss))
+
+    folder = tmp_path / "ckpt"
+
+    def stop_at_step_4(p):
+        if p.step == 4:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):  # a checkpoint after every step (never after the last)
+        finetune(tiny_model("llama", tokenizer), data, settings, stop_at_step_4, folder, checkpoint_seconds=0)
+    assert [c.name for c in folder.glob("checkpoint-*")] == ["checkpoint-3"]  # older ones removed
+    (folder / "checkpoint-9").mkdir()  # one cut short before its trainer_state.json: passed over
+    resumed_steps = []
+    resumed = finetune(tiny_model("llama", tokenizer), data, settings, resumed_steps.append, folder, 0)
+    assert resumed.resumed_at == 3 and [p.step for p in resumed_steps] == [4, 5, 6]
+    assert resumed_steps[0].describe().startswith("step 4/6 (resumed at 3)")
+    assert [p.loss for p in resumed_steps] == pytest.approx(whole_losses[3:], rel=1e-5)
+    for name, value in lora_weights(whole).items():
+        torch.testing.assert_close(lora_weights(resumed)[name], value, rtol=1e-5, atol=1e-6)
+    assert whole.precision == resumed.precision == "float32"
+
+    with pytest.raises(ValueError, match="checkpoints of another training run"):
+        finetune(tiny_model("llama", tokenizer), data, FinetuneSettings(max_steps=7, batch_size=1), None, folder)
+
+
 # ---------------------------------------------------------------- the harness
 
 
@@ -292,6 +326,43 @@ def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
     assert evaluate.load_results(out, settings, results["data"])["arms"] == results["arms"]
     with pytest.raises(ValueError, match="other data"):  # saved selections index this very pool
         evaluate.load_results(out, settings, {**results["data"], "pool": "changed"})
+
+
+def test_an_arm_interrupted_mid_training_resumes_there_even_on_another_device(tmp_path, tokenizer):
+    three_steps = FinetuneSettings(max_steps=3, batch_size=1, max_length=320)
+    on_cpu = eval_settings(tmp_path, methods=("random",), base=False, device="cpu", finetune=three_steps)
+    out = tmp_path / "run"
+    load = lambda: tiny_model("llama", tokenizer)  # noqa: E731
+
+    def stop_at_step_2(p):
+        if p.stage == "train" and p.train and p.train.step == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_eval(on_cpu, out, load, stop_at_step_2, checkpoint_minutes=1e-9)  # a checkpoint every step
+    folder = evaluate.checkpoint_folder(out, evaluate.Arm("random#0", "random"))
+    assert folder == out / "checkpoints" / "random-0" and (folder / "checkpoint-1" / "trainer_state.json").is_file()
+
+    steps = []
+    default_device = dataclasses.replace(on_cpu, device=None)  # the recipe is unchanged: it resumes
+    results = run_eval(default_device, out, load, lambda p: p.train and steps.append(p.train.step))
+    arm = results["arms"]["random#0"]
+    assert steps == [2, 3] and arm["train_resumed_at_step"] == 1 and arm["train_steps"] == 3
+    assert arm["device"] == "cpu" and arm["train_precision"] == "float32"
+    assert not folder.exists()  # removed once the arm's result was saved
+    with pytest.raises(ValueError, match="other settings"):  # the recipe still has to match
+        run_eval(dataclasses.replace(default_device, finetune=FinetuneSettings(max_steps=4)), out, load)
+
+
+@pytest.mark.unit
+def test_device_note_names_where_arms_ran_only_when_they_differ():
+    arms = {"base": {"device": "cuda"}, "overlap": {"device": "cuda", "train_precision": "bf16 mixed"}}
+    assert evaluate.device_note({"arms": arms}) == ""
+    arms["full"] = {"device": "cpu", "train_precision": "float32"}
+    assert evaluate.device_note({"arms": arms}) == (
+        "Arms ran on more than one device: cuda: base; cuda, trained in bf16 mixed: overlap; "
+        "cpu, trained in float32: full."
+    )
 
 
 @pytest.mark.slow
@@ -523,7 +594,7 @@ def test_step_matched_full_arm_composition_and_comparison(tmp_path, tokenizer):
     )
     results = run_eval(settings, tmp_path / "run", lambda: tiny_model("llama", tokenizer))
     arms = results["arms"]
-    assert list(arms) == ["base", "overlap", "length", "random#0", "random#1", "full", "full-matched"]
+    assert list(arms) == ["base", "overlap", "length", "random#0", "random#1", "full-matched", "full"]
     # 34 records, ratio 0.25 -> 8 selected -> 2 steps of batch 4; full-matched stops there, full goes on (9 steps).
     assert evaluate.matched_steps(settings, 34) == 2
     assert arms["overlap"]["train_steps"] == arms["length"]["train_steps"] == arms["full-matched"]["train_steps"] == 2

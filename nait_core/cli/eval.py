@@ -84,6 +84,13 @@ def add_eval_parser(subparsers) -> None:
         type=int,
         help="generation metrics (GSM8K, HumanEval) on the first N held-out records only; the loss uses all",
     )
+    p.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        default=10.0,
+        help="save an arm's training state under OUT/checkpoints every M minutes, so an interrupted arm "
+        "resumes mid-way on the next run (0: never); removed once the arm is measured",
+    )
     p.set_defaults(func=cmd_eval)
 
 
@@ -147,7 +154,7 @@ def progress_printer(every: float = 5.0, clock: Callable[[], float] = time.monot
 
 def cmd_eval(args) -> None:
     settings = settings_from_args(args)
-    results = run_eval(settings, args.out, progress=progress_printer())
+    results = run_eval(settings, args.out, progress=progress_printer(), checkpoint_minutes=args.checkpoint_minutes)
     print(results_table(results))
     charts = Path(args.out) / "charts.html"
     atomic.write_text(

@@ -17,7 +17,7 @@ held-out part (measured); the held-out part is never given to selection or train
 records that also occur in the pool or a subset are left out of the measurement and counted.
 
 Modules: `settings` (the settings, the arms, the data and the target split), `run` (each arm's selection,
-fine-tuning and measurement; results.json on disk and resume), `report` (the table, paired comparisons,
+fine-tuning and measurement; results.json on disk, checkpoints and resume), `report` (the table, paired comparisons,
 charts, results.md). The command line is `nait_core.cli.eval`.
 """
 
@@ -26,6 +26,7 @@ from .report import (
     comparison_references,
     comparison_table,
     composition_table,
+    device_note,
     group_per_problem,
     paired_bootstrap,
     paired_comparison,
@@ -38,6 +39,7 @@ from .report import (
 from .run import (
     ArmProgress,
     arm_finetune_settings,
+    checkpoint_folder,
     composition,
     compositions,
     load_results,
@@ -73,12 +75,14 @@ __all__ = [
     "arm_finetune_settings",
     "arm_status",
     "arms_of",
+    "checkpoint_folder",
     "comparison_references",
     "comparison_table",
     "composition",
     "composition_table",
     "compositions",
     "data_fingerprint",
+    "device_note",
     "group_per_problem",
     "load_eval_data",
     "load_results",

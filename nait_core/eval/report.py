@@ -27,6 +27,8 @@ def arm_status(results: dict) -> list[dict]:
                 "status": "finished" if arm else "pending",
                 "selection_saved": name in results.get("selections", {}),
                 "train_records": (arm or {}).get("n_train"),
+                "device": (arm or {}).get("device"),
+                "train_precision": (arm or {}).get("train_precision"),
                 "final_train_loss": (arm or {}).get("final_train_loss"),
                 "train_seconds": (arm or {}).get("train_seconds"),
                 "measure_seconds": (arm or {}).get("measure_seconds"),
@@ -113,6 +115,19 @@ def results_figures(results: dict) -> dict:
         figure.update_layout(title=name, xaxis_title="arm", yaxis_title=metric, template="plotly_white")
         figures[name] = figure
     return figures
+
+
+def device_note(results: dict) -> str:
+    """A line naming where each arm ran when they did not all run on one device (a run resumed
+    elsewhere), else ""."""
+    where: dict[str, list[str]] = {}
+    for name, arm in results["arms"].items():
+        device = arm.get("device") or "unrecorded"
+        precision = arm.get("train_precision")
+        where.setdefault(device + (f", trained in {precision}" if precision else ""), []).append(name)
+    if len({k.split(",")[0] for k in where}) < 2:
+        return ""
+    return "Arms ran on more than one device: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in where.items()) + "."
 
 
 def composition_table(results: dict) -> str:
@@ -241,7 +256,7 @@ def comparison_table(rows: list[dict]) -> str:
 
 def results_markdown(results: dict) -> str:
     """results.md: the metric table, the paired comparisons per target, and what each arm selected."""
-    parts = [results_table(results)]
+    parts = [results_table(results)] + [note for note in [device_note(results)] if note]
     for target in (results.get("settings") or {}).get("targets") or []:
         try:
             for reference in comparison_references(results, target):

@@ -3,13 +3,18 @@
 Two phases. Phase 1 computes every arm's selection with one loaded model and saves the indices;
 phase 2 trains and measures one arm at a time on a freshly loaded model. `results.json` (every number
 and the exact settings) and `results.md` (the table) are rewritten atomically after each step, so an
-interrupted run resumes at the next unfinished arm and finished arms are never lost.
+interrupted run resumes at the next unfinished arm and finished arms are never lost; an arm's training
+saves its state under `<out>/checkpoints/` every few minutes, so a long arm resumes mid-way too.
+
+A run may resume on another device (a GPU run finished on a CPU, say): the device is not part of the
+recipe, so each arm records where it trained and in what precision, and the table says so when they differ.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,7 +28,7 @@ from ..baselines import BASELINES, baseline_scores
 from ..data import Dataset
 from ..finetune import FinetuneSettings, TrainProgress, finetune, planned_steps
 from ..metrics import measure_per_problem
-from ..models import LazyModel, LoadedModel
+from ..models import LazyModel, LoadedModel, slugify
 from ..pipeline import run_select
 from ..progress import ProgressCallback
 from ..scoring import ScoreOptions
@@ -127,21 +132,35 @@ def compositions(results: dict, data: EvalData, settings: EvalSettings) -> dict:
 # ---------------------------------------------------------------- results
 
 
+def _recipe(settings: dict) -> dict:
+    """The settings that decide what an arm measures: all but the device it runs on."""
+    return {k: v for k, v in settings.items() if k != "device"}
+
+
 def load_results(out: Path, settings: EvalSettings, fingerprint: dict) -> dict:
-    """The results so far in `out`, or a fresh record. Refuses results made with other settings or data."""
+    """The results so far in `out`, or a fresh record. Refuses results made with other settings or data;
+    another device is accepted (arms finished before keep the device they ran on)."""
     path = out / "results.json"
     if path.exists():
         results = json.loads(path.read_text(encoding="utf-8"))
-        saved = {"settings": settings_from_json(results.get("settings") or {}).to_json(), "data": results.get("data")}
-        for name, now in (("settings", settings.to_json()), ("data", fingerprint)):
+        saved_settings = settings_from_json(results.get("settings") or {}).to_json()
+        saved = {"settings": _recipe(saved_settings), "data": results.get("data")}
+        for name, now in (("settings", _recipe(settings.to_json())), ("data", fingerprint)):
             if saved[name] != now:
                 raise ValueError(
                     f"{path} was made with other {name}; give another output folder to start afresh "
                     f"(or the same {name} to resume)"
                 )
+        for arm in results["arms"].values():  # arms from before arms recorded their device
+            arm.setdefault("device", saved_settings["device"] or "default")
         results["settings"] = settings.to_json()
         return results
     return {"settings": settings.to_json(), "data": fingerprint, "selections": {}, "arms": {}}
+
+
+def checkpoint_folder(out: Path, arm: Arm) -> Path:
+    """Where `arm`'s training saves its state while it runs (removed once the arm is measured)."""
+    return out / "checkpoints" / slugify(arm.name)
 
 
 def save_results(out: Path, results: dict) -> None:
@@ -195,11 +214,13 @@ def run_eval(
     out: Path | str,
     load: Callable[[], LoadedModel] | None = None,
     progress: Callable[[ArmProgress], None] | None = None,
+    checkpoint_minutes: float = 10.0,
 ) -> dict:
     """Run (or resume) every arm; returns the results record also written to `out/results.json`.
 
     `load` returns a fresh base model each call (default: the model the settings name, as the CLI's
-    model options do)."""
+    model options do). Training saves its state every `checkpoint_minutes` (0: never) so an interrupted
+    arm resumes at its last checkpoint."""
     out = Path(out)
     load = load or (
         lambda: LazyModel(
@@ -252,6 +273,7 @@ def run_eval(
         model = load()
         started = time.perf_counter()
         network, trained_info = model.model, {}
+        checkpoints = checkpoint_folder(out, arm)
         if train_data is not None:
             report(ArmProgress(arm.name, i, len(arms), "train"))
             run = finetune(
@@ -259,6 +281,8 @@ def run_eval(
                 train_data,
                 arm_finetune_settings(arm, settings, len(data.pool)),
                 lambda p, a=arm.name, i=i: report(ArmProgress(a, i, len(arms), "train", p)),
+                checkpoints if checkpoint_minutes > 0 else None,
+                checkpoint_minutes * 60,
             )
             network = run.network
             trained_info = {
@@ -266,6 +290,9 @@ def run_eval(
                 "train_dropped_truncated": run.dropped,
                 "final_train_loss": run.final_loss,
                 "train_steps": run.steps,
+                "train_precision": run.precision,
+                # train_seconds then counts this process only
+                **({"train_resumed_at_step": run.resumed_at} if run.resumed_at else {}),
             }
         trained = time.perf_counter()
         report(ArmProgress(arm.name, i, len(arms), "measure"))
@@ -281,6 +308,7 @@ def run_eval(
             "seed": arm.seed,
             "path": arm.path,
             "n_train": None if train_data is None else len(train_data),
+            "device": str(model.device),
             **trained_info,
             "train_seconds": trained - started,
             "measure_seconds": time.perf_counter() - trained,
@@ -289,6 +317,7 @@ def run_eval(
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         save_results(out, results)
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the arm's result is safe on disk
         report(ArmProgress(arm.name, i, len(arms), "done"))
         del model, network
     return results

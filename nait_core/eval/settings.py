@@ -84,10 +84,11 @@ def arms_of(settings: EvalSettings) -> list[Arm]:
             arms += [Arm(f"random#{s}", "random", "random", s) for s in settings.random_seeds]
         else:
             arms.append(Arm(method, "method", method))
-    if settings.full and settings.full_steps in ("epoch", "both"):
-        arms.append(Arm("full", "full"))
+    # step-matched before full: the short arm first, so an interrupted run has more arms finished
     if settings.full and settings.full_steps in ("matched", "both"):
         arms.append(Arm("full-matched", "full-matched"))
+    if settings.full and settings.full_steps in ("epoch", "both"):
+        arms.append(Arm("full", "full"))
     arms += [Arm(name, "subset", path=p) for name, p in zip(subset_names(settings), settings.subsets)]
     return arms
 
