@@ -17,15 +17,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from . import atomic
-from .models import LoadedModel, neuron_id
+from .neuron_ids import neuron_id
 from .scoring import Kernel, ScoreOptions, Scores, explain
 from .selection import Cut, percentile, ranking
 from .store import Store
+
+if TYPE_CHECKING:  # the model code (and torch) loads only when a function needs a model
+    from .models import LoadedModel
 
 STD_FLOOR = 0.1  # a neuron's spread is at least this share of its layer's median spread (no z from a dead neuron)
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .data import sample_rows
 from .features import Feature
-from .models import neuron_id
+from .neuron_ids import neuron_id
 from .scoring import ScoreOptions, Scores, explain
 from .selection import agreement, percentile, ranking
 from .sketch import store_sketch

@@ -160,18 +160,6 @@ def slugify(text: str) -> str:
 # ---------------------------------------------------------------- neuron sites
 
 
-def neuron_id(layer: int, index: int) -> str:
-    """The one name of a neuron everywhere (CLI, app, files): `L12.N345`."""
-    return f"L{layer}.N{index}"
-
-
-def parse_neuron_id(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"L(\d+)\.N(\d+)", text.strip())
-    if not match:
-        raise ValueError(f"not a neuron id: {text!r} (expected e.g. L12.N345)")
-    return int(match.group(1)), int(match.group(2))
-
-
 def find_neuron_modules(model: nn.Module, module_path: str | None = None) -> list[nn.Module]:
     """Return each decoder layer's down projection, in layer order.
 

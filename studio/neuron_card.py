@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explain
-from nait_core.models import neuron_id
+from nait_core.neuron_ids import neuron_id
 from nait_core.scoring import ScoreOptions
 
 from . import exactness, urlstate

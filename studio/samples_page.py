@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explain
-from nait_core.models import parse_neuron_id
+from nait_core.neuron_ids import parse_neuron_id
 
 from . import charts, exactness, neuron_card, urlstate
 from .session import NoExactSample, Settings, Studio, settings

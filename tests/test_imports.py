@@ -13,7 +13,21 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[1]
 # Reading records, stores and features, scoring a captured store and exporting a selection need no model.
-LIGHT = ("data", "sources", "datasets", "store", "selection", "features", "scoring", "sketch", "atomic", "progress")
+LIGHT = (
+    "data",
+    "sources",
+    "datasets",
+    "store",
+    "selection",
+    "features",
+    "scoring",
+    "sketch",
+    "atomic",
+    "progress",
+    "explore",
+    "explain",
+    "neuron_ids",
+)
 HEAVY = ("torch", "transformers")
 
 

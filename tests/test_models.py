@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from nait_core.capture import CaptureOptions, capture, token_activations
-from nait_core.models import ModelError, find_neuron_modules, neuron_id, parse_neuron_id, wrap_model
+from nait_core.models import ModelError, find_neuron_modules, wrap_model
+from nait_core.neuron_ids import neuron_id, parse_neuron_id
 from nait_testing.models import FAMILIES, tiny_model, tiny_records
 
 pytestmark = pytest.mark.model

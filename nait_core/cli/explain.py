@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import explain
 from ..capture import capture
-from ..models import parse_neuron_id
+from ..neuron_ids import parse_neuron_id
 from ..pipeline import run_select, unique_names
 from ..scoring import fire_thresholds
 from ..selection import Cut
