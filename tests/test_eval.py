@@ -206,9 +206,10 @@ def test_finetune_is_seeded_and_full_tuning_changes_the_weights(tokenizer):
     assert full.network is model.model and not torch.equal(before, model.model.lm_head.weight)
 
 
-def test_interrupted_training_resumes_from_its_checkpoint_and_ends_as_uninterrupted(tokenizer, tmp_path):
+@pytest.mark.parametrize("stop", [4, 6])  # in the first epoch, and in the second (4 records, batch 1)
+def test_interrupted_training_resumes_from_its_checkpoint_and_ends_as_uninterrupted(tokenizer, tmp_path, stop):
     data = Dataset("four", [_record(f"What is {i} + {i}?", f"It is {2 * i}.") for i in range(4)])
-    settings = FinetuneSettings(max_steps=6, batch_size=1, seed=3)  # LoRA dropout: the random state matters
+    settings = FinetuneSettings(max_steps=7, batch_size=1, seed=3)  # LoRA dropout: the random state matters
 
     def lora_weights(trained):
         return {k: v.detach().clone() for k, v in trained.network.named_parameters() if "lora_" in k}
@@ -218,25 +219,25 @@ def test_interrupted_training_resumes_from_its_checkpoint_and_ends_as_uninterrup
 
     folder = tmp_path / "ckpt"
 
-    def stop_at_step_4(p):
-        if p.step == 4:
+    def interrupt(p):
+        if p.step == stop:
             raise Interrupt
 
     with pytest.raises(Interrupt):  # a checkpoint after every step (never after the last)
-        finetune(tiny_model("llama", tokenizer), data, settings, stop_at_step_4, folder, checkpoint_seconds=0)
-    assert [c.name for c in folder.glob("checkpoint-*")] == ["checkpoint-3"]  # older ones removed
+        finetune(tiny_model("llama", tokenizer), data, settings, interrupt, folder, checkpoint_seconds=0)
+    assert [c.name for c in folder.glob("checkpoint-*")] == [f"checkpoint-{stop - 1}"]  # older ones removed
     (folder / "checkpoint-9").mkdir()  # one cut short before its trainer_state.json: passed over
     resumed_steps = []
     resumed = finetune(tiny_model("llama", tokenizer), data, settings, resumed_steps.append, folder, 0)
-    assert resumed.resumed_at == 3 and [p.step for p in resumed_steps] == [4, 5, 6]
-    assert resumed_steps[0].describe().startswith("step 4/6 (resumed at 3)")
-    assert [p.loss for p in resumed_steps] == pytest.approx(whole_losses[3:], rel=1e-5)
+    assert resumed.resumed_at == stop - 1 and [p.step for p in resumed_steps] == list(range(stop, 8))
+    assert resumed_steps[0].describe().startswith(f"step {stop}/7 (resumed at {stop - 1})")
+    assert [p.loss for p in resumed_steps] == pytest.approx(whole_losses[stop - 1 :], rel=1e-5)
     for name, value in lora_weights(whole).items():
         torch.testing.assert_close(lora_weights(resumed)[name], value, rtol=1e-5, atol=1e-6)
     assert whole.precision == resumed.precision == "float32"
 
     with pytest.raises(ValueError, match="checkpoints of another training run"):
-        finetune(tiny_model("llama", tokenizer), data, FinetuneSettings(max_steps=7, batch_size=1), None, folder)
+        finetune(tiny_model("llama", tokenizer), data, FinetuneSettings(max_steps=8, batch_size=1), None, folder)
 
 
 # ---------------------------------------------------------------- the harness
