@@ -96,6 +96,8 @@ def status_frame(results: dict) -> pd.DataFrame:
                 "status": s["status"],
                 "selection saved": "yes" if s["selection_saved"] else "—",
                 "train records": "—" if s["train_records"] is None else str(s["train_records"]),
+                "device": s["device"] or "",
+                "precision": s["train_precision"] or "",
                 "final train loss": s["final_train_loss"],
                 "train s": seconds(s["train_seconds"]),
                 "measure s": seconds(s["measure_seconds"]),
@@ -268,6 +270,8 @@ def _results(folder: Path) -> None:
             "Loss: lower is better; exact_match, pass@1, accuracy: higher is better."
         )
         st.dataframe(summary_frame(results), hide_index=True, width="stretch", key="outcomes_table")
+        if note := evaluate.device_note(results):  # a run resumed elsewhere: say which arms ran where
+            st.caption(note)
         figures = evaluate.results_figures(results)
         columns = st.columns(2)
         for i, (name, figure) in enumerate(figures.items()):

@@ -100,6 +100,8 @@ def test_page_shows_the_results_on_file(page, eval_dir):
         "random#2": "pending",
     }
     assert status.loc["random#2", "selection saved"] == "yes"
+    assert status.loc["random#0", "device"] == "cpu" and status.loc["random#0", "precision"] == "float32"
+    assert not any("more than one device" in c.value for c in at.caption)  # every arm ran on the CPU
     assert any("3 of 4 arms finished" in p.proto.text for p in at.get("progress"))
 
     charts = at.get("plotly_chart")
@@ -215,3 +217,17 @@ def test_page_on_results_of_an_older_version(monkeypatch):
     check(at)
     assert not at.error and len(at.dataframe) == 2 and not at.table
     assert any("no per-problem" in i.value for i in at.info) and any("did not record" in i.value for i in at.info)
+
+
+def test_page_says_where_arms_ran_when_a_run_moved_device(eval_dir, monkeypatch, tmp_path):
+    results = json.loads((eval_dir / "partial" / "results.json").read_text())
+    results["arms"]["base"]["device"] = "cuda:0"  # as if the run started on a GPU and resumed on a CPU
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "moved" / "results.json").write_text(json.dumps(results))
+    monkeypatch.setenv("NAIT_EVAL_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/outcomes.py")
+    at.run()
+    check(at)
+    notes = [c.value for c in at.caption if "more than one device" in c.value]
+    assert notes == ["Arms ran on more than one device: cuda:0: base; cpu, trained in float32: random#0, random#1."]
