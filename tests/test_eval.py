@@ -14,7 +14,7 @@ from nait_core.baselines import baseline_scores, cached_baseline_scores, ifd_sco
 from nait_core.cli.eval import progress_printer, settings_from_args
 from nait_core.data import Dataset, Record
 from nait_core.datasets import load_builtin
-from nait_core.eval import results_table, run_eval, split_target
+from nait_core.eval import paired_comparison, results_table, run_eval, split_target
 from nait_core.finetune import FinetuneSettings, finetune, training_examples
 from nait_core.metrics import (
     MeasureSettings,
@@ -533,15 +533,39 @@ def _general_file(path, n=40):
     return str(path)
 
 
-def _pool_tool():
+def _bench_tool(name: str):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "make_rare_pool", Path(__file__).parents[1] / "bench" / "make_rare_pool.py"
-    )
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _pool_tool():
+    return _bench_tool("make_rare_pool")
+
+
+@pytest.mark.unit
+def test_runs_on_the_same_heldout_problems_compare_paired_across_runs(capsys):
+    def run(*losses, heldout=("gsm8k:1", "gsm8k:2", "gsm8k:3")):
+        arms = {
+            name: {"group": name.split("#")[0], "per_problem": {"gsm8k": {"nll": nll, "tokens": [10, 10, 10]}}}
+            for name, nll in losses
+        }
+        return {"settings": {}, "targets": {"gsm8k": {"heldout": list(heldout)}}, "arms": arms}
+
+    tool = _bench_tool("compare_runs")
+    a = run(("base", [5, 5, 5]), ("random#0", [4, 4, 4]), ("random#1", [2, 2, 2]))
+    b = run(("overlap", [1, 1, 1]))
+    pooled = tool.merged({"a": a, "b": b}, "gsm8k")
+    rows = {r["arm"]: r for r in paired_comparison(pooled, "gsm8k", "a:random")}
+    assert rows["b:overlap"]["difference"] == pytest.approx((1 - 3) / 10)  # against the seeds' mean
+    assert rows["a:base"]["wins"] == 0 and rows["a:base"]["losses"] == 3
+    single = tool.merged({"a": a, "b": b}, "gsm8k", by_run=True)
+    assert {r["arm"] for r in paired_comparison(single, "gsm8k", "a:random#1")} == {"a:base", "a:random#0", "b:overlap"}
+    with pytest.raises(SystemExit, match="same held-out"):
+        tool.merged({"a": a, "c": run(("x", [1, 1, 1]), heldout=("gsm8k:9", "gsm8k:2", "gsm8k:3"))}, "gsm8k")
 
 
 def _rare_pool(tmp_path):
