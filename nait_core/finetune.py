@@ -140,6 +140,7 @@ def _checkpoint_key(settings: FinetuneSettings, model: LoadedModel, examples: li
     return {
         "settings": asdict(settings),
         "model": model.name,
+        "weights": model.fingerprint,
         "examples": content_hash(json.dumps(e["input_ids"]) + json.dumps(e["labels"]) for e in examples),
     }
 
