@@ -249,8 +249,15 @@ def record_line(record) -> str:
     return record_export(record)[0]
 
 
-def selected_lines(records, selection: Selection) -> list[str]:
-    return [record_line(records[i]) for i in selection.indices]
+def selected_lines(records, selection: Selection) -> tuple[list[str], list[str]]:
+    """(lines, notes): the selected records as exported, in input order, and a note for each value
+    JSON could not hold as read (the user must be told: the file differs there from the input)."""
+    lines, notes = [], []
+    for i in selection.indices:
+        line, record_notes = record_export(records[i])
+        lines.append(line)
+        notes += record_notes
+    return lines, notes
 
 
 def _clean(value: float):
@@ -279,11 +286,7 @@ def export(records, selection: Selection, out: Path | None = None, scores: Path 
     Returns a note per exported value that JSON could not hold as read (e.g. a Parquet NaN -> null)."""
     notes: list[str] = []
     if out is not None:
-        lines = []
-        for i in selection.indices:
-            line, record_notes = record_export(records[i])
-            lines.append(line)
-            notes += record_notes
+        lines, notes = selected_lines(records, selection)
         _write_lines(out, lines)
     if scores is not None:
         _write_lines(scores, score_lines(selection))

@@ -257,21 +257,23 @@ def _export(studio: Studio, s: Settings, selection) -> None:
             help="made once per settings",
         )
     ):
+        data, notes = _download(studio, s, "selected", lambda: selected_lines(studio.pool.records, selection))
         cols[0].download_button(
             "Download the selection (JSONL)",
-            _download(studio, s, "selected", lambda: selected_lines(studio.pool.records, selection)),
+            data,
             file_name=f"{studio.pool.name}-selected.jsonl",
             mime="application/jsonl",
             key="select_download",
             on_click="ignore",
         )
+        _changed_values(notes)
     # The scores file has a line per pool record (1.6 s for 52,000 records): made only when asked for.
     if (s, "scores") in studio.downloads or cols[1].button(
         "Prepare all scores (JSONL)", key="select_prepare_scores", help="one line per record; made once per settings"
     ):
         cols[1].download_button(
             "Download all scores (JSONL)",
-            _download(studio, s, "scores", lambda: score_lines(selection)),
+            _download(studio, s, "scores", lambda: (score_lines(selection), []))[0],
             file_name=f"{studio.pool.name}-scores.jsonl",
             mime="application/jsonl",
             key="select_download_scores",
@@ -283,18 +285,30 @@ def _export(studio: Studio, s: Settings, selection) -> None:
         if not st.form_submit_button("Write"):
             return
     try:
-        export(studio.pool.records, selection, path.strip() or None, scores_path.strip() or None)
+        notes = export(studio.pool.records, selection, path.strip() or None, scores_path.strip() or None)
     except OSError as error:
         st.error(f"Could not write the file: {error}")
         return
     st.success(f"Wrote {kept:,} records to {path.strip()}")
+    _changed_values(notes)
 
 
-def _download(studio: Studio, s: Settings, kind: str, lines) -> bytes:
-    """The JSONL bytes of `lines()` under settings `s`, made once per settings (kept for the last few)."""
+def _changed_values(notes: list[str]) -> None:
+    """Say which exported values differ from the input (as `nait select` does): never a silent change."""
+    if notes:
+        shown = "\n".join(f"- {note}" for note in notes[:20]) + (
+            f"\n- … and {len(notes) - 20} more" if len(notes) > 20 else ""
+        )
+        st.warning(f"{len(notes)} exported values changed because JSON cannot hold them:\n\n{shown}")
+
+
+def _download(studio: Studio, s: Settings, kind: str, made) -> tuple[bytes, list[str]]:
+    """The JSONL bytes of the lines `made()` returns under settings `s`, with its notes; made once per
+    settings (kept for the last few)."""
     key = (s, kind)
     if key not in studio.downloads:
         if len(studio.downloads) >= 8:
             studio.downloads.clear()
-        studio.downloads[key] = "".join(f"{line}\n" for line in lines()).encode("utf-8")
+        lines, notes = made()
+        studio.downloads[key] = ("".join(f"{line}\n" for line in lines).encode("utf-8"), notes)
     return studio.downloads[key]

@@ -243,6 +243,47 @@ def test_own_pool_file_is_captured_in_the_app(demo, tmp_path):
     assert at.number_input(key="select_top").value == 5
 
 
+def test_export_says_which_values_json_cannot_hold(demo, tmp_path):
+    """A Parquet pool with a NaN field: the app's file holds null there and says so, as `nait select` does."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pool = tmp_path / "measured.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "instruction": [f"Add {i} and {i + 1}." for i in range(5)],
+                "output": [f"{2 * i + 1}" for i in range(5)],
+                "rating": [1.0, float("nan"), 3.0, 4.0, 5.0],
+            }
+        ),
+        pool,
+    )
+    at = open_page("data")
+    at.text_input(key="sb_pool").set_value(str(pool))
+    at.button(key="FormSubmitter:sb_form-Load").click().run()
+    check(at)
+    at.switch_page("pages/select.py").run()
+    at.radio(key="select_cut").set_value("top").run()
+    at.number_input(key="select_top").set_value(5).run()  # every record, the NaN one included
+    check(at)
+    warnings = [w.value for w in at.warning if "JSON cannot hold" in w.value]
+    assert warnings == [
+        f"1 exported values changed because JSON cannot hold them:\n\n- {pool}:row 1: field 'rating': nan "
+        "exported as null (JSON has no NaN or Infinity)"
+    ]
+    at.text_input(key="select_path").set_value(str(tmp_path / "chosen.jsonl"))
+    at.button(key="FormSubmitter:select_write-Write").click().run()
+    assert [json.loads(line)["rating"] for line in (tmp_path / "chosen.jsonl").read_text().splitlines()] == [
+        1.0,
+        None,
+        3.0,
+        4.0,
+        5.0,
+    ]
+    assert sum("JSON cannot hold" in w.value for w in at.warning) == 2  # the download's, and the written file's
+
+
 # ---------------------------------------------------------------- issue 10: app state and the map's selection
 
 
