@@ -120,13 +120,14 @@ def results_figures(results: dict) -> dict:
 def device_note(results: dict) -> str:
     """A line naming where each arm ran when they did not all run on one device (a run resumed
     elsewhere), else ""."""
-    where: dict[str, list[str]] = {}
-    for name, arm in results["arms"].items():
-        device = arm.get("device") or "unrecorded"
-        precision = arm.get("train_precision")
-        where.setdefault(device + (f", trained in {precision}" if precision else ""), []).append(name)
-    if len({k.split(",")[0] for k in where}) < 2:
+    arms = results["arms"]
+    if len({arm.get("device") for arm in arms.values()}) < 2:
         return ""
+    where: dict[str, list[str]] = {}
+    for name, arm in arms.items():
+        precision = arm.get("train_precision")
+        label = (arm.get("device") or "unrecorded") + (f", trained in {precision}" if precision else "")
+        where.setdefault(label, []).append(name)
     return "Arms ran on more than one device: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in where.items()) + "."
 
 
