@@ -121,8 +121,9 @@ def _file_key(spec: str) -> str:
     return f"{path.stat().st_mtime_ns}-{path.stat().st_size}" if path.exists() else os.environ.get("NAIT_DEMO_SIZE", "")
 
 
+# `version` (the file's mtime and size) is a plain argument: Streamlit leaves `_`-prefixed ones out of the key
 @st.cache_resource(show_spinner="Reading records…", max_entries=32)
-def _dataset(spec: str, fmt, text_field, skip_invalid: bool, limit, seed: int, _version: str) -> Dataset:
+def _dataset(spec: str, fmt, text_field, skip_invalid: bool, limit, seed: int, version: str) -> Dataset:
     return pipeline.load_data(spec, fmt=fmt, text_field=text_field, skip_invalid=skip_invalid, limit=limit, seed=seed)
 
 

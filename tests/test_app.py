@@ -288,6 +288,30 @@ def test_export_says_which_values_json_cannot_hold(demo, tmp_path):
 
 
 @pytest.mark.unit
+def test_a_pool_file_changed_on_disk_is_read_again(tmp_path):
+    """The app caches what it read per file version (mtime and size): a pool edited in place is re-read,
+    never served from the cache (Streamlit leaves `_`-prefixed arguments out of the key, so the version
+    must not be one)."""
+    import os
+
+    from studio import session
+
+    pool = tmp_path / "pool.jsonl"
+
+    def write(n: int, mtime_ns: int) -> None:
+        pool.write_text("".join(json.dumps({"instruction": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(n)))
+        os.utime(pool, ns=(mtime_ns, mtime_ns))
+
+    def read():
+        return session._dataset(str(pool), None, None, False, None, 0, session._file_key(str(pool)))
+
+    write(3, 10**18)
+    assert len(read()) == 3
+    write(4, 10**18 + 10**9)
+    assert len(read()) == 4 and len(read()) == 4
+
+
+@pytest.mark.unit
 def test_map_selection_maps_points_to_rows_whatever_the_browser_echoes():
     """The map's points go to the browser as plain lists, and a selection is read back by curve and point
     index in the figure's own arrays: a target's echoed customdata ({"0": -1}, a typed array's point) or a
