@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -92,6 +92,8 @@ class Trained:
     steps: int = 0  # optimiser steps taken
     precision: str = ""  # what the arithmetic ran in: "bf16 mixed" or the weights' dtype
     resumed_at: int = 0  # the checkpoint step training resumed from (0: from the start)
+    # where each stretch of steps ran: [{"steps": [first, last], "device", "precision"}], one per process
+    segments: list[dict] = field(default_factory=list)
 
 
 def training_examples(dataset: Dataset, tokenizer, max_length: int) -> list[dict]:
@@ -127,6 +129,7 @@ def planned_steps(examples: int, settings: FinetuneSettings) -> int:
 
 
 CHECKPOINT_KEY = "nait-checkpoint.json"  # what the checkpoints in a folder were trained on
+SEGMENTS = "nait-segments.json"  # in each checkpoint: which device and precision trained which steps
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -143,6 +146,16 @@ def _checkpoint_key(settings: FinetuneSettings, model: LoadedModel, examples: li
         "weights": model.fingerprint,
         "examples": content_hash(json.dumps(e["input_ids"]) + json.dumps(e["labels"]) for e in examples),
     }
+
+
+def _segments_before(resume: Path | None) -> list[dict]:
+    """The stretches of training a checkpoint holds (a run may resume on another device); a checkpoint
+    saved before they were recorded gives one stretch on an unrecorded device."""
+    if resume is None:
+        return []
+    if (resume / SEGMENTS).is_file():
+        return json.loads((resume / SEGMENTS).read_text(encoding="utf-8"))
+    return [{"steps": [1, int(resume.name[11:])], "device": None, "precision": None}]
 
 
 def _open_checkpoints(folder: Path, key: dict) -> Path | None:
@@ -201,6 +214,11 @@ def finetune(
         network.requires_grad_(True)
     cuda = model.device.type == "cuda"
     bf16 = cuda and torch.cuda.is_bf16_supported()
+    precision = "bf16 mixed" if bf16 else str(next(network.parameters()).dtype).removeprefix("torch.")
+    earlier = _segments_before(resume)
+
+    def segments_to(step: int) -> list[dict]:
+        return earlier + [{"steps": [resumed_at + 1, step], "device": str(model.device), "precision": precision}]
 
     class Report(TrainerCallback):
         started, loss = time.perf_counter(), None
@@ -231,6 +249,8 @@ def finetune(
 
         def on_save(self, args, state, control, **kwargs):
             self.last = time.perf_counter()
+            saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            atomic.write_text(saved / SEGMENTS, json.dumps(segments_to(state.global_step)))
             newest = last_checkpoint(Path(args.output_dir))
             for old in Path(args.output_dir).glob("checkpoint-*"):
                 if old != newest:
@@ -274,6 +294,7 @@ def finetune(
         len(dataset) - len(examples),
         report.loss,
         int(output.global_step),
-        "bf16 mixed" if bf16 else str(next(network.parameters()).dtype).removeprefix("torch."),
+        precision,
         resumed_at,
+        segments_to(int(output.global_step)),
     )

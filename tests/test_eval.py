@@ -235,6 +235,9 @@ def test_interrupted_training_resumes_from_its_checkpoint_and_ends_as_uninterrup
     for name, value in lora_weights(whole).items():
         torch.testing.assert_close(lora_weights(resumed)[name], value, rtol=1e-5, atol=1e-6)
     assert whole.precision == resumed.precision == "float32"
+    on_cpu = {"device": "cpu", "precision": "float32"}
+    assert whole.segments == [{"steps": [1, 7], **on_cpu}]
+    assert resumed.segments == [{"steps": [1, stop - 1], **on_cpu}, {"steps": [stop, 7], **on_cpu}]
 
     with pytest.raises(ValueError, match="checkpoints of another training run"):
         finetune(tiny_model("llama", tokenizer), data, FinetuneSettings(max_steps=8, batch_size=1), None, folder)
@@ -350,6 +353,8 @@ def test_an_arm_interrupted_mid_training_resumes_there_even_on_another_device(tm
     arm = results["arms"]["random#0"]
     assert steps == [2, 3] and arm["train_resumed_at_step"] == 1 and arm["train_steps"] == 3
     assert arm["device"] == "cpu" and arm["train_precision"] == "float32"
+    on_cpu = {"device": "cpu", "precision": "float32"}
+    assert arm["train_segments"] == [{"steps": [1, 1], **on_cpu}, {"steps": [2, 3], **on_cpu}]
     assert not folder.exists()  # removed once the arm's result was saved
     with pytest.raises(ValueError, match="other settings"):  # the recipe still has to match
         run_eval(dataclasses.replace(default_device, finetune=FinetuneSettings(max_steps=4)), out, load)
@@ -363,6 +368,26 @@ def test_device_note_names_where_arms_ran_only_when_they_differ():
     assert evaluate.device_note({"arms": arms}) == (
         "Arms ran on more than one device: cuda: base; cuda, trained in bf16 mixed: overlap; "
         "cpu, trained in float32: full."
+    )
+    # "cuda" (a setting) and "cuda:0" (a model's device) are one card
+    arms = {"base": {"device": "cuda"}, "overlap": {"device": "cuda:0", "train_precision": "bf16 mixed"}}
+    assert evaluate.device_note({"arms": arms}) == ""
+    # an arm whose training went on from another device's checkpoint says which steps ran where
+    arms["full"] = {
+        "device": "cuda:0",
+        "train_precision": "bf16 mixed",
+        "train_resumed_at_step": 313,
+        "train_segments": [
+            {"steps": [1, 313], "device": "cpu", "precision": "float32"},
+            {"steps": [314, 2000], "device": "cuda:0", "precision": "bf16 mixed"},
+        ],
+    }
+    assert evaluate.device_note({"arms": arms}) == (
+        "full was trained in stretches: steps 1–313 on cpu in float32, steps 314–2000 on cuda in bf16 mixed."
+    )
+    del arms["full"]["train_segments"]  # resumed before stretches were recorded: said, not guessed
+    assert evaluate.device_note({"arms": arms}) == (
+        "full resumed at step 313 from a checkpoint; where steps 1–313 ran is not recorded."
     )
 
 

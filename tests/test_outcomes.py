@@ -232,4 +232,4 @@ def test_page_says_where_arms_ran_when_a_run_moved_device(eval_dir, monkeypatch,
     at.run()
     check(at)
     notes = [c.value for c in at.caption if "more than one device" in c.value]
-    assert notes == ["Arms ran on more than one device: cuda:0: base; cpu, trained in float32: random#0, random#1."]
+    assert notes == ["Arms ran on more than one device: cuda: base; cpu, trained in float32: random#0, random#1."]

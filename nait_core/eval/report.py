@@ -117,18 +117,38 @@ def results_figures(results: dict) -> dict:
     return figures
 
 
+def _device(name: str | None) -> str:
+    # "cuda" (a setting) and "cuda:0" (the model's device) are the same card
+    return name.removesuffix(":0") if name else "an unrecorded device"
+
+
 def device_note(results: dict) -> str:
-    """A line naming where each arm ran when they did not all run on one device (a run resumed
-    elsewhere), else ""."""
+    """Where arms ran, when they did not all run on one device (a run resumed elsewhere), and which
+    arms' training itself was resumed on another device; else ""."""
     arms = results["arms"]
-    if len({arm.get("device") for arm in arms.values()}) < 2:
-        return ""
-    where: dict[str, list[str]] = {}
+    lines = []
+    if len({_device(arm.get("device")) for arm in arms.values()}) > 1:
+        where: dict[str, list[str]] = {}
+        for name, arm in arms.items():
+            precision = arm.get("train_precision")
+            label = _device(arm.get("device")) + (f", trained in {precision}" if precision else "")
+            where.setdefault(label, []).append(name)
+        lines.append(
+            "Arms ran on more than one device: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in where.items()) + "."
+        )
     for name, arm in arms.items():
-        precision = arm.get("train_precision")
-        label = (arm.get("device") or "unrecorded") + (f", trained in {precision}" if precision else "")
-        where.setdefault(label, []).append(name)
-    return "Arms ran on more than one device: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in where.items()) + "."
+        segments = arm.get("train_segments")
+        if segments and len({(_device(s["device"]), s["precision"]) for s in segments}) > 1:
+            stretches = [
+                f"steps {s['steps'][0]}–{s['steps'][1]} on {_device(s['device'])}"
+                + (f" in {s['precision']}" if s["precision"] else "")
+                for s in segments
+            ]
+            lines.append(f"{name} was trained in stretches: " + ", ".join(stretches) + ".")
+        elif arm.get("train_resumed_at_step") and not segments:  # resumed before stretches were recorded
+            step = arm["train_resumed_at_step"]
+            lines.append(f"{name} resumed at step {step} from a checkpoint; where steps 1–{step} ran is not recorded.")
+    return " ".join(lines)
 
 
 def composition_table(results: dict) -> str:
