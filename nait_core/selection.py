@@ -244,6 +244,25 @@ def record_export(record) -> tuple[str, list[str]]:
     return line, [f"{record.where}: {note}" for note in notes]
 
 
+def export_warnings(selection: Selection, notes: list[str], shown: int = 20) -> list[tuple[str, list[str]]]:
+    """What a user must be told after an export, as (headline, detail lines): records never selected for
+    lack of a score, and values JSON could not hold (the first `shown`, then a count). The CLI and the
+    app say it in these words."""
+    warnings = []
+    if selection.unscored:
+        warnings.append(
+            (
+                f"{selection.unscored:,} records have no score (NaN, e.g. a response truncated away) "
+                "and were not selected",
+                [],
+            )
+        )
+    if notes:
+        more = [f"… and {len(notes) - shown} more"] if len(notes) > shown else []
+        warnings.append((f"{len(notes)} exported values changed because JSON cannot hold them:", notes[:shown] + more))
+    return warnings
+
+
 def record_line(record) -> str:
     """The record exactly as read: its original JSONL line, else its fields as one JSON line."""
     return record_export(record)[0]

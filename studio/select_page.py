@@ -10,7 +10,7 @@ from nait_core import explain, explore
 from nait_core.baselines import BASELINES
 from nait_core.commands import select_command
 from nait_core.scoring import ScoreOptions
-from nait_core.selection import MERGES, Cut, export, score_lines, selected_lines
+from nait_core.selection import MERGES, Cut, export, export_warnings, score_lines, selected_lines
 
 from . import charts, exactness
 from .session import USER_ERRORS, Settings, Studio, set_settings, settings
@@ -266,7 +266,7 @@ def _export(studio: Studio, s: Settings, selection) -> None:
             key="select_download",
             on_click="ignore",
         )
-        _changed_values(notes)
+        _export_warnings(selection, notes)
     # The scores file has a line per pool record (1.6 s for 52,000 records): made only when asked for.
     if (s, "scores") in studio.downloads or cols[1].button(
         "Prepare all scores (JSONL)", key="select_prepare_scores", help="one line per record; made once per settings"
@@ -290,16 +290,13 @@ def _export(studio: Studio, s: Settings, selection) -> None:
         st.error(f"Could not write the file: {error}")
         return
     st.success(f"Wrote {kept:,} records to {path.strip()}")
-    _changed_values(notes)
+    _export_warnings(selection, notes)
 
 
-def _changed_values(notes: list[str]) -> None:
-    """Say which exported values differ from the input (as `nait select` does): never a silent change."""
-    if notes:
-        shown = "\n".join(f"- {note}" for note in notes[:20]) + (
-            f"\n- … and {len(notes) - 20} more" if len(notes) > 20 else ""
-        )
-        st.warning(f"{len(notes)} exported values changed because JSON cannot hold them:\n\n{shown}")
+def _export_warnings(selection, notes: list[str]) -> None:
+    """Say what `nait select` says after an export: never a silent change or a silently dropped record."""
+    for headline, details in export_warnings(selection, notes):
+        st.warning(headline + ("\n\n" + "\n".join(f"- {line}" for line in details) if details else ""))
 
 
 def _download(studio: Studio, s: Settings, kind: str, made) -> tuple[bytes, list[str]]:

@@ -11,7 +11,7 @@ import pytest
 
 from nait_core.cli import main
 from nait_core.data import DataError, Dataset, Record, read_records
-from nait_core.selection import Cut, export, select
+from nait_core.selection import Cut, export, export_warnings, select
 from nait_core.tokens import tokenize
 
 pytestmark = pytest.mark.unit
@@ -364,6 +364,20 @@ def test_nan_scores_are_never_selected_and_are_counted(cut, merge):
     both = select({"a": a, "b": b}, cut, merge)
     assert not both.selected[3] and both.unscored == 3
     assert set(both.indices) <= ({0, 1, 2, 4} if merge == "union" else {1, 4})
+
+
+@pytest.mark.unit
+def test_export_warnings_say_what_was_dropped_or_changed():
+    """What the CLI prints and the app shows after an export: unscored records, then values JSON could
+    not hold (20 named, the rest counted); nothing when nothing was lost or changed."""
+    scored = select({"a": np.array([1.0, 2.0])}, Cut(ratio=1.0))
+    assert export_warnings(scored, []) == []
+    partly = select({"a": np.array([np.nan, 2.0, np.nan])}, Cut(ratio=1.0))
+    notes = [f"pool.parquet:row {i}: field 'x': nan exported as null" for i in range(23)]
+    (unscored, _), (changed, details) = export_warnings(partly, notes)
+    assert unscored == "2 records have no score (NaN, e.g. a response truncated away) and were not selected"
+    assert changed == "23 exported values changed because JSON cannot hold them:"
+    assert details == notes[:20] + ["… and 3 more"]
 
 
 @pytest.mark.model

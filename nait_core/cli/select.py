@@ -11,7 +11,7 @@ from ..capture import capture
 from ..features import Feature
 from ..pipeline import run_select
 from ..scoring import score_store
-from ..selection import Cut, export, select
+from ..selection import Cut, export, export_warnings, select
 from ..sketch import scoring_note
 from .capture import warn_before_capture
 from .options import (
@@ -33,21 +33,12 @@ from .options import (
 
 
 def _export(args, records, selection) -> None:
-    """Export, then say what the user must know: records never selected for lack of a score, values
-    JSON could not hold."""
+    """Export, then say what the user must know (records left unscored, values JSON could not hold)."""
     notes = export(records, selection, args.out, args.scores)
-    if selection.unscored:
-        print(
-            f"nait: warning: {selection.unscored:,} records have no score (NaN, e.g. a response truncated "
-            "away) and were not selected",
-            file=sys.stderr,
-        )
-    if notes:
-        print(f"nait: warning: {len(notes)} exported values changed because JSON cannot hold them:", file=sys.stderr)
-        for note in notes[:20]:
-            print(f"    {note}", file=sys.stderr)
-        if len(notes) > 20:
-            print(f"    … and {len(notes) - 20} more", file=sys.stderr)
+    for headline, details in export_warnings(selection, notes):
+        print(f"nait: warning: {headline}", file=sys.stderr)
+        for line in details:
+            print(f"    {line}", file=sys.stderr)
 
 
 def _cut(args) -> Cut:
