@@ -181,6 +181,8 @@ def test_opens_on_the_shipped_runs_before_any_run(runs, monkeypatch, tmp_path):
         "rare-gsm8k-cpu-check",
         "rare-gsm8k-general-cpu",
         "rare-gsm8k-gpu",
+        "rare-overlap120-e16-gpu",
+        "rare-overlap120-e2-gpu",
     ]  # docs/results/*/results.json
     assert len(at.dataframe) == 2  # the chosen run's metrics and arms
     at.text_input(key="outcomes_root").set_value(str(tmp_path / "elsewhere")).run()  # a folder the user typed
