@@ -92,7 +92,8 @@ class Trained:
     steps: int = 0  # optimiser steps taken
     precision: str = ""  # what the arithmetic ran in: "bf16 mixed" or the weights' dtype
     resumed_at: int = 0  # the checkpoint step training resumed from (0: from the start)
-    # where each stretch of steps ran: [{"steps": [first, last], "device", "precision"}], one per process
+    # where each stretch of steps ran: [{"steps": [first, last], "device", "precision", "seconds"}], one
+    # per process (a checkpoint from before this record: one stretch of unknown device and time)
     segments: list[dict] = field(default_factory=list)
 
 
@@ -155,7 +156,7 @@ def _segments_before(resume: Path | None) -> list[dict]:
         return []
     if (resume / SEGMENTS).is_file():
         return json.loads((resume / SEGMENTS).read_text(encoding="utf-8"))
-    return [{"steps": [1, int(resume.name[11:])], "device": None, "precision": None}]
+    return [{"steps": [1, int(resume.name[11:])], "device": None, "precision": None, "seconds": None}]
 
 
 def _open_checkpoints(folder: Path, key: dict) -> Path | None:
@@ -216,12 +217,15 @@ def finetune(
     bf16 = cuda and torch.cuda.is_bf16_supported()
     precision = "bf16 mixed" if bf16 else str(next(network.parameters()).dtype).removeprefix("torch.")
     earlier = _segments_before(resume)
+    started = time.perf_counter()
 
     def segments_to(step: int) -> list[dict]:
-        return earlier + [{"steps": [resumed_at + 1, step], "device": str(model.device), "precision": precision}]
+        """Where training ran up to `step`: the checkpoint's stretches, then this process's."""
+        this = {"steps": [resumed_at + 1, step], "device": str(model.device), "precision": precision}
+        return earlier + [{**this, "seconds": round(time.perf_counter() - started, 1)}]
 
     class Report(TrainerCallback):
-        started, loss = time.perf_counter(), None
+        loss = None
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
@@ -232,7 +236,7 @@ def finetune(
                             state.global_step,
                             state.max_steps,
                             self.loss,
-                            time.perf_counter() - self.started,
+                            time.perf_counter() - started,
                             resumed_at,
                         )
                     )

@@ -263,11 +263,6 @@ def export_warnings(selection: Selection, notes: list[str], shown: int = 20) -> 
     return warnings
 
 
-def record_line(record) -> str:
-    """The record exactly as read: its original JSONL line, else its fields as one JSON line."""
-    return record_export(record)[0]
-
-
 def selected_lines(records, selection: Selection) -> tuple[list[str], list[str]]:
     """(lines, notes): the selected records as exported, in input order, and a note for each value
     JSON could not hold as read (the user must be told: the file differs there from the input)."""

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from nait_core import cli
 from nait_core.data import FORMATS, DataError, read_records
 from nait_core.scoring import parse_threshold
-from nait_core.selection import Cut, record_export, record_line, select
+from nait_core.selection import Cut, record_export, select
 
 pytestmark = pytest.mark.unit
 EXAMPLES = int(os.environ.get("NAIT_HYPOTHESIS_EXAMPLES", "40"))
@@ -155,7 +155,7 @@ def test_jsonl_keeps_every_valid_record_and_exports_its_bytes(
     last = len(junk) + len(rows)
     for record, line, number in zip(kept, lines, good_lines):
         ending = b"\r" if newline == "\r\n" and (number < last or last_newline) else b""
-        assert record_line(record).encode() == line + ending  # the input bytes ("\n" is the line separator)
+        assert record_export(record)[0].encode() == line + ending  # the input bytes ("\n" is the line separator)
 
 
 @BOUNDED
@@ -169,7 +169,7 @@ def test_json_keeps_every_valid_record(tmp_path_factory, rows, bom, wrapped):
     )
     dataset = read_records(path)
     assert [r.raw for r in dataset.records] == rows
-    assert [json.loads(record_line(r)) for r in dataset.records] == rows  # the export holds the same values
+    assert [json.loads(record_export(r)[0]) for r in dataset.records] == rows  # the export holds the same values
 
 
 csv_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
@@ -199,7 +199,7 @@ def test_csv_keeps_every_valid_record(tmp_path_factory, extra, data, terminator,
     path = write(tmp_path_factory.mktemp("csv"), ".csv", (b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode())
     dataset = read_records(path, fmt="alpaca")
     assert [r.raw for r in dataset.records] == [dict(zip(header, row)) for row in rows]
-    assert [json.loads(record_line(r)) for r in dataset.records] == [dict(zip(header, row)) for row in rows]
+    assert [json.loads(record_export(r)[0]) for r in dataset.records] == [dict(zip(header, row)) for row in rows]
 
 
 parquet_columns = {

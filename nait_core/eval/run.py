@@ -291,7 +291,8 @@ def run_eval(
                 "final_train_loss": run.final_loss,
                 "train_steps": run.steps,
                 "train_precision": run.precision,
-                # train_seconds then counts this process only; the segments say where earlier steps ran
+                # train_seconds then counts this process only; the segments say where (and how long)
+                # each earlier stretch of steps ran
                 **({"train_resumed_at_step": run.resumed_at, "train_segments": run.segments} if run.resumed_at else {}),
             }
         trained = time.perf_counter()
