@@ -7,19 +7,14 @@ T0=$SECONDS
 source "$(dirname "$0")/device_env.sh"
 python3 -c "import torch, transformers, peft, platform; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, torch.cuda.get_device_name(0), platform.python_version())"
 OUTDIR=runs/rare-gsm8k-gpu
-python3 -m nait_core eval \
+timeout -k 3 $(( ${DEADLINE:-520} - (SECONDS - T0) )) python3 -m nait_core eval \
     --candidates runs/rare-pool-4000/pool.jsonl --target gsm8k \
     --methods overlap,nait-pca,jaccard,ifd,length,random --random-seeds 0,1,2 --ratio 0.03 \
     --full-steps both --epochs 2 --batch-size 4 --max-length 384 \
     --feature-size 64 --heldout-size 100 --split-seed 0 \
     --gen-limit 100 --gen-batch-size 100 --max-new-tokens 256 \
-    --device cuda --dtype float32 --checkpoint-minutes 0.5 --out $OUTDIR > $OUT/eval.log 2>&1 &
-PID=$!
-while kill -0 $PID 2>/dev/null; do
-  if [ $((SECONDS - T0)) -gt ${DEADLINE:-520} ]; then echo "deadline: stopping eval"; kill $PID; sleep 3; kill -9 $PID 2>/dev/null; break; fi
-  sleep 2
-done
-wait $PID; echo "eval rc=$? after $((SECONDS - T0)) s"
+    --device cuda --dtype float32 --checkpoint-minutes 0.5 --out $OUTDIR > $OUT/eval.log 2>&1
+echo "eval rc=$? after $((SECONDS - T0)) s (124: stopped at the deadline)"
 tail -c 3000 $OUT/eval.log | tr '\r' '\n' | tail -15
 cp $OUTDIR/results.json $OUTDIR/results.md $OUT/ 2>/dev/null
 # files come back at most 16 MiB each: the checkpoints (about 30 MB) in parts; here: cat parts | tar x
