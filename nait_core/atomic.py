@@ -4,7 +4,8 @@ Everything is written to a temporary name in the destination's own folder (so th
 a rename on one file system), unique to the writer: process id, thread id and a random part, created
 with `O_EXCL` so two writers can never share one, even in the same process (app sessions share a PID).
 A temporary file or folder is removed when its writer fails or is interrupted; a reader sees the old
-file or the new one, never a half-written one.
+file or the new one, never a half-written one. What a killed writer leaves behind carries its process id
+and host in its name, so a later run removes it once that writer is gone (`leftovers`, `remove_leftovers`).
 
     with atomic.replacing(path) as tmp:              # any writer that takes a path (np.save, save_file)
         np.save(tmp, array, allow_pickle=False)
@@ -17,9 +18,12 @@ file or the new one, never a half-written one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,10 +33,58 @@ from typing import IO
 
 import numpy as np
 
+# This host, short: a shared folder (NFS) holds other hosts' temporaries, whose writers we cannot see.
+HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+_UNIQUE = r"(?P<pid>\d+)-\d+-[0-9a-f]{8}-(?P<host>[0-9a-f]{6})"
+# `.tmp-<name>-<unique>` and `.trash-<name>-<unique>` folders, `.<name>.tmp<unique><suffix>` files.
+_TEMP_NAME = re.compile(rf"\.(?:(?:tmp|trash)-.+-|.+\.tmp){_UNIQUE}(?:\.[A-Za-z0-9]+)?")
+
 
 def unique_suffix() -> str:
-    """A temporary-name suffix no other process, thread, app session or call can share."""
-    return f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
+    """A temporary-name suffix no other process, thread, app session or call can share: process id, thread
+    id, a random part and this host's tag (`leftovers` reads the process id and host back)."""
+    return f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}-{HOST}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def leftovers(folder: Path | str) -> list[Path]:
+    """Temporary files and folders in `folder` that a writer on this host left when it was killed: their
+    names carry a process id that is no longer running. A live writer's (another app session, another
+    capture) and other hosts' are not listed."""
+    out = []
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError:
+        return out
+    for path in entries:
+        match = _TEMP_NAME.fullmatch(path.name)
+        if match and match["host"] == HOST and not _alive(int(match["pid"])):
+            out.append(path)
+    return out
+
+
+def remove_leftovers(folder: Path | str) -> list[Path]:
+    """Remove `leftovers(folder)`; returns what was removed (a symbolic link is unlinked, never followed)."""
+    removed = []
+    for path in leftovers(folder):
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+        except OSError:  # read-only folder, or removed by someone else meanwhile
+            pass
+    return removed
 
 
 def _create_temp(path: Path, suffix: str) -> Path:

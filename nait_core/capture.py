@@ -280,11 +280,39 @@ def find_store(
     model, dataset: Dataset, root: Path | str = DEFAULT_STORE_ROOT, options: CaptureOptions | None = None
 ) -> Store | None:
     """The complete store for these inputs under `root`, if one exists, found without loading the model."""
-    key, _ = store_key(model, dataset, None, options or CaptureOptions(), shape=False)
+    key, manifest = store_key(model, dataset, None, options or CaptureOptions(), shape=False)
     try:
-        return Store.open(store_path(root, key), verify=bool(options and options.verify))
+        store = Store.open(store_path(root, key), verify=bool(options and options.verify))
+        check_describes(store, manifest)
+        return store
     except StoreError:
         return None
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_describes(store: Store, manifest: dict) -> None:
+    """Refuse a found store whose manifest does not describe these inputs (the `store_key` manifest the
+    caller computed from the records, model and options): the folder name's digest matched, so its
+    manifest was edited or damaged, e.g. `n_samples` 50 → 48 would score 48 records and select among them.
+    Checked before any score is computed; the shards' checksums are bound to the manifest as written."""
+    want = _flat(Store._identity({**manifest, "format_version": FORMAT_VERSION}))
+    have = _flat(Store._identity(store.manifest))
+    differ = [k for k in sorted(set(want) | set(have)) if not k.startswith("shape.") and want.get(k) != have.get(k)]
+    if differ:
+        shown = "; ".join(f"{k} is {have.get(k)!r}, the input's is {want.get(k)!r}" for k in differ[:3])
+        raise StoreError(
+            f"{store.location}/manifest.json does not describe this input ({shown}): the manifest was edited "
+            f"or damaged; delete the folder {store.location} and run the same command to recapture"
+        )
 
 
 def store_path(root: Path | str, key: str) -> Path | str:
@@ -301,13 +329,15 @@ def store_path(root: Path | str, key: str) -> Path | str:
     return path
 
 
-def _reuse(path: Path | str, dataset: Dataset, options: CaptureOptions) -> CaptureReport | None:
-    """The report for an existing store that needs no capture (no model loaded), or None. Shards that fail
-    their check (headers and sizes; sha256 with `options.verify`) are removed here, so this very capture
-    recaptures them instead of failing on them again."""
+def _reuse(path: Path | str, dataset: Dataset, options: CaptureOptions, manifest: dict) -> CaptureReport | None:
+    """The report for an existing store that needs no capture (no model loaded), or None. Its manifest must
+    describe the input (`check_describes`). Shards that fail their check (headers, sizes, their binding
+    to this store; sha256 with `options.verify`) are removed here, so this very capture recaptures them
+    instead of failing on them again."""
     store = Store.existing(path)
     if store is None or store.manifest.get("format_version") != FORMAT_VERSION:
         return None  # nothing here yet, or a broken or older manifest that Store.create reports
+    check_describes(store, manifest)
     for (start, end), problem in store.damaged_ranges(checksums=options.verify):
         print(f"nait: {problem}; removing shard {start}-{end} to recapture it", file=sys.stderr)
         store.remove_shard(start, end)
@@ -331,7 +361,7 @@ def capture(
         raise ValueError(f"unknown reductions {sorted(unknown)}; choose from {', '.join(REDUCTIONS)}")
     key, manifest = store_key(model, dataset, None, options, shape=False)  # no model loaded for this
     path = store_path(root, key)
-    reused = _reuse(path, dataset, options)
+    reused = _reuse(path, dataset, options, manifest)
     if reused is not None:
         return reused
     if options.sketch and options.exact_sample:  # the compact pool's exact exploration sample, first

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import safe_open
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from . import atomic
 from .store import Store
 
 PCA_REDUCTIONS = ("last-first", "mean", "last")
 FEATURE_VERSION = 3
+STORE_FEATURE = "feature.safetensors"  # a target store's own feature: a derived cache inside the store folder
 
 
 class FeatureError(ValueError):
@@ -109,12 +110,13 @@ class Feature:
     def save(self, path: Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic.replacing(path) as tmp:
-            save_file(
-                {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.tensors.items()},
-                str(tmp),
-                metadata={"nait_feature": json.dumps({**self.meta, "name": self.name})},
-            )
+        # Bytes, written by atomic.write_bytes: safetensors' own save_file writes through a 0600 temporary
+        # file of its own, which left features unreadable to the group that shares the store.
+        data = save(
+            {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.tensors.items()},
+            metadata={"nait_feature": json.dumps({**self.meta, "name": self.name})},
+        )
+        atomic.write_bytes(path, data)
         return path
 
     @classmethod
@@ -168,9 +170,9 @@ def build_feature(store: Store, name: str, indices=None, reductions=PCA_REDUCTIO
     return Feature(name, tensors, meta)
 
 
-def list_features(folder: Path) -> list[dict]:
+def list_features(folder: Path, pattern: str = "*.safetensors") -> list[dict]:
     out = []
-    for path in sorted(Path(folder).glob("*.safetensors")):
+    for path in sorted(Path(folder).glob(pattern)):
         try:
             f = Feature.load(path)
             out.append(

@@ -10,14 +10,14 @@ import numpy as np
 from .capture import DEFAULT_STORE_ROOT, CaptureOptions, CaptureReport, capture
 from .data import Dataset, read_records, sample_rows
 from .datasets import is_builtin, load_builtin
-from .features import FEATURE_VERSION, Feature, FeatureError, build_feature
+from .features import FEATURE_VERSION, STORE_FEATURE, Feature, FeatureError, build_feature
 from .models import LoadedModel
 from .progress import ProgressCallback
 from .scoring import ScoreOptions, Scores, score_store
 from .selection import Cut, Selection, select
 from .sketch import Sketch
 from .sources import is_source, source_name
-from .store import DEFAULT_REDUCTIONS, Store
+from .store import DEFAULT_REDUCTIONS, WRITE_ERRORS, Store, warn_read_only
 
 
 def load_data(
@@ -46,25 +46,31 @@ def load_data(
     return dataset
 
 
-def feature_path(store: Store, root: Path | str = DEFAULT_STORE_ROOT) -> Path:
-    """`<root>/features/<store>.safetensors`; for stores at a URL, beside their local mirror."""
-    base = store.path.parent if store.url else Path(root)
-    return base / "features" / f"{store.path.name}.safetensors"
+def feature_path(store: Store) -> Path:
+    """`<store>/feature.safetensors`: inside the store folder (a remote store's: its local mirror), as every
+    derived cache is, so that its caches.json entry is a plain name that can never point elsewhere."""
+    return store.path / STORE_FEATURE
 
 
 def feature_for(store: Store, root: Path | str = DEFAULT_STORE_ROOT, name: str | None = None) -> Feature:
-    """The capability feature of a target store: built once, then loaded from `<root>/features/`. The
-    file is a derived cache listed in the target store's caches.json with its checksum: a changed or
-    damaged file, or one made from other shards, is rebuilt, never used."""
-    path, inputs = feature_path(store, root), {"version": FEATURE_VERSION}
-    cached = store.cached_file("feature", inputs)
-    if cached is not None and cached == path.resolve():
+    """The capability feature of a target store: built once, then loaded from `<store>/feature.safetensors`.
+    The file is a derived cache listed in the store's caches.json with its checksum: a changed or damaged
+    file, or one made from other shards, is rebuilt, never used. On a store folder this process cannot
+    write, it is built each time (with a warning). `root` is unused (kept for callers)."""
+    path, inputs = feature_path(store), {"version": FEATURE_VERSION}
+    if store.cached_file("feature", inputs) == path:
         try:
             return Feature.load(path)
         except FeatureError:  # an older feature format: ours to rebuild
             pass
     feature = build_feature(store, name or store.manifest["data"]["name"])
-    feature.save(path)
+    try:
+        feature.save(path)
+    except OSError as error:
+        if error.errno not in WRITE_ERRORS:
+            raise
+        warn_read_only(store.path, error)
+        return feature
     store.record_cache("feature", path, inputs)
     return feature
 

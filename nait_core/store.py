@@ -5,9 +5,10 @@ Layout of `cached_features/<key>/`:
     shard-<start>-<end>/               one independent, atomically renamed folder per index range
         <reduction>.npy                float16 [samples, layers, width], memory-mapped on read
         tokens.npy, response_tokens.npy, truncated.npy   per-sample counts [samples]
-        checksums.json                 sha256 of each file above (written last: marks completeness)
+        checksums.json                 the store's identity digest, the shard's range and the sha256 of
+                                       each file above (written last: marks completeness)
     caches.json                        derived caches: file, sha256, size and the inputs each derives from
-    pool-mean-<reduction>.npy, map-*.npy, ifd-*.npy   derived caches listed in caches.json
+    pool-mean-<reduction>.npy, map-*.npy, ifd-*.npy, feature.safetensors   derived caches in caches.json
     .locks/                            one lock file per shard (and one for caches.json)
 
 Integrity has two levels. Opening a store (`Store.open`) checks the manifest, every shard's files,
@@ -20,10 +21,15 @@ it so that the same capture command recaptures just that shard.
 Shards are independent: any worker can write any range, and a capture resumes from the shards that
 exist. Writers take a per-shard lock (fcntl, released by the kernel when a process dies, so never
 stale), so concurrent runs share the work instead of racing. Nothing is read from disk with pickle.
+
+Nothing read from a store is trusted as a path: a cache entry names a plain file inside the store folder
+(`cache_name_problem`) or is refused, never read and never deleted; a shard's checksums are bound to the
+store's identity and the shard's range, so a shard copied in from another store is damaged, not used.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -44,7 +50,8 @@ try:
 except ImportError:  # not on Windows: locking is then a no-op (one writer per store)
     fcntl = None
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums.json is bound to the store's identity and the shard's range
+CACHE_SUFFIXES = (".npy", ".safetensors")  # what a derived cache file may be called
 REDUCTIONS = (
     "mean",
     "last",
@@ -122,6 +129,94 @@ def npy_header(path: Path) -> tuple[tuple, np.dtype, int, int]:
     return (*_HEADERS[raw], actual)
 
 
+def manifest_problem(manifest) -> str | None:
+    """What is wrong with a manifest's structure (None if nothing): every field a store reads, with its type,
+    so that a hand-edited or hostile manifest is refused with its field named instead of a traceback."""
+    if not isinstance(manifest, dict):
+        return f"is a JSON {type(manifest).__name__}, not an object"
+
+    def field(*keys, kind=int, low=None):
+        value = manifest
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                return f"field '{'.'.join(keys)}' is missing"
+            value = value[key]
+        if not isinstance(value, kind) or isinstance(value, bool) or (low is not None and value < low):
+            want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            return f"field '{'.'.join(keys)}' is {value!r}, expected {want}" + (f" ≥ {low}" if low is not None else "")
+        return None
+
+    problem = (
+        field("model", "fingerprint", kind=str)
+        or field("data", "hash", kind=str)
+        or field("data", "n_samples", low=1)
+        or field("shard_size", low=1)
+        or field("options", "reductions", kind=list)
+        or (field("shape", "layers", low=1) if "shape" in manifest else "field 'shape' is missing")
+        or field("shape", "neurons", low=1)
+    )
+    if problem:
+        return problem
+    unknown = [r for r in manifest["options"]["reductions"] if r not in REDUCTIONS]
+    return f"field 'options.reductions' holds unknown {unknown}" if unknown else None
+
+
+def read_manifest(path: Path) -> dict:
+    """The manifest of the store folder `path`, checked (`manifest_problem`); StoreError naming the file,
+    the field and the fix otherwise."""
+    file = Path(path) / "manifest.json"
+    try:
+        manifest = json.loads(file.read_text())
+    except FileNotFoundError as error:
+        raise StoreError(f"{path}: no store here (manifest.json missing)") from error
+    except (OSError, ValueError) as error:
+        raise StoreError(f"{file} is unreadable or corrupt ({error}); delete the folder to recapture") from error
+    return checked_manifest(manifest, file)
+
+
+def checked_manifest(manifest, where) -> dict:
+    problem = manifest_problem(manifest)
+    if problem:
+        raise StoreError(f"{where}: {problem} (damaged or edited); delete the store folder to recapture")
+    return manifest
+
+
+def cache_name_problem(name) -> str | None:
+    """Why `name` (a caches.json entry's file) is refused, or None: a derived cache is a plain, visible
+    `.npy` or `.safetensors` file directly inside the store folder. No separators, no `..`, nothing
+    absolute or hidden, none of the store's own files: an entry can never make nait read or delete
+    anything else."""
+    if not isinstance(name, str) or not name:
+        return f"{name!r} is not a file name"
+    if "/" in name or "\\" in name or "\0" in name or name.startswith(".") or name.startswith("shard-"):
+        return f"{name!r} is not a plain file name inside the store"
+    if not name.endswith(CACHE_SUFFIXES):
+        return f"{name!r} is not a cache file ({' or '.join(CACHE_SUFFIXES)})"
+    return None
+
+
+# What a store on a read-only folder, a full disk or an exhausted quota raises: reported, never a traceback.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_error(path, error: OSError, doing: str) -> StoreError:
+    """The StoreError for a write into store `path` that failed with `error`, saying what to do."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space (or pick another --store-dir), then run the same command again: it resumes"
+    else:
+        fix = "make the folder writable, or pick another --store-dir"
+    return StoreError(f"{path}: cannot write {doing} ({error.strerror}); {fix}")
+
+
+def warn_read_only(path: Path, error: OSError) -> None:
+    warnings.warn(
+        f"{path}: cannot write derived caches here ({error.strerror}); they are recomputed on every use "
+        f"(make the folder writable to keep them)",
+        CacheWarning,
+        stacklevel=3,
+    )
+
+
 def shard_name(start: int, end: int) -> str:
     return f"shard-{start:09d}-{end:09d}"
 
@@ -184,14 +279,24 @@ class Store:
         return store
 
     @classmethod
-    def existing(cls, location) -> "Store | None":
-        """The store at `location` (complete or not) without any check, or None if there is none."""
+    def at(cls, location) -> "Store":
+        """The store at `location` (complete or not), its manifest's structure checked; StoreError if there
+        is none or its manifest is damaged (the message names the file, the field and the fix)."""
+        if not is_url(location):
+            return cls(Path(location), read_manifest(Path(location)))
+        fs, root = _url_fs(location)
         try:
-            if is_url(location):
-                fs, root = _url_fs(location)
-                return cls._remote(location, json.loads(fs.cat_file(f"{root}/manifest.json")))
-            return cls(Path(location), json.loads((Path(location) / "manifest.json").read_text()))
-        except (OSError, ValueError, KeyError):
+            manifest = json.loads(fs.cat_file(f"{root}/manifest.json"))
+        except (OSError, ValueError) as error:
+            raise StoreError(f"{location}: no store here (manifest.json missing or unreadable: {error})") from error
+        return cls._remote(location, checked_manifest(manifest, f"{location}/manifest.json"))
+
+    @classmethod
+    def existing(cls, location) -> "Store | None":
+        """The store at `location` (complete or not), or None if there is none or its manifest is damaged."""
+        try:
+            return cls.at(location)
+        except StoreError:
             return None
 
     def _remote_file(self, *parts: str) -> tuple[object, str]:
@@ -213,6 +318,9 @@ class Store:
             sums = json.loads(sums_bytes)
         except (OSError, ValueError) as error:
             return f"{self.url}/{name}: checksums unreadable ({error})"
+        problem = self._binding_problem(sums, start, end)
+        if problem:  # also: only this store's own file names are ever downloaded (no path from the remote)
+            return f"{self.url}/{name}/checksums.json: {problem}"
         local = self.path / name
         if (
             (local / "checksums.json").exists()
@@ -221,7 +329,7 @@ class Store:
         ):
             return None
         with atomic.temp_folder(self.path, name) as tmp:
-            for file, digest in sums.items():
+            for file, digest in sums["files"].items():
                 try:
                     fs.get_file(f"{remote}/{file}", str(tmp / file))
                 except OSError as error:
@@ -316,6 +424,29 @@ class Store:
             self._content_id = h.hexdigest()
         return self._content_id
 
+    @property
+    def identity(self) -> str:
+        """sha256 of what makes this store this store (`_identity`: model, data hash and count, options,
+        shape, format): every shard's checksums.json is bound to it, so a shard copied from another store
+        is damaged here. Editing the manifest changes it too, so an edited manifest fails every shard."""
+        return hashlib.sha256(json.dumps(self._identity(self.manifest), sort_keys=True).encode()).hexdigest()
+
+    def _binding_problem(self, sums, start: int, end: int) -> str | None:
+        """Why a shard's parsed checksums.json does not belong to this store at this range (None if it does)."""
+        if not isinstance(sums, dict) or not isinstance(sums.get("files"), dict):
+            return "not a checksums file of this nait version (recapture the shard)"
+        if sums.get("store") != self.identity:
+            return (
+                "belongs to another store (its checksums are bound to another store's identity: "
+                "copied in from elsewhere, or the manifest was edited)"
+            )
+        if sums.get("range") != [start, end]:
+            return f"holds range {sums.get('range')}, not {start}-{end} (copied from another shard)"
+        wanted = {f"{name}.npy" for name in list(self.reductions) + list(PER_SAMPLE)}
+        if set(sums["files"]) != wanted or not all(isinstance(d, str) for d in sums["files"].values()):
+            return f"lists files {sorted(sums['files'])}, expected {sorted(wanted)}"
+        return None
+
     # ---- locks
     @contextmanager
     def lock(self, name: str, blocking: bool = True):
@@ -389,6 +520,15 @@ class Store:
             manifest["shard_size"] = default_shard_size(manifest["data"]["n_samples"])
         if is_url(str(path)) or is_url(path):
             return cls._create_remote(str(path), manifest)
+        try:
+            return cls._create_local(path, manifest)
+        except OSError as error:
+            if error.errno in WRITE_ERRORS:
+                raise write_error(path, error, "the store") from error
+            raise
+
+    @classmethod
+    def _create_local(cls, path: Path, manifest: dict) -> "Store":
         path.mkdir(parents=True, exist_ok=True)
         store = cls(path, manifest)
         with store.lock("manifest"):  # two processes creating the same store agree on one manifest
@@ -399,12 +539,17 @@ class Store:
                     raise StoreError(
                         f"{path}/manifest.json is corrupt ({error}); delete the folder to recapture"
                     ) from error
+                problem = cls(path, checked_manifest(existing, path / "manifest.json")).format_problem()
+                if problem:
+                    raise StoreError(problem)
                 if cls._identity(existing) != cls._identity(manifest):
                     raise StoreError(
                         f"{path}: a store with other inputs already lives here; delete it or pick another folder"
                     )
-                return cls(path, existing)
-            _write_json(path / "manifest.json", manifest)
+                store = cls(path, existing)
+            else:
+                _write_json(path / "manifest.json", manifest)
+            atomic.remove_leftovers(path)  # what killed writers left (their process is gone)
         return store
 
     def write_shard(self, start: int, end: int, arrays: dict[str, np.ndarray]) -> None:
@@ -428,8 +573,9 @@ class Store:
                 for name, array in arrays.items():
                     np.save(tmp / f"{name}.npy", array, allow_pickle=False)
                     checksums[f"{name}.npy"] = _sha256(tmp / f"{name}.npy")
-                # checksums.json is written last: it marks the shard complete
-                (tmp / "checksums.json").write_text(json.dumps(checksums, indent=1))
+                # checksums.json is written last: it marks the shard complete, and binds it to this store
+                bound = {"store": self.identity, "range": [start, end], "files": checksums}
+                (tmp / "checksums.json").write_text(json.dumps(bound, indent=1))
                 with self.lock(shard_name(start, end)):  # one rename at a time: no ENOTEMPTY, no half-removed folder
                     if final.exists():  # an older copy (or a concurrent writer's): moved aside atomically
                         self._discard(final)
@@ -439,6 +585,10 @@ class Store:
                 fs.makedirs(remote, exist_ok=True)
                 for file in sorted(checksums) + ["checksums.json"]:
                     fs.put_file(str(final / file), f"{remote}/{file}")
+        except OSError as error:  # the temporary folder is gone already; the shards written so far stay
+            if error.errno in WRITE_ERRORS:
+                raise write_error(self.path, error, f"shard {start}-{end}") from error
+            raise
         finally:
             self._arrays = {k: v for k, v in self._arrays.items() if k[0] != start}
             self._content_id = None
@@ -453,6 +603,14 @@ class Store:
 
     def remove_shard(self, start: int, end: int) -> None:
         """Delete one shard (so that the next capture recaptures it)."""
+        try:
+            self._remove_shard(start, end)
+        except OSError as error:
+            if error.errno in WRITE_ERRORS:
+                raise write_error(self.path, error, f"(remove) damaged shard {start}-{end}") from error
+            raise
+
+    def _remove_shard(self, start: int, end: int) -> None:
         with self.lock(shard_name(start, end)):
             self._discard(self.path / shard_name(start, end))
             if self.url:
@@ -470,22 +628,10 @@ class Store:
         """Open a complete store, checking its manifest and every file's header and size (cheap);
         with `verify`, also every file's sha256 (reads everything). A URL opens a remote store: its shards
         are downloaded once into a local mirror (each file's sha256 checked as it arrives)."""
-        if is_url(path):
-            store = cls.existing(path)
-            if store is None:
-                raise StoreError(f"{path}: no store here (manifest.json missing or unreadable)")
-        else:
-            path = Path(path)
-            try:
-                store = cls(path, json.loads((path / "manifest.json").read_text()))
-            except FileNotFoundError as error:
-                raise StoreError(f"{path}: no store here (manifest.json missing)") from error
-            except json.JSONDecodeError as error:
-                raise StoreError(f"{path}/manifest.json is corrupt: {error}") from error
-        if store.manifest.get("format_version") != FORMAT_VERSION:
-            raise StoreError(
-                f"{path}: store format {store.manifest.get('format_version')} is not {FORMAT_VERSION}; recapture it"
-            )
+        store = cls.at(path)
+        problem = store.format_problem()
+        if problem:
+            raise StoreError(problem)
         missing = store.missing_ranges()
         if missing:
             raise StoreError(
@@ -497,17 +643,28 @@ class Store:
         store.check(verify)
         return store
 
+    def format_problem(self) -> str | None:
+        version = self.manifest.get("format_version")
+        if version == FORMAT_VERSION:
+            return None
+        return (
+            f"{self.location}: store format {version} is not {FORMAT_VERSION} (written by another nait version); "
+            f"delete the folder and run the capture command again to recapture it"
+        )
+
     def shard_problem(self, start: int, end: int, checksums: bool = False) -> str | None:
         """What is wrong with one shard (None if nothing): files, headers, sizes, and with `checksums` bytes."""
         folder = self.path / shard_name(start, end)
         try:
             sums = json.loads((folder / "checksums.json").read_text())
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:
             return f"{folder}: checksums unreadable ({error})"
+        problem = self._binding_problem(sums, start, end)
+        if problem:
+            return f"{folder}/checksums.json: {problem}"
+        sums = sums["files"]
         for name in list(self.reductions) + list(PER_SAMPLE):
             file = folder / f"{name}.npy"
-            if f"{name}.npy" not in sums:
-                return f"{file}: missing from checksums.json"
             try:
                 shape, _, size, actual = npy_header(file)
             except FileNotFoundError:
@@ -550,37 +707,57 @@ class Store:
 
     def verify(self, repair: bool = False) -> dict:
         """Check every shard's and every derived cache's sha256. With `repair`, remove what is damaged
-        (shards are then recaptured by the same capture command; caches are recomputed on use)."""
+        (shards are then recaptured by the same capture command; caches are recomputed on use; a refused
+        cache entry is only unlisted) and the temporary files of killed writers (`atomic.leftovers`)."""
+        problem = self.format_problem()
+        if problem:
+            return {"path": str(self.location), "error": problem}
         shards = self.damaged_ranges(checksums=True)
         caches = self.damaged_caches()
+        leftovers = [str(p) for p in atomic.leftovers(self.path)]
         if repair:
             for (start, end), _ in shards:
                 self.remove_shard(start, end)
             for name, _ in caches:
                 self.drop_cache(name)
+            atomic.remove_leftovers(self.path)
         return {
             "path": str(self.location),
             "shards": len(self.shard_ranges()),
             "missing": self.missing_ranges(),
             "damaged_shards": [{"range": list(r), "problem": p} for r, p in shards],
             "damaged_caches": [{"name": n, "problem": p} for n, p in caches],
+            "leftovers": leftovers,
             "repaired": repair,
         }
 
     # ---- derived caches (pool means, map coordinates, baseline scores, target features)
     def _read_caches(self) -> dict:
         try:
-            return json.loads((self.path / "caches.json").read_text())
+            caches = json.loads((self.path / "caches.json").read_text())
         except FileNotFoundError:
             return {}
-        except json.JSONDecodeError:  # a damaged index: every cache is recomputed
+        except ValueError:
+            caches = None
+        if not isinstance(caches, dict):  # a damaged index: every cache is recomputed
             warnings.warn(
                 f"{self.path}/caches.json is damaged; derived caches are recomputed", CacheWarning, stacklevel=3
             )
             return {}
+        return caches
 
-    def _cache_file(self, entry: dict) -> Path:
-        return (self.path / entry["file"]).resolve() if not Path(entry["file"]).is_absolute() else Path(entry["file"])
+    def _entry_problem(self, entry) -> str | None:
+        """Why a caches.json entry is refused (never read, never deleted), or None."""
+        if not isinstance(entry, dict) or not {"file", "sha256", "size"} <= set(entry):
+            return f"entry {entry!r} is not a cache entry"
+        problem = cache_name_problem(entry["file"])
+        if problem is None and (self.path / entry["file"]).is_symlink():
+            problem = f"{entry['file']!r} is a symbolic link"
+        return problem
+
+    def _cache_file(self, entry) -> Path | None:
+        """The file a caches.json entry names, inside the store; None for a refused entry (`_entry_problem`)."""
+        return None if self._entry_problem(entry) else self.path / entry["file"]
 
     def cache_inputs(self, inputs: dict | None = None) -> dict:
         """What a cache derives from: this store's content (manifest + shard checksums) and `inputs`."""
@@ -588,11 +765,12 @@ class Store:
 
     def cached_file(self, name: str, inputs: dict | None = None) -> Path | None:
         """The file of cache `name` if it is listed, made from the same inputs, and intact; else None.
-        A damaged one (checksum or size mismatch) is reported with a CacheWarning and deleted."""
+        A damaged one (checksum or size mismatch) is reported with a CacheWarning and deleted; an entry
+        naming anything but a plain file in the store is ignored (and left alone)."""
         entry = self._read_caches().get(name)
-        if not entry or entry.get("inputs") != self.cache_inputs(inputs):
-            return None
         file = self._cache_file(entry)
+        if file is None or entry.get("inputs") != self.cache_inputs(inputs):
+            return None
         try:
             intact = file.stat().st_size == entry["size"] and _sha256(file) == entry["sha256"]
         except OSError:
@@ -608,36 +786,51 @@ class Store:
         return file
 
     def record_cache(self, name: str, file: Path, inputs: dict | None = None) -> None:
-        """List an already written cache file (inside the store, or e.g. a feature under the store root)."""
+        """List an already written cache file, a plain file directly inside the store folder. On a store
+        folder this process may not write to, the cache is not listed (a warning says so): reading works."""
         file = Path(file)
-        entry = {
-            "file": os.path.relpath(file.resolve(), self.path.resolve()),
-            "sha256": _sha256(file),
-            "size": file.stat().st_size,
-            "inputs": self.cache_inputs(inputs),
-        }
-        with self.lock("caches"):
-            caches = self._read_caches()
-            caches[name] = entry
-            _write_json(self.path / "caches.json", caches)
+        problem = cache_name_problem(file.name)
+        if problem or file.parent.resolve() != self.path.resolve():
+            raise ValueError(
+                f"{file}: a derived cache must be a plain file inside {self.path} ({problem or 'elsewhere'})"
+            )
+        entry = {"file": file.name, "sha256": _sha256(file), "size": file.stat().st_size}
+        entry["inputs"] = self.cache_inputs(inputs)
+        try:
+            with self.lock("caches"):
+                caches = self._read_caches()
+                caches[name] = entry
+                _write_json(self.path / "caches.json", caches)
+        except OSError as error:
+            if error.errno not in WRITE_ERRORS:
+                raise
+            warn_read_only(self.path, error)
 
     def drop_cache(self, name: str) -> None:
+        """Unlist cache `name` and delete its file, only if the entry names a plain file inside the store."""
         with self.lock("caches"):
             caches = self._read_caches()
             entry = caches.pop(name, None)
-            if entry:
-                self._cache_file(entry).unlink(missing_ok=True)
+            if entry is not None:
+                file = self._cache_file(entry)
+                if file is not None:
+                    file.unlink(missing_ok=True)
                 _write_json(self.path / "caches.json", caches)
 
     def damaged_caches(self) -> list[tuple[str, str]]:
         out = []
         for name, entry in self._read_caches().items():
+            problem = self._entry_problem(entry)
             file = self._cache_file(entry)
-            if not file.exists():
+            if problem:
+                out.append(
+                    (name, f"{self.path}/caches.json: cache '{name}' refused: {problem} (never read or deleted)")
+                )
+            elif not file.exists():
                 out.append((name, f"{file}: missing"))
             elif file.stat().st_size != entry["size"] or _sha256(file) != entry["sha256"]:
                 out.append((name, f"{file}: checksum mismatch"))
-            elif entry.get("inputs", {}).get("store") != self.content_id:
+            elif not isinstance(entry.get("inputs"), dict) or entry["inputs"].get("store") != self.content_id:
                 out.append((name, f"{file}: stale (the shards it derives from changed)"))
         return out
 
@@ -645,9 +838,17 @@ class Store:
         file = self.cached_file(name, inputs)
         return None if file is None else np.load(file, allow_pickle=False)
 
-    def save_cached_array(self, name: str, array: np.ndarray, inputs: dict | None = None) -> Path:
+    def save_cached_array(self, name: str, array: np.ndarray, inputs: dict | None = None) -> Path | None:
+        """Write and list a derived cache; None (after a warning) on a store folder this process cannot write:
+        the caller keeps its computed array and simply recomputes it next time."""
         file = self.path / f"{name}.npy"
-        atomic.save_npy(file, array)
+        try:
+            atomic.save_npy(file, array)
+        except OSError as error:
+            if error.errno not in WRITE_ERRORS:
+                raise
+            warn_read_only(self.path, error)
+            return None
         self.record_cache(name, file, inputs)
         return file
 
@@ -783,20 +984,21 @@ def list_stores(root: Path) -> list[dict]:
     out = []
     for manifest_path in sorted(Path(root).glob("*/manifest.json")):
         try:
-            store = Store(manifest_path.parent, json.loads(manifest_path.read_text()))
-            out.append(
-                {
-                    "path": str(store.path),
-                    "model": store.manifest["model"]["name"],
-                    "data": store.manifest["data"]["name"],
-                    "samples": store.n_samples,
-                    "layers": store.n_layers,
-                    "neurons": store.n_neurons,
-                    "reductions": ",".join(store.reductions),
-                    "complete": store.complete,
-                    "size_mb": round(store.size_bytes() / 1e6, 1),
-                }
-            )
-        except (KeyError, json.JSONDecodeError):
-            out.append({"path": str(manifest_path.parent), "complete": False, "error": "unreadable manifest"})
+            store = Store.at(manifest_path.parent)
+        except StoreError as error:
+            out.append({"path": str(manifest_path.parent), "complete": False, "error": str(error)})
+            continue
+        out.append(
+            {
+                "path": str(store.path),
+                "model": store.manifest["model"].get("name"),
+                "data": store.manifest["data"].get("name"),
+                "samples": store.n_samples,
+                "layers": store.n_layers,
+                "neurons": store.n_neurons,
+                "reductions": ",".join(store.reductions),
+                "complete": store.complete,
+                "size_mb": round(store.size_bytes() / 1e6, 1),
+            }
+        )
     return out

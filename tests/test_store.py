@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from nait_core.store import Store, StoreError, list_stores
+from nait_core.store import FORMAT_VERSION, Store, StoreError, list_stores
 from nait_testing.stores import synthetic_store
 
 pytestmark = pytest.mark.unit
@@ -77,7 +77,7 @@ def test_store_files_are_plain_numpy(tmp_path):
     make_store(tmp_path / "s")
     for file in (tmp_path / "s").glob("shard-*/*.npy"):
         np.load(file, allow_pickle=False)  # never needs pickle
-    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["format_version"] == 1
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
 
 
 # ---- cheap reopen, honest integrity (issue 9 item 2)

@@ -74,7 +74,7 @@ def cmd_feature(args):
         out = build_feature(report.store, args.name or dataset.name).save(Path(args.out))
     else:  # the store's own feature: a checksummed cache listed in the target store's caches.json
         feature_for(report.store, args.store_dir, args.name or dataset.name)
-        out = feature_path(report.store, args.store_dir)
+        out = feature_path(report.store)
     print(out)
 
 
@@ -94,7 +94,7 @@ def add_feature_parser(sub) -> None:
     p = sub.add_parser("feature", help="build a capability feature file from a target set")
     p.add_argument("--target", required=True, help=DATA_SPECS)
     p.add_argument("--name", help="feature name (default: the target's)")
-    p.add_argument("--out", type=Path, help="feature file (.safetensors); default under <store-dir>/features/")
+    p.add_argument("--out", type=Path, help="feature file (.safetensors); default: inside the target's store folder")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     add_model_args(p), add_data_args(p), add_capture_args(p)
     p.set_defaults(func=cmd_feature)

@@ -8,20 +8,27 @@ import sys
 from pathlib import Path
 
 from ..capture import DEFAULT_STORE_ROOT
-from ..features import list_features
+from ..features import STORE_FEATURE, list_features
 from ..store import Store, StoreError, list_stores
 
 
 def cmd_info(args):
     stores = list_stores(Path(args.store_dir))
-    features = list_features(Path(args.store_dir) / "features") + (
-        list_features(Path(args.features)) if args.features else []
+    # Each target store's own feature lives inside it; `features/` holds the app's and other explicit builds.
+    own = [f for s in stores for f in list_features(Path(s["path"]), STORE_FEATURE) if "error" not in s]
+    features = (
+        own
+        + list_features(Path(args.store_dir) / "features")
+        + (list_features(Path(args.features)) if args.features else [])
     )
     if args.json:
         print(json.dumps({"stores": stores, "features": features}, indent=2))
         return
     print(f"stores in {args.store_dir}:")
     for s in stores:
+        if "error" in s:
+            print(f"  {Path(s['path']).name}  UNREADABLE: {s['error']}")
+            continue
         status = "complete" if s.get("complete") else "INCOMPLETE"
         print(
             f"  {Path(s['path']).name}  {s.get('samples', '?'):>7} samples  {s.get('layers')}×{s.get('neurons')}  "
@@ -47,11 +54,10 @@ def cmd_verify(args):
     bad = 0
     results = []
     for path in paths:
-        store = Store.existing(path)
-        if store is None:
-            result = {"path": str(path), "error": "manifest missing or unreadable; delete the folder to recapture"}
-        else:
-            result = store.verify(repair=args.repair)
+        try:
+            result = Store.at(path).verify(repair=args.repair)
+        except StoreError as error:
+            result = {"path": str(path), "error": str(error)}
         results.append(result)
         damaged = len(result.get("damaged_shards", [])) + len(result.get("damaged_caches", []))
         bad += damaged + ("error" in result)
@@ -62,8 +68,17 @@ def cmd_verify(args):
             continue
         missing = f", {len(result['missing'])} missing (resume with the capture command)" if result["missing"] else ""
         print(f"{path}: {result['shards']} shards{missing}, " + ("all intact" if not damaged else f"{damaged} damaged"))
-        for item in result["damaged_shards"] + result["damaged_caches"]:
+        for item in result["damaged_shards"]:
             print(f"  {item['problem']}" + ("  -> removed" if args.repair else ""))
+        for item in result["damaged_caches"]:
+            refused = "refused" in item["problem"]
+            print(
+                f"  {item['problem']}" + (("  -> entry dropped" if refused else "  -> removed") if args.repair else "")
+            )
+        for leftover in result["leftovers"]:  # not damage: a killed writer's temporary, its process gone
+            print(
+                f"  {leftover}: left by a killed writer" + ("  -> removed" if args.repair else " (--repair removes it)")
+            )
     if args.json:
         print(json.dumps(results, indent=2))
     if bad and args.repair:
