@@ -188,6 +188,35 @@ def find_neuron_modules(model: nn.Module, module_path: str | None = None) -> lis
     return [found[i] for i in range(len(found))]
 
 
+def intermediate_size(config) -> int | None:
+    """The MLP's hidden width from a model config (what a down projection takes in), or None if unnamed."""
+    for attr in ("intermediate_size", "ffn_dim", "n_inner"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int):
+            return value
+    if getattr(config, "model_type", None) == "gpt2":  # n_inner None: 4 x n_embd
+        return 4 * config.n_embd
+    return None
+
+
+def check_neuron_width(model: nn.Module, modules: list[nn.Module], module_path: str | None) -> int:
+    """The neurons per layer; ModelError unless every module's input is as wide as the MLP's intermediate
+    size from the config: an up projection or an attention output exists in every layer too, and taking its
+    input would silently capture the residual stream instead of the neurons."""
+    config = getattr(model, "config", None)
+    want, widths = intermediate_size(config), {neuron_count(m) for m in modules}
+    width = neuron_count(modules[0])
+    if want is not None and widths != {want}:
+        model_type = getattr(config, "model_type", None)
+        expected = NEURON_MODULES.get(model_type or "", "the MLP's down projection")
+        raise ModelError(
+            f"--neuron-module {module_path or expected}: its input is {sorted(widths)} wide, but the MLP's "
+            f"intermediate size is {want} (from the model's config): the neurons are the input of the MLP's "
+            f"down projection; for {model_type!r} models that is '{expected}'"
+        )
+    return width
+
+
 def neuron_count(module: nn.Module) -> int:
     """Input width of a down projection (nn.Linear, or GPT-2's transposed Conv1D)."""
     if isinstance(module, nn.Linear):
@@ -232,14 +261,45 @@ def bundled_gguf_path() -> Path:
     return path
 
 
-def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's size plus its first and last MiB: cheap, and changes when weights do."""
-    h = hashlib.sha256(str(path.stat().st_size).encode())
+DIGEST_CACHE = "digests.json"  # under cache_dir(): sha256 of model files by path and stat, so reopening is cheap
+DIGEST_CACHE_ENTRIES = 4096  # the most recently hashed files kept
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    """What must not change for a cached digest to stand. ctime_ns is in it because `os.utime` can restore
+    an mtime but not a ctime: a file rewritten in place (same size, same inode, old mtime put back) misses."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _read_digests(file: Path) -> dict:
+    try:
+        cached = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return cached if isinstance(cached, dict) else {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of every byte of `path` (a link followed): hashed once per version of the file and then
+    read from `<cache_dir>/digests.json`, keyed by the absolute path and `_stamp` (~1.4 s per GB here at first,
+    then a stat). A cache that cannot be written only costs the hashing again."""
+    path = Path(path).resolve()
+    stamp, cache = _stamp(path.stat()), cache_dir() / DIGEST_CACHE
+    hit = _read_digests(cache).get(str(path))
+    if isinstance(hit, dict) and hit.get("stat") == stamp and isinstance(hit.get("sha256"), str):
+        return hit["sha256"]
     with open(path, "rb") as f:
-        h.update(f.read(chunk))
-        f.seek(max(0, path.stat().st_size - chunk))
-        h.update(f.read(chunk))
-    return h.hexdigest()
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if _stamp(path.stat()) == stamp:  # unchanged while it was read: the digest is this version's
+        digests = _read_digests(cache)
+        digests.pop(str(path), None)
+        digests[str(path)] = {"stat": stamp, "sha256": digest}  # last: the newest entries are kept
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_json(cache, dict(list(digests.items())[-DIGEST_CACHE_ENTRIES:]))
+        except OSError:
+            pass
+    return digest
 
 
 # Files whose bytes decide what a capture computes: weights, config, tokenizer (incl. the chat template,
@@ -283,8 +343,8 @@ def source_fingerprint(name: str) -> str | None:
 
     The bundled model and .gguf files: the GGUF file's digest (it holds weights, tokenizer and chat
     template). Folders and cached hub ids: names and digests of config, weight, tokenizer and template
-    files. A digest is the file's size plus its first and last MiB (`_file_digest`): milliseconds for a
-    13 GB model, and any re-saved or fine-tuned weights change it."""
+    files. A digest is the sha256 of every byte of the file (`_file_digest`): a weight changed anywhere
+    changes it, and it is computed once per version of a file (then a stat and a small JSON read)."""
     if name == BUNDLED_MODEL:
         return "gguf:" + _file_digest(bundled_gguf_path())
     path = Path(name).expanduser()
@@ -318,10 +378,16 @@ def _dequantised_folder(gguf: Path) -> Path:
     target = cache_dir() / "models" / f"{slugify(gguf.stem)}-{_file_digest(gguf)[:12]}"
     if (target / "complete").exists():
         return target
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    # save_pretrained refuses GGUF-loaded models: rebuild from a config without the quantisation info.
-    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # save_pretrained refuses GGUF-loaded models: rebuild from a config without the quantisation info.
+        config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except (ValueError, OSError, KeyError, IndexError, EOFError) as error:  # a short file: "cannot reshape array"
+        raise ModelError(
+            f"{gguf}: cannot read this GGUF file ({error}); it is truncated or damaged (or not a GGUF model): "
+            f"download or copy it again"
+        ) from error
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
@@ -396,5 +462,5 @@ def wrap_model(name, model, tokenizer, fingerprint, neuron_module=None) -> Loade
         tokenizer=tokenizer,
         fingerprint=_with_module(fingerprint, neuron_module),
         neuron_modules=modules,
-        neurons_per_layer=neuron_count(modules[0]),
+        neurons_per_layer=check_neuron_width(model, modules, neuron_module),
     )
