@@ -138,10 +138,25 @@ def write_json(path: Path | str, obj, **dumps) -> None:
     write_bytes(path, json.dumps(obj, **dumps).encode())
 
 
+class _Chunks:
+    """A file seen by NumPy as a plain writable object: `np.save` then writes it in 16 MiB chunks through
+    `write`, whose error on a full disk keeps its errno (ENOSPC). Given a real file, NumPy's `tofile` raises
+    a bare OSError("... requested and ... written") that no caller can tell from any other failure."""
+
+    def __init__(self, f):
+        self.write = f.write
+
+
+def write_npy(path: Path | str, array: np.ndarray) -> None:
+    """`np.save(path, array)` without pickle (not atomic: for files inside a temporary folder)."""
+    with open(path, "wb") as f:
+        np.save(_Chunks(f), array, allow_pickle=False)
+
+
 def save_npy(path: Path | str, array: np.ndarray) -> None:
     """`np.save(path, array)` without pickle, atomically."""
     with replacing(path, ".npy") as tmp:
-        np.save(tmp, array, allow_pickle=False)
+        write_npy(tmp, array)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from .data import Dataset, content_hash, sample_rows
 from .models import LoadedModel, slugify
 from .progress import Progress, ProgressCallback
 from .sketch import Sketch
-from .store import DEFAULT_REDUCTIONS, FORMAT_VERSION, REDUCTIONS, Store, StoreError, is_url
+from .store import DEFAULT_REDUCTIONS, FORMAT_VERSION, REDUCTIONS, Store, StoreError, ensure_writable, is_url
 from .tokens import Tokenized, make_batches, pad_batch, tokenize
 
 DEFAULT_STORE_ROOT = Path("cached_features")
@@ -364,6 +364,8 @@ def capture(
     reused = _reuse(path, dataset, options, manifest)
     if reused is not None:
         return reused
+    if not is_url(str(path)):
+        ensure_writable(Path(path))  # before the model is loaded and the records tokenized
     if options.sketch and options.exact_sample:  # the compact pool's exact exploration sample, first
         capture_exact_sample(model, dataset, root, options, Path(str(path)).name, progress)
     tokens = tokenize(dataset, model.tokenizer, options.max_length)  # from here on the model is needed

@@ -208,6 +208,15 @@ def write_error(path, error: OSError, doing: str) -> StoreError:
     return StoreError(f"{path}: cannot write {doing} ({error.strerror}); {fix}")
 
 
+def ensure_writable(path: Path) -> None:
+    """StoreError now, before a model is loaded, if the store folder `path` cannot be created or written
+    (its nearest existing folder is not writable: permissions, or a read-only file system)."""
+    existing = next(p for p in [path, *path.parents] if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        error = OSError(errno.EROFS if os.access(existing, os.R_OK) else errno.EACCES, "not writable")
+        raise write_error(existing if existing != path else path, error, "the store")
+
+
 def warn_read_only(path: Path, error: OSError) -> None:
     warnings.warn(
         f"{path}: cannot write derived caches here ({error.strerror}); they are recomputed on every use "
@@ -571,7 +580,7 @@ class Store:
             with atomic.temp_folder(self.path, shard_name(start, end)) as tmp:
                 checksums = {}
                 for name, array in arrays.items():
-                    np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+                    atomic.write_npy(tmp / f"{name}.npy", array)
                     checksums[f"{name}.npy"] = _sha256(tmp / f"{name}.npy")
                 # checksums.json is written last: it marks the shard complete, and binds it to this store
                 bound = {"store": self.identity, "range": [start, end], "files": checksums}

@@ -202,7 +202,7 @@ def test_a_damaged_cached_feature_is_detected_and_rebuilt(model_dir, tmp_path):
     data = load_data(str(write_records(tmp_path / "t.jsonl", 6)))
     store = capture(LazyModel(str(model_dir)), data, tmp_path / "stores", CaptureOptions(max_length=64)).store
     built = feature_for(store, tmp_path / "stores")
-    path = feature_path(store, tmp_path / "stores")
+    path = feature_path(store)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(feature_for(store, tmp_path / "stores").profile, built.profile)  # reused as is
