@@ -170,6 +170,12 @@ def build_feature(store: Store, name: str, indices=None, reductions=PCA_REDUCTIO
     return Feature(name, tensors, meta)
 
 
+def library(root: Path) -> list[dict]:
+    """Every feature under a store folder `root`: each target store's own (`<store>/feature.safetensors`),
+    then the explicit builds in `<root>/features/` (the app's library, `nait feature --out` copies)."""
+    return list_features(Path(root), f"*/{STORE_FEATURE}") + list_features(Path(root) / "features")
+
+
 def list_features(folder: Path, pattern: str = "*.safetensors") -> list[dict]:
     out = []
     for path in sorted(Path(folder).glob(pattern)):

@@ -393,6 +393,7 @@ def _dequantised_folder(gguf: Path) -> Path:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     target.parent.mkdir(parents=True, exist_ok=True)
+    atomic.remove_leftovers(target.parent)  # half-written copies of killed runs (their process is gone)
     with atomic.temp_folder(target.parent, target.name) as tmp:  # unique per writer: app sessions share a PID
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

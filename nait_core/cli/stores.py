@@ -8,19 +8,13 @@ import sys
 from pathlib import Path
 
 from ..capture import DEFAULT_STORE_ROOT
-from ..features import STORE_FEATURE, list_features
+from ..features import library, list_features
 from ..store import Store, StoreError, list_stores
 
 
 def cmd_info(args):
     stores = list_stores(Path(args.store_dir))
-    # Each target store's own feature lives inside it; `features/` holds the app's and other explicit builds.
-    own = [f for s in stores for f in list_features(Path(s["path"]), STORE_FEATURE) if "error" not in s]
-    features = (
-        own
-        + list_features(Path(args.store_dir) / "features")
-        + (list_features(Path(args.features)) if args.features else [])
-    )
+    features = library(Path(args.store_dir)) + (list_features(Path(args.features)) if args.features else [])
     if args.json:
         print(json.dumps({"stores": stores, "features": features}, indent=2))
         return
