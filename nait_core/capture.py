@@ -335,8 +335,12 @@ def _reuse(path: Path | str, dataset: Dataset, options: CaptureOptions, manifest
     to this store; sha256 with `options.verify`) are removed here, so this very capture recaptures them
     instead of failing on them again."""
     store = Store.existing(path)
-    if store is None or store.manifest.get("format_version") != FORMAT_VERSION:
-        return None  # nothing here yet, or a broken or older manifest that Store.create reports
+    if store is None:
+        if not is_url(str(path)) and (Path(path) / "manifest.json").exists():
+            Store.at(path)  # a damaged manifest: raises, naming its field and the fix, before the model loads
+        return None  # nothing here yet
+    if store.format_problem():
+        raise StoreError(store.format_problem())
     check_describes(store, manifest)
     for (start, end), problem in store.damaged_ranges(checksums=options.verify):
         print(f"nait: {problem}; removing shard {start}-{end} to recapture it", file=sys.stderr)

@@ -5,9 +5,11 @@ import json
 
 import pytest
 
-from nait_core.capture import CaptureOptions, capture
+from nait_core.capture import CaptureOptions, capture, store_key
 from nait_core.cli import main
-from nait_core.models import ModelError, bundled_gguf_path, load_model, wrap_model
+from nait_core.models import LazyModel, ModelError, bundled_gguf_path, load_model, wrap_model
+from nait_core.pipeline import load_data
+from nait_core.sketch import Sketch, SketchError
 from nait_core.store import StoreError
 from nait_testing.models import tiny_config, tiny_model, tiny_records
 from nait_testing.mounts import read_only
@@ -62,9 +64,22 @@ def test_a_capture_into_a_read_only_folder_fails_before_the_model_loads(tiny_mod
 
 
 def test_a_sketch_wider_than_the_layers_is_refused_before_capture(tokenizer, tmp_path):
-    from nait_core.sketch import Sketch, SketchError
-
     model = tiny_model("llama", tokenizer)  # 48 neurons per layer
     with pytest.raises(SketchError, match="--sketch 64 is more than the model's 48 neurons per layer"):
         capture(model, tiny_records(4), tmp_path, CaptureOptions(sketch=Sketch(64)))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("manifest", [[], {}])
+def test_a_select_on_a_store_with_an_ill_typed_manifest_fails_before_the_model_loads(
+    tiny_model_dir, tmp_path, capsys, manifest
+):
+    records = tmp_path / "pool.jsonl"
+    records.write_text("".join(json.dumps({"instruction": f"q{i}", "output": "a"}) + "\n" for i in range(4)))
+    model = LazyModel(str(tiny_model_dir))
+    key, _ = store_key(model, load_data(str(records)), options=CaptureOptions(), shape=False)
+    (tmp_path / "stores" / key).mkdir(parents=True)
+    (tmp_path / "stores" / key / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StoreError, match="manifest.json: (is a JSON list|field 'model.fingerprint' is missing)"):
+        capture(model, load_data(str(records)), tmp_path / "stores", CaptureOptions())
+    assert not model.loaded
