@@ -281,7 +281,7 @@ def _read_digests(file: Path) -> dict:
 
 def _file_digest(path: Path) -> str:
     """sha256 of every byte of `path` (a link followed): hashed once per version of the file and then
-    read from `<cache_dir>/digests.json`, keyed by the absolute path and `_stamp` (~1.4 s per GB here at first,
+    read from `<cache_dir>/digests.json`, keyed by the absolute path and `_stamp` (about 2 s per GB on one core at first,
     then a stat). A cache that cannot be written only costs the hashing again."""
     path = Path(path).resolve()
     stamp, cache = _stamp(path.stat()), cache_dir() / DIGEST_CACHE
