@@ -280,9 +280,9 @@ def _read_digests(file: Path) -> dict:
 
 
 def _file_digest(path: Path) -> str:
-    """sha256 of every byte of `path` (a link followed): hashed once per version of the file and then
-    read from `<cache_dir>/digests.json`, keyed by the absolute path and `_stamp` (about 2 s per GB on one core at first,
-    then a stat). A cache that cannot be written only costs the hashing again."""
+    """sha256 of every byte of `path` (a link followed): hashed once per version of the file (about 2 s
+    per GB on one core), then read from `<cache_dir>/digests.json`, keyed by the absolute path and `_stamp`
+    (under a millisecond). A cache that cannot be written only costs the hashing again."""
     path = Path(path).resolve()
     stamp, cache = _stamp(path.stat()), cache_dir() / DIGEST_CACHE
     hit = _read_digests(cache).get(str(path))
