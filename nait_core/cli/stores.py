@@ -45,7 +45,7 @@ def cmd_verify(args):
     paths = list(args.stores) or [s["path"] for s in list_stores(Path(args.store_dir))]
     if not paths:
         print(f"no stores in {args.store_dir}", file=sys.stderr)
-    bad = 0
+    bad = unreadable = 0
     results = []
     for path in paths:
         try:
@@ -54,11 +54,12 @@ def cmd_verify(args):
             result = {"path": str(path), "error": str(error)}
         results.append(result)
         damaged = len(result.get("damaged_shards", [])) + len(result.get("damaged_caches", []))
-        bad += damaged + ("error" in result)
+        bad += damaged
+        unreadable += "error" in result
         if args.json:
             continue
-        if "error" in result:
-            print(f"{path}: {result['error']}")
+        if "error" in result:  # the message starts with the path
+            print(result["error"])
             continue
         missing = f", {len(result['missing'])} missing (resume with the capture command)" if result["missing"] else ""
         print(f"{path}: {result['shards']} shards{missing}, " + ("all intact" if not damaged else f"{damaged} damaged"))
@@ -81,7 +82,9 @@ def cmd_verify(args):
             f"(derived caches are recomputed when next used)",
             file=sys.stderr,
         )
-    elif bad:
+    if unreadable:  # --repair cannot help: nothing in such a folder is trusted
+        raise StoreError(f"{unreadable} store(s) unreadable (see above): delete the folder and run the capture again")
+    if bad and not args.repair:
         raise StoreError(
             f"{bad} damaged item(s); `nait verify --repair` removes them so that the same capture "
             f"command recaptures just those shards"
