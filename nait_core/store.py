@@ -816,15 +816,21 @@ class Store:
             warn_read_only(self.path, error)
 
     def drop_cache(self, name: str) -> None:
-        """Unlist cache `name` and delete its file, only if the entry names a plain file inside the store."""
-        with self.lock("caches"):
-            caches = self._read_caches()
-            entry = caches.pop(name, None)
-            if entry is not None:
-                file = self._cache_file(entry)
-                if file is not None:
-                    file.unlink(missing_ok=True)
-                _write_json(self.path / "caches.json", caches)
+        """Unlist cache `name` and delete its file, only if the entry names a plain file inside the store.
+        On a store folder this process cannot write, nothing changes (a warning says so): it is never used."""
+        try:
+            with self.lock("caches"):
+                caches = self._read_caches()
+                entry = caches.pop(name, None)
+                if entry is not None:
+                    file = self._cache_file(entry)
+                    if file is not None:
+                        file.unlink(missing_ok=True)
+                    _write_json(self.path / "caches.json", caches)
+        except OSError as error:
+            if error.errno not in WRITE_ERRORS:
+                raise
+            warn_read_only(self.path, error)
 
     def damaged_caches(self) -> list[tuple[str, str]]:
         out = []

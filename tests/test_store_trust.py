@@ -183,6 +183,16 @@ def test_a_read_only_store_is_read_without_writing_caches(tmp_path):
         assert feature.profile.shape == (2, 3) and not (store.path / STORE_FEATURE).exists()
 
 
+def test_a_damaged_cache_in_a_read_only_store_is_recomputed_not_used(tmp_path):
+    store, data = synthetic_store(tmp_path / "s")
+    store.mean("mean")
+    np.save(store.path / "pool-mean-mean.npy", np.full((2, 3), 99, np.float32))  # damaged: fails its checksum
+    with read_only(store.path):
+        with pytest.warns(CacheWarning):
+            mean = Store.open(store.path).mean("mean")
+        np.testing.assert_allclose(mean, data["mean"].astype(np.float64).mean(0), rtol=1e-6)
+
+
 def test_a_new_store_in_a_read_only_folder_is_a_clear_error(tmp_path):
     (tmp_path / "ro").mkdir()
     with read_only(tmp_path / "ro"), pytest.raises(StoreError, match="ro/s: cannot write the store.*writable"):
