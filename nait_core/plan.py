@@ -13,6 +13,7 @@ assumed utilisation, labelled as an estimate.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +32,6 @@ from .tokens import tokenize
 # The per-sample arrays `capture.capture_shard` writes beside the summaries, by dtype (int32, int32, bool).
 PER_SAMPLE_DTYPES = {"tokens": np.int32, "response_tokens": np.int32, "truncated": np.bool_}
 assert set(PER_SAMPLE_DTYPES) == set(PER_SAMPLE), "plan.PER_SAMPLE_DTYPES must list store.PER_SAMPLE"
-CHECKSUM_BYTES_PER_FILE = 90  # one '"name.npy": "<64 hex>"' line of a shard's checksums.json
 FREE_RESERVE = 0.05  # share of the free space a capture leaves untouched (logs, temporary shard folders)
 # A default `nait select` whose pool would pass this stores only what its --method reads (method_reductions).
 DEFAULT_STORE_LIMIT = 40e9
@@ -122,6 +122,8 @@ def store_bytes(
         return 0
     shard = shard_size or default_shard_size(n_samples)
     width = sketch_k or shape.neurons
+    # checksums.json as Store.write_shard writes it: one sha256 (64 hex digits) per file
+    checksums_bytes = len(json.dumps({f"{name}.npy": "0" * 64 for name in (*reductions, *PER_SAMPLE)}, indent=1))
     total = 0
     for start in range(0, n_samples, shard):
         rows = min(shard, n_samples - start)
@@ -129,7 +131,7 @@ def store_bytes(
         total += len(reductions) * _npy_header_bytes((rows, shape.layers, width), np.float16)
         for dtype in PER_SAMPLE_DTYPES.values():
             total += rows * np.dtype(dtype).itemsize + _npy_header_bytes((rows,), dtype)
-        total += CHECKSUM_BYTES_PER_FILE * (len(reductions) + len(PER_SAMPLE)) + 4
+        total += checksums_bytes
     return total
 
 
@@ -171,9 +173,8 @@ class StorePlan:
 
 def _store_plan(label, model, dataset: Dataset, root, options: CaptureOptions, shape: ModelShape) -> StorePlan:
     k = options.sketch.k if options.sketch else None
-    plan = StorePlan(
-        label, len(dataset), tuple(options.reductions), k, store_bytes(len(dataset), shape, options.reductions, k)
-    )
+    size = store_bytes(len(dataset), shape, options.reductions, k, options.shard_size)
+    plan = StorePlan(label, len(dataset), tuple(options.reductions), k, size)
     if model is None:
         return plan
     if find_store(model, dataset, root, options) is not None:
