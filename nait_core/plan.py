@@ -42,6 +42,10 @@ class PlanError(StoreError):
     """A capture that cannot fit: the message lists the options that would."""
 
 
+class ShapeUnknown(ModelError):
+    """The model's shape cannot be read without loading it."""
+
+
 # ---------------------------------------------------------------- model shape, without weights
 
 
@@ -81,8 +85,11 @@ def model_shape(name: str = BUNDLED_MODEL, neuron_module: str | None = None, tru
         config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise ModelError(f"Could not read the config of model {name!r}: {error}") from error
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    except Exception as error:  # an architecture whose __init__ needs real tensors: say so, never guess
+        raise ShapeUnknown(f"cannot build model {name!r} on the meta device to read its shape: {error}") from error
     modules = find_neuron_modules(model, neuron_module)
     embeddings = model.get_input_embeddings().weight.numel()
     params = sum(p.numel() for p in model.base_model.parameters()) - embeddings

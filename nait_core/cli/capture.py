@@ -11,7 +11,7 @@ from pathlib import Path
 from ..capture import capture, find_store
 from ..features import build_feature
 from ..pipeline import feature_for, feature_path, target_capture_options
-from ..plan import check_fit, default_pool_reductions, make_plan, model_shape
+from ..plan import ShapeUnknown, check_fit, default_pool_reductions, make_plan, model_shape
 from ..scoring import METHODS
 from ..sketch import RECOMMENDED_K, bytes_per_sample
 from .options import (
@@ -50,7 +50,11 @@ def check_before_capture(args, model, dataset, targets=()) -> None:
     pool is large. A pool already captured needs none of it."""
     if find_store(model, dataset, args.store_dir, capture_options(args)):
         return
-    shape = model_shape(args.model, args.neuron_module, args.trust_remote_code)
+    try:
+        shape = model_shape(args.model, args.neuron_module, args.trust_remote_code)
+    except ShapeUnknown as error:  # the capture itself may still work: it loads the model
+        print(f"nait: warning: {error}; the store's size is not checked before the capture", file=sys.stderr)
+        return
     narrow_reductions(args, model, dataset, shape)
     check_fit(make_plan(model, dataset, list(targets), args.store_dir, capture_options(args), shape))
     warn_if_exact_too_big(args, shape, len(dataset))
