@@ -288,7 +288,8 @@ class Plan:
     model: str
     shape: ModelShape
     records: int
-    tokens: int | None
+    tokens: int | None  # pool and targets: what the capture runs
+    pool_tokens: int | None
     truncated: int | None
     stores: list[StorePlan]
     compact: list[StorePlan]  # the same capture with --sketch 256 --reductions mean,last-first
@@ -316,6 +317,7 @@ class Plan:
             "shape": {"layers": self.shape.layers, "neurons": self.shape.neurons, "params": self.shape.params},
             "records": self.records,
             "tokens": self.tokens,
+            "pool_tokens": self.pool_tokens,
             "truncated": self.truncated,
             "store_bytes": self.store_bytes,
             "need_bytes": self.need,
@@ -377,11 +379,12 @@ def make_plan(
 ) -> Plan:
     """The figures of one capture. With `tokenizer`, tokens are counted (the slow part: every record is
     tokenized); without, `tokens` is None (the fit check needs only counts and the shape)."""
-    tokens = truncated = None
+    tokens = pool_tokens = truncated = None
     times: list[dict] = []
     if tokenizer is not None:
         tokenized = [tokenize(d, tokenizer, options.max_length) for d in [pool, *targets] if len(d)]
         tokens = int(sum(int(t.lengths.sum()) for t in tokenized))
+        pool_tokens = int(tokenized[0].lengths.sum()) if len(pool) else 0
         truncated = int(sum(sum(t.truncated) for t in tokenized))
         context = tokens / max(1, sum(len(t.input_ids) for t in tokenized))
         times = device_times(shape, tokens, context)
@@ -393,6 +396,7 @@ def make_plan(
         shape=shape,
         records=len(pool),
         tokens=tokens,
+        pool_tokens=pool_tokens,
         truncated=truncated,
         stores=stores,
         compact=capture_plans(model, pool, targets, root, compact_opts, shape),

@@ -74,11 +74,13 @@ def test_plan_of_a_config_only_7b_folder_loads_no_weights(tmp_path, tokenizer, c
     from nait_core.data import read_records
     from nait_core.tokens import tokenize
 
-    assert plan["tokens"] == int(tokenize(read_records(pool), tokenizer, 1024).lengths.sum()) > 40
+    assert (
+        plan["tokens"] == plan["pool_tokens"] == int(tokenize(read_records(pool), tokenizer, 1024).lengths.sum()) > 40
+    )
     # 3 exact summaries × 32 layers × 11,008 neurons × 2 bytes = 2.11 MB per record, plus counts and headers
     assert 40 * 2_113_536 < plan["store_bytes"] < 40 * 2_113_536 + 4096
     assert plan["compact_store_bytes"] < 40 * 33_000  # --sketch 256 --reductions mean,last-first: 32 KiB each
-    assert plan["free_bytes"] == shutil.disk_usage(tmp_path).free or plan["free_bytes"] > 0
+    assert abs(plan["free_bytes"] - shutil.disk_usage(tmp_path).free) < 1e9  # the disk the store would go to
     assert {"H100", "A100", "CPU"} <= {word for row in plan["times"] for word in row["device"].split()}
     assert all(row["basis"].startswith("estimate") for row in plan["times"])  # no 7B figure is measured yet
 
