@@ -4,6 +4,7 @@
     nait capture --data pool.jsonl
     nait feature --target gsm8k --target-size 64 --out gsm8k.safetensors
     nait score --candidates pool.jsonl --feature gsm8k.safetensors --scores scores.jsonl
+    nait plan --candidates pool.jsonl --model ./llama-2-7b --json
     nait info
     nait verify --repair
     nait eval --candidates demo --target gsm8k --methods overlap,nait-pca,ifd --out runs/gsm8k
@@ -13,7 +14,7 @@
 
 Every command's options live in this package: `options` (the option groups commands share, the model
 options among them, and the checks made before any slow work), then one module per command group:
-`select` (select, score), `capture` (capture, feature), `stores` (info, verify), `eval`, `app`, `explain`.
+`select` (select, score), `capture` (capture, feature), `plan`, `stores` (info, verify), `eval`, `app`, `explain`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .capture import add_capture_parser, add_feature_parser, warn_if_exact_too_b
 from .eval import add_eval_parser
 from .explain import add_explain_parser
 from .options import add_model_args, check_args, model_from_args
+from .plan import add_plan_parser
 from .select import add_score_parser, add_select_parser
 from .stores import add_info_parser, add_verify_parser
 
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_eval_parser,
         add_app_parser,
         add_explain_parser,
+        add_plan_parser,
     ):
         add(sub)
     return parser

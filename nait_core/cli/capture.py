@@ -1,5 +1,6 @@
 """`nait capture` (a data set's neuron summaries into the store) and `nait feature` (a capability feature
-file from a target set), and the warning before an exact capture too big for the disk."""
+file from a target set), and the checks before a capture: the default reductions, the fit on the disk
+(nait_core/plan.py) and the warning before an exact capture too big for the disk."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from ..capture import capture, find_store
 from ..features import build_feature
 from ..pipeline import feature_for, feature_path, target_capture_options
+from ..plan import ShapeUnknown, check_fit, default_pool_reductions, make_plan, model_shape
+from ..scoring import METHODS
 from ..sketch import RECOMMENDED_K, bytes_per_sample
 from .options import (
     DATA_SPECS,
@@ -27,17 +30,42 @@ from .options import (
 EXACT_WARN_BYTES = 50e9  # an exact store larger than this gets a --sketch suggestion
 
 
-def warn_before_capture(args, model, dataset) -> None:
-    """The exact-size warning, only when this pool is not captured yet (finding it loads no model)."""
-    if not find_store(model, dataset, args.store_dir, capture_options(args)):
-        warn_if_exact_too_big(args, model, len(dataset))
+def narrow_reductions(args, model, dataset, shape) -> None:
+    """`nait select`/`score`/`plan` given no --reductions: past plan.DEFAULT_STORE_LIMIT (and with no old
+    default store on disk), store only what --method reads, and say so. Sets args.reductions."""
+    method = getattr(args, "method", None)
+    if args.reductions is not None or method not in METHODS:
+        return
+    chosen, note = default_pool_reductions(
+        model, dataset, args.store_dir, capture_options(args), shape, method, args.reduction
+    )
+    args.reductions = ",".join(chosen)
+    if note:
+        print(note, file=sys.stderr)
+
+
+def check_before_capture(args, model, dataset, targets=()) -> None:
+    """Before the model loads (its config only, on the meta device): narrow the default reductions,
+    refuse a capture that cannot fit the disk (the check `nait plan` reports), and warn when an exact
+    pool is large. A pool already captured needs none of it."""
+    if find_store(model, dataset, args.store_dir, capture_options(args)):
+        return
+    try:
+        shape = model_shape(args.model, args.neuron_module, args.trust_remote_code)
+    except ShapeUnknown as error:  # the capture itself may still work: it loads the model
+        print(f"nait: warning: {error}; the store's size is not checked before the capture", file=sys.stderr)
+        return
+    narrow_reductions(args, model, dataset, shape)
+    check_fit(make_plan(model, dataset, list(targets), args.store_dir, capture_options(args), shape))
+    warn_if_exact_too_big(args, shape, len(dataset))
 
 
 def warn_if_exact_too_big(args, model, n_samples: int) -> None:
-    """Say when an exact store of this pool would be large or would not fit the free disk, and suggest --sketch."""
+    """Say when an exact store of this pool would be large or would not fit the free disk, and suggest --sketch.
+    `model`: anything with n_layers and neurons_per_layer (a model, or a plan.ModelShape)."""
     if getattr(args, "sketch", None):
         return
-    reductions = len([r for r in args.reductions.split(",") if r.strip()])
+    reductions = len(capture_options(args).reductions)
     need = n_samples * bytes_per_sample(model.n_layers, model.neurons_per_layer, reductions)
     root = Path(args.store_dir)
     free = shutil.disk_usage(root if root.exists() else Path.cwd()).free
@@ -54,7 +82,7 @@ def warn_if_exact_too_big(args, model, n_samples: int) -> None:
 def cmd_capture(args):
     dataset = read_data(args, args.data)
     model = model_from_args(args)
-    warn_before_capture(args, model, dataset)
+    check_before_capture(args, model, dataset)
     report = capture(model, dataset, args.store_dir, capture_options(args), tqdm_progress())
     print_report(report, dataset.name)
     missing = report.store.missing_ranges()

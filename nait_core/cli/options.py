@@ -128,8 +128,10 @@ def add_capture_args(parser):
     )
     group.add_argument(
         "--reductions",
-        default=",".join(CaptureOptions().reductions),
-        help=f"per-sample summaries to store, comma-separated, from {','.join(REDUCTIONS)}",
+        default=None,  # None: the defaults, or for select/score past plan.DEFAULT_STORE_LIMIT what --method reads
+        help=f"per-sample summaries to store, comma-separated, from {','.join(REDUCTIONS)} (default "
+        f"{','.join(CaptureOptions().reductions)}; nait select/score: only what --method reads when that "
+        "store would pass 40 GB, said on screen)",
     )
     group.add_argument(
         "--shard-size",
@@ -231,6 +233,13 @@ def _ray_options(args):
     )
 
 
+def reduction_names(args) -> tuple[str, ...]:
+    """--reductions as names; not given: the defaults (`nait select` may narrow them: plan.default_pool_reductions)."""
+    if args.reductions is None:
+        return CaptureOptions().reductions
+    return tuple(r.strip() for r in args.reductions.split(",") if r.strip())
+
+
 def capture_options(args) -> CaptureOptions:
     try:
         index, count = (int(part) for part in getattr(args, "worker", "0/1").split("/"))
@@ -241,7 +250,7 @@ def capture_options(args) -> CaptureOptions:
     if args.shard_size is not None and args.shard_size < 1:
         raise ValueError(f"--shard-size must be at least 1, not {args.shard_size}")
     options = CaptureOptions(
-        reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()),
+        reductions=reduction_names(args),
         max_length=args.max_length,
         batch_tokens=args.batch_tokens,
         worker=(index, count),
@@ -320,7 +329,7 @@ def check_args(args) -> None:
     _at_least(args, "--heldout-size", 1)
     if hasattr(args, "reductions"):
         capture_options(args)  # --worker and --reductions
-        unknown = {r.strip() for r in args.reductions.split(",") if r.strip()} - set(REDUCTIONS)
+        unknown = set(reduction_names(args)) - set(REDUCTIONS)
         if unknown:
             raise ValueError(f"--reductions: unknown {sorted(unknown)}; choose from {', '.join(REDUCTIONS)}")
     if hasattr(args, "fire_threshold"):

@@ -13,7 +13,7 @@ from ..pipeline import run_select
 from ..scoring import score_store
 from ..selection import Cut, export, export_warnings, select
 from ..sketch import scoring_note
-from .capture import warn_before_capture
+from .capture import check_before_capture
 from .options import (
     DATA_SPECS,
     FORCE_HELP,
@@ -72,7 +72,7 @@ def cmd_select(args):
     candidates = read_data(args, args.candidates)
     targets = [read_data(args, t, target=True) for t in args.target]
     model = model_from_args(args)
-    warn_before_capture(args, model, candidates)
+    check_before_capture(args, model, candidates, targets)
     cut = _cut(args)
     result = run_select(
         model,
@@ -103,7 +103,7 @@ def cmd_score(args):
     candidates = read_data(args, args.candidates)
     features = [Feature.load(p) for p in args.feature]
     model = model_from_args(args)
-    warn_before_capture(args, model, candidates)
+    check_before_capture(args, model, candidates)
     report = capture(model, candidates, args.store_dir, capture_options(args), tqdm_progress())
     print_report(report, "candidates")
     if note := scoring_note(report.store):
