@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
+from .data import MapPairs
 
 MERGES = ("union", "intersection", "mean-z")
 STDOUT = "-"  # an output path meaning standard output (`--out -`), where the caller allows it
@@ -361,6 +362,8 @@ def _jsonable(value, field: str, notes: list[str]):
                 notes.append(f"field '{field}': key {key!r} exported as text")
             out[str(key)] = _jsonable(item, f"{field}.{key}" if field else str(key), notes)
         return out
+    if isinstance(value, MapPairs):
+        notes.append(f"field '{field}': a map with a repeated key exported as a list of [key, value] pairs")
     if isinstance(value, (list, tuple)):
         return [_jsonable(item, f"{field}[{i}]", notes) for i, item in enumerate(value)]
     if isinstance(value, bytes):
@@ -381,11 +384,60 @@ def record_export(record) -> tuple[str, list[str]]:
     return line, [f"{record.where}: {note}" for note in notes]
 
 
-def export_warnings(selection: Selection, notes: list[str], shown: int = 20) -> list[tuple[str, list[str]]]:
-    """What a user must be told after an export, as (headline, detail lines): records never selected for
-    lack of a score, and values JSON could not hold (the first `shown`, then a count). The CLI and the
-    app say it in these words."""
+def equal_scores(selection: Selection) -> dict[str, float]:
+    """Targets whose scores are all the same over two or more scored records (to 9 significant digits),
+    with that score: such scores cannot rank the records, and any cut keeps them in input order."""
+    equal = {}
+    for name, score in selection.per_target.items():
+        finite = np.asarray(score, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        if len(finite) >= 2 and np.ptp(finite) <= 1e-9 * np.abs(finite).max():
+            equal[name] = float(finite[0])
+    return equal
+
+
+def equal_scores_message(equal: dict[str, float]) -> str:
+    """Why scores that are all equal select nothing meaningful, and the usual causes."""
+    which = ", ".join(f"'{name}' ({value:g})" for name, value in equal.items())
+    return (
+        f"every candidate has the same score for target {which}: the scores cannot rank the records, so the "
+        "selection is simply the first records in input order. Usual causes: the target is the pool itself "
+        "(overlap centres on the pool mean, leaving nothing to compare), or every record looks the same to the "
+        "model (a maximum length of 1 token keeps one token of each)"
+    )
+
+
+def empty_reason(selection: Selection, cut: Cut | None = None, merge: str | None = None) -> str | None:
+    """Why nothing was selected (None when something was)."""
+    if selection.selected.any():
+        return None
+    if len(selection.selected) == 0:
+        return "there are no candidates"
+    if selection.unscored == len(selection.selected):
+        return "no record has a score"
+    if cut is not None and cut.min_score is not None:
+        mean_z = merge == "mean-z" and len(selection.per_target) > 1  # the cut is on the mean z-score
+        scores = [selection.score] if mean_z else list(selection.per_target.values())
+        best = max(float(np.nanmax(s)) for s in scores if np.isfinite(s).any())
+        what = "mean z-score" if mean_z else "score"
+        return f"no record scores at least {cut.min_score:g} (the best {what} is {best:g})"
+    if merge == "intersection":
+        return "no record is in every target's selection (merge intersection): use union or mean-z, or a larger cut"
+    return "the cut keeps no record"
+
+
+def export_warnings(
+    selection: Selection, notes: list[str], shown: int = 20, cut: Cut | None = None, merge: str | None = None
+) -> list[tuple[str, list[str]]]:
+    """What a user must be told after an export, as (headline, detail lines): scores that cannot rank
+    (all equal), an empty selection and why, records never selected for lack of a score, and values JSON
+    could not hold (the first `shown`, then a count). The CLI and the app say it in these words; `cut` and
+    `merge`, where known, make the empty selection's reason exact."""
     warnings = []
+    if equal := equal_scores(selection):
+        warnings.append((equal_scores_message(equal), []))
+    if reason := empty_reason(selection, cut, merge):
+        warnings.append((f"nothing was selected: {reason}; the export holds no record", []))
     if selection.unscored:
         warnings.append(
             (

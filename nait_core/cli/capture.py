@@ -28,8 +28,12 @@ EXACT_WARN_BYTES = 50e9  # an exact store larger than this gets a --sketch sugge
 
 
 def warn_before_capture(args, model, dataset) -> None:
-    """The exact-size warning, only when this pool is not captured yet (finding it loads no model)."""
-    if not find_store(model, dataset, args.store_dir, capture_options(args)):
+    """Before a pool's capture (only when it is not captured yet: finding it loads no model): refuse a
+    --sketch wider than the model's layers, and warn when an exact store would be too big."""
+    options = capture_options(args)
+    if not find_store(model, dataset, args.store_dir, options):
+        if options.sketch:
+            options.sketch.check_width(model.neurons_per_layer)
         warn_if_exact_too_big(args, model, len(dataset))
 
 
