@@ -288,6 +288,7 @@ def _write_error(path: Path, error: OSError) -> OutputError:
 def _replace_all(temps: dict[Path, Path]) -> None:
     """Rename each written temporary onto its output: all of them, or (restoring what was replaced) none."""
     done: list[tuple[Path, Path | None]] = []  # (output, a hard link to the file it replaced, or None)
+    path = None
     try:
         for path, tmp in temps.items():
             if why := _not_a_plain_file("output", path):  # became a link or a device since the check
@@ -298,12 +299,14 @@ def _replace_all(temps: dict[Path, Path]) -> None:
                 os.link(path, old)
             done.append((path, old))
             os.replace(tmp, path)
-    except BaseException:
-        for path, old in reversed(done):
+    except BaseException as error:
+        for put, old in reversed(done):
             if old is not None:
-                os.replace(old, path)
-            elif not temps[path].exists():  # the new file was renamed into place: remove it
-                path.unlink(missing_ok=True)
+                os.replace(old, put)
+            elif not temps[put].exists():  # the new file was renamed into place: remove it
+                put.unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, OutputError):
+            raise _write_error(path, error) from None
         raise
     finally:
         for _, old in done:
@@ -337,10 +340,7 @@ def write_outputs(outputs: list[tuple[Path | str, list[str]]], stdout: bool = Fa
             if stdout and str(path) == STDOUT:
                 sys.stdout.writelines(line + "\n" for line in lines)
                 sys.stdout.flush()
-        try:
-            _replace_all(temps)
-        except OSError as error:
-            raise _write_error(next(iter(temps)), error) from None
+        _replace_all(temps)
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
