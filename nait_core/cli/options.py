@@ -44,7 +44,8 @@ def tqdm_progress():
 
 
 DATA_SPECS = (
-    "a file (.jsonl, .json, .parquet, .csv, .arrow), a datasets save_to_disk folder, a Hugging Face hub "
+    "a file (.jsonl, .json, .parquet, .csv, .arrow; .jsonl.gz, .json.gz and .csv.gz are decompressed), "
+    "a datasets save_to_disk folder, a Hugging Face hub "
     "data set as hf:ID[:CONFIG[:SPLIT]] (split default train), or a built-in name (demo, gsm8k, humaneval, "
     "mmlu, mmlu:<subject>)"
 )
