@@ -127,6 +127,14 @@ def test_out_and_scores_cannot_both_be_stdout(tmp_path, capsys):
     assert code == 2 and "are both '-' (standard output)" in err
 
 
+def test_feature_out_dash_is_refused_not_written_as_a_file_named_dash(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pool = pool_file(tmp_path / "pool.jsonl")
+    code, _, err = run(capsys, "feature", "--target", pool, "--out", "-", "--store-dir", tmp_path / "stores")
+    assert code == 2 and "--out -: nait feature writes a binary file" in err
+    assert sorted(os.listdir(tmp_path)) == ["pool.jsonl"]
+
+
 # ---------------------------------------------------------------- both outputs or neither; full disk
 
 

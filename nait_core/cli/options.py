@@ -412,4 +412,8 @@ def check_args(args) -> None:
         check_output_paths({}, inputs, folders={"--out": args.out})
         return
     outputs = {"--out": getattr(args, "out", None), "--scores": getattr(args, "scores", None)}
-    check_output_paths(outputs, inputs, force=getattr(args, "force", False), stdout=True)
+    # '-' is standard output for the JSONL of select and score; a feature file is always a file
+    stdout = args.command in ("select", "score")
+    if not stdout and str(getattr(args, "out", None)) == "-":
+        raise ValueError(f"--out -: nait {args.command} writes a binary file, not to standard output; give a path")
+    check_output_paths(outputs, inputs, force=getattr(args, "force", False), stdout=stdout)
