@@ -278,7 +278,8 @@ def remove_stale_temps(path: Path) -> list[Path]:
     return removed
 
 
-def _write_error(path: Path, error: OSError) -> OutputError:
+def output_error(path: Path, error: OSError) -> OutputError:
+    """A failed write of `path` in the words the CLI and the app say it (a full disk named as such)."""
     full = error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
     why = "no space left on device" if full else (error.strerror or str(error)).lower()
     fix = "free some space or write elsewhere" if full else "choose another path"
@@ -306,12 +307,24 @@ def _replace_all(temps: dict[Path, Path]) -> None:
             elif not temps[put].exists():  # the new file was renamed into place: remove it
                 put.unlink(missing_ok=True)
         if isinstance(error, OSError) and not isinstance(error, OutputError):
-            raise _write_error(path, error) from None
+            raise output_error(path, error) from None
         raise
     finally:
         for _, old in done:
             if old is not None:
                 old.unlink(missing_ok=True)
+
+
+def _write_stdout(lines: list[str]) -> None:
+    try:
+        sys.stdout.writelines(line + "\n" for line in lines)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (`| head`): say so, and let Python's exit flush go nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise OutputError(
+            "standard output was closed before the whole selection was written (broken pipe); "
+            "no other output was written"
+        ) from None
 
 
 def write_outputs(outputs: list[tuple[Path | str, list[str]]], stdout: bool = False) -> None:
@@ -335,11 +348,10 @@ def write_outputs(outputs: list[tuple[Path | str, list[str]]], stdout: bool = Fa
                     for line in lines:
                         f.write(line + "\n")
             except OSError as error:
-                raise _write_error(path, error) from None
+                raise output_error(path, error) from None
         for path, lines in outputs:
             if stdout and str(path) == STDOUT:
-                sys.stdout.writelines(line + "\n" for line in lines)
-                sys.stdout.flush()
+                _write_stdout(lines)
         _replace_all(temps)
     finally:
         for tmp in temps.values():

@@ -122,6 +122,19 @@ def test_out_dash_writes_the_selection_to_stdout_and_messages_to_stderr(tmp_path
     assert sorted(os.listdir(tmp_path)) == ["pool.jsonl", "s.jsonl"]  # no file named "-"
 
 
+def test_a_reader_leaving_early_is_an_error_and_no_scores_file_lands(tmp_path):
+    """`nait select --out - --scores s.jsonl | head -c 10`: no traceback, and no --scores for a selection
+    that was not delivered."""
+    pool, scores = pool_file(tmp_path / "pool.jsonl", 3000, "x" * 50), tmp_path / "s.jsonl"
+    argv = [sys.executable, "-m", "nait_core", *random_select(pool, "--out", "-", "--scores", scores)]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.read(10)
+    child.stdout.close()  # 200 kB of JSONL: more than the pipe holds
+    err = child.stderr.read().decode()
+    assert child.wait() == 2 and "standard output was closed" in err and "Traceback" not in err, err
+    assert sorted(os.listdir(tmp_path)) == ["pool.jsonl"]
+
+
 def test_out_and_scores_cannot_both_be_stdout(tmp_path, capsys):
     code, _, err = run(capsys, *random_select(pool_file(tmp_path / "pool.jsonl"), "--out", "-", "--scores", "-"))
     assert code == 2 and "are both '-' (standard output)" in err
@@ -226,3 +239,14 @@ def test_remove_stale_temps_never_follows_a_link(tmp_path):
     link.symlink_to(victim)
     assert remove_stale_temps(tmp_path / "o.jsonl") == []
     assert link.is_symlink() and victim.read_text() == "keep\n"
+
+
+@pytest.mark.model
+def test_a_feature_file_on_a_full_disk_is_an_error_and_a_killed_runs_temporary_goes(tiny_disk, tmp_path, capsys):
+    out = tiny_disk / "f.safetensors"  # some hundred kB for the bundled model: more than the disk holds
+    stale = tiny_disk / f".f.safetensors.tmp{dead_pid()}-1-0123abcd"
+    stale.write_text("half a feature\n")
+    target = pool_file(tmp_path / "target.jsonl", 2)
+    code, _, err = run(capsys, "feature", "--target", target, "--out", out, "--store-dir", tmp_path / "stores")
+    assert code == 2 and f"nait: error: {out}: no space left on device" in err and "Traceback" not in err, err
+    assert os.listdir(tiny_disk) == []

@@ -3,13 +3,18 @@ file from a target set), and the warning before an exact capture too big for the
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import sys
 from pathlib import Path
 
+from safetensors import SafetensorError
+
 from ..capture import capture, find_store
 from ..features import build_feature
 from ..pipeline import feature_for, feature_path, target_capture_options
+from ..selection import output_error, remove_stale_temps
 from ..sketch import RECOMMENDED_K, bytes_per_sample
 from .options import (
     DATA_SPECS,
@@ -67,6 +72,14 @@ def cmd_capture(args):
     print(report.store.location)
 
 
+def _as_os_error(error: Exception) -> OSError:
+    """safetensors reports an I/O error as text, "... (os error 28)": the OSError it stands for."""
+    if isinstance(error, OSError):
+        return error
+    code = re.search(r"os error (\d+)", str(error))
+    return OSError(int(code[1]), os.strerror(int(code[1]))) if code else OSError(str(error))
+
+
 def cmd_feature(args):
     dataset = read_data(args, args.target, target=True)
     model = model_from_args(args)
@@ -75,7 +88,12 @@ def cmd_feature(args):
     report = capture(model, dataset, args.store_dir, options, tqdm_progress())
     print_report(report, f"target {dataset.name}")
     if args.out:
-        out = build_feature(report.store, args.name or dataset.name).save(Path(args.out))
+        remove_stale_temps(Path(args.out))  # what a killed run writing this file left beside it
+        feature = build_feature(report.store, args.name or dataset.name)
+        try:
+            out = feature.save(Path(args.out))
+        except (OSError, SafetensorError) as error:
+            raise output_error(Path(args.out), _as_os_error(error)) from None
     else:  # the store's own feature: a checksummed cache listed in the target store's caches.json
         feature_for(report.store, args.store_dir, args.name or dataset.name)
         out = feature_path(report.store, args.store_dir)
