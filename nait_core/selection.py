@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import shutil
 import stat
 import sys
 from dataclasses import dataclass
@@ -288,16 +289,23 @@ def output_error(path: Path, error: OSError) -> OutputError:
 
 def _replace_all(temps: dict[Path, Path]) -> None:
     """Rename each written temporary onto its output: all of them, or (restoring what was replaced) none."""
-    done: list[tuple[Path, Path | None]] = []  # (output, a hard link to the file it replaced, or None)
-    path = None
+    done: list[tuple[Path, Path | None]] = []  # (output, a copy of the file it replaced, or None)
+    path, last = None, list(temps)[-1] if temps else None
     try:
         for path, tmp in temps.items():
             if why := _not_a_plain_file("output", path):  # became a link or a device since the check
                 raise OutputError(why)
             old = None
-            if path.exists() and len(temps) > 1:  # kept until every output is in place
+            if path != last and path.exists():  # kept until the outputs after it are in place too
                 old = path.with_name(f".{path.name}.tmp{atomic.unique_suffix()}.old")
-                os.link(path, old)
+                try:
+                    os.link(path, old)
+                except OSError:  # a file system without hard links: a copy (a failed one is removed)
+                    try:
+                        shutil.copy2(path, old)
+                    except BaseException:
+                        old.unlink(missing_ok=True)
+                        raise
             done.append((path, old))
             os.replace(tmp, path)
     except BaseException as error:
@@ -430,7 +438,7 @@ def empty_reason(selection: Selection, cut: Cut | None = None, merge: str | None
     if cut is not None and cut.min_score is not None:
         mean_z = merge == "mean-z" and len(selection.per_target) > 1  # the cut is on the mean z-score
         scores = [selection.score] if mean_z else list(selection.per_target.values())
-        best = max(float(np.nanmax(s)) for s in scores if np.isfinite(s).any())
+        best = max((float(np.nanmax(s)) for s in scores if np.isfinite(s).any()), default=math.nan)
         what = "mean z-score" if mean_z else "score"
         return f"no record scores at least {cut.min_score:g} (the best {what} is {best:g})"
     if merge == "intersection":
