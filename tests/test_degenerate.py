@@ -40,7 +40,7 @@ SELECT = ["select", "--out", "o.jsonl"]
         ([*SELECT, *TARGET, "--ratio", "0.1", "--device", "tpu9"], "--device 'tpu9' is not a device name"),
         (
             [*SELECT, *TARGET, "--ratio", "0.1", "--reductions", "last,first"],
-            "--method overlap scores the pool's 'mean' summary, which --reductions last,first does not store",
+            "--method overlap reads the pool's 'mean' summary, which --reductions last,first does not store",
         ),
         (
             [*SELECT, *TARGET, "--method", "nait-pca", "--ratio", "0.1", "--reductions", "mean"],
@@ -62,8 +62,9 @@ SELECT = ["select", "--out", "o.jsonl"]
                 "--reductions",
                 "last",
             ],
-            "--method jaccard scores the pool's 'mean' summary",
+            "--method jaccard reads the pool's 'mean' summary",
         ),
+        (["explain", "neuron", "L1.N2", "--reductions", "last"], "nait explain neuron reads the pool's 'mean' summary"),
     ],
 )
 def test_bad_options_are_named_before_any_slow_work(argv, message, tmp_path, capsys, monkeypatch):

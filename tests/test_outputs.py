@@ -190,6 +190,17 @@ def test_a_full_disk_is_an_error_naming_the_path_and_keeps_the_old_pair(full, ti
     assert sorted(os.listdir(tiny_disk)) == ["o.jsonl", "s.jsonl"]  # no temporary left
 
 
+def test_force_replaces_both_outputs_and_leaves_no_backup_behind(tmp_path, capsys):
+    out, scores = tmp_path / "o.jsonl", tmp_path / "s.jsonl"
+    out.write_text("old out\n"), scores.write_text("old scores\n")
+    code, _, err = run(
+        capsys, *random_select(pool_file(tmp_path / "pool.jsonl"), "--out", out, "--scores", scores, "--force")
+    )
+    assert code == 0, err
+    assert len(out.read_text().splitlines()) == 3 and len(scores.read_text().splitlines()) == 6
+    assert sorted(os.listdir(tmp_path)) == ["o.jsonl", "pool.jsonl", "s.jsonl"]
+
+
 def test_a_failed_second_rename_restores_the_first_output(tmp_path, monkeypatch):
     """The renames can fail too (after both files were written): the first output is put back."""
     data = read_records(pool_file(tmp_path / "pool.jsonl"))

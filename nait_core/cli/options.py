@@ -351,16 +351,19 @@ def _check_reductions(args) -> None:
     """The pool summary the scoring method reads is among --reductions (else the capture would finish
     and then the scoring fail)."""
     method = getattr(args, "method", None)
-    if method not in METHODS:  # a baseline (no store) or a command without a method
+    if getattr(args, "explain", None) == "neuron":  # a neuron card shows each record's token-mean value
+        needed, who = "mean", "nait explain neuron"
+    elif method in METHODS:  # not a baseline (no store) nor a command without a method
+        needed = pool_reduction(score_options(args))
+        who = f"--method {method}{f' --reduction {needed}' if method == 'nait-pca' else ''}"
+    else:
         return
     have = {r.strip() for r in args.reductions.split(",") if r.strip()}
-    needed = pool_reduction(score_options(args))
     if needed in have or (needed == "last-first" and {"last", "first"} <= have):
         return
     how = " (or last and first)" if needed == "last-first" else ""
     raise ValueError(
-        f"--method {method}{f' --reduction {needed}' if method == 'nait-pca' else ''} scores the pool's "
-        f"'{needed}' summary, which --reductions {args.reductions} does not store: "
+        f"{who} reads the pool's '{needed}' summary, which --reductions {args.reductions} does not store: "
         f"add {needed}{how} to --reductions"
     )
 
