@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -75,6 +76,25 @@ def select_baseline(args):
     )
 
 
+def _refuse_target_equal_to_pool(args, candidates, targets) -> None:
+    """Centred overlap of a target holding the pool's very records scores every candidate alike (the
+    feature is the pool mean less itself): said before the capture rather than after it."""
+    if args.method != "overlap" or args.no_centre or args.allow_equal_scores:
+        return
+
+    def records(dataset):
+        return sorted(json.dumps(r.conversation, sort_keys=True) for r in dataset.records)
+
+    pool = None
+    for target in targets:
+        if len(target) == len(candidates) and records(target) == (pool := pool or records(candidates)):
+            raise ValueError(
+                f"the target {target.name} holds the same records as the pool: overlap centres on the pool "
+                "mean, so every candidate would score 0 and the selection would be the first records in input "
+                "order. Give a target that is not the pool, or pass --allow-equal-scores to export anyway"
+            )
+
+
 def cmd_select(args):
     if args.method in BASELINES:
         return select_baseline(args)
@@ -82,6 +102,7 @@ def cmd_select(args):
         raise ValueError(f"--target is required for --method {args.method}")
     candidates = read_data(args, args.candidates)
     targets = [read_data(args, t, target=True) for t in args.target]
+    _refuse_target_equal_to_pool(args, candidates, targets)
     model = model_from_args(args)
     warn_before_capture(args, model, candidates)
     cut = _cut(args)
