@@ -89,7 +89,7 @@ def _refuse_target_equal_to_pool(args, candidates, targets) -> None:
     for target in targets:
         if len(target) == len(candidates) and records(target) == (pool := pool or records(candidates)):
             raise ValueError(
-                f"the target {target.name} holds the same records as the pool: overlap centres on the pool "
+                f"the target '{target.name}' holds the same records as the pool: overlap centres on the pool "
                 "mean, so every candidate would score 0 and the selection would be the first records in input "
                 "order. Give a target that is not the pool, or pass --allow-equal-scores to export anyway"
             )
