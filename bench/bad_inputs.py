@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -51,7 +52,10 @@ FILES = {  # name: bytes (or a callable writing the file)
     "damaged.parquet": b"PAR1 not really",
     "empty.jsonl": b"",
     "exists.jsonl": b"my precious work\n",
+    "mine.jsonl": b"my other work\n",
     "afile": b"x",
+    "pool.json.gz": gzip.compress(json.dumps([json.loads(line) for line in POOL.splitlines()]).encode()),
+    "pool.csv.gz": gzip.compress(b"instruction,output\nQ,A\nR,B\n"),
 }
 
 
@@ -183,6 +187,143 @@ def cases():
         ("not Parquet", sel("damaged.parquet", "--out", "o.jsonl", "--force")),
         ("empty file", sel("empty.jsonl", "--out", "o.jsonl", "--force")),
         ("missing file", sel("missing.jsonl", "--out", "o.jsonl", "--force")),
+        # issue 21: outputs, degenerate options, tracebacks that became errors
+        ("`--out /dev/null --force`", sel("pool.jsonl", "--out", "/dev/null", "--force")),
+        ("`--out` a FIFO, `--force`", sel("pool.jsonl", "--out", "fifo", "--force")),
+        ("`--out` a symlink to a file, `--force`", sel("pool.jsonl", "--out", "mylink.jsonl", "--force")),
+        ("`--out /dev/stdout`", sel("pool.jsonl", "--out", "/dev/stdout", "--force")),
+        ("`--out -` (stdout gets the JSONL)", sel("pool.jsonl", "--out", "-")),
+        ("`--out -` `--scores -`", sel("pool.jsonl", "--out", "-", "--scores", "-")),
+        ("`nait feature --out -`", ["feature", "--target", "pool.jsonl", "--out", "-"]),
+        (
+            "`--ratio nan`",
+            ["select", "--candidates", "pool.jsonl", "--method", "random", "--ratio", "nan", "--out", "o.jsonl"],
+        ),
+        (
+            "`--min-score nan`",
+            ["select", "--candidates", "pool.jsonl", "--method", "random", "--min-score", "nan", "--out", "o.jsonl"],
+        ),
+        (
+            "`--min-score inf` (nothing selected)",
+            [
+                "select",
+                "--candidates",
+                "pool.jsonl",
+                "--method",
+                "random",
+                "--min-score",
+                "inf",
+                "--out",
+                "o.jsonl",
+                "--force",
+            ],
+        ),
+        (
+            "`--ratio 0.75` of 6 (4.5: half rounds up)",
+            [
+                "select",
+                "--candidates",
+                "pool.jsonl",
+                "--method",
+                "random",
+                "--ratio",
+                "0.75",
+                "--out",
+                "o.jsonl",
+                "--force",
+            ],
+        ),
+        (
+            "`--fire-threshold nan`",
+            [
+                "select",
+                "--candidates",
+                "pool.jsonl",
+                "--target",
+                "target.jsonl",
+                "--method",
+                "jaccard",
+                "--fire-threshold",
+                "nan",
+                "--ratio",
+                "0.1",
+                "--out",
+                "o.jsonl",
+            ],
+        ),
+        ("`--seed -1`", sel("pool.jsonl", "--out", "o.jsonl", "--force", "--seed", "-1")),
+        *[
+            (
+                f"`--device {device}`{note}",
+                [
+                    "select",
+                    "--candidates",
+                    "pool.jsonl",
+                    "--target",
+                    "target.jsonl",
+                    "--ratio",
+                    "0.1",
+                    "--out",
+                    "o.jsonl",
+                    "--device",
+                    device,
+                ],
+            )
+            for device, note in (("tpu9", ""), ("cuda", " (a machine without CUDA)"))
+        ],
+        (
+            "overlap with `--reductions last,first`",
+            [
+                "select",
+                "--candidates",
+                "pool.jsonl",
+                "--target",
+                "target.jsonl",
+                "--ratio",
+                "0.1",
+                "--out",
+                "o.jsonl",
+                "--reductions",
+                "last,first",
+            ],
+        ),
+        (
+            "nait-pca with `--reductions mean`",
+            [
+                "select",
+                "--candidates",
+                "pool.jsonl",
+                "--target",
+                "target.jsonl",
+                "--method",
+                "nait-pca",
+                "--ratio",
+                "0.1",
+                "--out",
+                "o.jsonl",
+                "--reductions",
+                "mean",
+            ],
+        ),
+        (
+            "target = pool (overlap)",
+            [
+                "select",
+                "--candidates",
+                "pool.jsonl",
+                "--target",
+                "target.jsonl",
+                "--ratio",
+                "0.5",
+                "--out",
+                "o.jsonl",
+                "--force",
+            ],
+        ),
+        ("`.json.gz`", sel("pool.json.gz", "--out", "o.jsonl", "--force")),
+        ("`.csv.gz`", sel("pool.csv.gz", "--out", "o.jsonl", "--force")),
+        ("Parquet map column (`--out -`)", sel("map.parquet", "--out", "-")),
+        ("Parquet map repeating a key", sel("dupmap.parquet", "--out", "o.jsonl", "--force")),
         (
             "`nait eval`, target = pool",
             [
@@ -216,20 +357,30 @@ def main_table() -> str:
             ),
             "nan.parquet",
         )
+        maps = {"instruction": ["a", "b"], "output": ["x", "y"]}
+        kind = pa.map_(pa.string(), pa.int64())
+        pq.write_table(pa.table({**maps, "m": pa.array([[("k", 1)], []], type=kind)}), "map.parquet")
+        pq.write_table(pa.table({**maps, "m": pa.array([[("k", 1), ("k", 2)], []], type=kind)}), "dupmap.parquet")
         Path("link.jsonl").symlink_to("pool.jsonl")
+        Path("mylink.jsonl").symlink_to("mine.jsonl")
+        os.mkfifo("fifo")
         Path("folder").mkdir()
         Path("x.jsonl").mkdir()
         for label, argv in cases():
-            err = io.StringIO()
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            err, out = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
                 try:
                     code = main(argv + ["--store-dir", "stores"] if argv[0] != "eval" else argv)
                 except SystemExit as exit_:
                     code = exit_.code
             lines = [line.strip() for line in err.getvalue().splitlines() if line.strip()]
+            if label.startswith(("`--out -`", "Parquet map")):  # what went to standard output, first
+                lines = [f"(stdout) {line}" for line in out.getvalue().splitlines()[:2]] + lines
             text = "<br>".join(line.replace("|", "\\|") for line in lines[:4]) or "(nothing)"
             rows.append(f"| {label} | {code} | {text} |")
         assert not Path("stores").exists(), "a case did slow work (a store was created)"
+        assert stat.S_ISCHR(os.lstat("/dev/null").st_mode) and stat.S_ISFIFO(os.lstat("fifo").st_mode)
+        assert Path("mylink.jsonl").is_symlink() and Path("mine.jsonl").read_bytes() == FILES["mine.jsonl"]
     return "\n".join(rows)
 
 

@@ -24,7 +24,7 @@ import torch
 from .data import Dataset, content_hash, sample_rows
 from .models import LoadedModel, slugify
 from .progress import Progress, ProgressCallback
-from .sketch import Sketch, SketchError
+from .sketch import Sketch
 from .store import DEFAULT_REDUCTIONS, FORMAT_VERSION, REDUCTIONS, Store, StoreError, ensure_writable, is_url
 from .tokens import Tokenized, make_batches, pad_batch, tokenize
 
@@ -370,11 +370,8 @@ def capture(
         return reused
     if not is_url(str(path)):
         ensure_writable(Path(path))  # before the model is loaded and the records tokenized
-    if options.sketch and options.sketch.k > model.neurons_per_layer:
-        raise SketchError(
-            f"--sketch {options.sketch.k} is more than the model's {model.neurons_per_layer} neurons per layer: "
-            f"a compact store keeps K < neurons values per layer; choose a smaller K, or drop --sketch"
-        )
+    if options.sketch:
+        options.sketch.check_width(model.neurons_per_layer)
     if options.sketch and options.exact_sample:  # the compact pool's exact exploration sample, first
         capture_exact_sample(model, dataset, root, options, Path(str(path)).name, progress)
     tokens = tokenize(dataset, model.tokenizer, options.max_length)  # from here on the model is needed

@@ -92,6 +92,57 @@ def _kind(path: Path) -> str:
     return suffixes[-1].lower() if suffixes else ""
 
 
+def _read_bytes(path: Path) -> bytes:
+    """A whole file's bytes, decompressed when it ends in .gz (a damaged .gz is a DataError)."""
+    if path.suffix != ".gz":
+        return path.read_bytes()
+    try:
+        return gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(str(path), None, f"cannot read the file ({error})") from None
+
+
+class MapPairs(list):
+    """A Parquet map that is no JSON object (a key repeats): kept as its [key, value] pairs, and the
+    export says so."""
+
+
+def _map_pairs(value):
+    """Parquet rows as `to_pylist` gives them when a map repeats a key: each map (a list of key-value
+    tuples, the only tuples pyarrow makes) becomes MapPairs."""
+    if isinstance(value, dict):
+        return {k: _map_pairs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if value and all(isinstance(item, tuple) for item in value):
+            return MapPairs([[k, _map_pairs(v)] for k, v in value])
+        return [_map_pairs(item) for item in value]
+    return value
+
+
+def _parquet_rows(path: Path) -> list[dict]:
+    """A Parquet file's rows; map values as dicts (JSON objects), or MapPairs where a key repeats."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises its own types (ArrowInvalid, …) for a damaged file
+        raise DataError(str(path), None, f"not a readable Parquet file ({type(error).__name__}: {error})") from None
+    columns = {}
+    for name, column in zip(table.column_names, table.columns):
+        try:
+            columns[name] = column.to_pylist(maps_as_pydicts="strict")
+        except KeyError:  # a map repeats a key in some row: those rows keep their pairs
+            columns[name] = [_map_value(value) for value in column]
+    return [dict(zip(columns, values)) for values in zip(*columns.values())] if columns else []
+
+
+def _map_value(scalar):
+    try:
+        return scalar.as_py(maps_as_pydicts="strict")
+    except KeyError:
+        return _map_pairs(scalar.as_py())
+
+
 def _decode(data: bytes, where: str, whole_file: bool = False) -> str:
     """Strict UTF-8; a bad byte is a DataError naming where it is (its line, for a whole file)."""
     try:
@@ -150,7 +201,7 @@ def _iter_rows(path: Path):
             row = _loads(text, where)
             yield where, row, None if isinstance(row, DataError) else text
     elif kind == ".json":
-        data = path.read_bytes()
+        data = _read_bytes(path)
         text = _decode(data[len(_BOM) :] if data.startswith(_BOM) else data, str(path), whole_file=True)
         try:
             data = json.loads(text)
@@ -174,18 +225,12 @@ def _iter_rows(path: Path):
         for number, row in enumerate(data):
             yield f"{path}:item {number}", row, None
     elif kind == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            rows = pq.read_table(path).to_pylist()
-        except Exception as error:  # pyarrow raises its own types (ArrowInvalid, …) for a damaged file
-            raise DataError(str(path), None, f"not a readable Parquet file ({type(error).__name__}: {error})") from None
-        for number, row in enumerate(rows):
+        for number, row in enumerate(_parquet_rows(path)):
             yield f"{path}:row {number}", row, None
     elif kind == ".csv":
         import csv
 
-        data = path.read_bytes()
+        data = _read_bytes(path)
         # surrogateescape: a bad byte stays in its field and is reported there (skippable), not for the file
         text = (data[len(_BOM) :] if data.startswith(_BOM) else data).decode("utf-8", "surrogateescape")
         csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # long code answers exceed the 128 kB default

@@ -30,6 +30,7 @@ the plain projection w_l = P_lᵀ v_l (unbiased, noisier). overlap's norm ‖x �
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,11 +76,20 @@ def parse_threshold(text) -> tuple[str, float]:
             if not 0 < q < 1:
                 raise ValueError
             return "quantile", q
-        return "absolute", float(text)
+        value = float(text)
+        if not math.isfinite(value):  # NaN fires nothing and inf nothing either: every score would be 0
+            raise ValueError
+        return "absolute", value
     except ValueError:
         raise ValueError(
-            f"fire threshold must be a number (absolute) or qQ with 0<Q<1 (per-neuron quantile), not {text!r}"
+            f"fire threshold must be a finite number (absolute) or qQ with 0<Q<1 (per-neuron quantile), not {text!r}"
         ) from None
+
+
+def pool_reduction(options: ScoreOptions) -> str:
+    """The pool summary a method reads: token means for overlap and jaccard, `reduction` for nait-pca
+    ("last-first" is also computed from "last" and "first", see `chunk_names`)."""
+    return "mean" if options.method in ("overlap", "jaccard") else options.reduction
 
 
 def fire_thresholds(store: Store, threshold: str, seed: int = 0) -> np.ndarray:
@@ -129,8 +139,8 @@ class Kernel:
             calibration = Calibration(store, self.sketch)
         self.calibration = calibration if self.sketch else None
         self.layer_offset = np.zeros(store.n_layers)  # added to each layer's sum (a compact read-out's intercept)
+        self.reduction = pool_reduction(options)
         if options.method == "overlap":
-            self.reduction = "mean"
             self.centre = store.mean("mean") if options.centre else np.zeros((store.n_layers, store.width), np.float32)
             # The exact centre c of the centred target t = (p − c)/‖p − c‖: the pool's mean, or on a compact
             # pool its exact sample's (None without one).
@@ -154,11 +164,9 @@ class Kernel:
                     f"it needs each neuron's value to find which neurons fire, and a random projection keeps only "
                     f"{self.sketch.k} mixtures per layer. Use --method overlap or nait-pca, or capture without --sketch"
                 )
-            self.reduction = "mean"
             self.thresholds = fire_thresholds(store, options.fire_threshold)
             self.target_fires = target_firing_set(feature.median, self.thresholds)
         else:
-            self.reduction = options.reduction
             direction = feature.direction(options.reduction).astype(np.float32)
             if self.sketch:
                 self.direction, self.layer_offset = self.calibration.readout(options.reduction, direction)

@@ -9,17 +9,30 @@ then cut once). Ties are broken by input order, so a selection is reproducible.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import math
 import os
+import re
+import shutil
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import atomic
+from .data import MapPairs
 
 MERGES = ("union", "intersection", "mean-z")
+STDOUT = "-"  # an output path meaning standard output (`--out -`), where the caller allows it
+
+
+def ratio_count(ratio: float, n: int) -> int:
+    """Records a `ratio` cut keeps of `n`: the nearest whole number, a half rounded up (0.5 of 5 keeps 3,
+    not Python's round-half-to-even 2), and at least 1."""
+    return max(1, math.floor(ratio * n + 0.5))
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,7 @@ class Cut:
         score = np.asarray(score, dtype=np.float64)
         if self.min_score is not None:
             return score >= self.min_score  # NaN compares False
-        k = self.top if self.top is not None else max(1, round(self.ratio * len(score)))
+        k = self.top if self.top is not None else ratio_count(self.ratio, len(score))
         mask = np.zeros(len(score), dtype=bool)
         mask[(ranking(score) if order is None else order)[:k]] = True
         return mask & ~np.isnan(score)
@@ -125,7 +138,7 @@ def agreement(a: np.ndarray, b: np.ndarray, ratio: float) -> dict:
     """How far two scorings agree: shared share of their top-k and Spearman rank correlation."""
     from scipy.stats import spearmanr
 
-    k = max(1, round(ratio * len(a)))
+    k = ratio_count(ratio, len(a))
     top_a, top_b = set(ranking(a)[:k]), set(ranking(b)[:k])
     rho = spearmanr(a, b, nan_policy="omit").statistic
     return {"top_k": k, "shared_top_k": len(top_a & top_b) / k, "spearman": float(rho)}
@@ -146,6 +159,11 @@ def auroc(score: np.ndarray, positive: np.ndarray) -> float:
 # ---------------------------------------------------------------- export
 
 
+class OutputError(ValueError, OSError):
+    """An output that cannot or must not be written; the message names the path and the fix. A ValueError
+    (the CLI's `nait: error`) and an OSError (what a caller of `export` catches for a failed write)."""
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """The same file: through symlinks and hard links when both exist, by resolved path otherwise."""
     try:
@@ -162,50 +180,190 @@ def _check_writable(option: str, path: Path) -> None:
     while not ancestor.exists() and not ancestor.is_symlink() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise ValueError(f"{option} {path}: {ancestor} is a file, not a folder")
+        raise OutputError(f"{option} {path}: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {path}: no permission to write in {ancestor}")
+        raise OutputError(f"{option} {path}: no permission to write in {ancestor}")
 
 
-def check_output_paths(outputs: dict, inputs: dict, force: bool = False, folders: dict | None = None) -> None:
+def _not_a_plain_file(option: str, path: Path) -> str | None:
+    """Why `path` may never be written (it is a symlink, or exists and is no regular file), or None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (a missing parent is checked later)
+        return None
+    if stat.S_ISLNK(mode):
+        return (
+            f"{option} {path} is a symbolic link (to {os.readlink(path)}): an output never replaces a link nor "
+            "writes through one; give the real path" + (" or '-' for standard output" if option == "--out" else "")
+        )
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        kinds = {stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device", stat.S_ISFIFO: "a FIFO"}
+        what = next((name for test, name in kinds.items() if test(mode)), "a socket or other special file")
+        return f"{option} {path} is {what}, not a regular file: nait writes only regular files; choose another path"
+    return None
+
+
+def check_output_paths(
+    outputs: dict, inputs: dict, force: bool = False, folders: dict | None = None, stdout: bool = False
+) -> None:
     """Refuse, before any slow work, outputs that would destroy something or fail at the end.
 
     `outputs` and `folders` map an option to a file (or folder) path or None; `inputs` maps an option
     to its values (a file path, or a built-in name that is no file). An output may be no input and no
-    other output, is not a folder (nor, for `folders`, a file), and its parent can be created; an
-    existing output file is replaced only with `force`."""
+    other output, is not a folder (nor, for `folders`, a file), never a symlink or a special file (a
+    device, FIFO or socket: `force` replaces regular files only), and its parent can be created; an
+    existing output file is replaced only with `force`. With `stdout`, '-' is standard output (one at most)."""
     given = [(option, Path(path), False) for option, path in outputs.items() if path is not None]
     given += [(option, Path(path), True) for option, path in (folders or {}).items() if path is not None]
+    piped = [option for option, path, folder in given if stdout and not folder and str(path) == STDOUT]
+    if len(piped) > 1:
+        raise OutputError(f"{' and '.join(piped)} are both '-' (standard output); give one of them a file path")
+    given = [(option, path, folder) for option, path, folder in given if option not in piped]
     for n, (option, path, folder) in enumerate(given):
         for in_option, values in inputs.items():
             for value in values:
                 if Path(value).exists() and _same_file(path, Path(value)):
-                    raise ValueError(
+                    raise OutputError(
                         f"{option} {path} is the input {in_option} {value}: "
                         "an output never replaces an input; choose another path"
                     )
         for other_option, other, _ in given[:n]:
             if _same_file(path, other):
-                raise ValueError(f"{option} and {other_option} are the same file {path}; give each its own path")
+                raise OutputError(f"{option} and {other_option} are the same file {path}; give each its own path")
+        if not folder and (why := _not_a_plain_file(option, path)):
+            raise OutputError(why)
         if folder:
             if path.exists() and not path.is_dir():
-                raise ValueError(f"{option} {path} is a file; give a folder")
+                raise OutputError(f"{option} {path} is a file; give a folder")
         elif path.is_dir():
-            raise ValueError(f"{option} {path} is a folder; give a file path")
-        elif (path.exists() or path.is_symlink()) and not force:
-            raise ValueError(f"{option} {path} already exists; pass --force to replace it")
+            raise OutputError(f"{option} {path} is a folder; give a file path")
+        elif path.exists() and not force:
+            raise OutputError(f"{option} {path} already exists; pass --force to replace it")
         _check_writable(option, path)
 
 
-def _write_lines(path: Path, lines) -> Path:
-    """One line per item, written atomically (a failed export leaves no file, and no stray temporary one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # newline="": a kept "\r" stays one "\r"
-    with atomic.open_for_writing(path, "w", encoding="utf-8", newline="") as f:
-        for line in lines:
-            f.write(line + "\n")
-    return path
+# A temporary file `atomic` writes beside an output `name`: `.<name>.tmp<pid>-<thread>-<random>…`.
+_TEMP = re.compile(r"\.tmp(\d+)-\d+-[0-9a-f]{8}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temporary files a killed writer of `path` left beside it (the writer's pid, in the name,
+    is no running process here) and return them. Only regular files named exactly so go."""
+    path, removed = Path(path), []
+    prefix = f".{path.name}"
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMP.match(name, len(prefix)) if name.startswith(prefix) else None
+        if match is None or int(match[1]) == os.getpid() or _alive(int(match[1])):
+            continue
+        leftover = path.parent / name
+        try:
+            if stat.S_ISREG(os.lstat(leftover).st_mode):
+                leftover.unlink()
+                removed.append(leftover)
+        except OSError:
+            pass
+    return removed
+
+
+def output_error(path: Path, error: OSError) -> OutputError:
+    """A failed write of `path` in the words the CLI and the app say it (a full disk named as such)."""
+    full = error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    why = "no space left on device" if full else (error.strerror or str(error)).lower()
+    fix = "free some space or write elsewhere" if full else "choose another path"
+    return OutputError(f"{path}: {why}; nothing was written and earlier outputs are kept as they were: {fix}")
+
+
+def _replace_all(temps: dict[Path, Path]) -> None:
+    """Rename each written temporary onto its output: all of them, or (restoring what was replaced) none."""
+    done: list[tuple[Path, Path | None]] = []  # (output, a copy of the file it replaced, or None)
+    path, last = None, list(temps)[-1] if temps else None
+    try:
+        for path, tmp in temps.items():
+            if why := _not_a_plain_file("output", path):  # became a link or a device since the check
+                raise OutputError(why)
+            old = None
+            if path != last and path.exists():  # kept until the outputs after it are in place too
+                old = path.with_name(f".{path.name}.tmp{atomic.unique_suffix()}.old")
+                try:
+                    os.link(path, old)
+                except OSError:  # a file system without hard links: a copy (a failed one is removed)
+                    try:
+                        shutil.copy2(path, old)
+                    except BaseException:
+                        old.unlink(missing_ok=True)
+                        raise
+            done.append((path, old))
+            os.replace(tmp, path)
+    except BaseException as error:
+        for put, old in reversed(done):
+            if old is not None:
+                os.replace(old, put)
+            elif not temps[put].exists():  # the new file was renamed into place: remove it
+                put.unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, OutputError):
+            raise output_error(path, error) from None
+        raise
+    finally:
+        for _, old in done:
+            if old is not None:
+                old.unlink(missing_ok=True)
+
+
+def _write_stdout(lines: list[str]) -> None:
+    try:
+        sys.stdout.writelines(line + "\n" for line in lines)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (`| head`): say so, and let Python's exit flush go nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise OutputError(
+            "standard output was closed before the whole selection was written (broken pipe); "
+            "no other output was written"
+        ) from None
+
+
+def write_outputs(outputs: list[tuple[Path | str, list[str]]], stdout: bool = False) -> None:
+    """Write each (path, lines) output, a line per item, so that every new file lands or none does: all
+    are written to temporaries first (a full disk stops there, old outputs untouched), then renamed
+    together. With `stdout`, the path '-' is standard output (written once the files are, before the
+    renames). Temporaries a killed run left beside an output are removed first. An OSError is an
+    OutputError naming the output."""
+    temps: dict[Path, Path] = {}
+    try:
+        for path, lines in outputs:
+            if stdout and str(path) == STDOUT:
+                continue
+            path = Path(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                remove_stale_temps(path)
+                temps[path] = atomic._create_temp(path, "")
+                # newline="": a kept "\r" stays one "\r"
+                with open(temps[path], "w", encoding="utf-8", newline="") as f:
+                    for line in lines:
+                        f.write(line + "\n")
+            except OSError as error:
+                raise output_error(path, error) from None
+        for path, lines in outputs:
+            if stdout and str(path) == STDOUT:
+                _write_stdout(lines)
+        _replace_all(temps)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
 
 
 def _jsonable(value, field: str, notes: list[str]):
@@ -224,6 +382,8 @@ def _jsonable(value, field: str, notes: list[str]):
                 notes.append(f"field '{field}': key {key!r} exported as text")
             out[str(key)] = _jsonable(item, f"{field}.{key}" if field else str(key), notes)
         return out
+    if isinstance(value, MapPairs):
+        notes.append(f"field '{field}': a map with a repeated key exported as a list of [key, value] pairs")
     if isinstance(value, (list, tuple)):
         return [_jsonable(item, f"{field}[{i}]", notes) for i, item in enumerate(value)]
     if isinstance(value, bytes):
@@ -244,11 +404,60 @@ def record_export(record) -> tuple[str, list[str]]:
     return line, [f"{record.where}: {note}" for note in notes]
 
 
-def export_warnings(selection: Selection, notes: list[str], shown: int = 20) -> list[tuple[str, list[str]]]:
-    """What a user must be told after an export, as (headline, detail lines): records never selected for
-    lack of a score, and values JSON could not hold (the first `shown`, then a count). The CLI and the
-    app say it in these words."""
+def equal_scores(selection: Selection) -> dict[str, float]:
+    """Targets whose scores are all the same over two or more scored records (to 9 significant digits),
+    with that score: such scores cannot rank the records, and any cut keeps them in input order."""
+    equal = {}
+    for name, score in selection.per_target.items():
+        finite = np.asarray(score, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        if len(finite) >= 2 and np.ptp(finite) <= 1e-9 * np.abs(finite).max():
+            equal[name] = float(finite[0])
+    return equal
+
+
+def equal_scores_message(equal: dict[str, float]) -> str:
+    """Why scores that are all equal select nothing meaningful, and the usual causes."""
+    which = ", ".join(f"'{name}' ({value:g})" for name, value in equal.items())
+    return (
+        f"every candidate has the same score for target {which}: the scores cannot rank the records, so the "
+        "selection is simply the first records in input order. Usual causes: the target is the pool itself "
+        "(overlap centres on the pool mean, leaving nothing to compare), or every record looks the same to the "
+        "model (a maximum length of 1 token keeps one token of each)"
+    )
+
+
+def empty_reason(selection: Selection, cut: Cut | None = None, merge: str | None = None) -> str | None:
+    """Why nothing was selected (None when something was)."""
+    if selection.selected.any():
+        return None
+    if len(selection.selected) == 0:
+        return "there are no candidates"
+    if selection.unscored == len(selection.selected):
+        return "no record has a score"
+    if cut is not None and cut.min_score is not None:
+        mean_z = merge == "mean-z" and len(selection.per_target) > 1  # the cut is on the mean z-score
+        scores = [selection.score] if mean_z else list(selection.per_target.values())
+        best = max((float(np.nanmax(s)) for s in scores if np.isfinite(s).any()), default=math.nan)
+        what = "mean z-score" if mean_z else "score"
+        return f"no record scores at least {cut.min_score:g} (the best {what} is {best:g})"
+    if merge == "intersection":
+        return "no record is in every target's selection (merge intersection): use union or mean-z, or a larger cut"
+    return "the cut keeps no record"
+
+
+def export_warnings(
+    selection: Selection, notes: list[str], shown: int = 20, cut: Cut | None = None, merge: str | None = None
+) -> list[tuple[str, list[str]]]:
+    """What a user must be told after an export, as (headline, detail lines): scores that cannot rank
+    (all equal), an empty selection and why, records never selected for lack of a score, and values JSON
+    could not hold (the first `shown`, then a count). The CLI and the app say it in these words; `cut` and
+    `merge`, where known, make the empty selection's reason exact."""
     warnings = []
+    if equal := equal_scores(selection):
+        warnings.append((equal_scores_message(equal), []))
+    if reason := empty_reason(selection, cut, merge):
+        warnings.append((f"nothing was selected: {reason}; the export holds no record", []))
     if selection.unscored:
         warnings.append(
             (
@@ -295,13 +504,18 @@ def score_lines(selection: Selection) -> list[str]:
     ]
 
 
-def export(records, selection: Selection, out: Path | None = None, scores: Path | None = None) -> list[str]:
-    """Write the selected records (JSONL, input order) and/or the scores file, each atomically.
-    Returns a note per exported value that JSON could not hold as read (e.g. a Parquet NaN -> null)."""
+def export(
+    records, selection: Selection, out: Path | None = None, scores: Path | None = None, stdout: bool = False
+) -> list[str]:
+    """Write the selected records (JSONL, input order) and/or the scores file, both or neither
+    (`write_outputs`; with `stdout`, '-' is standard output). Returns a note per exported value that
+    JSON could not hold as read (e.g. a Parquet NaN -> null)."""
     notes: list[str] = []
+    outputs = []
     if out is not None:
         lines, notes = selected_lines(records, selection)
-        _write_lines(out, lines)
+        outputs.append((out, lines))
     if scores is not None:
-        _write_lines(scores, score_lines(selection))
+        outputs.append((scores, score_lines(selection)))
+    write_outputs(outputs, stdout)
     return notes

@@ -60,6 +60,16 @@ class Sketch:
     def from_json(cls, obj: dict | None) -> Sketch | None:
         return None if not obj else cls(int(obj["k"]), int(obj.get("seed", 0)), obj.get("kind", "gaussian"))
 
+    def check_width(self, neurons: int) -> None:
+        """Refuse a K wider than the layer before a capture: it would store more numbers per layer than the
+        exact values (the projection itself works at any K, as small test stores use)."""
+        if self.k > neurons:
+            raise SketchError(
+                f"--sketch {self.k} is wider than this model's {neurons:,} neurons per layer: a sketch keeps fewer "
+                f"numbers than the exact store, never more; use --sketch {min(RECOMMENDED_K, neurons // 2) or 1} "
+                "(or less), or capture exact without --sketch"
+            )
+
     def matrix(self, layer: int, neurons: int) -> np.ndarray:
         """P_l, float32 [neurons, K]: the same numbers in every process for the same arguments."""
         return _matrix(self.k, self.seed, self.kind, layer, neurons)

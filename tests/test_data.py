@@ -141,3 +141,50 @@ def test_builtin_sets_are_disjoint_from_demo():
     assert len(algebra) > 0 and all(r.raw["subject"] == "abstract algebra" for r in algebra.records)
     with pytest.raises(DataError, match="no such MMLU subject"):
         load_builtin("mmlu:astrology")
+
+
+# ---------------------------------------------------------------- issue 21: gzip and Parquet maps
+
+
+@pytest.mark.parametrize("kind", ["json", "csv", "jsonl"])
+def test_gzipped_files_are_read_decompressed(kind, tmp_path):
+    import gzip
+
+    rows = [{"instruction": f"Q{i}", "output": f"A{i}"} for i in range(3)]
+    text = {
+        "json": json.dumps(rows),
+        "csv": "instruction,output\n" + "".join(f"Q{i},A{i}\n" for i in range(3)),
+        "jsonl": "".join(json.dumps(r) + "\n" for r in rows),
+    }[kind]
+    path = tmp_path / f"pool.{kind}.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    assert [r.raw for r in read_records(path).records] == rows
+
+
+def test_a_damaged_gzipped_json_names_the_file(tmp_path):
+    import gzip
+
+    path = tmp_path / "pool.json.gz"
+    path.write_bytes(gzip.compress(b'[{"instruction": "Q", "output": "A"}]')[:20])
+    with pytest.raises(DataError, match=f"{path}: cannot read the file"):
+        read_records(path)
+
+
+def test_parquet_maps_export_as_json_objects_and_repeated_keys_say_so(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nait_core.selection import export_warnings
+
+    path = tmp_path / "maps.parquet"
+    meta = pa.array([[("lang", "en"), ("src", "web")], []], type=pa.map_(pa.string(), pa.string()))
+    tags = pa.array([[("a", 1), ("a", 2)], [("b", 3)]], type=pa.map_(pa.string(), pa.int64()))  # row 0 repeats "a"
+    pq.write_table(pa.table({"instruction": ["Q0", "Q1"], "output": ["A0", "A1"], "meta": meta, "tags": tags}), path)
+    data = read_records(path)
+    selection = select({"t": [1.0, 0.5]}, Cut(ratio=1.0))
+    lines, notes = selected_lines(data.records, selection)
+    first, second = (json.loads(line) for line in lines)
+    assert first["meta"] == {"lang": "en", "src": "web"} and second["meta"] == {}
+    assert first["tags"] == [["a", 1], ["a", 2]] and second["tags"] == {"b": 3}
+    assert notes == [f"{path}:row 0: field 'tags': a map with a repeated key exported as a list of [key, value] pairs"]
+    assert any("exported values changed" in headline for headline, _ in export_warnings(selection, notes))

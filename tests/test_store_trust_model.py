@@ -65,7 +65,7 @@ def test_a_capture_into_a_read_only_folder_fails_before_the_model_loads(tiny_mod
 
 def test_a_sketch_wider_than_the_layers_is_refused_before_capture(tokenizer, tmp_path):
     model = tiny_model("llama", tokenizer)  # 48 neurons per layer
-    with pytest.raises(SketchError, match="--sketch 64 is more than the model's 48 neurons per layer"):
+    with pytest.raises(SketchError, match="--sketch 64 is wider than this model's 48 neurons per layer"):
         capture(model, tiny_records(4), tmp_path, CaptureOptions(sketch=Sketch(64)))
     assert list(tmp_path.iterdir()) == []
 

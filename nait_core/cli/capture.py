@@ -4,15 +4,20 @@ file from a target set), and the checks before a capture: the default reductions
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import sys
 from pathlib import Path
+
+from safetensors import SafetensorError
 
 from ..capture import capture, find_store
 from ..features import build_feature
 from ..pipeline import feature_for, feature_path, target_capture_options
 from ..plan import ShapeUnknown, check_fit, default_pool_reductions, make_plan, model_shape
 from ..scoring import METHODS
+from ..selection import output_error, remove_stale_temps
 from ..sketch import RECOMMENDED_K, bytes_per_sample
 from .options import (
     DATA_SPECS,
@@ -48,13 +53,16 @@ def check_before_capture(args, model, dataset, targets=()) -> None:
     """Before the model loads (its config only, on the meta device): narrow the default reductions,
     refuse a capture that cannot fit the disk (the check `nait plan` reports), and warn when an exact
     pool is large. A pool already captured needs none of it."""
-    if find_store(model, dataset, args.store_dir, capture_options(args)):
+    options = capture_options(args)
+    if find_store(model, dataset, args.store_dir, options):
         return
     try:
         shape = model_shape(args.model, args.neuron_module, args.trust_remote_code)
     except ShapeUnknown as error:  # the capture itself may still work: it loads the model
         print(f"nait: warning: {error}; the store's size is not checked before the capture", file=sys.stderr)
         return
+    if options.sketch:  # before the model loads: its config gives the width
+        options.sketch.check_width(shape.neurons)
     narrow_reductions(args, model, dataset, shape)
     check_fit(make_plan(model, dataset, list(targets), args.store_dir, capture_options(args), shape))
     warn_if_exact_too_big(args, shape, len(dataset))
@@ -91,6 +99,14 @@ def cmd_capture(args):
     print(report.store.location)
 
 
+def _as_os_error(error: Exception) -> OSError:
+    """safetensors reports an I/O error as text, "... (os error 28)": the OSError it stands for."""
+    if isinstance(error, OSError):
+        return error
+    code = re.search(r"os error (\d+)", str(error))
+    return OSError(int(code[1]), os.strerror(int(code[1]))) if code else OSError(str(error))
+
+
 def cmd_feature(args):
     dataset = read_data(args, args.target, target=True)
     model = model_from_args(args)
@@ -99,7 +115,12 @@ def cmd_feature(args):
     report = capture(model, dataset, args.store_dir, options, tqdm_progress())
     print_report(report, f"target {dataset.name}")
     if args.out:
-        out = build_feature(report.store, args.name or dataset.name).save(Path(args.out))
+        remove_stale_temps(Path(args.out))  # what a killed run writing this file left beside it
+        feature = build_feature(report.store, args.name or dataset.name)
+        try:
+            out = feature.save(Path(args.out))
+        except (OSError, SafetensorError) as error:
+            raise output_error(Path(args.out), _as_os_error(error)) from None
     else:  # the store's own feature: a checksummed cache listed in the target store's caches.json
         feature_for(report.store, args.store_dir, args.name or dataset.name)
         out = feature_path(report.store)

@@ -5,6 +5,7 @@ the capture progress bar and report."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from ..baselines import BASELINES
@@ -13,7 +14,7 @@ from ..data import FORMATS
 from ..models import BUNDLED_MODEL, LazyModel
 from ..pipeline import compact_options, load_data
 from ..progress import Progress
-from ..scoring import METHODS, ScoreOptions, parse_threshold
+from ..scoring import METHODS, ScoreOptions, parse_threshold, pool_reduction
 from ..selection import MERGES, check_output_paths
 from ..sketch import RECOMMENDED_K, SketchError
 from ..store import REDUCTIONS
@@ -43,17 +44,19 @@ def tqdm_progress():
 
 
 DATA_SPECS = (
-    "a file (.jsonl, .json, .parquet, .csv, .arrow), a datasets save_to_disk folder, a Hugging Face hub "
+    "a file (.jsonl, .json, .parquet, .csv, .arrow; .jsonl.gz, .json.gz and .csv.gz are decompressed), "
+    "a datasets save_to_disk folder, a Hugging Face hub "
     "data set as hf:ID[:CONFIG[:SPLIT]] (split default train), or a built-in name (demo, gsm8k, humaneval, "
     "mmlu, mmlu:<subject>)"
 )
 OUT_HELP = (
     "JSONL of the selected records as read: a JSONL input's lines byte for byte; any other record "
-    "(JSON, Parquet, CSV, Arrow, data set or built-in row) as one JSON object of its fields"
+    "(JSON, Parquet, CSV, Arrow, data set or built-in row) as one JSON object of its fields; "
+    "'-' writes them to standard output (the messages stay on standard error)"
 )
 FORCE_HELP = (
     "replace --out/--scores if they exist (without it an existing output is an error); "
-    "an output is never one of the input files"
+    "an output is never one of the input files, a symbolic link or a special file such as /dev/null"
 )
 
 
@@ -193,7 +196,12 @@ def add_score_args(parser):
 def add_cut_args(parser, required=True):
     group = parser.add_argument_group("selection")
     cut = group.add_mutually_exclusive_group(required=required)
-    cut.add_argument("--ratio", type=float, help="keep this share of the pool per target (0.1 = 10%%)")
+    cut.add_argument(
+        "--ratio",
+        type=float,
+        help="keep this share of the pool per target (0.1 = 10%%): the nearest whole number of records, "
+        "a half rounded up (0.5 of 5 keeps 3), at least 1",
+    )
     cut.add_argument("--top", type=int, help="keep this many records per target")
     cut.add_argument("--min-score", type=float, help="keep records scoring at least this")
     group.add_argument(
@@ -201,6 +209,12 @@ def add_cut_args(parser, required=True):
         choices=MERGES,
         default="union",
         help="several targets: union (paper), intersection (core subset) or mean-z",
+    )
+    group.add_argument(
+        "--allow-equal-scores",
+        action="store_true",
+        help="export even when every candidate has the same score for a target (without it that is an error: "
+        "such scores cannot rank, and the cut keeps records in input order)",
     )
 
 
@@ -315,12 +329,67 @@ def _at_least(args, option: str, low: int, why: str = "") -> None:
         raise ValueError(f"{option} must be at least {low}{why}, not {value}")
 
 
+def check_device(device: str | None) -> None:
+    """A --device torch knows and this machine has (said here, not as a traceback from deep in a load)."""
+    if not device:
+        return
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device name; use cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"--device {device}: CUDA is not available on this machine"
+                + ("" if torch.version.cuda else " (this torch is built without CUDA)")
+                + "; use --device cpu, or leave --device out to use CUDA only where there is one"
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise ValueError(f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"--device {device}: MPS (Apple GPU) is not available here; use --device cpu")
+    elif parsed.type != "cpu":
+        raise ValueError(f"--device {device}: nait runs on cpu, cuda or mps")
+
+
+def _check_reductions(args) -> None:
+    """The pool summary the scoring method reads is among --reductions (else the capture would finish
+    and then the scoring fail)."""
+    method = getattr(args, "method", None)
+    if getattr(args, "explain", None) == "neuron":  # a neuron card shows each record's token-mean value
+        needed, who = "mean", "nait explain neuron"
+    elif method in METHODS:  # not a baseline (no store) nor a command without a method
+        needed = pool_reduction(score_options(args))
+        who = f"--method {method}{f' --reduction {needed}' if method == 'nait-pca' else ''}"
+    else:
+        return
+    have = {r.strip() for r in args.reductions.split(",") if r.strip()}
+    if needed in have or (needed == "last-first" and {"last", "first"} <= have):
+        return
+    how = " (or last and first)" if needed == "last-first" else ""
+    raise ValueError(
+        f"{who} reads the pool's '{needed}' summary, which --reductions {args.reductions} does not store: "
+        f"add {needed}{how} to --reductions"
+    )
+
+
 def check_args(args) -> None:
     """Every cheap check of the options and paths, before any data is read or a model loaded."""
+    for option in ("ratio", "min_score"):  # NaN passes every comparison's test as False: refuse it by name
+        value = getattr(args, option, None)
+        if value is not None and math.isnan(value):
+            raise ValueError(f"--{option.replace('_', '-')} must be a number, not nan")
     ratio = getattr(args, "ratio", None)
     if ratio is not None and not 0 < ratio <= 1:
         raise ValueError(f"--ratio must be in (0, 1], not {ratio}")
     _at_least(args, "--top", 1)
+    _at_least(args, "--seed", 0)
+    _at_least(args, "--sketch-seed", 0)
+    _at_least(args, "--split-seed", 0)
     _at_least(args, "--target-size", 2, " (a capability feature needs 2 target samples)")
     _at_least(args, "--max-length", 1)
     _at_least(args, "--batch-tokens", 1)
@@ -333,7 +402,13 @@ def check_args(args) -> None:
         if unknown:
             raise ValueError(f"--reductions: unknown {sorted(unknown)}; choose from {', '.join(REDUCTIONS)}")
     if hasattr(args, "fire_threshold"):
-        parse_threshold(args.fire_threshold)
+        try:
+            parse_threshold(args.fire_threshold)
+        except ValueError as error:
+            raise ValueError(f"--fire-threshold: {error}") from None
+    if hasattr(args, "reductions"):
+        _check_reductions(args)
+    check_device(getattr(args, "device", None))
     if getattr(args, "sketch", None) and getattr(args, "method", None) == "jaccard":
         raise SketchError(
             f"--method jaccard cannot score a compact pool (--sketch {args.sketch}): it needs each neuron's value "
@@ -349,4 +424,8 @@ def check_args(args) -> None:
         check_output_paths({}, inputs, folders={"--out": args.out})
         return
     outputs = {"--out": getattr(args, "out", None), "--scores": getattr(args, "scores", None)}
-    check_output_paths(outputs, inputs, force=getattr(args, "force", False))
+    # '-' is standard output for the JSONL of select and score; a feature file is always a file
+    stdout = args.command in ("select", "score")
+    if not stdout and str(getattr(args, "out", None)) == "-":
+        raise ValueError(f"--out -: nait {args.command} writes a binary file, not to standard output; give a path")
+    check_output_paths(outputs, inputs, force=getattr(args, "force", False), stdout=stdout)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from ..capture import capture
 from ..features import Feature
 from ..pipeline import run_select
 from ..scoring import score_store
-from ..selection import Cut, export, export_warnings, select
+from ..selection import STDOUT, Cut, equal_scores, equal_scores_message, export, export_warnings, select
 from ..sketch import scoring_note
 from .capture import check_before_capture
 from .options import (
@@ -32,13 +33,23 @@ from .options import (
 )
 
 
-def _export(args, records, selection) -> None:
-    """Export, then say what the user must know (records left unscored, values JSON could not hold)."""
-    notes = export(records, selection, args.out, args.scores)
-    for headline, details in export_warnings(selection, notes):
+def _export(args, records, selection, cut: Cut) -> None:
+    """Export, then say what the user must know (scores that cannot rank, an empty selection, records left
+    unscored, values JSON could not hold). Scores all equal are refused unless --allow-equal-scores."""
+    if (equal := equal_scores(selection)) and not args.allow_equal_scores:
+        raise ValueError(
+            f"{equal_scores_message(equal)}. Nothing was written; pass --allow-equal-scores to export them "
+            "anyway (in input order)"
+        )
+    notes = export(records, selection, args.out, args.scores, stdout=True)
+    for headline, details in export_warnings(selection, notes, cut=cut, merge=getattr(args, "merge", None)):
         print(f"nait: warning: {headline}", file=sys.stderr)
         for line in details:
             print(f"    {line}", file=sys.stderr)
+
+
+def _where(path) -> str:
+    return "standard output" if str(path) == STDOUT else str(path)
 
 
 def _cut(args) -> Cut:
@@ -56,12 +67,32 @@ def select_baseline(args):
     score = baseline_scores(
         args.method, model, candidates, seed=args.seed, max_length=args.max_length, progress=tqdm_progress()
     )
-    selection = select({args.method: score}, _cut(args))
-    _export(args, candidates.records, selection)
+    cut = _cut(args)
+    selection = select({args.method: score}, cut)
+    _export(args, candidates.records, selection, cut)
     print(
-        f"selected {selection.selected.sum():,} of {len(candidates):,} records ({args.method}) -> {args.out}",
+        f"selected {selection.selected.sum():,} of {len(candidates):,} records ({args.method}) -> {_where(args.out)}",
         file=sys.stderr,
     )
+
+
+def _refuse_target_equal_to_pool(args, candidates, targets) -> None:
+    """Centred overlap of a target holding the pool's very records scores every candidate alike (the
+    feature is the pool mean less itself): said before the capture rather than after it."""
+    if args.method != "overlap" or args.no_centre or args.allow_equal_scores:
+        return
+
+    def records(dataset):
+        return sorted(json.dumps(r.conversation, sort_keys=True) for r in dataset.records)
+
+    pool = None
+    for target in targets:
+        if len(target) == len(candidates) and records(target) == (pool := pool or records(candidates)):
+            raise ValueError(
+                f"the target '{target.name}' holds the same records as the pool: overlap centres on the pool "
+                "mean, so every candidate would score 0 and the selection would be the first records in input "
+                "order. Give a target that is not the pool, or pass --allow-equal-scores to export anyway"
+            )
 
 
 def cmd_select(args):
@@ -71,6 +102,7 @@ def cmd_select(args):
         raise ValueError(f"--target is required for --method {args.method}")
     candidates = read_data(args, args.candidates)
     targets = [read_data(args, t, target=True) for t in args.target]
+    _refuse_target_equal_to_pool(args, candidates, targets)
     model = model_from_args(args)
     check_before_capture(args, model, candidates, targets)
     cut = _cut(args)
@@ -89,10 +121,10 @@ def cmd_select(args):
         print_report(report, label)
     if note := scoring_note(result.pool):
         print(note, file=sys.stderr)
-    _export(args, candidates.records, result.selection)
+    _export(args, candidates.records, result.selection, cut)
     print(
         f"selected {result.selection.selected.sum():,} of {len(candidates):,} records "
-        f"({score_options(args).describe()}, merge {args.merge}) -> {args.out}",
+        f"({score_options(args).describe()}, merge {args.merge}) -> {_where(args.out)}",
         file=sys.stderr,
     )
 
@@ -113,8 +145,11 @@ def cmd_score(args):
     given = (args.ratio, args.top, args.min_score)
     cut = _cut(args) if any(v is not None for v in given) else Cut(ratio=0.1)
     selection = select(per_target, cut, args.merge)
-    _export(args, candidates.records, selection)
-    print(f"scored {len(candidates):,} records with {len(features)} feature(s) -> {args.scores}", file=sys.stderr)
+    _export(args, candidates.records, selection, cut)
+    print(
+        f"scored {len(candidates):,} records with {len(features)} feature(s) -> {_where(args.scores)}",
+        file=sys.stderr,
+    )
 
 
 def add_select_parser(sub) -> None:
@@ -124,7 +159,11 @@ def add_select_parser(sub) -> None:
         "--target", action="append", help="target set, the same kinds; repeat for several (not for ifd/length/random)"
     )
     p.add_argument("--out", required=True, type=Path, help=OUT_HELP)
-    p.add_argument("--scores", type=Path, help="JSONL with index, score, rank, selected and per-target scores")
+    p.add_argument(
+        "--scores",
+        type=Path,
+        help="JSONL with index, score, rank, selected and per-target scores ('-': standard output)",
+    )
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     add_model_args(p), add_data_args(p), add_capture_args(p), add_score_args(p), add_cut_args(p)
     p.set_defaults(func=cmd_select)
@@ -134,8 +173,8 @@ def add_score_parser(sub) -> None:
     p = sub.add_parser("score", help="score a pool with one or more feature files")
     p.add_argument("--candidates", required=True)
     p.add_argument("--feature", required=True, action="append", help="feature file; repeat for several")
-    p.add_argument("--scores", required=True, type=Path)
-    p.add_argument("--out", type=Path, help="also write the selected records")
+    p.add_argument("--scores", required=True, type=Path, help="JSONL of the scores; '-' for standard output")
+    p.add_argument("--out", type=Path, help="also write the selected records ('-': to standard output)")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     add_model_args(p), add_data_args(p), add_capture_args(p), add_score_args(p), add_cut_args(p, required=False)
     p.set_defaults(func=cmd_score)
