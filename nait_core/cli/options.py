@@ -367,12 +367,12 @@ def _check_reductions(args) -> None:
         who = f"--method {method}{f' --reduction {needed}' if method == 'nait-pca' else ''}"
     else:
         return
-    have = {r.strip() for r in args.reductions.split(",") if r.strip()}
-    if needed in have or (needed == "last-first" and {"last", "first"} <= have):
+    have = reduction_names(args)
+    if needed in have or (needed == "last-first" and {"last", "first"} <= set(have)):
         return
     how = " (or last and first)" if needed == "last-first" else ""
     raise ValueError(
-        f"{who} reads the pool's '{needed}' summary, which --reductions {args.reductions} does not store: "
+        f"{who} reads the pool's '{needed}' summary, which --reductions {','.join(have)} does not store: "
         f"add {needed}{how} to --reductions"
     )
 
