@@ -32,7 +32,7 @@ from ..models import LazyModel, LoadedModel, slugify
 from ..pipeline import run_select
 from ..progress import ProgressCallback
 from ..scoring import ScoreOptions
-from ..selection import Cut
+from ..selection import Cut, ratio_count
 from .report import results_markdown
 from .settings import Arm, EvalData, EvalSettings, arms_of, data_fingerprint, load_eval_data, settings_from_json
 
@@ -76,7 +76,7 @@ def selection_indices(
 def matched_steps(settings: EvalSettings, pool_size: int) -> int:
     """Optimiser steps of a selection arm at the ratio (single target, no record dropped by truncation):
     the length of the step-matched full arm."""
-    return planned_steps(max(1, round(settings.ratio * pool_size)), settings.finetune)
+    return planned_steps(ratio_count(settings.ratio, pool_size), settings.finetune)  # the cut's own count
 
 
 def arm_finetune_settings(arm: Arm, settings: EvalSettings, pool_size: int) -> FinetuneSettings:
