@@ -34,7 +34,11 @@ def print_plan(plan) -> None:
     )
     print(
         f"records   {plan.records:,} in the pool"
-        + (f", {sum(s.records for s in plan.stores[1:]):,} more" if plan.stores[1:] else "")
+        + (
+            f", {sum(s.records for s in plan.stores[1:]):,} in {len(plan.stores) - 1} target set(s)"
+            if plan.stores[1:]
+            else ""
+        )
     )
     if plan.tokens is not None:
         print(f"tokens    {plan.tokens:,} (pool and targets, after truncation; {plan.truncated:,} records truncated)")
