@@ -2,7 +2,8 @@
 pool and targets, the Outcomes folder, the export form) must lie inside the data root (`nait app --data-root
 DIR`, NAIT_DATA_ROOT; default the working folder) or, for reads, the app's uploads folder and the shipped
 results; `hf:` takes hub ids only. The app reads its own stores itself: they are no visitor's path.
-`nait app --read-only` (NAIT_READ_ONLY=1) offers no export form and no uploads.
+The export form writes .jsonl files only, in no hidden folder and not among the stores; `nait app --read-only`
+(NAIT_READ_ONLY=1) offers no export form and no uploads.
 """
 
 from __future__ import annotations
@@ -56,11 +57,16 @@ def check_config(config) -> None:
 
 
 def check_output(path: str, what: str, store_root) -> Path:
-    """A file the export form writes: inside the data root and not among the app's stores."""
+    """A file the export form writes: a .jsonl file inside the data root, in no hidden folder (.git, .venv)
+    and not among the app's stores: a visitor's records never land in a config, a start-up or a code file."""
     resolved = inside(path, [data_root()], what)
     store = Path(store_root).resolve()
     if resolved.is_relative_to(store):
         raise OutsideRoot(f"{what} {path} is inside the app's store folder {store}: choose a path outside it")
+    if any(part.startswith(".") for part in resolved.relative_to(data_root()).parts):
+        raise ValueError(f"{what} {path} is a hidden file or in a hidden folder: choose a path without one")
+    if resolved.suffix.lower() != ".jsonl":
+        raise ValueError(f"{what} {path} does not end in .jsonl: the app writes JSONL files only")
     return resolved
 
 
