@@ -187,6 +187,17 @@ def test_sidebar_refuses_paths_outside_the_root(tree, monkeypatch):
     assert not at.main.title  # no page ran on a refused setup
 
 
+def test_read_only_app_takes_no_uploads(tree, monkeypatch):
+    root, outside = tree
+    monkeypatch.setenv("NAIT_MODEL", str(outside / "model"))  # nothing loads: only the sidebar's form is drawn
+    for read_only, uploaders in (("", 2), ("1", 0)):
+        monkeypatch.setenv("NAIT_READ_ONLY", read_only)
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.run()
+        check(at)
+        assert len(at.get("file_uploader")) == uploaders
+
+
 def outcomes(at_path: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.switch_page("pages/outcomes.py")  # no model: the sidebar loads nothing on this page
@@ -253,6 +264,10 @@ def test_write_form_follows_the_cli_rules_inside_the_root(demo, tmp_path, monkey
     assert not err and len(ok) == 1 and out.read_text() != "mine\n"
     err, ok = write("", scores=tmp_path / "scores.jsonl")
     assert ok == [f"Wrote the scores of 20 records to {tmp_path / 'scores.jsonl'}"]  # and no "Wrote … records to "
+    monkeypatch.setenv("NAIT_READ_ONLY", "1")  # `nait app --read-only`: no write form
+    at.run()
+    check(at)
+    assert "select_path" not in [t.key for t in at.text_input] and at.get("download_button")
 
 
 @pytest.mark.slow
