@@ -28,6 +28,8 @@ from nait_core.paths import OutsideRoot, inside
 from nait_core.sources import parse_hub
 from nait_testing.app import APP, check, open_page
 from studio.guard import check_output
+from studio.session import Settings
+from studio.urlstate import settings_from
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,6 +129,21 @@ def test_nait_app_options():
         "auto",
     ]
     assert "--server.address" not in streamlit_options([], {"STREAMLIT_SERVER_ADDRESS": "0.0.0.0"})
+
+
+@pytest.mark.parametrize(
+    "params, why",
+    [
+        ({"merge": "bogus"}, "merge must be one of union, intersection, mean-z, not 'bogus'"),
+        ({"reduction": "bogus"}, "reduction must be one of"),
+        ({"ratio": "0.001"}, "ratio must be at least 0.01"),  # below the slider: it would raise on every run
+        ({"min_score": "nan"}, "min_score must be a finite number"),
+        ({"min_score": "inf"}, "min_score must be a finite number"),
+    ],
+)
+def test_bad_settings_in_a_link_are_refused(params, why):
+    with pytest.raises(ValueError, match=why):
+        settings_from(params, Settings())
 
 
 def test_nait_app_refuses_a_missing_data_root(tmp_path, capsys):
@@ -271,14 +288,16 @@ def test_write_form_follows_the_cli_rules_inside_the_root(demo, tmp_path, monkey
 
 
 @pytest.mark.slow
-def test_a_bad_merge_in_a_link_is_ignored(demo):
+@pytest.mark.parametrize("name, value", [("merge", "bogus"), ("ratio", "0.001")])
+def test_a_bad_value_in_a_link_is_ignored(demo, name, value):
     at = AppTest.from_file(APP, default_timeout=300)
-    at.query_params["merge"] = "bogus"
+    at.query_params[name] = value
     at.switch_page("pages/select.py")
     at.run()
     check(at)
-    assert any("Ignoring the scoring settings in the link" in w.value and "bogus" in w.value for w in at.warning)
-    assert at.selectbox(key="select_merge").value == "union" and not errors(at)
+    assert any("Ignoring the scoring settings in the link" in w.value and value in w.value for w in at.warning)
+    assert at.selectbox(key="select_merge").value == "union" and at.slider(key="select_ratio").value == 0.1
+    assert not errors(at)
     at.switch_page("pages/samples.py").run()  # the session still works on every page
     check(at)
     assert [t.value for t in at.main.title] == ["Sample explorer"]
