@@ -22,7 +22,6 @@ from nait_core.selection import (
 
 from . import charts, exactness, guard
 from .session import USER_ERRORS, Settings, Studio, set_settings, settings
-from .urlstate import MIN_RATIO
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
@@ -83,9 +82,7 @@ def controls(studio: Studio) -> Settings:
         key="select_cut",
     )
     if kind == "ratio":
-        value = cols[1].slider(
-            "Ratio kept per target", MIN_RATIO, 1.0, now.cut.ratio or 0.1, MIN_RATIO, key="select_ratio"
-        )
+        value = cols[1].slider("Ratio kept per target", 0.01, 1.0, now.cut.ratio or 0.1, 0.01, key="select_ratio")
     elif kind == "top":
         value = cols[1].number_input(
             "Records kept per target", 1, len(studio.pool), min(now.cut.top or 10, len(studio.pool)), key="select_top"

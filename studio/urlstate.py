@@ -20,7 +20,6 @@ from nait_core.features import PCA_REDUCTIONS
 from nait_core.scoring import ScoreOptions
 from nait_core.selection import MERGES, Cut
 
-MIN_RATIO = 0.01  # the Select page's ratio slider starts here (and moves in these steps)
 PUBLISHED = "url_published"  # what this session last wrote to the URL
 PENDING = "url_pending"  # what the page running now wants in it
 SELECT_KEYS = (
@@ -138,9 +137,7 @@ def settings_from(params: dict[str, str], base):
     merge = params.get("merge", "union")
     if merge not in MERGES:  # checked here: the widgets and every page's selection would fail on it
         raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
-    if cut.ratio is not None and cut.ratio < MIN_RATIO:
-        raise ValueError(f"ratio must be at least {MIN_RATIO} here (the page's slider), not {cut.ratio:g}")
-    if cut.min_score is not None and not math.isfinite(cut.min_score):
+    if cut.min_score is not None and not math.isfinite(cut.min_score):  # inf: the page's number box raises
         raise ValueError(f"min_score must be a finite number, not {cut.min_score}")
     if o.reduction not in PCA_REDUCTIONS:
         raise ValueError(f"reduction must be one of {', '.join(PCA_REDUCTIONS)}, not {o.reduction!r}")
