@@ -129,6 +129,8 @@ def test_nait_app_options():
         "auto",
     ]
     assert "--server.address" not in streamlit_options([], {"STREAMLIT_SERVER_ADDRESS": "0.0.0.0"})
+    assert "--server.fileWatcherType" not in streamlit_options([], {"STREAMLIT_SERVER_FILE_WATCHER_TYPE": "auto"})
+    assert "--browser.gatherUsageStats" not in streamlit_options([], {"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "1"})
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -33,13 +34,18 @@ SAFE_OPTIONS = {
 }
 
 
+def env_name(option: str) -> str:
+    """The variable Streamlit reads for an option: server.fileWatcherType -> STREAMLIT_SERVER_FILE_WATCHER_TYPE."""
+    return "STREAMLIT_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", option.replace(".", "_")).upper()
+
+
 def streamlit_options(user_args: list[str], environ=os.environ) -> list[str]:
     """Our SAFE_OPTIONS as flags, less those the user set, then the user's own options."""
     given = {a[2:].split("=", 1)[0] for a in user_args if a.startswith("--")}
     ours = [
         item
         for option, value in SAFE_OPTIONS.items()
-        if option not in given and "STREAMLIT_" + option.replace(".", "_").upper() not in environ
+        if option not in given and env_name(option) not in environ
         for item in (f"--{option}", value)
     ]
     return [*ours, *user_args]
