@@ -23,8 +23,9 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: the browser test will be skipped"; }
 
+# `nait app`: loopback only, data root the checkout; ARGS go to it (e.g. ARGS="--server.port 8502").
 app: install
-	$(VENV)/bin/streamlit run app.py
+	$(PY) -m nait_core app --data-root . $(ARGS)
 
 # The test tiers (markers in pyproject.toml): everything; no model at all (under a minute); tiny or bundled model.
 test: install browser

@@ -15,11 +15,14 @@ in that row (Arrow gives every row every column; a JSON line would not have them
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .data import DataError
 
 HUB_PREFIX = "hf:"
+# A hub id: `name` or `owner/name`, each part starting with a letter or digit (so no `/`, `.`, `~` first).
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", re.ASCII)
 
 
 def is_hub(spec) -> bool:
@@ -40,6 +43,15 @@ def parse_hub(spec: str) -> tuple[str, str | None, str]:
             str(spec), None, "write a hub data set as hf:ID[:CONFIG[:SPLIT]], e.g. hf:openai/gsm8k:main:test"
         )
     repo, config, split = (parts + [None, None])[:3]
+    # datasets.load_dataset reads a local folder or file of that name instead of the hub (a .txt line by
+    # line): hf: takes hub ids only, never a path.
+    if not HUB_ID.fullmatch(repo) or ".." in repo or Path(repo).exists():
+        raise DataError(
+            str(spec),
+            None,
+            f"{repo!r} is not a hub id: hf: takes hub ids only (hf:OWNER/NAME[:CONFIG[:SPLIT]]); "
+            "give a local file or save_to_disk folder as a plain path, without hf:",
+        )
     return repo, config or None, split or "train"
 
 

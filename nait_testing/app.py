@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -17,6 +18,13 @@ PAGES = {
     "select": "Select & export",
     "transfer": "Transfer",
 }
+
+
+@pytest.fixture(autouse=True)
+def tmp_data_root(tmp_path_factory, monkeypatch):
+    """The app's data root (studio.guard) for tests that type pytest's temporary paths into it: the session's
+    temporary folder. Import it into a test module to use it there (an autouse fixture)."""
+    monkeypatch.setenv("NAIT_DATA_ROOT", str(tmp_path_factory.getbasetemp()))
 
 
 def check(at) -> None:

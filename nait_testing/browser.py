@@ -39,23 +39,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(env: dict | None = None, timeout: float = 120):
-    """`streamlit run app.py` headless on a free port; yields its base URL, stops it on exit."""
+def serve(env: dict | None = None, timeout: float = 120, args=()):
+    """`nait app` (streamlit run app.py, on 127.0.0.1 by default) headless on a free port, with `args`; yields
+    its base URL, stops it on exit."""
     port = free_port()
     with open(os.environ.get("NAIT_APP_LOG", os.devnull), "w") as log:
         process = subprocess.Popen(
             [
-                str(ROOT / ".venv/bin/streamlit"),
-                "run",
-                "app.py",
+                str(ROOT / ".venv/bin/python"),
+                "-m",
+                "nait_core",
+                "app",
                 "--server.headless",
                 "true",
                 "--server.port",
                 str(port),
-                "--server.fileWatcherType",
-                "none",
-                "--browser.gatherUsageStats",
-                "false",
+                *args,
             ],
             cwd=ROOT,
             env={**os.environ, **(env or {})},

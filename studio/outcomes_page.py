@@ -14,6 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import eval as evaluate
+from nait_core.paths import OutsideRoot
+
+from . import guard
 
 DEFAULT_DIR = "runs/"
 MAX_DEPTH = 3  # how deep below the folder to look for results.json
@@ -35,6 +38,15 @@ def _has_results(root: Path) -> bool:
         return root.is_dir() and bool(results_folders(root))
     except OSError:
         return False
+
+
+def _readable(path: Path, allowed: list[Path]) -> bool:
+    """Whether the page may read `path`: not a symlink (of it or a folder above) out of the data root."""
+    try:
+        guard.check_folder(path, "a results file", *allowed)
+    except OutsideRoot:
+        return False
+    return True
 
 
 def shipped_results() -> Path | None:
@@ -296,9 +308,15 @@ def render() -> None:
         help="a folder written by `nait eval --out`, or a folder holding several",
     )
     root = Path(root_text.strip() or ".").expanduser()
+    shipped = shipped_results()
+    allowed = [shipped] if shipped else []
+    try:
+        guard.check_folder(root, "the results folder", *allowed)
+    except OutsideRoot as error:
+        st.error(f"Not read: {error}")
+        return
     if root_text == default_dir() and not _has_results(root):
         # Nothing run yet: open on the recorded runs rather than an error.
-        shipped = shipped_results()
         st.info(
             f"No `nait eval` results in `{root}` yet. "
             + HOW_TO
@@ -311,7 +329,7 @@ def render() -> None:
         st.error(f"No folder {root}. Give the folder `nait eval --out` wrote (or set NAIT_EVAL_DIR).")
         return
     try:
-        folders = results_folders(root)
+        folders = [f for f in results_folders(root) if _readable(f / "results.json", allowed)]
         newest = max(range(len(folders)), key=lambda i: (folders[i] / "results.json").stat().st_mtime, default=0)
     except OSError as error:
         st.error(f"Could not list the runs in {root}: {error}")

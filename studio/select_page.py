@@ -10,9 +10,17 @@ from nait_core import explain, explore
 from nait_core.baselines import BASELINES
 from nait_core.commands import select_command
 from nait_core.scoring import ScoreOptions
-from nait_core.selection import MERGES, Cut, export, export_warnings, score_lines, selected_lines
+from nait_core.selection import (
+    MERGES,
+    Cut,
+    check_output_paths,
+    export,
+    export_warnings,
+    score_lines,
+    selected_lines,
+)
 
-from . import charts, exactness
+from . import charts, exactness, guard
 from .session import USER_ERRORS, Settings, Studio, set_settings, settings
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
@@ -279,17 +287,46 @@ def _export(studio: Studio, s: Settings, selection) -> None:
             key="select_download_scores",
             on_click="ignore",
         )
+    if guard.read_only():
+        st.caption("This app is read-only (`nait app --read-only`): download the files instead of writing them.")
+        return
     with st.form("select_write"):
         path = st.text_input("…or write it to a path", "out/selected.jsonl", key="select_path")
         scores_path = st.text_input("and the scores to (optional)", "", key="select_scores_path")
+        replace = st.checkbox("Replace an existing file", False, key="select_replace")
         if not st.form_submit_button("Write"):
             return
+    _write(studio, selection, path.strip() or None, scores_path.strip() or None, replace)
+
+
+def _write(studio: Studio, selection, out: str | None, scores: str | None, replace: bool) -> None:
+    """The write form's export, by the rules `nait select --out/--scores [--force]` follows, inside the data
+    root only; says what was written, and only that."""
+    c = studio.config
     try:
-        notes = export(studio.pool.records, selection, path.strip() or None, scores_path.strip() or None)
+        if out is None and scores is None:
+            raise ValueError("give a path to write the selection (or the scores) to")
+        for path, what in ((out, "the selection path"), (scores, "the scores path")):
+            if path is not None:
+                guard.check_output(path, what, c.root)
+        check_output_paths(
+            {"the selection path": out, "the scores path": scores},
+            {"the pool": [c.pool], "the target": list(c.targets)},
+            force=replace,
+        )
+    except ValueError as error:
+        hint = " (in the app, --force is “Replace an existing file”)" if "already exists" in str(error) else ""
+        st.error(f"Not written: {error}{hint}")
+        return
+    try:
+        notes = export(studio.pool.records, selection, out, scores)
     except OSError as error:
         st.error(f"Could not write the file: {error}")
         return
-    st.success(f"Wrote {kept:,} records to {path.strip()}")
+    if out is not None:
+        st.success(f"Wrote {len(selection.indices):,} records to {out}")
+    if scores is not None:
+        st.success(f"Wrote the scores of {len(selection.score):,} records to {scores}")
     _export_warnings(selection, notes)
 
 

@@ -30,6 +30,8 @@ from nait_core.selection import Cut, Selection, ranking, select
 from nait_core.sketch import Sketch, exact_sample_store, store_sketch
 from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError, list_stores
 
+from . import guard
+
 USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)  # SketchError: a ValueError
 # Session state that names rows of one pool (row numbers, map choices, table picks, score ranges, a top-k
 # bounded by the pool's size): dropped when the pool changes, so a page never shows another pool's rows.
@@ -479,7 +481,9 @@ class Studio:
 
 
 def load(config: Config) -> Studio:
-    """Load the model and data, capture or reuse their stores, and build the target features."""
+    """Load the model and data, capture or reuse their stores, and build the target features. A path outside
+    the data root (studio.guard) is refused before anything is read."""
+    guard.check_config(config)
     model = _lazy_model(config.model)
 
     def dataset(spec, limit):

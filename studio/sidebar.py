@@ -18,6 +18,7 @@ from nait_core.models import BUNDLED_MODEL
 from nait_core.sketch import RECOMMENDED_K
 from nait_core.store import DEFAULT_REDUCTIONS
 
+from . import guard
 from .session import DEFAULT_EXACT_SAMPLE, USER_ERRORS, Config, Studio, forget_other_pool, load, settings, summary
 
 DATA_HELP = (
@@ -49,13 +50,15 @@ def _form(current: Config) -> Config | None:
             help=f"'{BUNDLED_MODEL}' (bundled), a local Hugging Face folder, a hub id or a .gguf file",
         )
         pool = st.text_input("Candidate pool", current.pool, key="sb_pool", help=DATA_HELP)
-        pool_upload = st.file_uploader("…or upload a pool", type=UPLOAD_TYPES, key="sb_pool_upload")
+        writable = not guard.read_only()  # a read-only app takes no uploads
+        pool_upload = writable and st.file_uploader("…or upload a pool", type=UPLOAD_TYPES, key="sb_pool_upload")
         targets = st.text_area(
             "Target sets, one per line", "\n".join(current.targets), key="sb_targets", help=DATA_HELP
         )
-        target_uploads = st.file_uploader(
+        target_uploads = writable and st.file_uploader(
             "…and/or upload target files", type=UPLOAD_TYPES, accept_multiple_files=True, key="sb_target_uploads"
         )
+        st.caption(f"Files and folders are read from inside the data root {guard.data_root()}.")
         size = st.number_input("Target samples (0 = all)", 0, 100_000, current.target_size, key="sb_target_size")
         fmt = st.selectbox(
             "Record format",

@@ -10,13 +10,15 @@ everything after it (`publish`), replacing the page's query parameters.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from urllib.parse import urlencode
 
 import streamlit as st
 
+from nait_core.features import PCA_REDUCTIONS
 from nait_core.scoring import ScoreOptions
-from nait_core.selection import Cut
+from nait_core.selection import MERGES, Cut
 
 PUBLISHED = "url_published"  # what this session last wrote to the URL
 PENDING = "url_pending"  # what the page running now wants in it
@@ -132,7 +134,14 @@ def settings_from(params: dict[str, str], base):
         cut = Cut(min_score=float(params["min_score"]))
     else:
         cut = Cut(ratio=float(params.get("ratio", 0.1)))
-    return replace(base, options=o, cut=cut, merge=params.get("merge", "union"))
+    merge = params.get("merge", "union")
+    if merge not in MERGES:  # checked here: the widgets and every page's selection would fail on it
+        raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
+    if cut.min_score is not None and not math.isfinite(cut.min_score):  # inf: the page's number box raises
+        raise ValueError(f"min_score must be a finite number, not {cut.min_score}")
+    if o.reduction not in PCA_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(PCA_REDUCTIONS)}, not {o.reduction!r}")
+    return replace(base, options=o, cut=cut, merge=merge)
 
 
 def restore_settings() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nait_testing.app import PAGES, check, downloads, open_page, widget
+from nait_testing.app import PAGES, check, downloads, open_page, tmp_data_root, widget  # noqa: F401 (autouse)
 from nait_testing.demo import DEMO_SIZE, TARGET_SIZE, TARGETS, nait_select
 
 pytestmark = pytest.mark.slow
@@ -178,7 +178,7 @@ def test_user_errors_are_messages(demo, tmp_path):
     at.text_input(key="select_path").set_value(str(blocked / "out.jsonl"))
     at.button(key="FormSubmitter:select_write-Write").click().run()
     check(at)
-    assert any("Could not write" in e.value for e in at.error)
+    assert any("Not written" in e.value and "is a file, not a folder" in e.value for e in at.error)
     # A pool that does not exist: the message, and the page keeps the last working setup.
     at.text_input(key="sb_pool").set_value(str(tmp_path / "missing.jsonl"))
     at.button(key="FormSubmitter:sb_form-Load").click().run()

@@ -15,7 +15,7 @@ import pytest
 from nait_core.commands import SelectRequest, select_argv, select_command
 from nait_core.scoring import ScoreOptions
 from nait_core.selection import Cut
-from nait_testing.app import check, downloads, open_page, widget
+from nait_testing.app import check, downloads, open_page, tmp_data_root, widget  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.unit  # the two end-to-end tests below are slow
 

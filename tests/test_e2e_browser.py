@@ -28,7 +28,7 @@ if not Path(CHROMIUM).exists() and os.environ.get("NAIT_REQUIRE_BROWSER") != "1"
 
 def test_change_ratio_and_export_in_a_browser(demo, tmp_path):
     expected = nait_select(demo, tmp_path / "cli.jsonl", "--ratio", "0.2")
-    with serve(timeout=180) as url, browser() as page:
+    with serve({"NAIT_DATA_ROOT": str(tmp_path)}, timeout=180) as url, browser() as page:
         page.goto(f"{url}/select")
         wait_idle(page)
         count = page.locator('[data-testid="stMetric"]', has_text="Selected records").locator(
@@ -195,7 +195,7 @@ def test_box_and_lasso_on_the_map_then_reload_and_a_new_pool(demo, tmp_path):
     pool.write_text(
         "".join(f'{{"instruction": "Add {i} and {i + 1}.", "input": "", "output": "{2 * i + 1}"}}\n' for i in range(5))
     )
-    with serve(timeout=180) as url, browser(height=1400) as page:
+    with serve({"NAIT_DATA_ROOT": str(tmp_path)}, timeout=180) as url, browser(height=1400) as page:
         page.set_default_timeout(120_000)
         page.goto(f"{url}/map")
         wait_idle(page)
@@ -236,3 +236,44 @@ def test_box_and_lasso_on_the_map_then_reload_and_a_new_pool(demo, tmp_path):
         assert not page.locator('[data-testid="stMetric"]', has_text="chosen on the map").count()
         go_to(page, "Overlap map")
         assert not page.get_by_text("records chosen here").count()
+
+
+# ---------------------------------------------------------------- safe when shared (issue 21)
+
+
+def test_bad_links_and_outside_paths_are_refused_in_a_browser(demo, tmp_path):
+    """`nait app --data-root R`: a link with a bad merge opens with a note, not a broken session; a pool, an
+    export path and a results folder outside R are refused on the page, naming the path and R; no traceback."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir(), outside.mkdir()
+    secret = outside / "secret.jsonl"
+    secret.write_text('{"instruction": "the password", "output": "hunter2"}\n')
+    with serve(timeout=180, args=["--data-root", str(root)]) as url, browser(height=1400) as page:
+        page.set_default_timeout(120_000)
+        page.goto(f"{url}/select?merge=bogus")
+        wait_idle(page)
+        no_exception(page)
+        page.get_by_text("Ignoring the scoring settings in the link").wait_for()
+        page.get_by_role("heading", name="Select & export").first.wait_for()
+
+        page.get_by_label("…or write it to a path").fill(str(outside / "chosen.jsonl"))
+        page.get_by_role("button", name="Write", exact=True).click()
+        page.get_by_text(f"is outside the data root {root}").first.wait_for()
+        no_exception(page)
+        assert not (outside / "chosen.jsonl").exists()
+
+        page.get_by_text("Model and data").click()
+        page.get_by_role("textbox", name="Candidate pool", exact=True).fill(str(secret))
+        page.get_by_role("button", name="Load", exact=True).click()
+        page.get_by_text(f"the pool {secret} is outside the data root {root}").first.wait_for()
+        wait_idle(page)
+        no_exception(page)
+        assert "hunter2" not in page.inner_text("body")
+
+        page.goto(f"{url}/outcomes")
+        wait_idle(page)
+        box = page.get_by_role("textbox", name="Results folder")
+        box.fill(str(outside))
+        box.press("Enter")
+        page.get_by_text(f"Not read: the results folder {outside} is outside the data root {root}").wait_for()
+        no_exception(page)

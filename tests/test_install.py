@@ -265,6 +265,7 @@ def test_browser_lists_only_the_navigation_pages(tmp_path, tiny_model_dir):
         "NAIT_TARGET_SIZE": "4",
         "NAIT_STORE_DIR": str(tmp_path / "stores"),
         "NAIT_EVAL_DIR": str(ROOT / "docs" / "results"),
+        "NAIT_DATA_ROOT": str(tmp_path.parent),  # the app's data root holds the tiny model
     }
     with serve(env) as url, browser() as page:
         for path, title in (("select", "Select & export"), ("outcomes", "Outcomes"), ("", "Data & model")):

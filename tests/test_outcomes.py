@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import nait_core.eval as evaluate
-from nait_testing.app import APP
+from nait_testing.app import APP, tmp_data_root  # noqa: F401 (autouse: the data root holds the temporary runs)
 from nait_testing.evals import Interrupt, eval_settings
 from nait_testing.models import tiny_model
 

@@ -240,6 +240,7 @@ def test_app_data_picker_reads_a_folder_pool_and_arrow_target(tmp_path, tiny_mod
     monkeypatch.setenv("NAIT_DEMO_SIZE", "20")
     monkeypatch.setenv("NAIT_TARGET_SIZE", "4")
     monkeypatch.setenv("NAIT_STORE_DIR", str(tmp_path / "stores"))
+    monkeypatch.setenv("NAIT_DATA_ROOT", str(tmp_path.parent))  # the app's data root: the tiny model and the data
     folder = save_to_disk(tmp_path / "pool_ds", alpaca_rows(10) + alpaca_rows(6, topic="product", start=20))
     arrow = write_arrow_file(tmp_path / "target.arrow", alpaca_rows(5, topic="product", start=40))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -22,15 +23,52 @@ def app_script() -> Path:
     raise ValueError("the app's files (app.py, pages/) are not installed; reinstall nait-studio")
 
 
+# Streamlit options `nait app` sets unless the user gives them (flag or STREAMLIT_* variable): loopback only
+# (anyone on the network could otherwise use the app), no usage statistics, no Deploy button, and no file
+# watcher (on a fresh clone it spent minutes watching .venv/).
+SAFE_OPTIONS = {
+    "server.address": "127.0.0.1",
+    "browser.gatherUsageStats": "false",
+    "client.toolbarMode": "minimal",
+    "server.fileWatcherType": "none",
+}
+
+
+def env_name(option: str) -> str:
+    """The variable Streamlit reads for an option: server.fileWatcherType -> STREAMLIT_SERVER_FILE_WATCHER_TYPE."""
+    return "STREAMLIT_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", option.replace(".", "_")).upper()
+
+
+def streamlit_options(user_args: list[str], environ=os.environ) -> list[str]:
+    """Our SAFE_OPTIONS as flags, less those the user set, then the user's own options."""
+    given = {a[2:].split("=", 1)[0] for a in user_args if a.startswith("--")}
+    ours = [
+        item
+        for option, value in SAFE_OPTIONS.items()
+        if option not in given and env_name(option) not in environ
+        for item in (f"--{option}", value)
+    ]
+    return [*ours, *user_args]
+
+
 def cmd_app(args):
     """`streamlit run app.py [streamlit options]` with this Python, in the current folder (stores and runs/
-    are found relative to it, as with `make app`)."""
+    are found relative to it, as with `make app`); the data root and read-only mode reach the app as
+    NAIT_DATA_ROOT and NAIT_READ_ONLY (studio/guard.py)."""
     import subprocess
     from importlib.util import find_spec
 
     if find_spec("streamlit") is None:
         raise ValueError("nait app needs the app's dependencies: pip install 'nait-studio[app]'")
-    command = [sys.executable, "-m", "streamlit", "run", str(app_script()), *args.streamlit_args]
+    if args.data_root is not None:  # else NAIT_DATA_ROOT, or the current folder
+        root = Path(args.data_root).expanduser()
+        if not root.is_dir():
+            raise ValueError(f"--data-root {args.data_root}: no such folder; give the folder the app may use")
+        os.environ["NAIT_DATA_ROOT"] = str(root.resolve())
+    if args.read_only:
+        os.environ["NAIT_READ_ONLY"] = "1"
+    options = streamlit_options(args.streamlit_args)
+    command = [sys.executable, "-m", "streamlit", "run", str(app_script()), *options]
     if os.name == "posix":  # become streamlit: signals (Ctrl-C, a service manager's stop) reach it directly
         sys.stdout.flush(), sys.stderr.flush()
         os.execv(sys.executable, command)
@@ -43,10 +81,25 @@ def add_app_parser(sub) -> None:
         help="open the Streamlit app (other options go to `streamlit run`)",
         description="Open NAIT Studio in the browser: `streamlit run app.py` on the installed app. "
         "Options not listed here go to `streamlit run` (e.g. --server.port 8502, "
-        "--server.headless true). The app reads and writes stores under ./cached_features "
+        "--server.headless true). It listens on 127.0.0.1 only unless you pass --server.address "
+        "(e.g. 0.0.0.0 for a team server: then add --read-only and a --data-root), and sets "
+        "--browser.gatherUsageStats false, --client.toolbarMode minimal and --server.fileWatcherType none "
+        "unless you pass them. The app reads and writes stores under ./cached_features "
         "(NAIT_STORE_DIR changes that) and nait eval results under ./runs (NAIT_EVAL_DIR). "
         "NAIT_SKETCH=K opens the pool compact, as `nait capture --sketch K` stores it (with NAIT_EXACT_SAMPLE "
         "and NAIT_REDUCTIONS, e.g. mean,last-first; the sidebar sets them too).",
-        epilog="example: nait app --server.port 8502 --server.headless true",
+        epilog="example: nait app --server.port 8502 --server.headless true; a team server: "
+        "nait app --server.address 0.0.0.0 --data-root /srv/data --read-only",
+    )
+    p.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="every file or folder typed into the app (model, pool, targets, Outcomes folder, export paths) "
+        "must lie inside DIR, symlinks resolved (default: NAIT_DATA_ROOT, else the current folder); uploads are kept in the store folder",
+    )
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="no export form and no uploads: visitors write nothing but the stores the app captures",
     )
     p.set_defaults(func=cmd_app)
