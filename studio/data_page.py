@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from nait_core.data import sample_rows
-from nait_core.features import PCA_REDUCTIONS, FeatureError, build_feature, list_features
+from nait_core.features import PCA_REDUCTIONS, FeatureError, build_feature, library
 from nait_core.sketch import bytes_per_sample
 
 from . import exactness
@@ -82,11 +82,11 @@ def render(studio: Studio) -> None:
     )
     folder = Path(studio.config.root) / "features"
     _build_form(studio, folder)
-    library = pd.DataFrame(list_features(folder))
-    if library.empty:
+    features = pd.DataFrame(library(studio.config.root))  # each target store's own, then the ones built here
+    if features.empty:
         st.info("No features yet.")
     else:
-        st.dataframe(library, hide_index=True, width="stretch")
+        st.dataframe(features, hide_index=True, width="stretch")
 
 
 def _compact(studio: Studio) -> None:

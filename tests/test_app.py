@@ -65,6 +65,8 @@ def test_data_page_shows_setup_and_builds_a_feature(demo):
     at = open_page("data")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Pool records"] == DEMO_SIZE and metrics["Target sets"] == "3"
+    listed = at.dataframe[-1].value  # the feature library: each target store's own feature (kept in the store)
+    assert sum(path.endswith("/feature.safetensors") for path in listed["path"]) >= len(TARGETS), listed
     at.slider(key="data_size").set_value(8)
     at.text_input(key="data_name").set_value("gsm8k-eight")
     at.button(key="FormSubmitter:data_build-Build feature").click().run()
