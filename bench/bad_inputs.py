@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -384,5 +385,74 @@ def main_table() -> str:
     return "\n".join(rows)
 
 
+def store_cases(root: Path):
+    """(label, setup, argv) for stores a teammate (or an attacker) could have edited: each setup damages a
+    fresh synthetic store (real files, no model) at `root / "s"`; a victim file outside it must survive."""
+    from nait_testing.stores import synthetic_store
+
+    def cache_entry(file):
+        def setup(store):
+            (store / "caches.json").write_text(
+                json.dumps({"x": {"file": file, "sha256": "0", "size": 1, "inputs": {}}})
+            )
+
+        return setup
+
+    def transplant(store):
+        other = root / "other"
+        synthetic_store(other, seed=1)  # the same model and shard size, other records
+        shard = next(store.glob("shard-*"))
+        shutil.rmtree(shard)
+        shutil.copytree(other / shard.name, shard)
+
+    def manifest(text):
+        return lambda store: (store / "manifest.json").write_text(text)
+
+    def edit_count(store):
+        data = json.loads((store / "manifest.json").read_text())
+        data["data"]["n_samples"] = 4
+        (store / "manifest.json").write_text(json.dumps(data))
+
+    victim = str(root / "victim.npy")
+    return [
+        ("`caches.json` entry an absolute path", cache_entry(victim), ["verify", "s"]),
+        ("`caches.json` entry `../victim.npy`, `--repair`", cache_entry("../victim.npy"), ["verify", "s", "--repair"]),
+        ("a shard copied in from another store", transplant, ["verify", "s"]),
+        ("`manifest.json` is `[]`", manifest("[]"), ["verify", "s"]),
+        ("`manifest.json` is `{}`", manifest("{}"), ["info", "--store-dir", "."]),
+        ("`n_samples` edited (5 → 4)", edit_count, ["verify", "s"]),
+    ]
+
+
+def store_table() -> str:
+    from nait_testing.stores import synthetic_store
+
+    rows = ["| store | command | exit | what `nait` says |", "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.chdir(root)
+        for label, setup, argv in store_cases(root):
+            for leftover in ("s", "other"):
+                shutil.rmtree(root / leftover, ignore_errors=True)
+            (root / "victim.npy").write_bytes(b"a teammate's file")
+            synthetic_store(root / "s")
+            setup(root / "s")
+            err, out = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+                try:
+                    code = main(argv)
+                except SystemExit as exit_:
+                    code = exit_.code
+            lines = [line.strip() for line in (err.getvalue() + out.getvalue()).splitlines() if line.strip()]
+            text = "<br>".join(line.replace("|", "\\|").replace(tmp, "<scratch>") for line in lines[:4]) or "(nothing)"
+            rows.append(f"| {label} | `nait {' '.join(argv)}` | {code} | {text} |")
+            assert (root / "victim.npy").read_bytes() == b"a teammate's file", (
+                f"{label}: a file outside the store changed"
+            )
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
     print(main_table())
+    print("\n## Shared stores: what each edited store gets\n")
+    print(store_table())
