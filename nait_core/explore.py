@@ -136,6 +136,15 @@ def gather_neurons(store: Store, layers, neurons, reduction: str = "mean") -> np
     return np.column_stack(columns) if columns else np.empty((store.n_samples, 0), dtype=np.float32)
 
 
+def firing_top_neurons(weights: np.ndarray, profile: np.ndarray, thresholds: np.ndarray, per_layer: int = 1):
+    """`top_neurons(weights, per_layer)` among the neurons the target fires (its expected activation above the
+    neuron's threshold, so some of its samples do): a neuron no sample fires says nothing in a chart of firing
+    shares. A layer with no such neuron has no row."""
+    fires = profile > thresholds
+    top = top_neurons(np.where(fires, weights, -np.inf), per_layer=per_layer)
+    return top[fires[top["layer"], top["index"]]].reset_index(drop=True)
+
+
 def firing_shares(groups: dict[str, np.ndarray], thresholds: np.ndarray) -> pd.DataFrame:
     """Share of each group's samples whose value exceeds each neuron's threshold.
     groups: name -> values [n_group, k]; thresholds [k]. Returns a table [groups × k] (NaN if empty)."""

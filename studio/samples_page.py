@@ -10,7 +10,7 @@ from nait_core import explain
 from nait_core.neuron_ids import parse_neuron_id
 
 from . import charts, exactness, neuron_card, urlstate
-from .session import NoExactSample, Settings, Studio, settings
+from .session import NoExactSample, Settings, Studio, combined_name, settings
 
 TABLE_ROWS = 500
 
@@ -41,7 +41,8 @@ def _filters(studio: Studio, table: pd.DataFrame) -> np.ndarray:
     if kept is not None and not (low <= kept[0] <= kept[1] <= high):
         del st.session_state["samples_score"]  # the scores changed under the old range
     if high > low:
-        low, high = st.slider("Combined score", low, high, (low, high), key="samples_score")
+        name = combined_name(settings(), len(studio.features))
+        low, high = st.slider(f"Combined score ({name})", low, high, (low, high), key="samples_score")
     mask = table["score"].between(low, high)
     if query.strip():
         mask &= table["text"].str.contains(query.strip().lower(), regex=False)
@@ -78,6 +79,7 @@ def render(studio: Studio) -> None:
         + (f"; the {TABLE_ROWS} best ranked are listed" if len(found) > TABLE_ROWS else "")
     )
     shown = table.iloc[found[:TABLE_ROWS]].drop(columns="text")
+    shown = shown.rename(columns={"score": combined_name(current, len(studio.features))})
     event = st.dataframe(
         shown,
         width="stretch",

@@ -21,7 +21,7 @@ from nait_core.selection import (
 )
 
 from . import charts, exactness, guard
-from .session import USER_ERRORS, Settings, Studio, set_settings, settings
+from .session import USER_ERRORS, Settings, Studio, combined_name, set_settings, settings
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
@@ -142,11 +142,7 @@ def _histogram(studio: Studio, s: Settings, selection) -> None:
     which = st.selectbox("Histogram of", (["combined"] if len(names) > 1 else []) + names, key="select_hist")
     if which == "combined":
         values, mask = selection.score, selection.selected
-        label = {
-            "union": "best percentile over targets",
-            "intersection": "worst percentile over targets",
-            "mean-z": "mean z-score over targets",
-        }[s.merge]
+        label = combined_name(s, len(names))
     else:
         values, mask = selection.per_target[which], studio.target_masks(s)[which]
         label = f"{s.options.method} score for {which}"
@@ -237,7 +233,7 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
             {
                 "row": rows,
                 "rank": selection.rank[rows],
-                "score": selection.score[rows],
+                combined_name(s, len(selection.per_target)): selection.score[rows],
                 "source": [studio.sources[i] for i in rows],
                 "preview": [studio.pool.records[i].preview(120) for i in rows],
                 "reason": studio.reasons(list(rows), s.options),
@@ -245,6 +241,7 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
         ),
         hide_index=True,
         width="stretch",
+        column_config={"reason": st.column_config.TextColumn(width="large")},
     )
 
 

@@ -529,6 +529,19 @@ def summary(current: Settings) -> str:
     return f"**Scoring** {current.options.describe()}; merge {current.merge}"
 
 
+COMBINED = {
+    "union": "best percentile over targets",
+    "intersection": "worst percentile over targets",
+    "mean-z": "mean z-score over targets",
+}
+
+
+def combined_name(current: Settings, targets: int) -> str:
+    """What a selection's combined score is (selection.select), for every column, axis and colour bar that
+    shows it: a percentile under union and intersection, not a raw score."""
+    return COMBINED[current.merge] if targets > 1 else f"{current.options.method} score"
+
+
 def set_settings(new: Settings) -> None:
     st.session_state["studio_settings"] = new
     slot = st.session_state.get("studio_summary_slot")

@@ -189,3 +189,27 @@ def test_chosen_points_table_links_each_record():
     assert list(table["row"]) == [f"samples?row={r}" for r in chosen]
     assert list(table["map"]) == [f"map?row={r}" for r in chosen]
     assert list(table["preview"]) == ["r", "p", "s", "q"]
+
+
+def test_the_combined_score_is_named_as_a_percentile_wherever_it_is_shown(demo):
+    """Issue 25: under a union merge the "score" column (the best percentile over targets) was labelled like
+    a raw score beside raw cosines, and the map's colour bar too; and every record's reason read the same."""
+    name = "best percentile over targets"
+    at = open_at("select")
+    preview = frame(at, "reason").value
+    assert name in preview.columns and "score" not in preview.columns
+    assert preview[name].between(0, 1).all()
+    assert preview["reason"].nunique() > len(preview) // 2  # the record's own neurons, not the same layers
+    assert preview["reason"].str.contains(r"neurons L\d+\.N\d+ -?\d+%").all()
+    samples = open_at("samples")
+    assert name in frame(samples, "rank").value.columns
+    assert samples.slider(key="samples_score").label == f"Combined score ({name})"
+    chart = open_at("map")
+    layout = json.loads(chart.get("plotly_chart")[0].proto.spec)["layout"]
+    assert layout["coloraxis"]["colorbar"]["title"]["text"] == name
+    # ...and its per-neuron heatmap lists only neurons some target sample fires (issue 25: some none did)
+    shares = json.loads(chart.get("plotly_chart")[1].proto.spec)["data"][0]
+    z = decoded(shares["z"]).reshape(len(shares["y"]), -1)
+    assert shares["y"][0].startswith("targets") and (z[0] > 0).all()
+    mean_z = open_at("select", merge="mean-z")
+    assert "mean z-score over targets" in frame(mean_z, "reason").value.columns

@@ -135,6 +135,16 @@ def test_reasons_on_a_compact_pool_name_neurons_only_for_its_exact_sample(stores
     assert explore.reasons(compact, rows, [feature], scores, options, exact=None)[0].endswith("exact sample)")
 
 
+def test_the_map_lists_only_neurons_the_target_fires():
+    """Issue 25: the map's per-neuron heatmap listed "top" neurons (largest target minus pool) that no sample
+    fires at threshold 0 (both means negative)."""
+    weights = np.array([[3.0, 1.0, 0.5], [2.0, 1.0, 0.0]])
+    profile = np.array([[-0.5, 0.2, 0.9], [-1.0, -0.2, -0.3]])  # L0.N0 and all of layer 1 stay below 0
+    top = explore.firing_top_neurons(weights, profile, np.zeros_like(profile), per_layer=2)
+    assert list(top["neuron"]) == ["L0.N1", "L0.N2"]
+    assert explore.firing_top_neurons(weights, profile, np.full_like(profile, 5.0)).empty
+
+
 def test_a_reason_gives_shares_of_the_score_neurons_first():
     """Issue 25: the reason said "layers 29 (+0.621), 28 ..." for every record (the top layers are the same
     for most) with raw parts; now the record's own neurons come first, each part as a share of the score."""
