@@ -166,13 +166,26 @@ VIEWS = ["sample z vs pool", "sample − target expected", "sample", "target exp
 
 def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.DataFrame:
     """The record's neurons that set it apart (z vs the pool), linked; a picked row opens its card here."""
+    top, makers = neuron_card.contrastive(studio, row, current.options, x)
     st.markdown(
-        "**Neurons that set this record apart**: ranked by z, how many pool standard deviations its "
-        "token-mean activation sits above the pool's mean for that neuron (not by raw size, which the same "
-        "few massive-activation neurons top in every record), with each one's contribution to the score. "
-        "Click a neuron id to open it on the Neuron explorer, or pick a row to see its card here."
+        "**What makes its score**, for each target: the neurons and layers that carry most of it, each as a "
+        "share of the score (in scientific notation when the score is about 0)"
     )
-    top = neuron_card.contrastive(studio, row, current.options, x)
+    st.dataframe(
+        makers,
+        hide_index=True,
+        width="stretch",
+        key="samples_makers",
+        column_config={"made by": st.column_config.TextColumn(width="large")},
+    )
+    st.markdown(
+        "**Neurons that set this record apart** (a contrastive view, not the ones that make its score): ranked "
+        "by z, how many pool standard deviations its token-mean activation sits above the pool's mean for that "
+        "neuron (not by raw size, which the same few massive-activation neurons top in every record), with each "
+        "one's share of the score. Click a neuron id to open it on the Neuron explorer, or pick a row to see "
+        "its card here."
+    )
+    shares = [c for c in top.columns if c.startswith("share of score: ")]
     event = st.dataframe(
         neuron_card.with_neuron_links(top),
         hide_index=True,
@@ -180,7 +193,10 @@ def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.Dat
         on_select="rerun",
         selection_mode="single-row",
         key="samples_top",
-        column_config={"neuron": neuron_card.neuron_link_column()},
+        column_config={
+            "neuron": neuron_card.neuron_link_column(),
+            **{c: st.column_config.NumberColumn(format="percent") for c in shares},
+        },
     )
     picked = [top["neuron"].iloc[i] for i in (event.selection.rows if event else []) if i < len(top)]
     urlstate.restore("neuron", "samples_card")

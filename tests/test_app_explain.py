@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nait_core.scoring import ScoreOptions
 from nait_testing.app import APP, check
 from nait_testing.demo import TARGET_SIZE, TARGETS
 
@@ -213,3 +214,18 @@ def test_the_combined_score_is_named_as_a_percentile_wherever_it_is_shown(demo):
     assert shares["y"][0].startswith("targets") and (z[0] > 0).all()
     mean_z = open_at("select", merge="mean-z")
     assert "mean z-score over targets" in frame(mean_z, "reason").value.columns
+
+
+def test_the_sample_explorer_gives_shares_of_the_score_and_what_makes_it(demo):
+    """Issue 25: the z-ranked neurons' "contribution" columns read 0.0000001 beside a layer chart where one
+    layer carries 0.6 of the score; now shares of the score, and a table of the neurons that make it."""
+    at = open_at("samples", row=7)
+    top = frame(at, "z vs pool").value
+    shares = [c for c in top.columns if c.startswith("share of score: ")]
+    assert len(shares) == len(NAMES) and not any(c.startswith("contribution") for c in top.columns)
+    makers = frame(at, "made by").value
+    assert list(makers["target"]) == NAMES
+    assert makers["made by"].str.match(r"neurons L\d+\.N\d+ (-?\d+%|[+-]\d\.\d\de[+-]\d+)").all()
+    scores = at.session_state["studio"].score_vectors(ScoreOptions())  # the link sets none: the defaults
+    np.testing.assert_allclose(makers["score"], [scores[n][7] for n in NAMES], rtol=1e-3, atol=1e-6)
+    assert "a contrastive view, not the ones that make its score" in markdown(at)
