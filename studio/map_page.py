@@ -10,7 +10,6 @@ from nait_core import explore
 
 from . import charts, exactness, neuron_card, urlstate
 from .session import Settings, Studio, combined_name, settings
-from .session import studio as loaded_studio
 
 COLOURS = ["score", "source", "selection"]
 NEAREST = 10
@@ -141,11 +140,11 @@ def nearest(candidates: pd.DataFrame, row: int, k: int = NEAREST) -> list[int]:
     return [int(r) for r in candidates["row"].to_numpy()[np.argsort(distance, kind="stable")[: k + 1]]]
 
 
-def linked(candidates: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+def linked(candidates: pd.DataFrame, rows: list[int], score: str = "score") -> pd.DataFrame:
     """These candidates as a table whose `row` opens the record on the Sample explorer and whose `map` column
-    marks it on this map; the score column named as what it is."""
+    marks it on this map; the score column named `score` (what it is: `combined_name`)."""
     table = candidates.set_index("row").loc[rows, ["source", "score", "selection", "preview"]].reset_index()
-    table = table.rename(columns={"score": combined_name(settings(), len(loaded_studio().features))})
+    table = table.rename(columns={"score": score})
     table.insert(1, "map", [urlstate.map_link(r) for r in rows])
     return neuron_card.with_record_links(table)
 
@@ -186,7 +185,7 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
             f"record on the Sample explorer)"
         )
         st.dataframe(
-            linked(candidates, chosen),
+            linked(candidates, chosen, combined_name(settings(), len(studio.features))),
             hide_index=True,
             width="stretch",
             height=220,
@@ -210,7 +209,7 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
                 f"number to open the record on the Sample explorer)"
             )
             st.dataframe(
-                linked(candidates, around),
+                linked(candidates, around, combined_name(settings(), len(studio.features))),
                 hide_index=True,
                 width="stretch",
                 height=220,

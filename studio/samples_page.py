@@ -199,7 +199,7 @@ def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.Dat
         },
     )
     picked = [top["neuron"].iloc[i] for i in (event.selection.rows if event else []) if i < len(top)]
-    urlstate.restore("neuron", "samples_card")
+    urlstate.restore("neuron", "samples_card", default="")  # Back to no card closes it, as a reload does
     if picked and picked != st.session_state.get("samples_top_picked"):  # a new pick in the table
         st.session_state["samples_card"] = picked[0]
     st.session_state["samples_top_picked"] = picked

@@ -268,7 +268,7 @@ def _export(studio: Studio, s: Settings, selection) -> None:
         cols[0].download_button(
             "Download the selection (JSONL)",
             data,
-            file_name=f"{studio.pool.name}-selected.jsonl",
+            file_name=export_name(studio.pool.name, s, "selected"),
             mime="application/jsonl",
             key="select_download",
             on_click="ignore",
@@ -281,7 +281,7 @@ def _export(studio: Studio, s: Settings, selection) -> None:
         cols[1].download_button(
             "Download all scores (JSONL)",
             _download(studio, s, "scores", lambda: (score_lines(selection), []))[0],
-            file_name=f"{studio.pool.name}-scores.jsonl",
+            file_name=export_name(studio.pool.name, s, "scores"),
             mime="application/jsonl",
             key="select_download_scores",
             on_click="ignore",
@@ -296,6 +296,14 @@ def _export(studio: Studio, s: Settings, selection) -> None:
         if not st.form_submit_button("Write"):
             return
     _write(studio, selection, path.strip() or None, scores_path.strip() or None, replace)
+
+
+def export_name(pool: str, s: Settings, kind: str) -> str:
+    """A download's file name that says what it holds (every export was `demo-selected.jsonl`), e.g.
+    `demo-overlap-top10-union-selected.jsonl`."""
+    cut_kind, value = next((k, v) for k, v in vars(s.cut).items() if v is not None)
+    cut = {"ratio": "ratio", "top": "top", "min_score": "min"}[cut_kind] + f"{value:g}"
+    return f"{pool}-{s.options.method}-{cut}-{s.merge}-{kind}.jsonl"
 
 
 def _write(studio: Studio, selection, out: str | None, scores: str | None, replace: bool) -> None:

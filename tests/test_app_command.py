@@ -189,3 +189,15 @@ def test_shown_command_keeps_the_data_options(tmp_path, monkeypatch):
     out = tmp_path / "run"
     out.mkdir()
     assert run_shown(command, out) == offered_selection(offered)
+
+
+def test_each_export_has_a_file_name_of_its_own():
+    """Issue 25: every download was named `demo-selected.jsonl`, whatever the settings."""
+    from studio.select_page import export_name
+    from studio.session import Settings
+
+    default = Settings()
+    other = Settings(ScoreOptions("jaccard"), Cut(top=10), "intersection")
+    assert export_name("demo", default, "selected") == "demo-overlap-ratio0.1-union-selected.jsonl"
+    assert export_name("demo", other, "scores") == "demo-jaccard-top10-intersection-scores.jsonl"
+    assert export_name("demo", other, "selected") != export_name("demo", default, "selected")

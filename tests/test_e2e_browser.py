@@ -342,3 +342,39 @@ def test_back_and_forward_restore_the_controls_the_count_and_the_export(demo, tm
         page.go_forward()
         settle(page)
         assert page.get_by_role("radio", name="jaccard").is_checked()
+
+        # Each page's main control, the same way: a change, one history entry, Back restores it.
+        for path, before, after, change, shown in [
+            ("samples?row=3", "row=3", "row=9", lambda: fill(page, "Pool row", "9"), lambda: value(page, "Pool row")),
+            (
+                "neurons?neuron=L5.N10",
+                "L5.N10",
+                "L5.N11",
+                lambda: fill(page, "Index", "11"),
+                lambda: value(page, "Index"),
+            ),
+            ("map", "color=score", "color=source", lambda: page.get_by_text("source", exact=True).first.click(), None),
+        ]:
+            page.goto(f"{url}/{path}")
+            wait_idle(page)
+            first, entries = shown() if shown else None, page.evaluate("history.length")
+            change()
+            settle(page)
+            assert after in page.url and page.evaluate("history.length") == entries + 1, path
+            page.go_back()
+            settle(page)
+            assert before in page.url, path
+            if shown:
+                assert shown() == first, path
+            else:
+                assert page.get_by_role("radio", name="score").is_checked()
+
+
+def fill(page, label: str, text: str) -> None:
+    box = page.get_by_label(label)
+    box.fill(text)
+    box.press("Enter")
+
+
+def value(page, label: str) -> str:
+    return page.get_by_label(label).input_value()
