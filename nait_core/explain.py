@@ -437,12 +437,16 @@ def shared_layers(marked: dict[str, np.ndarray], centred: dict[str, np.ndarray],
     return pd.DataFrame(rows)
 
 
+MARK_Z = 1.0  # a neuron marks out a target when the target's mean is this many pool std above the pool's
+
+
 def shared_neurons(marked: dict[str, np.ndarray], n: int = 50) -> pd.DataFrame:
     """The neurons that mark out every target: ranked by their smallest mark over the targets (z vs the
-    pool), kept only where that is positive. Columns neuron, layer, index, joint z, z: <target>…"""
+    pool), kept only where that is at least MARK_Z (a z of 0.25 is no mark: the list can be empty).
+    Columns neuron, layer, index, joint z, z: <target>…"""
     joint = np.min(np.stack(list(marked.values())), axis=0)
     table = top_table(joint, n).rename(columns={"value": "joint z"})
-    table = table[table["joint z"] > 0].reset_index(drop=True)
+    table = table[table["joint z"] >= MARK_Z].reset_index(drop=True)
     for name, z in marked.items():
         table[f"z: {name}"] = z[table["layer"], table["index"]]
     return table
@@ -483,10 +487,13 @@ def shared_share(
 
 
 def joint_candidates(scores: list[Scores], k: int = 20) -> np.ndarray:
-    """The k candidates whose scores are jointly high for every target: ranked by their worst percentile
-    over the targets (what the intersection merge orders by)."""
+    """Up to k candidates whose scores are jointly high for every target: ranked by their worst percentile
+    over the targets (what the intersection merge orders by), and above the pool's mean score for each
+    target (a record below the pool for one is not jointly high, however the others rank it)."""
     joint = np.min([percentile(s.score) for s in scores], axis=0)
-    return ranking(joint)[:k]
+    above = np.all([s.score > s.score.mean() for s in scores], axis=0)
+    order = ranking(joint)
+    return order[above[order]][:k]
 
 
 @dataclass
@@ -523,11 +530,17 @@ class Shared:
                     f"per layer (top {self.k} marking neurons of each target; cosine of profiles centred on the pool):",
                     self.layers.to_string(index=False),
                     "",
-                    f"{len(self.neurons)} neurons mark out every target (smallest z over the targets > 0), best first:",
-                    self.neurons.head(20).to_string(index=False),
+                    f"{len(self.neurons)} neurons mark out every target (smallest z over the targets "
+                    f">= {MARK_Z:g}), best first:"
+                    if len(self.neurons)
+                    else f"no neuron marks out every target (none has z >= {MARK_Z:g} for all)",
+                    self.neurons.head(20).to_string(index=False) if len(self.neurons) else "",
                     "",
-                    "candidates jointly high for every target, with the shared neurons' share of each score:",
-                    self.candidates.to_string(index=False),
+                    "candidates jointly high for every target (above the pool's mean score for each), with the "
+                    "shared neurons' share of each score:"
+                    if len(self.candidates)
+                    else "no candidate scores above the pool's mean for every target",
+                    self.candidates.to_string(index=False) if len(self.candidates) else "",
                 ]
             )
 

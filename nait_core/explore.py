@@ -136,6 +136,15 @@ def gather_neurons(store: Store, layers, neurons, reduction: str = "mean") -> np
     return np.column_stack(columns) if columns else np.empty((store.n_samples, 0), dtype=np.float32)
 
 
+def firing_top_neurons(weights: np.ndarray, profile: np.ndarray, thresholds: np.ndarray, per_layer: int = 1):
+    """`top_neurons(weights, per_layer)` among the neurons the target fires (its expected activation above the
+    neuron's threshold, so some of its samples do): a neuron no sample fires says nothing in a chart of firing
+    shares. A layer with no such neuron has no row."""
+    fires = profile > thresholds
+    top = top_neurons(np.where(fires, weights, -np.inf), per_layer=per_layer)
+    return top[fires[top["layer"], top["index"]]].reset_index(drop=True)
+
+
 def firing_shares(groups: dict[str, np.ndarray], thresholds: np.ndarray) -> pd.DataFrame:
     """Share of each group's samples whose value exceeds each neuron's threshold.
     groups: name -> values [n_group, k]; thresholds [k]. Returns a table [groups × k] (NaN if empty)."""
@@ -204,16 +213,22 @@ def source_composition(sources: list[str], masks: dict[str, np.ndarray]) -> pd.D
     )
 
 
+def share(part: float, total: float) -> str:
+    """`part` as a share of the score `total` (e.g. "31%"); in scientific notation when the score is ~0."""
+    return f"{part / total:.0%}" if abs(total) > 1e-9 else f"{part:+.2e}"
+
+
 def reason(per_neuron: np.ndarray, per_layer: np.ndarray, k: int = 3) -> str:
-    """Why a sample scores high, in words: its top contributing layers and neurons.
+    """Why a sample scores as it does, in words: its top contributing neurons (first: they differ between
+    records, where the top layers are often the same) and layers, each as a share of the score.
     per_neuron [layers, neurons] (from scoring.explain), per_layer [layers] (Scores.layer_contributions)."""
-    layers = ranking(per_layer)[:k]
+    total = float(per_layer.sum())
     neurons = top_neurons(per_neuron, total=k)
     return (
-        "layers "
-        + ", ".join(f"{l} ({per_layer[l]:+.3f})" for l in layers)
-        + "; neurons "
-        + ", ".join(f"{n} ({w:+.4f})" for n, w in zip(neurons["neuron"], neurons["weight"]))
+        "neurons "
+        + ", ".join(f"{n} {share(w, total)}" for n, w in zip(neurons["neuron"], neurons["weight"]))
+        + "; "
+        + layer_reason(per_layer, k)
     )
 
 
@@ -231,7 +246,8 @@ def totals(score: Scores) -> np.ndarray:
 def layer_reason(per_layer: np.ndarray, k: int = 3) -> str:
     """`reason` without neurons: the top contributing layers only (a compact pool's record outside its
     exact sample, whose per-layer contributions are estimated from the sketch)."""
-    return "layers " + ", ".join(f"{l} ({per_layer[l]:+.3f})" for l in ranking(per_layer)[:k])
+    total = float(per_layer.sum())
+    return "layers " + ", ".join(f"{l} {share(per_layer[l], total)}" for l in ranking(per_layer)[:k])
 
 
 def positions(sample: np.ndarray, rows) -> np.ndarray:

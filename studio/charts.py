@@ -107,8 +107,10 @@ def overlap_map(
     title: str,
     hover: list[str],
     highlight: int | None = None,
+    labels: dict[str, str] | None = None,
 ) -> go.Figure:
-    """The 2-D map: candidates as dots coloured by `color`, each target set as crosses, and the pool row
+    """The 2-D map: candidates as dots coloured by `color` (`labels`: shown names of columns, for the
+    colour bar and the hover), each target set as crosses, and the pool row
     `highlight` (when it is on the map) as a large ringed star drawn last, above the rest. Every point carries
     its pool row in customdata (-1 for target samples); `point_rows` maps a box or lasso selection back to
     records. customdata is kept as plain lists: a NumPy array goes to the browser as a typed array, and
@@ -122,6 +124,7 @@ def overlap_map(
         hover_data=hover,
         custom_data=["row"],
         color_continuous_scale="Viridis" if continuous else None,
+        labels=labels,
     )
     fig.update_traces(marker=dict(size=6, opacity=0.75))
     for trace in fig.data:
@@ -150,7 +153,9 @@ def overlap_map(
             hovertemplate=f"record {highlight}<br>%{{text}}<extra></extra>",
         )
     fig.update_layout(
-        dragmode="lasso", coloraxis_colorbar=dict(title=color, x=1.02), legend=dict(orientation="h", y=-0.12)
+        dragmode="lasso",
+        coloraxis_colorbar=dict(title=(labels or {}).get(color, color), x=1.02),
+        legend=dict(orientation="h", y=-0.12),
     )
     return _layout(fig, title, "UMAP 1", "UMAP 2", height=580)
 

@@ -9,7 +9,7 @@ import streamlit as st
 from nait_core import explore
 
 from . import charts, exactness, neuron_card, urlstate
-from .session import Settings, Studio, settings
+from .session import Settings, Studio, combined_name, settings
 
 COLOURS = ["score", "source", "selection"]
 NEAREST = 10
@@ -95,6 +95,7 @@ def render(studio: Studio) -> None:
         "Candidates (dots) and targets (crosses) in activation space",
         ["row", "source", "score", "selection", "preview"],
         highlight=row,
+        labels={"score": combined_name(settings(), len(studio.features))},
     )
     # One key per colouring: the traces (and so the selected points' curve numbers) differ between them.
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=f"map_chart_{color}")
@@ -139,10 +140,11 @@ def nearest(candidates: pd.DataFrame, row: int, k: int = NEAREST) -> list[int]:
     return [int(r) for r in candidates["row"].to_numpy()[np.argsort(distance, kind="stable")[: k + 1]]]
 
 
-def linked(candidates: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+def linked(candidates: pd.DataFrame, rows: list[int], score: str = "score") -> pd.DataFrame:
     """These candidates as a table whose `row` opens the record on the Sample explorer and whose `map` column
-    marks it on this map."""
+    marks it on this map; the score column named `score` (what it is: `combined_name`)."""
     table = candidates.set_index("row").loc[rows, ["source", "score", "selection", "preview"]].reset_index()
+    table = table.rename(columns={"score": score})
     table.insert(1, "map", [urlstate.map_link(r) for r in rows])
     return neuron_card.with_record_links(table)
 
@@ -183,7 +185,7 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
             f"record on the Sample explorer)"
         )
         st.dataframe(
-            linked(candidates, chosen),
+            linked(candidates, chosen, combined_name(settings(), len(studio.features))),
             hide_index=True,
             width="stretch",
             height=220,
@@ -207,7 +209,7 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
                 f"number to open the record on the Sample explorer)"
             )
             st.dataframe(
-                linked(candidates, around),
+                linked(candidates, around, combined_name(settings(), len(studio.features))),
                 hide_index=True,
                 width="stretch",
                 height=220,
@@ -233,10 +235,17 @@ def _overlap(studio: Studio, current: Settings) -> None:
     urlstate.put("target", target)
     urlstate.put("per_layer", int(per_layer))
     g = studio.target_names.index(target)
-    top = explore.top_neurons(explore.feature_weights(studio.features[g], studio.pool_mean), per_layer=int(per_layer))
-    neurons = list(zip(top["layer"], top["index"]))
     threshold = current.options.fire_threshold
-    thresholds = studio.thresholds(threshold)[top["layer"], top["index"]]
+    feature = studio.features[g]
+    every = studio.thresholds(threshold)
+    top = explore.firing_top_neurons(
+        explore.feature_weights(feature, studio.pool_mean), feature.profile, every, per_layer=int(per_layer)
+    )
+    if top.empty:
+        st.info(f"No neuron of {target} fires at threshold {threshold}: lower the threshold on Select & export.")
+        return
+    neurons = list(zip(top["layer"], top["index"]))
+    thresholds = every[top["layer"], top["index"]]
     pool = studio.pool_neuron_values(neurons)  # a compact pool: its exact sample's
     selected = studio.selection(current).selected[studio.neuron_rows]
     groups = {
@@ -250,7 +259,9 @@ def _overlap(studio: Studio, current: Settings) -> None:
     shares = explore.firing_shares(groups, thresholds)
     shares.columns = top["neuron"]
     st.plotly_chart(
-        charts.share_heatmap(shares, f"Share of samples firing the top neurons of {target} (threshold {threshold})"),
+        charts.share_heatmap(
+            shares, f"Share of samples firing the top neurons of {target} that it fires (threshold {threshold})"
+        ),
         key="map_shares",
     )
     st.markdown(

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from nait_core import explain
+from nait_core import explain, explore
 from nait_core.neuron_ids import neuron_id
 from nait_core.scoring import ScoreOptions
 
@@ -197,21 +197,31 @@ def _contrastive(store_path: str, row: int, k: int, feature_keys: tuple, options
 
     table = explain.contrastive_top(_x["mean"], _studio.pool_mean, pool_std(_studio), k)
     at, store = _studio.exact_position(row), _studio.neuron_store
+    makers = []
     for feature, score in zip(_studio.features, _studio.scores(_options)):
         if at is not None:
             parts = contributions(store, [at], feature, _options, score)[0]
         else:  # a compact pool's record outside its exact sample: its live summaries
             parts = explain.summary_contributions(_x, store, feature, _options, score)
-        table[f"contribution: {feature.name}"] = parts[table["layer"], table["index"]]
-    return table
+        total = float(parts.sum())
+        # a share of the score, not a raw part (1e-7 beside a layer carrying 60% of it said nothing)
+        table[f"share of score: {feature.name}"] = (
+            parts[table["layer"], table["index"]] / total if abs(total) > 1e-9 else np.nan
+        )
+        makers.append({"target": feature.name, "score": total, "made by": explore.reason(parts, parts.sum(axis=1))})
+    return table, pd.DataFrame(makers)
 
 
-def contrastive(studio: Studio, row: int, options: ScoreOptions, x: dict, k: int = 20) -> pd.DataFrame:
+def contrastive(
+    studio: Studio, row: int, options: ScoreOptions, x: dict, k: int = 20
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Record `row`'s k neurons that most set it apart from the pool (z vs the pool's distribution), with
-    each one's contribution to the record's score for every target (scored by `options`; cached). `x`: its
-    exact summaries (`record_values`)."""
+    each one's share of the record's score for every target (scored by `options`; cached); and, per target,
+    the record's score and the neurons and layers that make it (as shares). `x`: its exact summaries
+    (`record_values`)."""
     keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
-    return _contrastive(str(studio.pool_store.path), int(row), k, keys, repr(options), studio, options, x).copy()
+    table, makers = _contrastive(str(studio.pool_store.path), int(row), k, keys, repr(options), studio, options, x)
+    return table.copy(), makers
 
 
 def nearest(studio: Studio, row: int, x: np.ndarray, k: int = 5) -> None:

@@ -10,7 +10,7 @@ from nait_core import explain
 from nait_core.neuron_ids import parse_neuron_id
 
 from . import charts, exactness, neuron_card, urlstate
-from .session import NoExactSample, Settings, Studio, settings
+from .session import NoExactSample, Settings, Studio, combined_name, settings
 
 TABLE_ROWS = 500
 
@@ -41,7 +41,8 @@ def _filters(studio: Studio, table: pd.DataFrame) -> np.ndarray:
     if kept is not None and not (low <= kept[0] <= kept[1] <= high):
         del st.session_state["samples_score"]  # the scores changed under the old range
     if high > low:
-        low, high = st.slider("Combined score", low, high, (low, high), key="samples_score")
+        name = combined_name(settings(), len(studio.features))
+        low, high = st.slider(f"Combined score ({name})", low, high, (low, high), key="samples_score")
     mask = table["score"].between(low, high)
     if query.strip():
         mask &= table["text"].str.contains(query.strip().lower(), regex=False)
@@ -78,6 +79,7 @@ def render(studio: Studio) -> None:
         + (f"; the {TABLE_ROWS} best ranked are listed" if len(found) > TABLE_ROWS else "")
     )
     shown = table.iloc[found[:TABLE_ROWS]].drop(columns="text")
+    shown = shown.rename(columns={"score": combined_name(current, len(studio.features))})
     event = st.dataframe(
         shown,
         width="stretch",
@@ -164,13 +166,26 @@ VIEWS = ["sample z vs pool", "sample − target expected", "sample", "target exp
 
 def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.DataFrame:
     """The record's neurons that set it apart (z vs the pool), linked; a picked row opens its card here."""
+    top, makers = neuron_card.contrastive(studio, row, current.options, x)
     st.markdown(
-        "**Neurons that set this record apart**: ranked by z, how many pool standard deviations its "
-        "token-mean activation sits above the pool's mean for that neuron (not by raw size, which the same "
-        "few massive-activation neurons top in every record), with each one's contribution to the score. "
-        "Click a neuron id to open it on the Neuron explorer, or pick a row to see its card here."
+        "**What makes its score**, for each target: the neurons and layers that carry most of it, each as a "
+        "share of the score (in scientific notation when the score is about 0)"
     )
-    top = neuron_card.contrastive(studio, row, current.options, x)
+    st.dataframe(
+        makers,
+        hide_index=True,
+        width="stretch",
+        key="samples_makers",
+        column_config={"made by": st.column_config.TextColumn(width="large")},
+    )
+    st.markdown(
+        "**Neurons that set this record apart** (a contrastive view, not the ones that make its score): ranked "
+        "by z, how many pool standard deviations its token-mean activation sits above the pool's mean for that "
+        "neuron (not by raw size, which the same few massive-activation neurons top in every record), with each "
+        "one's share of the score. Click a neuron id to open it on the Neuron explorer, or pick a row to see "
+        "its card here."
+    )
+    shares = [c for c in top.columns if c.startswith("share of score: ")]
     event = st.dataframe(
         neuron_card.with_neuron_links(top),
         hide_index=True,
@@ -178,10 +193,13 @@ def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.Dat
         on_select="rerun",
         selection_mode="single-row",
         key="samples_top",
-        column_config={"neuron": neuron_card.neuron_link_column()},
+        column_config={
+            "neuron": neuron_card.neuron_link_column(),
+            **{c: st.column_config.NumberColumn(format="percent") for c in shares},
+        },
     )
     picked = [top["neuron"].iloc[i] for i in (event.selection.rows if event else []) if i < len(top)]
-    urlstate.restore("neuron", "samples_card")
+    urlstate.restore("neuron", "samples_card", default="")  # Back to no card closes it, as a reload does
     if picked and picked != st.session_state.get("samples_top_picked"):  # a new pick in the table
         st.session_state["samples_card"] = picked[0]
     st.session_state["samples_top_picked"] = picked

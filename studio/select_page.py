@@ -21,7 +21,7 @@ from nait_core.selection import (
 )
 
 from . import charts, exactness, guard
-from .session import USER_ERRORS, Settings, Studio, set_settings, settings
+from .session import USER_ERRORS, Settings, Studio, combined_name, set_settings, settings
 
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
@@ -36,18 +36,37 @@ AGREEMENT_LABELS = {
 }
 
 
+def widget_values(now: Settings, methods, pool_size: int) -> dict:
+    """Each Select widget's value under settings `now`, by widget key (the widgets read only these, so a
+    URL change can set them all before they are drawn: urlstate.restore_settings)."""
+    o, cut = now.options, now.cut
+    return {
+        "select_method": o.method if o.method in methods else methods[0],
+        "select_threshold": o.fire_threshold,
+        "select_centre": o.centre,
+        "select_reduction": o.reduction,
+        "select_layer_norm": o.layer_norm,
+        "select_cut": next(k for k in CUTS if getattr(cut, k) is not None),
+        "select_ratio": cut.ratio or 0.1,
+        "select_top": min(cut.top or 10, pool_size),
+        "select_min": cut.min_score or 0.0,
+        "select_merge": now.merge,
+    }
+
+
 def controls(studio: Studio) -> Settings:
     """The scoring and selection widgets, initialised from the current settings; raises ValueError."""
-    now = settings()
-    o = now.options
     methods = list(studio.methods)
     if st.session_state.get("select_method") not in (None, *methods):  # e.g. jaccard, chosen on an exact pool
         del st.session_state["select_method"]
+    # Widgets take their values from session state only, never a default as well: a Back/Forward resets
+    # these keys from the URL, and a widget given both a default and a state value warns in the log.
+    for key, value in widget_values(settings(), methods, len(studio.pool)).items():
+        st.session_state.setdefault(key, value)
     cols = st.columns(3)
     method = cols[0].radio(
         "Scoring method",
         methods,
-        methods.index(o.method) if o.method in methods else 0,
         key="select_method",
         help="overlap: centred cosine of neuron profiles (default); jaccard: shared firing neurons; "
         "nait-pca: the paper's Eq. 5",
@@ -56,43 +75,26 @@ def controls(studio: Studio) -> Settings:
         cols[0].caption(exactness.NO_JACCARD + ".")
     threshold = cols[1].text_input(
         "Firing threshold",
-        o.fire_threshold,
         key="select_threshold",
         help="a number (absolute), or qQ for each neuron's Q-quantile over the pool (q0.99); "
         "used by jaccard and by every firing share",
     )
-    centre = cols[1].checkbox("Centre on the pool mean (overlap)", o.centre, key="select_centre")
+    centre = cols[1].checkbox("Centre on the pool mean (overlap)", key="select_centre")
     reduction = cols[2].selectbox(
-        "Candidate summary (nait-pca)",
-        ["last-first", "mean", "last"],
-        ["last-first", "mean", "last"].index(o.reduction),
-        key="select_reduction",
+        "Candidate summary (nait-pca)", ["last-first", "mean", "last"], key="select_reduction"
     )
-    layer_norm = cols[2].selectbox(
-        "Layer norm (nait-pca)", ["none", "z"], ["none", "z"].index(o.layer_norm), key="select_layer_norm"
-    )
+    layer_norm = cols[2].selectbox("Layer norm (nait-pca)", ["none", "z"], key="select_layer_norm")
     cols = st.columns(3)
-    kind = cols[0].radio(
-        "Cut by",
-        list(CUTS),
-        [now.cut.ratio, now.cut.top, now.cut.min_score].index(
-            next(v for v in (now.cut.ratio, now.cut.top, now.cut.min_score) if v is not None)
-        ),
-        format_func=CUTS.get,
-        key="select_cut",
-    )
+    kind = cols[0].radio("Cut by", list(CUTS), format_func=CUTS.get, key="select_cut")
     if kind == "ratio":
-        value = cols[1].slider("Ratio kept per target", 0.01, 1.0, now.cut.ratio or 0.1, 0.01, key="select_ratio")
+        value = cols[1].slider("Ratio kept per target", 0.01, 1.0, step=0.01, key="select_ratio")
     elif kind == "top":
-        value = cols[1].number_input(
-            "Records kept per target", 1, len(studio.pool), min(now.cut.top or 10, len(studio.pool)), key="select_top"
-        )
+        value = cols[1].number_input("Records kept per target", 1, len(studio.pool), key="select_top")
     else:
-        value = cols[1].number_input("Minimum score", value=now.cut.min_score or 0.0, format="%.4f", key="select_min")
+        value = cols[1].number_input("Minimum score", format="%.4f", key="select_min")
     merge = cols[2].selectbox(
         "Merge targets",
         MERGES,
-        MERGES.index(now.merge),
         key="select_merge",
         disabled=len(studio.features) < 2,
         help="union: chosen for any target (paper); intersection: the core subset chosen for "
@@ -140,11 +142,7 @@ def _histogram(studio: Studio, s: Settings, selection) -> None:
     which = st.selectbox("Histogram of", (["combined"] if len(names) > 1 else []) + names, key="select_hist")
     if which == "combined":
         values, mask = selection.score, selection.selected
-        label = {
-            "union": "best percentile over targets",
-            "intersection": "worst percentile over targets",
-            "mean-z": "mean z-score over targets",
-        }[s.merge]
+        label = combined_name(s, len(names))
     else:
         values, mask = selection.per_target[which], studio.target_masks(s)[which]
         label = f"{s.options.method} score for {which}"
@@ -235,7 +233,7 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
             {
                 "row": rows,
                 "rank": selection.rank[rows],
-                "score": selection.score[rows],
+                combined_name(s, len(selection.per_target)): selection.score[rows],
                 "source": [studio.sources[i] for i in rows],
                 "preview": [studio.pool.records[i].preview(120) for i in rows],
                 "reason": studio.reasons(list(rows), s.options),
@@ -243,6 +241,7 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
         ),
         hide_index=True,
         width="stretch",
+        column_config={"reason": st.column_config.TextColumn(width="large")},
     )
 
 
@@ -269,7 +268,7 @@ def _export(studio: Studio, s: Settings, selection) -> None:
         cols[0].download_button(
             "Download the selection (JSONL)",
             data,
-            file_name=f"{studio.pool.name}-selected.jsonl",
+            file_name=export_name(studio.pool.name, s, "selected"),
             mime="application/jsonl",
             key="select_download",
             on_click="ignore",
@@ -282,7 +281,7 @@ def _export(studio: Studio, s: Settings, selection) -> None:
         cols[1].download_button(
             "Download all scores (JSONL)",
             _download(studio, s, "scores", lambda: (score_lines(selection), []))[0],
-            file_name=f"{studio.pool.name}-scores.jsonl",
+            file_name=export_name(studio.pool.name, s, "scores"),
             mime="application/jsonl",
             key="select_download_scores",
             on_click="ignore",
@@ -297,6 +296,14 @@ def _export(studio: Studio, s: Settings, selection) -> None:
         if not st.form_submit_button("Write"):
             return
     _write(studio, selection, path.strip() or None, scores_path.strip() or None, replace)
+
+
+def export_name(pool: str, s: Settings, kind: str) -> str:
+    """A download's file name that says what it holds (every export was `demo-selected.jsonl`), e.g.
+    `demo-overlap-top10-union-selected.jsonl`."""
+    cut_kind, value = next((k, v) for k, v in vars(s.cut).items() if v is not None)
+    cut = {"ratio": "ratio", "top": "top", "min_score": "min"}[cut_kind] + f"{value:g}"
+    return f"{pool}-{s.options.method}-{cut}-{s.merge}-{kind}.jsonl"
 
 
 def _write(studio: Studio, selection, out: str | None, scores: str | None, replace: bool) -> None:

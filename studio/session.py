@@ -31,6 +31,7 @@ from nait_core.sketch import Sketch, exact_sample_store, store_sketch
 from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError, list_stores
 
 from . import guard
+from .first_start import FirstStart
 
 USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSError)  # SketchError: a ValueError
 # Session state that names rows of one pool (row numbers, map choices, table picks, score ranges, a top-k
@@ -135,20 +136,24 @@ def _reports() -> dict:
     return {}
 
 
-def _capture(model: LoadedModel, dataset: Dataset, key: tuple, root: str, options: CaptureOptions) -> CaptureReport:
-    """Capture (or reuse) a store, drawing a progress bar with samples, tok/s and ETA while it works."""
+def _capture(
+    model: LoadedModel, dataset: Dataset, key: tuple, root: str, options: CaptureOptions, start: FirstStart, slot
+) -> CaptureReport:
+    """Capture (or reuse) a store; while it works, the first start's one view (`start`, drawn in `slot`)
+    shows it among every capture of this start."""
     reports = _reports()
     if key not in reports:
-        bar = st.progress(0.0, text=f"Preparing {dataset.name}…")
+        step = next((s for s in start.steps if s.name == dataset.name and not s.done), None)
+        step = step or start.add(dataset.name, len(dataset))
 
         def show(p):
-            bar.progress(
-                p.samples_done / max(p.samples_total, 1),
-                text=f"Capturing {dataset.name}: {p.describe()} (finished shards are kept: leave and resume any time)",
-            )
+            start.update(step, p)
+            with slot.container():
+                st.progress(start.fraction())
+                st.markdown(start.text())
 
         reports[key] = capture(model, dataset, root, options, show)
-        bar.empty()
+        start.finish(step)
     return reports[key]
 
 
@@ -492,19 +497,29 @@ def load(config: Config) -> Studio:
     pool_options = config.pool_options()
     target_options = pipeline.target_capture_options(pool_options)
 
+    def key(spec, limit, options):
+        return (config.model, spec, _file_key(spec), limit, config.seed, config.root, repr(options))
+
     def report(spec, data, limit, options):
-        key = (config.model, spec, _file_key(spec), limit, config.seed, config.root, repr(options))
-        return _capture(model, data, key, config.root, options)
+        return _capture(model, data, key(spec, limit, options), config.root, options, start, slot)
 
     if not config.targets:
         raise ValueError("add at least one target set (a built-in name such as gsm8k, or a file)")
     pool = dataset(config.pool, None)
+    limit = config.target_size or None
+    targets = [dataset(t, limit) for t in config.targets]
+    # Every capture this start may make, known before the first: one view, one ETA (studio/first_start.py).
+    start, slot = FirstStart(), st.empty()
+    for spec, data, lim, options in [(config.pool, pool, None, pool_options)] + [
+        (t, d, limit, target_options) for t, d in zip(config.targets, targets)
+    ]:
+        if key(spec, lim, options) not in _reports():
+            start.add(data.name, len(data))
     pool_report = report(config.pool, pool, None, pool_options)
     if pool_report.store.manifest.get("shape"):  # the sidebar and pages show the shape without loading weights
         model.shape_hint = (pool_report.store.n_layers, pool_report.store.n_neurons)
-    limit = config.target_size or None
-    targets = [dataset(t, limit) for t in config.targets]
     target_reports = [report(t, d, limit, target_options) for t, d in zip(config.targets, targets)]
+    slot.empty()
     names = pipeline.unique_names([t.name for t in targets])
     features = [_feature(str(r.store.path), config.root, n, r.store) for r, n in zip(target_reports, names)]
     return Studio(config, model, pool, pool_report, targets, target_reports, features)
@@ -527,6 +542,19 @@ def settings() -> Settings:
 def summary(current: Settings) -> str:
     """The sidebar's line on the scoring settings."""
     return f"**Scoring** {current.options.describe()}; merge {current.merge}"
+
+
+COMBINED = {
+    "union": "best percentile over targets",
+    "intersection": "worst percentile over targets",
+    "mean-z": "mean z-score over targets",
+}
+
+
+def combined_name(current: Settings, targets: int) -> str:
+    """What a selection's combined score is (selection.select), for every column, axis and colour bar that
+    shows it: a percentile under union and intersection, not a raw score."""
+    return COMBINED[current.merge] if targets > 1 else f"{current.options.method} score"
 
 
 def set_settings(new: Settings) -> None:

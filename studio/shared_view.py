@@ -134,20 +134,31 @@ def render(studio: Studio, options: ScoreOptions) -> None:
             "centred cosine (mean)": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f"),
         },
     )
+    if len(view.neurons):
+        st.markdown(
+            f"**{len(view.neurons)} neurons mark out every one of these targets** (ranked by their smallest z "
+            f"over the targets; only those at least {explain.MARK_Z:g} pool standard deviations above the pool "
+            f"for all). Click one to open its card."
+        )
+        st.dataframe(
+            neuron_card.with_neuron_links(view.neurons),
+            hide_index=True,
+            width="stretch",
+            key="transfer_neurons",
+            column_config={"neuron": neuron_card.neuron_link_column()},
+        )
+    else:
+        st.markdown(
+            f"**No neuron marks out every one of these targets**: none is {explain.MARK_Z:g} pool standard "
+            f"deviations above the pool for all of them (the per-layer table above says where they differ)."
+        )
+    if not len(view.candidates):
+        st.markdown("**No candidate is jointly high for every target**: none scores above the pool's mean for all.")
+        return
     st.markdown(
-        f"**{len(view.neurons)} neurons mark out every one of these targets** (ranked by their smallest z "
-        f"over the targets; only those above the pool for all). Click one to open its card."
-    )
-    st.dataframe(
-        neuron_card.with_neuron_links(view.neurons),
-        hide_index=True,
-        width="stretch",
-        key="transfer_neurons",
-        column_config={"neuron": neuron_card.neuron_link_column()},
-    )
-    st.markdown(
-        "**Candidates jointly high for every target** (ranked by their worst percentile over the targets), "
-        "with the share of each target's score that these shared neurons carry"
+        "**Candidates jointly high for every target** (ranked by their worst percentile over the targets; only "
+        "those above the pool's mean score for each), with the share of each target's score that the shared "
+        "neurons carry"
     )
     st.dataframe(
         neuron_card.with_record_links(view.candidates),

@@ -68,23 +68,34 @@ def render(studio: Studio) -> None:
                 "preview": [studio.pool.records[i].preview(120) for i in core],
             }
         )
-        try:
-            reasons = shared_view.core_reasons(
-                studio, core, shared_view.shared(studio, studio.target_names, s.options), s.options
+        below = [n for n, v in scores.items() if (v[core] <= v.mean()).any()]
+        if below:  # chosen for every target at this cut, but not above the pool for each: say so
+            st.caption(
+                f"At this cut some core records score below the pool's mean for {', '.join(below)}: they are "
+                f"chosen for every target only because the cut keeps that much of the pool."
             )
-            table = table.merge(reasons, on="row", how="left")
+        try:
+            view = shared_view.shared(studio, studio.target_names, s.options)
+            if len(view.neurons):
+                table = table.merge(shared_view.core_reasons(studio, core, view, s.options), on="row", how="left")
+                st.caption(
+                    "Its reason: the neurons that mark out every target (see Shared neurons below), their "
+                    "share of each target's score, and the ones that carry most"
+                    + (
+                        f" (given for the first {shared_view.CORE_REASONS})"
+                        if len(core) > shared_view.CORE_REASONS
+                        else ""
+                    )
+                    + (
+                        f"; on this compact pool only for core records in {exactness.sample_text(studio)}"
+                        if studio.compact
+                        else ""
+                    )
+                )
+            else:
+                st.caption("No shared reason: no neuron marks out every target (see Shared neurons below).")
         except NoExactSample as error:
             st.caption(f"No reasons: {error}")
-        st.caption(
-            "Its reason: the neurons that mark out every target (see Shared neurons below), their share of "
-            "each target's score, and the ones that carry most"
-            + (f" (given for the first {shared_view.CORE_REASONS})" if len(core) > shared_view.CORE_REASONS else "")
-            + (
-                f"; on this compact pool only for core records in {exactness.sample_text(studio)}"
-                if studio.compact
-                else ""
-            )
-        )
         st.dataframe(
             neuron_card.with_record_links(table),
             hide_index=True,

@@ -22,18 +22,7 @@ from nait_core.selection import MERGES, Cut
 
 PUBLISHED = "url_published"  # what this session last wrote to the URL
 PENDING = "url_pending"  # what the page running now wants in it
-SELECT_KEYS = (
-    "select_method",
-    "select_threshold",
-    "select_centre",
-    "select_reduction",
-    "select_layer_norm",
-    "select_cut",
-    "select_ratio",
-    "select_top",
-    "select_min",
-    "select_merge",
-)
+PUBLISHED_PAGE = "url_published_page"  # the page it was written on
 
 
 def link(page: str, **params) -> str:
@@ -58,6 +47,19 @@ def _url() -> dict[str, str]:
     return {k: st.query_params[k] for k in st.query_params}
 
 
+def _page() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx else ""
+
+
+def _same_page() -> bool:
+    """Whether this run is on the page the URL was last written on (so a URL without a parameter this
+    session wrote is Back/Forward or an edited link, not a page switch, which drops every parameter)."""
+    return st.session_state.get(PUBLISHED_PAGE) == _page()
+
+
 def _changed(name: str) -> str | None:
     """The URL's value for `name` when it differs from what this session last wrote, else None."""
     value = st.query_params.get(name)
@@ -66,11 +68,16 @@ def _changed(name: str) -> str | None:
     return value
 
 
-def restore(name: str, key: str, cast=str) -> bool:
-    """Load the URL's `name` into widget `key` (before the widget is drawn) when the URL brings a new value.
-    A value the widget cannot take is ignored (the widget keeps its own)."""
+def restore(name: str, key: str, cast=str, default=None) -> bool:
+    """Load the URL's `name` into widget `key` (before the widget is drawn) when the URL brings a new value;
+    when Back/Forward leaves out a `name` this session wrote on this page, load `default` (not None), as a
+    reload would. A value the widget cannot take is ignored (the widget keeps its own)."""
     value = _changed(name)
     if value is None:
+        gone = name not in st.query_params and name in st.session_state.get(PUBLISHED, {})
+        if default is not None and gone and _same_page():
+            st.session_state[key] = default
+            return True
         return False
     try:
         st.session_state[key] = cast(value)
@@ -146,12 +153,12 @@ def settings_from(params: dict[str, str], base):
 
 def restore_settings() -> None:
     """Before a page: settings from the URL when it brings new ones (the Select page's widgets follow)."""
-    from .session import set_settings, settings
+    from .session import set_settings, settings, studio
 
     st.session_state[PENDING] = {}
     url = {k: v for k, v in _url().items() if k in SETTING_NAMES}
     last = {k: v for k, v in st.session_state.get(PUBLISHED, {}).items() if k in SETTING_NAMES}
-    if not url or url == last:  # none in the link (page switches drop them), or ours: nothing new
+    if url == last or (not url and not _same_page()):  # ours, or a page switch (it drops them): nothing new
         return
     try:
         new = settings_from(url, settings())
@@ -160,8 +167,10 @@ def restore_settings() -> None:
         return
     if new != settings():
         set_settings(new)
-        for key in SELECT_KEYS:  # the Select page's widgets start again from these settings
-            st.session_state.pop(key, None)
+        from .select_page import widget_values
+
+        # The Select page's widgets show these settings, as on a reload (their keys outlive page switches).
+        st.session_state.update(widget_values(new, list(studio().methods), len(studio().pool)))
 
 
 def publish() -> None:
@@ -172,3 +181,4 @@ def publish() -> None:
     if params != _url():
         st.query_params.from_dict(params)
     st.session_state[PUBLISHED] = params
+    st.session_state[PUBLISHED_PAGE] = _page()

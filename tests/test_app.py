@@ -157,7 +157,10 @@ def test_export_matches_nait_select(demo, tmp_path, monkeypatch, settings, cli_o
     check(at)
     expected = nait_select(demo, tmp_path / "cli.jsonl", *cli_options)
     assert (tmp_path / "app.jsonl").read_bytes() == expected
-    download = offered[next(name for name in offered if name and name.endswith("-selected.jsonl"))]
+    from studio.select_page import export_name
+
+    name = export_name(at.session_state["studio"].pool.name, at.session_state["studio_settings"], "selected")
+    download = offered[name]
     assert (download.encode() if isinstance(download, str) else download) == expected
     count = next(m.value for m in at.metric if m.label == "Selected records")
     assert int(count.replace(",", "")) == expected.count(b"\n")

@@ -40,8 +40,11 @@ def run_shown(command: str, cwd: Path) -> bytes:
     return (cwd / argv[argv.index("--out") + 1]).read_bytes()
 
 
-def offered_selection(offered: dict) -> bytes:
-    data = offered[next(name for name in offered if name and name.endswith("-selected.jsonl"))]
+def offered_selection(offered: dict, at) -> bytes:
+    """The selection the page offers under its current settings (each has a file name of its own)."""
+    from studio.select_page import export_name
+
+    data = offered[export_name(at.session_state["studio"].pool.name, at.session_state["studio_settings"], "selected")]
     return data.encode() if isinstance(data, str) else data
 
 
@@ -157,7 +160,7 @@ def test_shown_command_exports_the_offered_file(tmp_path, monkeypatch):
     check(at)
     command = shown_command(at)
     assert "--target-size 16" in command and "--fire-threshold q0.9" in command
-    assert run_shown(command, tmp_path) == offered_selection(offered)
+    assert run_shown(command, tmp_path) == offered_selection(offered, at)
 
 
 @pytest.mark.slow
@@ -188,4 +191,16 @@ def test_shown_command_keeps_the_data_options(tmp_path, monkeypatch):
         assert option in command
     out = tmp_path / "run"
     out.mkdir()
-    assert run_shown(command, out) == offered_selection(offered)
+    assert run_shown(command, out) == offered_selection(offered, at)
+
+
+def test_each_export_has_a_file_name_of_its_own():
+    """Issue 25: every download was named `demo-selected.jsonl`, whatever the settings."""
+    from studio.select_page import export_name
+    from studio.session import Settings
+
+    default = Settings()
+    other = Settings(ScoreOptions("jaccard"), Cut(top=10), "intersection")
+    assert export_name("demo", default, "selected") == "demo-overlap-ratio0.1-union-selected.jsonl"
+    assert export_name("demo", other, "scores") == "demo-jaccard-top10-intersection-scores.jsonl"
+    assert export_name("demo", other, "selected") != export_name("demo", default, "selected")

@@ -114,7 +114,7 @@ def test_a_record_outside_the_exact_sample_gets_its_neurons_from_a_live_pass(com
     check(at)
     assert not at.error, [e.value for e in at.error]
     assert any("from a live forward pass" in c.value for c in at.caption)
-    top = next(d.value for d in at.dataframe if any(c.startswith("contribution:") for c in d.value.columns))
+    top = next(d.value for d in at.dataframe if any(c.startswith("share of score:") for c in d.value.columns))
     assert len(top) == 20
     # the live pass gives the values the exact capture stored for that record (float16, other batch padding)
     demo_stores = [Store.open(p) for p in sorted(root.glob("*--demo-120--*"))]

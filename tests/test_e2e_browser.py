@@ -277,3 +277,104 @@ def test_bad_links_and_outside_paths_are_refused_in_a_browser(demo, tmp_path):
         box.press("Enter")
         page.get_by_text(f"Not read: the results folder {outside} is outside the data root {root}").wait_for()
         no_exception(page)
+
+
+# ---------------------------------------------------------------- Back and Forward (issue 25)
+
+
+def selected_count(page) -> int:
+    count = page.locator('[data-testid="stMetric"]', has_text="Selected records").locator(
+        '[data-testid="stMetricValue"]'
+    )
+    return int(count.inner_text().replace(",", ""))
+
+
+def downloaded(page, path: Path) -> bytes:
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the selection (JSONL)").click()
+    download.value.save_as(path)
+    return path.read_bytes()
+
+
+def settle(page) -> None:
+    page.wait_for_timeout(500)
+    wait_idle(page)
+    no_exception(page)
+
+
+def test_back_and_forward_restore_the_controls_the_count_and_the_export(demo, tmp_path):
+    """Issue 25: after Back the URL and the export said top=10 while the box still showed 50 (and the method
+    radio still showed jaccard): now the controls, the count and the downloaded file follow the URL, one
+    history entry per change."""
+    top10 = nait_select(demo, tmp_path / "top10.jsonl", "--top", "10")
+    top50 = nait_select(demo, tmp_path / "top50.jsonl", "--top", "50")
+    ratio = nait_select(demo, tmp_path / "ratio.jsonl", "--ratio", "0.2")
+    with serve({"NAIT_DATA_ROOT": str(tmp_path)}, timeout=180) as url, browser(height=1400) as page:
+        page.set_default_timeout(120_000)
+        page.goto(f"{url}/select?top=10")
+        wait_idle(page)
+        box = page.get_by_label("Records kept per target")
+        assert box.input_value() == "10" and selected_count(page) == top10.count(b"\n")
+        entries = page.evaluate("history.length")
+        box.fill("50")
+        box.press("Enter")
+        settle(page)
+        assert page.url.endswith("top=50") and selected_count(page) == top50.count(b"\n")
+        assert page.evaluate("history.length") == entries + 1  # one entry per change
+        page.go_back()
+        settle(page)
+        assert page.url.endswith("top=10") and box.input_value() == "10"
+        assert selected_count(page) == top10.count(b"\n") and downloaded(page, tmp_path / "back.jsonl") == top10
+        page.go_forward()
+        settle(page)
+        assert page.url.endswith("top=50") and box.input_value() == "50"
+        assert selected_count(page) == top50.count(b"\n") and downloaded(page, tmp_path / "fwd.jsonl") == top50
+
+        page.goto(f"{url}/select?ratio=0.2")
+        wait_idle(page)
+        page.get_by_text("jaccard", exact=True).first.click()
+        settle(page)
+        assert "method=jaccard" in page.url and page.get_by_role("radio", name="jaccard").is_checked()
+        page.go_back()
+        settle(page)
+        assert "method" not in page.url and page.get_by_role("radio", name="overlap").is_checked()
+        assert selected_count(page) == ratio.count(b"\n") and downloaded(page, tmp_path / "ratio-back.jsonl") == ratio
+        page.go_forward()
+        settle(page)
+        assert page.get_by_role("radio", name="jaccard").is_checked()
+
+        # Each page's main control, the same way: a change, one history entry, Back restores it.
+        for path, before, after, change, shown in [
+            ("samples?row=3", "row=3", "row=9", lambda: fill(page, "Pool row", "9"), lambda: value(page, "Pool row")),
+            (
+                "neurons?neuron=L5.N10",
+                "L5.N10",
+                "L5.N11",
+                lambda: fill(page, "Index", "11"),
+                lambda: value(page, "Index"),
+            ),
+            ("map", "color=score", "color=source", lambda: page.get_by_text("source", exact=True).first.click(), None),
+        ]:
+            page.goto(f"{url}/{path}")
+            wait_idle(page)
+            first, entries = shown() if shown else None, page.evaluate("history.length")
+            change()
+            settle(page)
+            assert after in page.url and page.evaluate("history.length") == entries + 1, path
+            page.go_back()
+            settle(page)
+            assert before in page.url, path
+            if shown:
+                assert shown() == first, path
+            else:
+                assert page.get_by_role("radio", name="score").is_checked()
+
+
+def fill(page, label: str, text: str) -> None:
+    box = page.get_by_label(label)
+    box.fill(text)
+    box.press("Enter")
+
+
+def value(page, label: str) -> str:
+    return page.get_by_label(label).input_value()

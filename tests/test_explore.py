@@ -127,13 +127,39 @@ def test_reasons_on_a_compact_pool_name_neurons_only_for_its_exact_sample(stores
     sample = make_store(tmp_path, "sample", 20, 0)  # the same seed: the pool's first 20 rows (token means)
     assert np.array_equal(sample.rows("mean", range(20)), pool.rows("mean", range(20)))
     text = explore.reasons(compact, rows, [feature], scores, options, exact=(sample, np.arange(20)))
-    assert all(t.startswith("target: layers ") for t in text)
-    assert "neurons L" in text[0] and "neurons L" in text[1]  # rows 0 and 7 are in the sample
-    assert "not in the exact sample" in text[2] and "neurons L" not in text[2]
+    assert text[0].startswith("target: neurons L") and text[1].startswith("target: neurons L")  # in the sample
+    assert text[2].startswith("target: layers ") and text[2].endswith("(no neurons: not in the exact sample)")
     # row 7: its exact per-neuron contributions (centred on the exact sample's mean), the compact layers
     parts = explain(sample, [7], feature, options, scores[0])[0]
     assert text[1] == "target: " + explore.reason(parts, scores[0].layer_contributions[7])
     assert explore.reasons(compact, rows, [feature], scores, options, exact=None)[0].endswith("exact sample)")
+
+
+def test_the_map_lists_only_neurons_the_target_fires():
+    """Issue 25: the map's per-neuron heatmap listed "top" neurons (largest target minus pool) that no sample
+    fires at threshold 0 (both means negative)."""
+    weights = np.array([[3.0, 1.0, 0.5], [2.0, 1.0, 0.0]])
+    profile = np.array([[-0.5, 0.2, 0.9], [-1.0, -0.2, -0.3]])  # L0.N0 and all of layer 1 stay below 0
+    top = explore.firing_top_neurons(weights, profile, np.zeros_like(profile), per_layer=2)
+    assert list(top["neuron"]) == ["L0.N1", "L0.N2"]
+    assert explore.firing_top_neurons(weights, profile, np.full_like(profile, 5.0)).empty
+
+
+def test_a_reason_gives_shares_of_the_score_neurons_first():
+    """Issue 25: the reason said "layers 29 (+0.621), 28 ..." for every record (the top layers are the same
+    for most) with raw parts; now the record's own neurons come first, each part as a share of the score."""
+    per_neuron = np.zeros((3, 4))
+    per_neuron[2, 1], per_neuron[0, 3], per_neuron[2, 0] = 0.3, 0.1, 0.05
+    per_layer = np.array([0.1, 0.0, 0.4])  # score 0.5
+    assert explore.reason(per_neuron, per_layer, k=2) == "neurons L2.N1 60%, L0.N3 20%; layers 2 80%, 0 20%"
+    other = per_neuron.copy()
+    other[2, 1], other[2, 2] = 0.0, 0.3  # the same layers, another neuron: another reason
+    assert explore.reason(other, per_layer, k=2) != explore.reason(per_neuron, per_layer, k=2)
+    # a score of ~0 has no meaningful shares: the parts in scientific notation instead of 1e9 %
+    assert (
+        explore.reason(per_neuron * 1e-8, np.array([1e-10, -1e-10, 0.0]), k=1)
+        == "neurons L2.N1 +3.00e-09; layers 0 +1.00e-10"
+    )
 
 
 def test_subset_scores_keep_the_pool_layer_norm(stores):
