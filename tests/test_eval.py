@@ -651,9 +651,10 @@ def test_step_matched_full_arm_composition_and_comparison(tmp_path, tokenizer):
     results = run_eval(settings, tmp_path / "run", lambda: tiny_model("llama", tokenizer))
     arms = results["arms"]
     assert list(arms) == ["base", "overlap", "length", "random#0", "random#1", "full-matched", "full"]
-    # 34 records, ratio 0.25 -> 8 selected -> 2 steps of batch 4; full-matched stops there, full goes on (9 steps).
-    assert evaluate.matched_steps(settings, 34) == 2
-    assert arms["overlap"]["train_steps"] == arms["length"]["train_steps"] == arms["full-matched"]["train_steps"] == 2
+    # 34 records, ratio 0.25 -> 8.5, a half rounds up: 9 selected (selection.ratio_count) -> 3 steps of batch 4;
+    # full-matched stops there (the same count, not Python's round-half-even 8), full goes on (9 steps).
+    assert evaluate.matched_steps(settings, 34) == 3
+    assert arms["overlap"]["train_steps"] == arms["length"]["train_steps"] == arms["full-matched"]["train_steps"] == 3
     assert arms["full"]["train_steps"] == 9 and arms["full"]["n_train"] == arms["full-matched"]["n_train"] == 34
     for arm in arms.values():  # per-problem losses, consistent with the aggregate
         detail = arm["per_problem"]["gsm8k"]
