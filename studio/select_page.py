@@ -14,6 +14,9 @@ from nait_core.selection import (
     MERGES,
     Cut,
     check_output_paths,
+    empty_reason,
+    equal_scores,
+    equal_scores_message,
     export,
     export_warnings,
     score_lines,
@@ -128,10 +131,12 @@ def render(studio: Studio) -> None:
     note = explain.share_note(studio.target_masks(new), new.cut, new.merge)
     if note:
         st.caption(f"Why this share: {note}.")
+    if equal := equal_scores(selection):  # in nait select's words: such scores cannot rank
+        st.warning(equal_scores_message(equal))
     _histogram(studio, new, selection)
     _agreement(studio, new, kept)
     if kept == 0:
-        st.warning("No record passes this cut: lower the minimum score or raise the ratio.")
+        st.warning(f"Nothing is selected: {empty_reason(selection, new.cut, new.merge)}.")
         return
     _preview(studio, new, selection)
     _export(studio, new, selection)

@@ -176,7 +176,8 @@ def test_user_errors_are_messages(demo, tmp_path):
     at.radio(key="select_cut").set_value("min_score").run()
     at.number_input(key="select_min").set_value(99.0).run()
     check(at)
-    assert any("No record passes" in w.value for w in at.warning)
+    # nait select's own words (selection.empty_reason), with the best score beside the cut
+    assert any("Nothing is selected: no record scores at least 99" in w.value for w in at.warning), at.warning
     at.number_input(key="select_min").set_value(0.0).run()
     blocked = tmp_path / "a-file"
     blocked.write_text("")
