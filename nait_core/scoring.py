@@ -35,12 +35,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import methods
 from .data import sample_rows
 from .features import Feature, summary
 from .sketch import Calibration, SketchError, store_sketch
 from .store import Store
 
-METHODS = ("overlap", "jaccard", "nait-pca")
+METHODS = methods.names("neurons")  # scored here, against capability features
+TARGET_METHODS = tuple(m.name for m in methods.REGISTRY.values() if m.target)  # what ScoreOptions may name
+RDS_POOLS = ("max", "mean")
 QUANTILE_SAMPLE = 4096  # pool samples used to estimate per-neuron quantile thresholds
 
 
@@ -51,10 +54,13 @@ class ScoreOptions:
     fire_threshold: str = "0"  # jaccard: "T" (absolute) or "qQ" (per-neuron pool quantile, e.g. q0.99)
     reduction: str = "last-first"  # nait-pca: the candidate summary, and which PCA direction to use
     layer_norm: str = "none"  # nait-pca: "none" or "z"
+    rds_pool: str = "max"  # rds: a candidate's cosines to the target records, reduced by "max" or "mean"
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        if self.method not in TARGET_METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(TARGET_METHODS)}")
+        if self.rds_pool not in RDS_POOLS:
+            raise ValueError(f"rds_pool must be one of {', '.join(RDS_POOLS)}, not {self.rds_pool!r}")
         if self.layer_norm not in ("none", "z"):
             raise ValueError(f"layer_norm must be 'none' or 'z', not {self.layer_norm!r}")
         parse_threshold(self.fire_threshold)
@@ -64,6 +70,10 @@ class ScoreOptions:
             return f"overlap ({'centred' if self.centre else 'uncentred'} cosine of token-mean profiles)"
         if self.method == "jaccard":
             return f"jaccard (firing sets, threshold {self.fire_threshold})"
+        if self.method == "rds":
+            return (
+                f"rds (RDS+: final hidden state, position-weighted mean, cosine, {self.rds_pool} over target records)"
+            )
         return f"nait-pca (Eq. 5, {self.reduction}, layer-norm {self.layer_norm})"
 
 

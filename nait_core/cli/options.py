@@ -8,13 +8,13 @@ import argparse
 import math
 import sys
 
-from ..baselines import BASELINES
+from .. import methods
 from ..capture import DEFAULT_STORE_ROOT, CaptureOptions
 from ..data import FORMATS
 from ..models import BUNDLED_MODEL, LazyModel
 from ..pipeline import compact_options, load_data
 from ..progress import Progress
-from ..scoring import METHODS, ScoreOptions, parse_threshold, pool_reduction
+from ..scoring import METHODS, RDS_POOLS, ScoreOptions, parse_threshold, pool_reduction
 from ..selection import MERGES, check_output_paths
 from ..sketch import RECOMMENDED_K, SketchError
 from ..store import REDUCTIONS
@@ -169,9 +169,10 @@ def add_score_args(parser):
     group = parser.add_argument_group("scoring")
     group.add_argument(
         "--method",
-        choices=METHODS + tuple(BASELINES),
+        choices=tuple(methods.REGISTRY),
         default="overlap",
-        help="overlap (default), jaccard, nait-pca (Eq. 5 as published); baselines needing no target: ifd, length, random",
+        help="; ".join(f"{m.name}: {m.help}" for m in methods.REGISTRY.values())
+        + " (default overlap; ifd, length and random need no target)",
     )
     group.add_argument("--no-centre", action="store_true", help="overlap: do not centre on the pool mean")
     group.add_argument(
@@ -190,6 +191,12 @@ def add_score_args(parser):
         default="none",
         choices=["none", "z"],
         help="nait-pca: z-score each layer's projection before summing",
+    )
+    group.add_argument(
+        "--rds-pool",
+        default="max",
+        choices=RDS_POOLS,
+        help="rds: a candidate's score is the max (RDS+, default) or the mean of its cosines to the target records",
     )
 
 
@@ -282,6 +289,7 @@ def score_options(args) -> ScoreOptions:
         fire_threshold=args.fire_threshold,
         reduction=args.reduction,
         layer_norm=args.layer_norm,
+        rds_pool=args.rds_pool,
     )
 
 
@@ -409,9 +417,10 @@ def check_args(args) -> None:
     if hasattr(args, "reductions"):
         _check_reductions(args)
     check_device(getattr(args, "device", None))
-    if getattr(args, "sketch", None) and getattr(args, "method", None) == "jaccard":
+    method = methods.REGISTRY.get(getattr(args, "method", None))
+    if getattr(args, "sketch", None) and method and not method.compact:
         raise SketchError(
-            f"--method jaccard cannot score a compact pool (--sketch {args.sketch}): it needs each neuron's value "
+            f"--method {method.name} cannot score a compact pool (--sketch {args.sketch}): it needs each neuron's value "
             "to find which neurons fire. Use --method overlap or nait-pca, or capture without --sketch"
         )
     inputs = {

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .. import methods
 from ..baselines import BASELINES, baseline_scores
 from ..capture import capture
 from ..features import Feature
@@ -132,6 +133,11 @@ def cmd_select(args):
 def cmd_score(args):
     if args.method in BASELINES:
         raise ValueError(f"--method {args.method} needs no feature: use nait select --method {args.method}")
+    if methods.get(args.method).reads != "neurons":  # a feature file holds neuron summaries only
+        raise ValueError(
+            f"--method {args.method} compares the pool with the target's records, which a feature file does not "
+            f"hold: use nait select --method {args.method} --target FILE"
+        )
     candidates = read_data(args, args.candidates)
     features = [Feature.load(p) for p in args.feature]
     model = model_from_args(args)
