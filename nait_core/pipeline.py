@@ -97,7 +97,7 @@ def target_capture_options(options: CaptureOptions) -> CaptureOptions:
 @dataclass
 class SelectResult:
     candidates: Dataset
-    pool: Store
+    pool: Store | None  # None for a method that reads no store (embed)
     features: list[Feature]
     scores: list[Scores]
     selection: Selection
@@ -130,11 +130,14 @@ def run_select(
 ) -> SelectResult:
     """Capture (or reuse) the pool and targets, build the features, score, and select."""
     method = methods.get(options.method)
+    names = unique_names([t.name for t in targets])
+    if method.reads == "text":  # no capture: the records' text (embeddings cached under `root`)
+        scores = method.scorer()(candidates, targets, names, options, root)
+        return SelectResult(candidates, None, [], scores, select({s.feature: s.score for s in scores}, cut, merge))
     reports = [capture(model, candidates, root, capture_options, progress)]
     features = []
     # Targets are small: always exact (a compact pool is scored with the exact feature, projected).
     target_options = capture_options and target_capture_options(capture_options)
-    names = unique_names([t.name for t in targets])
     for target, name in zip(targets, names):
         report = capture(model, target, root, target_options, progress)
         reports.append(report)

@@ -55,6 +55,7 @@ class ScoreOptions:
     reduction: str = "last-first"  # nait-pca: the candidate summary, and which PCA direction to use
     layer_norm: str = "none"  # nait-pca: "none" or "z"
     rds_pool: str = "max"  # rds: a candidate's cosines to the target records, reduced by "max" or "mean"
+    embed_model: str = ""  # embed: a sentence-transformers folder; "" = the bundled all-MiniLM-L6-v2
 
     def __post_init__(self):
         if self.method not in TARGET_METHODS:
@@ -70,6 +71,8 @@ class ScoreOptions:
             return f"overlap ({'centred' if self.centre else 'uncentred'} cosine of token-mean profiles)"
         if self.method == "jaccard":
             return f"jaccard (firing sets, threshold {self.fire_threshold})"
+        if self.method == "embed":
+            return f"embed (cosine to the target's mean embedding, {self.embed_model or 'all-MiniLM-L6-v2'})"
         if self.method == "rds":
             return (
                 f"rds (RDS+: final hidden state, position-weighted mean, cosine, {self.rds_pool} over target records)"

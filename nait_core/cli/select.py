@@ -105,7 +105,8 @@ def cmd_select(args):
     targets = [read_data(args, t, target=True) for t in args.target]
     _refuse_target_equal_to_pool(args, candidates, targets)
     model = model_from_args(args)
-    check_before_capture(args, model, candidates, targets)
+    if methods.get(args.method).reads != "text":  # embed captures nothing
+        check_before_capture(args, model, candidates, targets)
     cut = _cut(args)
     result = run_select(
         model,
@@ -120,7 +121,7 @@ def cmd_select(args):
     )
     for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
         print_report(report, label)
-    if note := scoring_note(result.pool):
+    if result.pool and (note := scoring_note(result.pool)):
         print(note, file=sys.stderr)
     _export(args, candidates.records, result.selection, cut)
     print(

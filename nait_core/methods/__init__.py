@@ -4,6 +4,7 @@ method lists and its agreement table read.
 A method says what it reads (`reads`), which decides how it is scored:
 - "neurons": the pool store's summaries against each target's capability feature (`scoring.score_store`);
 - "hidden": the pool store's final hidden states against each target store's (`methods.rds.score`);
+- "text": the records' text against the targets' text, no capture (`methods.embed.score`);
 - "records": target-free, from the records alone (`baselines`).
 Adding a method is one module with its score function plus one line in `REGISTRY`.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-READS = ("neurons", "hidden", "records")
+READS = ("neurons", "hidden", "text", "records")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ REGISTRY = {
         Method("jaccard", "neurons", False, "nait_core.scoring:score_store", "firing sets (needs every neuron)"),
         Method("nait-pca", "neurons", True, "nait_core.scoring:score_store", "Eq. 5 as published"),
         Method("rds", "hidden", True, "nait_core.methods.rds:score", "RDS+: final hidden state, cosine, max"),
+        Method("embed", "text", True, "nait_core.methods.embed:score", "sentence encoder's cosine to the target mean"),
         Method("ifd", "records", True, "nait_core.baselines:ifd_method", "instruction-following difficulty"),
         Method("length", "records", True, "nait_core.baselines:length_method", "response tokens"),
         Method("random", "records", True, "nait_core.baselines:random_method", "uniform random, seeded"),
