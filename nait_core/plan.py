@@ -145,7 +145,7 @@ def store_bytes(
 def method_reductions(method: str, pca_reduction: str = "last-first") -> tuple[str, ...]:
     """The pool summaries a scoring method reads (scoring.Kernel): overlap and jaccard the token mean,
     nait-pca its --reduction (last-first is stored directly: half of last and first)."""
-    return ("mean",) if method in ("overlap", "jaccard") else (pca_reduction,)
+    return (pca_reduction,) if method == "nait-pca" else ("mean",)
 
 
 # ---------------------------------------------------------------- one store, then a whole capture

@@ -38,12 +38,14 @@ import numpy as np
 from . import methods
 from .data import sample_rows
 from .features import Feature, summary
+from .methods import layered
 from .sketch import Calibration, SketchError, store_sketch
 from .store import Store
 
 METHODS = methods.names("neurons")  # scored here, against capability features
 TARGET_METHODS = tuple(m.name for m in methods.REGISTRY.values() if m.target)  # what ScoreOptions may name
 RDS_POOLS = ("max", "mean")
+LAYERED = ("overlap", "overlap-balanced", "overlap-z", "nait-pca")  # the methods --layers restricts
 QUANTILE_SAMPLE = 4096  # pool samples used to estimate per-neuron quantile thresholds
 
 
@@ -56,6 +58,7 @@ class ScoreOptions:
     layer_norm: str = "none"  # nait-pca: "none" or "z"
     rds_pool: str = "max"  # rds: a candidate's cosines to the target records, reduced by "max" or "mean"
     embed_model: str = ""  # embed: a sentence-transformers folder; "" = the bundled all-MiniLM-L6-v2
+    layers: tuple[int, ...] | None = None  # overlap variants and nait-pca: only these layers (None: all)
 
     def __post_init__(self):
         if self.method not in TARGET_METHODS:
@@ -65,6 +68,8 @@ class ScoreOptions:
         if self.layer_norm not in ("none", "z"):
             raise ValueError(f"layer_norm must be 'none' or 'z', not {self.layer_norm!r}")
         parse_threshold(self.fire_threshold)
+        if self.layers is not None and self.method not in LAYERED:
+            raise ValueError(f"--layers applies to {', '.join(LAYERED)}, not to {self.method}")
 
     def describe(self) -> str:
         if self.method == "overlap":
@@ -102,7 +107,7 @@ def parse_threshold(text) -> tuple[str, float]:
 def pool_reduction(options: ScoreOptions) -> str:
     """The pool summary a method reads: token means for overlap and jaccard, `reduction` for nait-pca
     ("last-first" is also computed from "last" and "first", see `chunk_names`)."""
-    return "mean" if options.method in ("overlap", "jaccard") else options.reduction
+    return options.reduction if options.method == "nait-pca" else "mean"
 
 
 def fire_thresholds(store: Store, threshold: str, seed: int = 0) -> np.ndarray:
@@ -143,6 +148,13 @@ class Kernel:
     """One method prepared against one feature and one pool: turns summaries into contributions."""
 
     def __init__(self, feature: Feature, store: Store, options: ScoreOptions, calibration: Calibration | None = None):
+        if options.method not in ("overlap", "jaccard", "nait-pca") or (
+            options.layers and options.method != "nait-pca"
+        ):
+            raise ValueError(
+                f"per-neuron contributions are computed for overlap (all layers), jaccard and nait-pca, "
+                f"not for {options.method}{' --layers' if options.layers else ''}"
+            )
         self.options = options
         feature.check_compatible(store)
         self.sketch = store_sketch(store)
@@ -244,6 +256,10 @@ def map_summaries(store: Store, reduction: str, work) -> None:
 
 def score_store(store: Store, features: list[Feature], options: ScoreOptions) -> list[Scores]:
     """Score every sample of `store` against each feature, in one streaming pass for all features."""
+    if options.layers is not None:
+        layered.check_layers(store, options.layers)
+    if options.method in ("overlap-balanced", "overlap-z") or (options.method == "overlap" and options.layers):
+        return layered.score(store, features, options)
     sketch = store_sketch(store)
     calibration = Calibration(store, sketch) if sketch else None  # one exact-sample fit shared by every feature
     kernels = [Kernel(f, store, options, calibration) for f in features]
@@ -299,6 +315,11 @@ def _scores(features: list[Feature], per_layer, options: ScoreOptions) -> list[S
         offset, scale = np.zeros(layers.shape[1]), np.ones(layers.shape[1])
         if options.method == "nait-pca" and options.layer_norm == "z":
             offset, scale = layers.mean(axis=0), np.maximum(layers.std(axis=0), 1e-12)
+        if options.layers is not None:  # nait-pca on chosen layers: the others contribute nothing
+            left_out = np.ones(layers.shape[1], bool)
+            left_out[list(options.layers)] = False
+            layers = layers.copy()
+            layers[:, left_out], offset[left_out] = 0.0, 0.0
         results.append(Scores(feature.name, layers, offset, scale))
     return results
 

@@ -11,6 +11,7 @@ import sys
 from .. import methods
 from ..capture import DEFAULT_STORE_ROOT, CaptureOptions
 from ..data import FORMATS
+from ..methods.layered import parse_layers
 from ..models import BUNDLED_MODEL, LazyModel
 from ..pipeline import compact_options, load_data
 from ..progress import Progress
@@ -193,6 +194,12 @@ def add_score_args(parser):
         help="nait-pca: z-score each layer's projection before summing",
     )
     group.add_argument(
+        "--layers",
+        metavar="RANGES",
+        help="overlap, overlap-balanced, overlap-z, nait-pca: only these layers, e.g. 10-20, 29 or 0-5,20-29 "
+        "(default: all)",
+    )
+    group.add_argument(
         "--rds-pool",
         default="max",
         choices=RDS_POOLS,
@@ -297,6 +304,7 @@ def score_options(args) -> ScoreOptions:
         layer_norm=args.layer_norm,
         rds_pool=args.rds_pool,
         embed_model=args.embed_model,
+        layers=parse_layers(args.layers),
     )
 
 
@@ -425,6 +433,8 @@ def check_args(args) -> None:
         _check_reductions(args)
     check_device(getattr(args, "device", None))
     method = methods.REGISTRY.get(getattr(args, "method", None))
+    if method and method.target and hasattr(args, "layers"):
+        score_options(args)  # --layers and the method's own options, before any record is read
     if method and method.name == "embed":  # the encoder folder, before any record is read
         from ..methods.embed import encoder_folder
 

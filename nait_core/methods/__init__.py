@@ -39,6 +39,14 @@ REGISTRY = {
     m.name: m
     for m in (
         Method("overlap", "neurons", True, "nait_core.scoring:score_store", "centred cosine of token-mean profiles"),
+        Method("overlap-balanced", "neurons", False, "nait_core.scoring:score_store", "each layer's overlap, averaged"),
+        Method(
+            "overlap-z",
+            "neurons",
+            False,
+            "nait_core.scoring:score_store",
+            "overlap of neurons standardised by the pool",
+        ),
         Method("jaccard", "neurons", False, "nait_core.scoring:score_store", "firing sets (needs every neuron)"),
         Method("nait-pca", "neurons", True, "nait_core.scoring:score_store", "Eq. 5 as published"),
         Method("rds", "hidden", True, "nait_core.methods.rds:score", "RDS+: final hidden state, cosine, max"),
