@@ -42,7 +42,7 @@ from .methods import layered
 from .sketch import Calibration, SketchError, store_sketch
 from .store import Store
 
-METHODS = methods.names("neurons")  # scored here, against capability features
+METHODS = methods.names("neurons", explains=True)  # scored here against capability features, explained per neuron
 TARGET_METHODS = tuple(m.name for m in methods.REGISTRY.values() if m.target)  # what ScoreOptions may name
 RDS_POOLS = ("max", "mean")
 LAYERED = ("overlap", "overlap-balanced", "overlap-z", "nait-pca")  # the methods --layers restricts

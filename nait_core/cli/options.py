@@ -15,7 +15,7 @@ from ..methods.layered import parse_layers
 from ..models import BUNDLED_MODEL, LazyModel
 from ..pipeline import compact_options, load_data
 from ..progress import Progress
-from ..scoring import METHODS, RDS_POOLS, ScoreOptions, parse_threshold, pool_reduction
+from ..scoring import RDS_POOLS, ScoreOptions, parse_threshold, pool_reduction
 from ..selection import MERGES, check_output_paths
 from ..sketch import RECOMMENDED_K, SketchError
 from ..store import REDUCTIONS
@@ -385,7 +385,7 @@ def _check_reductions(args) -> None:
     method = getattr(args, "method", None)
     if getattr(args, "explain", None) == "neuron":  # a neuron card shows each record's token-mean value
         needed, who = "mean", "nait explain neuron"
-    elif method in METHODS:  # not a baseline (no store) nor a command without a method
+    elif method in methods.names("neurons"):  # not rds, embed or a baseline, nor a command without a method
         needed = pool_reduction(score_options(args))
         who = f"--method {method}{f' --reduction {needed}' if method == 'nait-pca' else ''}"
     else:

@@ -24,6 +24,7 @@ class Method:
     compact: bool  # a compact (--sketch) store serves it
     score: str  # "module:function" (imported when first used): its signature is fixed by `reads`
     help: str
+    explains: bool = False  # splits a score into per-neuron contributions (`scoring.explain`, the app's views)
 
     @property
     def target(self) -> bool:
@@ -35,22 +36,18 @@ class Method:
         return getattr(importlib.import_module(module), function)
 
 
+NEURON_SCORE = "nait_core.scoring:score_store"  # every neuron method: (pool store, features, options)
+
 REGISTRY = {
     m.name: m
     for m in (
-        Method("overlap", "neurons", True, "nait_core.scoring:score_store", "centred cosine of token-mean profiles"),
-        Method("overlap-balanced", "neurons", False, "nait_core.scoring:score_store", "each layer's overlap, averaged"),
-        Method(
-            "overlap-z",
-            "neurons",
-            False,
-            "nait_core.scoring:score_store",
-            "overlap of neurons standardised by the pool",
-        ),
-        Method("jaccard", "neurons", False, "nait_core.scoring:score_store", "firing sets (needs every neuron)"),
-        Method("nait-pca", "neurons", True, "nait_core.scoring:score_store", "Eq. 5 as published"),
+        Method("overlap", "neurons", True, NEURON_SCORE, "centred cosine of token-mean profiles", explains=True),
+        Method("overlap-balanced", "neurons", False, NEURON_SCORE, "each layer's overlap, averaged over layers"),
+        Method("overlap-z", "neurons", False, NEURON_SCORE, "overlap of neurons standardised by the pool"),
+        Method("jaccard", "neurons", False, NEURON_SCORE, "firing sets (needs every neuron)", explains=True),
+        Method("nait-pca", "neurons", True, NEURON_SCORE, "Eq. 5 as published", explains=True),
         Method("rds", "hidden", True, "nait_core.methods.rds:score", "RDS+: final hidden state, cosine, max"),
-        Method("embed", "text", True, "nait_core.methods.embed:score", "sentence encoder's cosine to the target mean"),
+        Method("embed", "text", True, "nait_core.methods.embed:score", "sentence encoder, cosine to target mean"),
         Method("ifd", "records", True, "nait_core.baselines:ifd_method", "instruction-following difficulty"),
         Method("length", "records", True, "nait_core.baselines:length_method", "response tokens"),
         Method("random", "records", True, "nait_core.baselines:random_method", "uniform random, seeded"),
@@ -58,9 +55,13 @@ REGISTRY = {
 }
 
 
-def names(reads: str | None = None) -> tuple[str, ...]:
-    """Method names in table order, all of them or those that read `reads`."""
-    return tuple(m.name for m in REGISTRY.values() if reads is None or m.reads == reads)
+def names(reads: str | None = None, explains: bool | None = None) -> tuple[str, ...]:
+    """Method names in table order: all of them, or those that read `reads` (and explain per neuron or not)."""
+    return tuple(
+        m.name
+        for m in REGISTRY.values()
+        if (reads is None or m.reads == reads) and (explains is None or m.explains == explains)
+    )
 
 
 def get(name: str) -> Method:

@@ -31,7 +31,7 @@ def rds_scores(pool: np.ndarray, target: np.ndarray, pool_mode: str = "max") -> 
     return out
 
 
-def score(pool: Store, targets: list[Store], names: list[str], options) -> list:
+def score(pool: Store, targets: list[Store], names: list[str], options, root=None) -> list:
     """One `scoring.Scores` per target store (a single "layer": the final hidden state)."""
     from ..scoring import Scores
 
