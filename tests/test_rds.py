@@ -95,3 +95,42 @@ def test_registry_is_what_the_cli_and_eval_offer():
     assert "rds" in methods.names() and methods.get("rds").reads == "hidden" and methods.get("rds").compact
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         methods.get("nope")
+
+
+def run(capsys, *argv):
+    from nait_core.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_select_rds_and_its_refusals(tmp_path, tiny_model_dir, capsys):
+    records = tiny_records(10).records
+    files = {}
+    for name, part in (("pool", records[:7]), ("target", records[7:])):
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_text(
+            "".join(
+                json.dumps({"instruction": r.conversation[0]["content"], "output": r.conversation[1]["content"]}) + "\n"
+                for r in part
+            )
+        )
+    common = ["--candidates", files["pool"], "--model", tiny_model_dir, "--store-dir", tmp_path / "s"]
+    out = tmp_path / "picked.jsonl"
+    code, _, err = run(capsys, "select", *common, "--target", files["target"], "--method", "rds", "--top", "2",
+                       "--out", out, "--scores", tmp_path / "scores.jsonl")  # fmt: skip
+    assert code == 0, err
+    assert "rds (RDS+: final hidden state" in err and len(out.read_text().splitlines()) == 2
+    scores = [json.loads(line)["score"] for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    assert all(-1 <= s <= 1 for s in scores) and len(set(scores)) == 7
+    # bad input: a clear `nait: error`, exit 2, before any capture
+    code, _, err = run(capsys, "select", *common, "--target", files["target"], "--method", "overlap",
+                       "--layers", "5-2", "--top", "2", "--out", tmp_path / "o2.jsonl")  # fmt: skip
+    assert code == 2 and "nait: error: --layers must be layer indices or ranges" in err
+    code, _, err = run(capsys, "select", *common, "--target", files["target"], "--method", "rds",
+                       "--layers", "1", "--top", "2", "--out", tmp_path / "o3.jsonl")  # fmt: skip
+    assert code == 2 and "--layers applies to overlap, overlap-balanced, overlap-z, nait-pca, not to rds" in err
+    feature = tmp_path / "f.safetensors"
+    code, _, err = run(capsys, "score", *common, "--feature", feature, "--method", "rds", "--scores", "-")
+    assert code == 2 and "use nait select --method rds --target FILE" in err
