@@ -148,13 +148,8 @@ class Kernel:
     """One method prepared against one feature and one pool: turns summaries into contributions."""
 
     def __init__(self, feature: Feature, store: Store, options: ScoreOptions, calibration: Calibration | None = None):
-        if options.method not in ("overlap", "jaccard", "nait-pca") or (
-            options.layers and options.method != "nait-pca"
-        ):
-            raise ValueError(
-                f"per-neuron contributions are computed for overlap (all layers), jaccard and nait-pca, "
-                f"not for {options.method}{' --layers' if options.layers else ''}"
-            )
+        if options.method not in METHODS:  # the layer variants have no per-neuron form (methods/layered.py)
+            raise ValueError(f"per-neuron contributions are computed for {', '.join(METHODS)}, not {options.method}")
         self.options = options
         feature.check_compatible(store)
         self.sketch = store_sketch(store)
@@ -344,6 +339,8 @@ def explain(store: Store, rows, feature: Feature, options: ScoreOptions, scores:
             f"per-neuron contributions need exact values, and {store.path} is a compact store "
             f"(sketch K={sketch.k}); explain rows of its exact sample instead"
         )
+    if options.layers is not None:
+        raise ValueError("per-neuron contributions are computed over every layer: leave out --layers to explain")
     kernel = Kernel(feature, store, options)
     contributions = kernel.per_neuron(summary(store, kernel.reduction, np.asarray(rows)))
     if scores is not None:

@@ -134,3 +134,8 @@ def test_cli_select_rds_and_its_refusals(tmp_path, tiny_model_dir, capsys):
     feature = tmp_path / "f.safetensors"
     code, _, err = run(capsys, "score", *common, "--feature", feature, "--method", "rds", "--scores", "-")
     assert code == 2 and "use nait select --method rds --target FILE" in err
+
+
+def test_explain_refuses_a_method_without_per_neuron_parts_before_any_work(tmp_path, capsys):
+    code, _, err = run(capsys, "explain", "shared", "--target", "gsm8k", "--target", "humaneval", "--method", "rds")
+    assert code == 2 and "nait explain splits a score into per-neuron parts" in err, err

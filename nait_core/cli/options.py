@@ -435,6 +435,11 @@ def check_args(args) -> None:
     method = methods.REGISTRY.get(getattr(args, "method", None))
     if method and method.target and hasattr(args, "layers"):
         score_options(args)  # --layers and the method's own options, before any record is read
+    if args.command == "explain" and method and (not method.explains or args.layers):
+        raise ValueError(
+            f"nait explain splits a score into per-neuron parts over every layer: --method {method.name}"
+            f"{' --layers' if args.layers else ''} has none; use --method {' or '.join(methods.names(explains=True))}"
+        )
     if method and method.name == "embed":  # the encoder folder, before any record is read
         from ..methods.embed import encoder_folder
 
