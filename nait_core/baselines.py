@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
+from . import atomic, methods
 from .data import Dataset, Record
 from .logprobs import response_logprobs
 from .models import LoadedModel
@@ -23,7 +23,7 @@ from .progress import ProgressCallback
 from .store import Store
 from .tokens import tokenize
 
-BASELINES = ("ifd", "length", "random")
+BASELINES = methods.names("records")
 
 
 def ifd_scores(
@@ -56,6 +56,19 @@ def random_scores(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random(n)
 
 
+# The registry's score functions (methods.REGISTRY): one signature, (model, dataset, seed, max_length, progress).
+def ifd_method(model, dataset, seed, max_length, progress):
+    return ifd_scores(model, dataset, max_length, progress)
+
+
+def length_method(model, dataset, seed, max_length, progress):
+    return length_scores(model, dataset, max_length)
+
+
+def random_method(model, dataset, seed, max_length, progress):
+    return random_scores(len(dataset), seed)
+
+
 def baseline_scores(
     method: str,
     model: LoadedModel | None,
@@ -65,13 +78,9 @@ def baseline_scores(
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Scores of `dataset` by a baseline method (`model` may be None for `random`)."""
-    if method == "random":
-        return random_scores(len(dataset), seed)
-    if method == "ifd":
-        return ifd_scores(model, dataset, max_length, progress)
-    if method == "length":
-        return length_scores(model, dataset, max_length)
-    raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
+    return methods.get(method).scorer()(model, dataset, seed, max_length, progress)
 
 
 def cached_baseline_scores(

@@ -5,6 +5,10 @@ at once to per-sample summaries (mean over tokens, mean over response tokens, la
 token) in float32, so no per-token tensor outlives its layer. Batches are formed from length-sorted
 samples under a token budget, right-padded, so padding never reaches a real token (causal attention)
 and is excluded from every reduction.
+
+The same pass also keeps, per record, the position-weighted mean of the final hidden state (the decoder
+stack's output, what Hugging Face returns as the last of `hidden_states`: after the final norm), weights
+position + 1 over the record's real tokens, normalised (SGPT, as RDS+ pools): `rds` reads it (store.HIDDEN).
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from .data import Dataset, content_hash, sample_rows
 from .models import LoadedModel, slugify
 from .progress import Progress, ProgressCallback
 from .sketch import Sketch
-from .store import DEFAULT_REDUCTIONS, FORMAT_VERSION, REDUCTIONS, Store, StoreError, ensure_writable, is_url
+from .store import (
+    DEFAULT_REDUCTIONS,
+    FORMAT_VERSION,
+    HIDDEN,
+    REDUCTIONS,
+    Store,
+    StoreError,
+    ensure_writable,
+    is_url,
+)
 from .tokens import Tokenized, make_batches, pad_batch, tokenize
 
 DEFAULT_STORE_ROOT = Path("cached_features")
@@ -63,6 +76,9 @@ class Reducer:
                 # No response token left (truncated away): NaN says "missing", never a made-up zero.
                 weights.append(response / response.sum(1, keepdim=True))
         self.weights = torch.stack(weights, 1) if weights else None  # [batch, k, pos]
+        # rds: position + 1 on real tokens, normalised per record (right padding: positions count from the start)
+        ramp = mask * (positions[None, :] + 1)
+        self.hidden_weights = (ramp / ramp.sum(1, keepdim=True))[:, None, :]  # [batch, 1, pos]
         self.last = (lengths - 1).long()
         self.out = torch.empty(
             len(self.reductions), batch, self.model.n_layers, self.width, dtype=torch.float32, device=mask.device
@@ -98,6 +114,11 @@ class Reducer:
                 self.out[:, :, layer] = self.full[:, :, 0] @ self.projections[layer]
 
         return reduce
+
+    def pooled_hidden(self, output) -> torch.Tensor:
+        """[batch, hidden] float32: the final hidden state's position-weighted mean (the stack's own output)."""
+        hidden = output.last_hidden_state
+        return torch.bmm(self.hidden_weights, hidden.float())[:, 0]
 
     @contextmanager
     def hooks(self):
@@ -196,17 +217,20 @@ def capture_shard(
     pad_id = model.tokenizer.pad_token_id
     device = model.device
     shard = np.empty((len(options.reductions), len(lengths), model.n_layers, reducer.width), np.float16)
+    hidden = np.empty((len(lengths), hidden_size(model)), np.float32)
     with torch.inference_mode(), reducer.hooks():
         for batch in make_batches(lengths, batch_tokens, max_batch_size):
             ids, mask = pad_batch([tokens.input_ids[i] for i in batch], pad_id, device)
             response_start = torch.tensor([tokens.response_start[i] for i in batch], device=device)
             reducer.set_batch(mask, response_start)
-            forward(model, ids, mask)
+            pooled = reducer.pooled_hidden(forward(model, ids, mask)).cpu().numpy()
             values = reducer.out.cpu().numpy()
-            if not np.isfinite(values[[i for i, r in enumerate(options.reductions) if r != "response_mean"]]).all():
+            finite = np.isfinite(values[[i for i, r in enumerate(options.reductions) if r != "response_mean"]]).all()
+            if not (finite and np.isfinite(pooled).all()):
                 rows = [start + i for i in batch]
                 raise FloatingPointError(f"non-finite activations in samples {rows[:5]}…; try --dtype float32")
             shard[:, batch] = values.astype(np.float16)
+            hidden[batch] = pooled
             if on_batch:
                 on_batch(len(batch), int(mask.sum()))
     arrays = {name: shard[r] for r, name in enumerate(options.reductions)}
@@ -215,7 +239,14 @@ def capture_shard(
         [max(0, len(ids) - s) for ids, s in zip(tokens.input_ids, tokens.response_start)], np.int32
     )
     arrays["truncated"] = np.array(tokens.truncated, dtype=bool)
+    arrays[HIDDEN] = hidden  # left out by `Store.write_shard` on a store from before nait kept it
     return arrays
+
+
+def hidden_size(model: LoadedModel) -> int:
+    """Width of the decoder stack's output (OPT projects it down to word_embed_proj_dim)."""
+    config = model.model.config
+    return getattr(config, "word_embed_proj_dim", None) or getattr(config, "hidden_size", None) or config.n_embd
 
 
 @dataclass
@@ -376,6 +407,7 @@ def capture(
         capture_exact_sample(model, dataset, root, options, Path(str(path)).name, progress)
     tokens = tokenize(dataset, model.tokenizer, options.max_length)  # from here on the model is needed
     manifest["shape"] = {"layers": model.n_layers, "neurons": model.neurons_per_layer}
+    manifest["hidden_size"] = hidden_size(model)
     store = Store.create(path, manifest)
     missing = shard_plan(store, options.worker)
     report = CaptureReport(store, reused=not missing, truncated=sum(tokens.truncated), skipped=dataset.skipped)

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import methods
 from .capture import DEFAULT_STORE_ROOT, CaptureOptions, CaptureReport, capture
 from .data import Dataset, read_records, sample_rows
 from .datasets import is_builtin, load_builtin
 from .features import FEATURE_VERSION, STORE_FEATURE, Feature, FeatureError, build_feature
 from .models import LoadedModel
 from .progress import ProgressCallback
-from .scoring import ScoreOptions, Scores, score_store
+from .scoring import ScoreOptions, Scores
 from .selection import Cut, Selection, select
 from .sketch import Sketch
 from .sources import is_source, source_name
@@ -96,7 +97,7 @@ def target_capture_options(options: CaptureOptions) -> CaptureOptions:
 @dataclass
 class SelectResult:
     candidates: Dataset
-    pool: Store
+    pool: Store | None  # None for a method that reads no store (embed)
     features: list[Feature]
     scores: list[Scores]
     selection: Selection
@@ -128,17 +129,26 @@ def run_select(
     progress: ProgressCallback | None = None,
 ) -> SelectResult:
     """Capture (or reuse) the pool and targets, build the features, score, and select."""
+    method = methods.get(options.method)
+    names = unique_names([t.name for t in targets])
+    if method.reads == "text":  # no capture: the records' text (embeddings cached under `root`)
+        scores = method.scorer()(candidates, targets, names, options, root)
+        return SelectResult(candidates, None, [], scores, select({s.feature: s.score for s in scores}, cut, merge))
     reports = [capture(model, candidates, root, capture_options, progress)]
     features = []
     # Targets are small: always exact (a compact pool is scored with the exact feature, projected).
     target_options = capture_options and target_capture_options(capture_options)
-    for target, name in zip(targets, unique_names([t.name for t in targets])):
+    for target, name in zip(targets, names):
         report = capture(model, target, root, target_options, progress)
         reports.append(report)
-        feature = feature_for(report.store, root)
-        feature.name = name
-        features.append(feature)
+        if method.reads == "neurons":
+            feature = feature_for(report.store, root)
+            feature.name = name
+            features.append(feature)
     pool = reports[0].store
-    scores = score_store(pool, features, options)
+    if method.reads == "neurons":
+        scores = method.scorer()(pool, features, options)
+    else:  # "hidden": the target stores themselves
+        scores = method.scorer()(pool, [r.store for r in reports[1:]], names, options)
     selection = select({s.feature: s.score for s in scores}, cut, merge)
     return SelectResult(candidates, pool, features, scores, selection, reports)

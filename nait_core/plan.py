@@ -26,7 +26,7 @@ from .data import Dataset
 from .models import BUNDLED_MODEL, ModelError, find_neuron_modules, neuron_count, resolve_model_source
 from .pipeline import compact_options, target_capture_options
 from .sketch import RECOMMENDED_K, bytes_per_sample
-from .store import DEFAULT_REDUCTIONS, PER_SAMPLE, REDUCTIONS, Store, StoreError, default_shard_size, is_url
+from .store import DEFAULT_REDUCTIONS, HIDDEN, PER_SAMPLE, REDUCTIONS, Store, StoreError, default_shard_size, is_url
 from .tokens import tokenize
 
 # The per-sample arrays `capture.capture_shard` writes beside the summaries, by dtype (int32, int32, bool).
@@ -129,15 +129,19 @@ def store_bytes(
         return 0
     shard = shard_size or default_shard_size(n_samples)
     width = sketch_k or shape.neurons
-    # checksums.json as Store.write_shard writes it: one sha256 (64 hex digits) per file
-    checksums_bytes = len(json.dumps({f"{name}.npy": "0" * 64 for name in (*reductions, *PER_SAMPLE)}, indent=1))
+    names = (*reductions, *PER_SAMPLE, *((HIDDEN,) if shape.hidden else ()))
+    files = {f"{name}.npy": "0" * 64 for name in names}
     total = 0
     for start in range(0, n_samples, shard):
         rows = min(shard, n_samples - start)
+        # checksums.json as Store.write_shard writes it: bound to the store (sha256) and range, a sha256 per file
+        checksums_bytes = len(json.dumps({"store": "0" * 64, "range": [start, start + rows], "files": files}, indent=1))
         total += rows * bytes_per_sample(shape.layers, shape.neurons, len(reductions), sketch_k)
         total += len(reductions) * _npy_header_bytes((rows, shape.layers, width), np.float16)
         for dtype in PER_SAMPLE_DTYPES.values():
             total += rows * np.dtype(dtype).itemsize + _npy_header_bytes((rows,), dtype)
+        if shape.hidden:  # rds's pooled final hidden state, float32 (store.HIDDEN)
+            total += rows * 4 * shape.hidden + _npy_header_bytes((rows, shape.hidden), np.float32)
         total += checksums_bytes
     return total
 
@@ -145,7 +149,7 @@ def store_bytes(
 def method_reductions(method: str, pca_reduction: str = "last-first") -> tuple[str, ...]:
     """The pool summaries a scoring method reads (scoring.Kernel): overlap and jaccard the token mean,
     nait-pca its --reduction (last-first is stored directly: half of last and first)."""
-    return ("mean",) if method in ("overlap", "jaccard") else (pca_reduction,)
+    return (pca_reduction,) if method == "nait-pca" else ("mean",)
 
 
 # ---------------------------------------------------------------- one store, then a whole capture

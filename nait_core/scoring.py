@@ -35,12 +35,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import methods
 from .data import sample_rows
 from .features import Feature, summary
+from .methods import layered
 from .sketch import Calibration, SketchError, store_sketch
 from .store import Store
 
-METHODS = ("overlap", "jaccard", "nait-pca")
+METHODS = methods.names("neurons", explains=True)  # scored here against capability features, explained per neuron
+TARGET_METHODS = tuple(m.name for m in methods.REGISTRY.values() if m.target)  # what ScoreOptions may name
+RDS_POOLS = ("max", "mean")
+LAYERED = ("overlap", "overlap-balanced", "overlap-z", "nait-pca")  # the methods --layers restricts
 QUANTILE_SAMPLE = 4096  # pool samples used to estimate per-neuron quantile thresholds
 
 
@@ -51,19 +56,32 @@ class ScoreOptions:
     fire_threshold: str = "0"  # jaccard: "T" (absolute) or "qQ" (per-neuron pool quantile, e.g. q0.99)
     reduction: str = "last-first"  # nait-pca: the candidate summary, and which PCA direction to use
     layer_norm: str = "none"  # nait-pca: "none" or "z"
+    rds_pool: str = "max"  # rds: a candidate's cosines to the target records, reduced by "max" or "mean"
+    embed_model: str = ""  # embed: a sentence-transformers folder; "" = the bundled all-MiniLM-L6-v2
+    layers: tuple[int, ...] | None = None  # overlap variants and nait-pca: only these layers (None: all)
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        if self.method not in TARGET_METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(TARGET_METHODS)}")
+        if self.rds_pool not in RDS_POOLS:
+            raise ValueError(f"rds_pool must be one of {', '.join(RDS_POOLS)}, not {self.rds_pool!r}")
         if self.layer_norm not in ("none", "z"):
             raise ValueError(f"layer_norm must be 'none' or 'z', not {self.layer_norm!r}")
         parse_threshold(self.fire_threshold)
+        if self.layers is not None and self.method not in LAYERED:
+            raise ValueError(f"--layers applies to {', '.join(LAYERED)}, not to {self.method}")
 
     def describe(self) -> str:
         if self.method == "overlap":
             return f"overlap ({'centred' if self.centre else 'uncentred'} cosine of token-mean profiles)"
         if self.method == "jaccard":
             return f"jaccard (firing sets, threshold {self.fire_threshold})"
+        if self.method == "embed":
+            return f"embed (cosine to the target's mean embedding, {self.embed_model or 'all-MiniLM-L6-v2'})"
+        if self.method == "rds":
+            return (
+                f"rds (RDS+: final hidden state, position-weighted mean, cosine, {self.rds_pool} over target records)"
+            )
         return f"nait-pca (Eq. 5, {self.reduction}, layer-norm {self.layer_norm})"
 
 
@@ -89,7 +107,7 @@ def parse_threshold(text) -> tuple[str, float]:
 def pool_reduction(options: ScoreOptions) -> str:
     """The pool summary a method reads: token means for overlap and jaccard, `reduction` for nait-pca
     ("last-first" is also computed from "last" and "first", see `chunk_names`)."""
-    return "mean" if options.method in ("overlap", "jaccard") else options.reduction
+    return options.reduction if options.method == "nait-pca" else "mean"
 
 
 def fire_thresholds(store: Store, threshold: str, seed: int = 0) -> np.ndarray:
@@ -130,6 +148,8 @@ class Kernel:
     """One method prepared against one feature and one pool: turns summaries into contributions."""
 
     def __init__(self, feature: Feature, store: Store, options: ScoreOptions, calibration: Calibration | None = None):
+        if options.method not in METHODS:  # the layer variants have no per-neuron form (methods/layered.py)
+            raise ValueError(f"per-neuron contributions are computed for {', '.join(METHODS)}, not {options.method}")
         self.options = options
         feature.check_compatible(store)
         self.sketch = store_sketch(store)
@@ -231,6 +251,10 @@ def map_summaries(store: Store, reduction: str, work) -> None:
 
 def score_store(store: Store, features: list[Feature], options: ScoreOptions) -> list[Scores]:
     """Score every sample of `store` against each feature, in one streaming pass for all features."""
+    if options.layers is not None:
+        layered.check_layers(store, options.layers)
+    if options.method in ("overlap-balanced", "overlap-z") or (options.method == "overlap" and options.layers):
+        return layered.score(store, features, options)
     sketch = store_sketch(store)
     calibration = Calibration(store, sketch) if sketch else None  # one exact-sample fit shared by every feature
     kernels = [Kernel(f, store, options, calibration) for f in features]
@@ -286,6 +310,11 @@ def _scores(features: list[Feature], per_layer, options: ScoreOptions) -> list[S
         offset, scale = np.zeros(layers.shape[1]), np.ones(layers.shape[1])
         if options.method == "nait-pca" and options.layer_norm == "z":
             offset, scale = layers.mean(axis=0), np.maximum(layers.std(axis=0), 1e-12)
+        if options.layers is not None:  # nait-pca on chosen layers: the others contribute nothing
+            left_out = np.ones(layers.shape[1], bool)
+            left_out[list(options.layers)] = False
+            layers = layers.copy()
+            layers[:, left_out], offset[left_out] = 0.0, 0.0
         results.append(Scores(feature.name, layers, offset, scale))
     return results
 
@@ -310,6 +339,8 @@ def explain(store: Store, rows, feature: Feature, options: ScoreOptions, scores:
             f"per-neuron contributions need exact values, and {store.path} is a compact store "
             f"(sketch K={sketch.k}); explain rows of its exact sample instead"
         )
+    if options.layers is not None:
+        raise ValueError("per-neuron contributions are computed over every layer: leave out --layers to explain")
     kernel = Kernel(feature, store, options)
     contributions = kernel.per_neuron(summary(store, kernel.reduction, np.asarray(rows)))
     if scores is not None:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import sample_rows
-from .store import PER_SAMPLE, Store
+from .store import Store
 
 KINDS = ("gaussian", "achlioptas")
 RECOMMENDED_K = 256  # per layer and reduction, with --reductions mean,last-first: 32 KiB/sample at 7B (docs/methods.md)
@@ -247,7 +247,9 @@ def write_projected(store: Store, exact: Store, sketch: Sketch) -> None:
     (equal to capturing with `--sketch` up to float16 rounding; tests/test_sketch.py checks it)."""
     for start, end in store.missing_ranges():
         arrays = {r: sketch.project(exact.rows(r, range(start, end))).astype(np.float16) for r in exact.reductions}
-        store.write_shard(start, end, arrays | {name: exact.per_sample(name)[start:end] for name in PER_SAMPLE})
+        store.write_shard(
+            start, end, arrays | {name: exact.per_sample(name)[start:end] for name in store.per_sample_names}
+        )
 
 
 def write_rows(store: Store, exact: Store, rows: np.ndarray) -> None:
@@ -255,7 +257,9 @@ def write_rows(store: Store, exact: Store, rows: np.ndarray) -> None:
     for start, end in store.missing_ranges():
         picked = rows[start:end]
         arrays = {r: exact.rows(r, picked).astype(np.float16) for r in exact.reductions}
-        store.write_shard(start, end, arrays | {name: exact.per_sample(name)[picked] for name in PER_SAMPLE})
+        store.write_shard(
+            start, end, arrays | {name: exact.per_sample(name)[picked] for name in store.per_sample_names}
+        )
 
 
 def compact_copy(path, exact, sketch: Sketch, exact_sample: int = 0):

