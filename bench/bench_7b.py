@@ -45,7 +45,7 @@ from nait_core.capture import CaptureOptions, batch_budget, capture, forward  # 
 from nait_core.data import Dataset, read_records, sample_rows  # noqa: E402
 from nait_core.datasets import load_builtin  # noqa: E402
 from nait_core.models import wrap_model  # noqa: E402
-from nait_core.store import PER_SAMPLE, Store  # noqa: E402
+from nait_core.store import Store  # noqa: E402
 from nait_core.tokens import make_batches, pad_batch, tokenize  # noqa: E402
 
 ALPACA_RECORDS = 52_002  # Alpaca-GPT4, the paper's pool
@@ -245,7 +245,7 @@ def bench_shape(shape, args, pool, tokenizer, device, dtype, t0) -> dict:
             s, e = store.shard_ranges()[0]
             rows = np.arange(s, e)
             arrays = {n: store.rows(n, rows).astype(np.float16) for n in store.reductions}
-            arrays |= {n: store.per_sample(n)[s:e] for n in PER_SAMPLE}
+            arrays |= {n: store.per_sample(n)[s:e] for n in store.per_sample_names}  # rds's hidden states too
             copy = Store.create(Path(root) / "rewrite", store.manifest)
             written = time.perf_counter()
             copy.write_shard(s, e, arrays)

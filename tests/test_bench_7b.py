@@ -33,6 +33,7 @@ def test_bench_7b_tiny_shape_reports_every_figure(tmp_path):
         assert f"{name:<22}" in run.stdout  # the printed table has a line per arm
     for name in ("nait mean", "nait mean,last,first"):
         assert arms[name]["store_bytes"] > 0 and arms[name]["store_write_bytes_per_s"] > 0
-    # three summaries take three times the bytes of one (counts and headers aside)
-    assert 2.5 < arms["nait mean,last,first"]["store_bytes"] / arms["nait mean"]["store_bytes"] < 3.1
+    # three summaries take up to three times the bytes of one: less at this tiny shape, where the arrays every
+    # store holds once per record (token counts, rds's hidden state) weigh as much as a summary
+    assert 2.0 < arms["nait mean,last,first"]["store_bytes"] / arms["nait mean"]["store_bytes"] < 3.1
     assert not list(tmp_path.glob("tmp*"))  # the temporary stores are gone

@@ -35,7 +35,7 @@ def test_neuron_links_and_cards_in_a_browser(demo):
         page.goto(f"{url}/samples?row=7")
         wait_idle(page)
         assert page.get_by_label("Pool row").input_value() == "7"
-        table = page.locator('[data-testid="stDataFrame"]').nth(1)  # the record's contrastive neurons
+        table = page.locator('[data-testid="stDataFrame"]').nth(2)  # after the pool and "what makes its score"
         table.scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         # Pick the first row (its row marker, left of the neuron id): the card opens in place.

@@ -79,7 +79,7 @@ def test_explanations_add_up(stores):
         parts = explain(pool, [3, 7], feature, options, scores)
         assert np.allclose(parts[1], explain(pool, [7], feature, options, scores)[0], atol=1e-6)
         text = explore.reasons(pool, [3, 7], [feature], [scores], options)
-        assert all(t.startswith("target: layers ") and "; neurons L" in t for t in text)
+        assert all(t.startswith("target: neurons L") and "; layers " in t for t in text), text  # neurons first
 
 
 def test_comparisons(stores):
