@@ -46,7 +46,8 @@ def unique_suffix() -> str:
     return f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}-{HOST}"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host (a killed writer's temporaries may go once it does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -67,7 +68,7 @@ def leftovers(folder: Path | str) -> list[Path]:
         return out
     for path in entries:
         match = _TEMP_NAME.fullmatch(path.name)
-        if match and match["host"] == HOST and not _alive(int(match["pid"])):
+        if match and match["host"] == HOST and not process_alive(int(match["pid"])):
             out.append(path)
     return out
 

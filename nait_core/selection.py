@@ -246,16 +246,6 @@ def check_output_paths(
 _TEMP = re.compile(r"\.tmp(\d+)-\d+-[0-9a-f]{8}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
 def remove_stale_temps(path: Path) -> list[Path]:
     """Remove the temporary files a killed writer of `path` left beside it (the writer's pid, in the name,
     is no running process here) and return them. Only regular files named exactly so go."""
@@ -267,7 +257,7 @@ def remove_stale_temps(path: Path) -> list[Path]:
         return removed
     for name in names:
         match = _TEMP.match(name, len(prefix)) if name.startswith(prefix) else None
-        if match is None or int(match[1]) == os.getpid() or _alive(int(match[1])):
+        if match is None or int(match[1]) == os.getpid() or atomic.process_alive(int(match[1])):
             continue
         leftover = path.parent / name
         try:
