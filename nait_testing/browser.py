@@ -38,6 +38,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_serving(process, port: int, timeout: float = 120) -> None:
+    """Return once the app `process` started answers its health check on 127.0.0.1:`port`; RuntimeError if it
+    exits or `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"nait app did not start (exit code {process.poll()})")
+        time.sleep(0.5)
+
+
 @contextmanager
 def serve(env: dict | None = None, timeout: float = 120, args=()):
     """`nait app` (streamlit run app.py, on 127.0.0.1 by default) headless on a free port, with `args`; yields
@@ -61,18 +76,9 @@ def serve(env: dict | None = None, timeout: float = 120, args=()):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"streamlit did not start (exit code {process.poll()})") from None
-                    time.sleep(0.5)
-            yield url
+            wait_until_serving(process, port, timeout)
+            yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()
             process.wait(timeout=30)

@@ -14,8 +14,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from nait_core.data import DataError
 from nait_core.paths import OutsideRoot, inside
 from nait_core.sources import parse_hub
 from nait_testing.app import APP, check, open_page
+from nait_testing.browser import wait_until_serving
 from studio.guard import check_output
 from studio.session import Settings
 from studio.urlstate import settings_from
@@ -346,14 +345,7 @@ def test_nait_app_listens_on_loopback_only(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                assert urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok"
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "nait app did not start"
-                time.sleep(0.5)
+        wait_until_serving(process, port)
         assert listening(port) == {"0100007F"}, listening(port)  # 127.0.0.1 only: no 0.0.0.0, no ::
         for address in non_loopback_ipv4():
             with pytest.raises(OSError), socket.create_connection((address, port), timeout=3):

@@ -19,12 +19,12 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from nait_testing.browser import wait_until_serving
 from nait_testing.data import alpaca_rows, save_to_disk, write_arrow_file, write_jsonl
 
 pytestmark = pytest.mark.slow
@@ -226,14 +226,7 @@ print(app_script(), sorted(at.selectbox(key="outcomes_run").options))
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                assert urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok"
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "nait app did not start"
-                time.sleep(0.5)
+        wait_until_serving(process, port)
     finally:
         process.terminate()
         process.wait(timeout=30)
