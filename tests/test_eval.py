@@ -472,13 +472,15 @@ def test_eval_command_line_reads_every_setting(tmp_path):
             "5",
             "--full-steps",
             "both",
+            "--bins",
+            "top,bottom",
         ]
     )
     settings = settings_from_args(args)
     assert (settings.model, settings.neuron_module, settings.trust_remote_code) == ("my/model", "mlp.c_proj", True)
     assert settings.targets == ("gsm8k", "mmlu") and settings.methods == ("overlap", "ifd", "random")
     assert settings.random_seeds == (3, 4) and not settings.full and settings.base and settings.ratio == 0.2
-    assert settings.full_steps == "both"
+    assert settings.full_steps == "both" and settings.bins == ("top", "bottom")
     assert (settings.finetune.method, settings.finetune.epochs, settings.measure.generate_limit) == ("full", 2.0, 5)
     assert evaluate.settings_from_json(settings.to_json()) == settings
     assert not settings_from_args(cli.build_parser().parse_args(["eval", "--out", "x"])).trust_remote_code
@@ -696,3 +698,97 @@ def test_old_results_without_the_new_fields_still_load(tmp_path):
     assert evaluate.paired_comparison(results, "gsm8k", "overlap") == []
     assert evaluate.group_per_problem(results, "gsm8k") == {} and evaluate.composition_table(results) == ""
     assert evaluate.results_markdown(results) == results_table(results)
+
+
+# ---------------------------------------------------------------- does closeness predict gain? (score bins)
+
+
+@pytest.mark.unit
+def test_bins_take_the_ratios_count_from_top_middle_and_bottom_leaving_unscored_out():
+    score = np.array([5.0, np.nan, 1.0, 9.0, 3.0, 7.0, 2.0, np.nan, 8.0, 4.0, 6.0])  # 9 scored
+    assert evaluate.bin_indices(score, 3, "top").tolist() == [3, 5, 8]  # 9, 7, 8
+    assert evaluate.bin_indices(score, 3, "middle").tolist() == [0, 9, 10]  # 6, 5, 4: centred on the median 5
+    assert evaluate.bin_indices(score, 3, "bottom").tolist() == [2, 4, 6]  # 3, 2, 1; never a NaN
+    assert evaluate.bin_indices(score, 20, "bottom").tolist() == np.flatnonzero(~np.isnan(score)).tolist()
+    with pytest.raises(ValueError, match="top among them"):
+        eval_settings(Path("x"), bins=("middle", "bottom"))
+    with pytest.raises(ValueError, match="at most once"):
+        eval_settings(Path("x"), bins=("top", "side"))
+    arms = evaluate.arms_of(eval_settings(Path("x"), methods=("overlap", "ifd", "random"), bins=evaluate.BINS))
+    assert [(a.name, a.bin) for a in arms if a.kind == "method"] == [
+        ("overlap", "top"),
+        ("overlap@middle", "middle"),
+        ("overlap@bottom", "bottom"),
+        ("ifd", "top"),  # a target-free baseline has no closeness to bin
+    ]
+    assert [a.name for a in evaluate.arms_of(eval_settings(Path("x")))] == ["base", "overlap", "random#0"]
+
+
+def test_score_bins_train_on_their_part_of_the_ranking_resume_and_report(tmp_path, tokenizer, spied):
+    from nait_core.pipeline import run_select
+    from nait_core.scoring import ScoreOptions
+
+    settings = eval_settings(tmp_path, bins=("top", "middle", "bottom"), base=False)
+    out = tmp_path / "run"
+    load = lambda: tiny_model("llama", tokenizer)  # noqa: E731
+
+    def stop_after_the_middle_bin(p):
+        if p.stage == "done" and p.arm == "overlap@middle":
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_eval(settings, out, load, stop_after_the_middle_bin)
+    first = json.loads((out / "results.json").read_text())
+    assert set(first["arms"]) == {"overlap", "overlap@middle"}
+    assert set(first["selections"]) == {"overlap", "overlap@middle", "overlap@bottom", "random#0"}
+    assert len(spied["selection_targets"]) == 4  # one scoring serves the three bins
+    results = run_eval(settings, out, load)
+    assert spied["trained"][-2:] == ["demo-n12-s0-overlap@bottom", "demo-n12-s0-random#0"]  # resumed there
+    assert results["arms"]["overlap@middle"] == first["arms"]["overlap@middle"]
+
+    data = evaluate.load_eval_data(settings)
+    score = run_select(load(), data.pool, data.features, ScoreOptions("overlap"), root=settings.store_dir).per_target
+    score = next(iter(score.values()))
+    chosen = {
+        b: results["selections"][name]
+        for b, name in [("top", "overlap"), ("middle", "overlap@middle"), ("bottom", "overlap@bottom")]
+    }
+    assert {len(v) for v in chosen.values()} == {3}  # the ratio's count, 0.25 of 12
+    assert not set(chosen["top"]) & set(chosen["middle"]) and not set(chosen["middle"]) & set(chosen["bottom"])
+    ranked = np.sort(score)[::-1]
+    assert sorted(score[chosen["top"]], reverse=True) == pytest.approx(ranked[:3])  # the highest scores
+    assert sorted(score[chosen["bottom"]], reverse=True) == pytest.approx(ranked[-3:])  # the lowest
+    assert sorted(score[chosen["middle"]], reverse=True) == pytest.approx(ranked[4:7])  # centred: ranks 5-7 of 12
+    for name, b in [("overlap", "top"), ("overlap@middle", "middle"), ("overlap@bottom", "bottom")]:
+        arm = results["arms"][name]
+        assert (arm["method"], arm["bin"], arm["n_train"]) == ("overlap", b, 3)
+    assert results["arms"]["random#0"]["bin"] is None
+
+    rows = evaluate.bin_rows(results, "gsm8k")
+    assert [r["bin"] for r in rows] == ["top", "middle", "bottom", "bottom vs top"]
+
+    def loss(name):  # the token-weighted loss from the per-problem losses
+        detail = results["arms"][name]["per_problem"]["gsm8k"]
+        return sum(detail["nll"]) / sum(detail["tokens"])
+
+    for row in rows[:3]:
+        assert (
+            row["loss"]
+            == pytest.approx(loss(row["arm"]))
+            == pytest.approx(results["arms"][row["arm"]]["metrics"]["gsm8k"]["loss"])
+        )
+        assert row["difference"] == pytest.approx(loss(row["arm"]) - loss("random#0"))
+        assert row["low"] <= row["difference"] <= row["high"]
+    assert rows[3]["difference"] == pytest.approx(loss("overlap@bottom") - loss("overlap"))
+    markdown = (out / "results.md").read_text()
+    assert "Held-out loss per score bin on gsm8k" in markdown
+    assert (
+        f"| overlap | bottom | 3 | {loss('overlap@bottom'):.4f} | random | {rows[2]['difference']:+.4f} |" in markdown
+    )
+    assert f"| overlap | bottom vs top | — | — | top | {rows[3]['difference']:+.4f} |" in markdown
+    assert "`overlap` on gsm8k:" in evaluate.bins_finding(rows, "gsm8k")
+    # Without bins nothing of it: the table a run made before bins reads as it did.
+    assert (
+        evaluate.bin_rows({**results, "arms": {k: v for k, v in results["arms"].items() if "@" not in k}}, "gsm8k")
+        == []
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import atomic
-from ..eval import ARM_METHODS, FULL_STEPS, ArmProgress, EvalSettings, results_figures, results_table, run_eval
+from ..eval import ARM_METHODS, BINS, FULL_STEPS, ArmProgress, EvalSettings, results_figures, results_table, run_eval
 from ..finetune import FINETUNE_METHODS, FinetuneSettings
 from ..metrics import MeasureSettings
 from ..selection import MERGES
@@ -38,6 +38,13 @@ def add_eval_parser(subparsers) -> None:
     )
     p.add_argument(
         "--ratio", type=float, default=defaults.ratio, help="share of the pool each method and random arm keeps"
+    )
+    p.add_argument(
+        "--bins",
+        default=",".join(defaults.bins),
+        help=f"score bins of each target-scoring method, from {','.join(BINS)}: besides the method's own arm (its "
+        "top), arms `<method>@middle` and `<method>@bottom` train on as many records from the middle and the "
+        "bottom of its ranking (does closeness predict gain?); default: top only",
     )
     p.add_argument("--random-seeds", default=",".join(map(str, defaults.random_seeds)), help="seeds of the random arms")
     p.add_argument("--no-full", action="store_true", help="leave out the full-pool arms")
@@ -106,6 +113,7 @@ def settings_from_args(args) -> EvalSettings:
         targets=tuple(args.target or ("gsm8k",)),
         methods=_csv(args.methods),
         ratio=args.ratio,
+        bins=_csv(args.bins),
         random_seeds=tuple(int(s) for s in _csv(args.random_seeds)),
         full=not args.no_full,
         full_steps=args.full_steps,

@@ -1,7 +1,8 @@
 """`nait eval`: fine-tune the same base model on each selection ("arm") and measure the target skill.
 
 Arms: each scoring method at a ratio (NAIT methods through `pipeline.run_select`, `ifd`/`length` from
-`baselines`), `random#<seed>` at the same ratio for several seeds, `full` (the whole pool at the set
+`baselines`), with `--bins` also `<method>@middle` and `<method>@bottom` (as many records from the middle and
+the bottom of a target-scoring method's ranking), `random#<seed>` at the same ratio for several seeds, `full` (the whole pool at the set
 epochs), `full-matched` (the whole pool, stopped after as many optimiser steps as a selection arm
 takes: the Trainer's seeded shuffle decides which records those steps see), `subset:<file>` (a JSONL
 subset the user brings), and `base` (the model without tuning).
@@ -18,11 +19,14 @@ records that also occur in the pool or a subset are left out of the measurement 
 
 Modules: `settings` (the settings, the arms, the data and the target split), `run` (each arm's selection,
 fine-tuning and measurement; results.json on disk, checkpoints and resume), `report` (the table, paired comparisons,
-charts, results.md). The command line is `nait_core.cli.eval`.
+score bins, charts, results.md). The command line is `nait_core.cli.eval`.
 """
 
 from .report import (
     arm_status,
+    bin_rows,
+    bins_finding,
+    bins_table,
     comparison_references,
     comparison_table,
     composition_table,
@@ -39,6 +43,7 @@ from .report import (
 from .run import (
     ArmProgress,
     arm_finetune_settings,
+    bin_indices,
     checkpoint_folder,
     composition,
     compositions,
@@ -53,6 +58,7 @@ from .run import (
 )
 from .settings import (
     ARM_METHODS,
+    BINS,
     FULL_STEPS,
     Arm,
     EvalData,
@@ -67,6 +73,7 @@ from .settings import (
 
 __all__ = [
     "ARM_METHODS",
+    "BINS",
     "FULL_STEPS",
     "Arm",
     "ArmProgress",
@@ -74,6 +81,10 @@ __all__ = [
     "EvalSettings",
     "arm_finetune_settings",
     "arm_status",
+    "bin_indices",
+    "bin_rows",
+    "bins_finding",
+    "bins_table",
     "arms_of",
     "checkpoint_folder",
     "comparison_references",

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .settings import arms_of, settings_from_json
+from .settings import BINS, arms_of, settings_from_json
 
 
 def arm_status(results: dict) -> list[dict]:
@@ -275,6 +275,104 @@ def comparison_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- does closeness predict gain? (score bins)
+
+
+def bin_rows(results: dict, target: str, resamples: int = 10000, seed: int = 0) -> list[dict]:
+    """Held-out loss on `target` per score bin of each method run with bins (`nait eval --bins`): per method,
+    a row per bin in BINS order (its arm, train records, token-weighted loss and, when the run has random
+    arms, the paired difference arm − random with its 95 % interval), then a row `bottom vs top`: the bottom
+    bin's loss minus the top's, paired over the same problems. Methods with one finished bin are left out."""
+    groups = group_per_problem(results, target)
+    by_method: dict[str, dict[str, str]] = {}
+    for name, arm in results["arms"].items():
+        if arm.get("kind") == "method" and name in groups:  # results from before bins: every method arm is top
+            by_method.setdefault(arm["method"], {})[arm.get("bin") or "top"] = name
+    random = groups.get("random")
+
+    def paired(a: dict, b: dict, names: tuple[str, str]) -> tuple[float, float, float]:
+        if not np.array_equal(a["tokens"], b["tokens"]):
+            raise ValueError(f"arms {names[0]!r} and {names[1]!r} measured different held-out tokens for {target}")
+        return paired_bootstrap(a["nll"], b["nll"], b["tokens"], resamples, seed)
+
+    rows = []
+    for method, bins in by_method.items():
+        if len(bins) < 2:
+            continue
+        for b in (b for b in BINS if b in bins):
+            g, name = groups[bins[b]], bins[b]
+            diff = low = high = None
+            if random is not None:
+                diff, low, high = paired(g, random, (name, "random"))
+            rows.append(
+                {
+                    "method": method,
+                    "bin": b,
+                    "arm": name,
+                    "train_records": results["arms"][name].get("n_train"),
+                    "loss": float(g["nll"].sum() / g["tokens"].sum()),
+                    "against": "random" if random is not None else None,
+                    "against_loss": None if random is None else float(random["nll"].sum() / random["tokens"].sum()),
+                    "difference": diff,
+                    "low": low,
+                    "high": high,
+                }
+            )
+        if "top" in bins and "bottom" in bins:
+            diff, low, high = paired(groups[bins["bottom"]], groups[bins["top"]], (bins["bottom"], bins["top"]))
+            rows.append(
+                {
+                    "method": method,
+                    "bin": "bottom vs top",
+                    "arm": None,
+                    "train_records": None,
+                    "loss": None,
+                    "against": "top",
+                    "against_loss": None,
+                    "difference": diff,
+                    "low": low,
+                    "high": high,
+                }
+            )
+    return rows
+
+
+def bins_table(rows: list[dict]) -> str:
+    """Markdown of `bin_rows`."""
+    lines = [
+        "| method | bin | train records | held-out loss | against | difference | 95 % interval |",
+        "|---" * 7 + "|",
+    ]
+    for r in rows:
+        loss = "—" if r["loss"] is None else f"{r['loss']:.4f}"
+        records = "—" if r["train_records"] is None else str(r["train_records"])
+        if r["difference"] is None:
+            paired = "— | — | —"
+        else:
+            paired = f"{r['against']} | {r['difference']:+.4f} | [{r['low']:+.4f}, {r['high']:+.4f}]"
+        lines.append(f"| {r['method']} | {r['bin']} | {records} | {loss} | {paired} |")
+    return "\n".join(lines)
+
+
+def bins_finding(rows: list[dict], target: str) -> str:
+    """One plain sentence per method on what its `bottom vs top` row shows, and what the interval covers."""
+    sentences = []
+    for r in rows:
+        if r["bin"] != "bottom vs top":
+            continue
+        figures = f"bottom − top {r['difference']:+.4f}, 95 % interval [{r['low']:+.4f}, {r['high']:+.4f}]"
+        if r["low"] > 0:
+            what = "its top bin (the closest records) gave a lower held-out loss than its bottom bin"
+        elif r["high"] < 0:
+            what = "its bottom bin (the farthest records) gave a lower held-out loss than its top bin: closeness did not predict gain"
+        else:
+            what = "the interval holds 0: these figures do not show that closeness predicts gain"
+        sentences.append(f"`{r['method']}` on {target}: {what} ({figures}).")
+    if sentences:
+        sentences.append("The intervals are paired over held-out problems; they do not cover the training seed.")
+    return " ".join(sentences)
+
+
 def results_markdown(results: dict) -> str:
     """results.md: the metric table, the paired comparisons per target, and what each arm selected."""
     parts = [results_table(results)] + [note for note in [device_note(results)] if note]
@@ -287,6 +385,12 @@ def results_markdown(results: dict) -> str:
                         f"Paired comparison on {target} held-out loss, against `{reference}` "
                         "(negative: lower loss than it; runs in brackets):\n\n" + comparison_table(rows)
                     )
+            if rows := bin_rows(results, target):
+                parts.append(
+                    f"Held-out loss per score bin on {target} (does closeness predict gain? each bin the ratio's "
+                    "count of records from the top, the middle or the bottom of the method's ranking; paired "
+                    "intervals over problems):\n\n" + bins_table(rows) + "\n\n" + bins_finding(rows, target)
+                )
         except ValueError as error:  # arms measured on other tokens: say so, never lose the table above
             parts.append(f"No paired comparison on {target}: {error}")
     if results.get("composition"):

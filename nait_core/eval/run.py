@@ -32,11 +32,22 @@ from ..models import LazyModel, LoadedModel, slugify
 from ..pipeline import run_select
 from ..progress import ProgressCallback
 from ..scoring import ScoreOptions
-from ..selection import Cut, ratio_count
+from ..selection import Cut, ranking, ratio_count
 from .report import results_markdown
 from .settings import Arm, EvalData, EvalSettings, arms_of, data_fingerprint, load_eval_data, settings_from_json
 
 # ---------------------------------------------------------------- selections
+
+
+def bin_indices(score: np.ndarray, count: int, which: str) -> np.ndarray:
+    """Pool indices (in pool order) of `count` records from the top, the middle (centred on the median rank)
+    or the bottom of `score`'s ranking (`selection.ranking`: ties by input order); records without a
+    score (NaN) are in no bin. The bins are disjoint when the pool holds 3 × count scored records."""
+    order = ranking(score)
+    order = order[~np.isnan(np.asarray(score, dtype=np.float64)[order])]
+    count = min(count, len(order))
+    start = {"top": 0, "middle": (len(order) - count) // 2, "bottom": len(order) - count}[which]
+    return np.sort(order[start : start + count])
 
 
 def selection_indices(
@@ -45,9 +56,11 @@ def selection_indices(
     settings: EvalSettings,
     model: LoadedModel | None,
     progress: ProgressCallback | None = None,
+    scored: dict | None = None,
 ) -> list[int] | None:
     """Indices into the pool that `arm` trains on (None for base and subset arms). Only the feature
-    parts of the targets are ever given to selection."""
+    parts of the targets are ever given to selection. `scored`: a dict the caller keeps across arms, so
+    a method's score bins reuse its one scoring."""
     cut = Cut(ratio=settings.ratio)
     if arm.kind in ("full", "full-matched"):
         return list(range(len(data.pool)))
@@ -60,17 +73,23 @@ def selection_indices(
             arm.method, model, data.pool, max_length=settings.finetune.max_length, progress=progress
         )
         return np.nonzero(cut.mask(scores))[0].tolist()
-    result = run_select(
-        model,
-        data.pool,
-        data.features,
-        ScoreOptions(method=arm.method),
-        cut,
-        settings.merge,
-        settings.store_dir,
-        progress=progress,
-    )
-    return result.selection.indices.tolist()
+    scored = {} if scored is None else scored
+    if arm.method not in scored:
+        scored[arm.method] = run_select(
+            model,
+            data.pool,
+            data.features,
+            ScoreOptions(method=arm.method),
+            cut,
+            settings.merge,
+            settings.store_dir,
+            progress=progress,
+        ).selection
+    selection = scored[arm.method]
+    if arm.bin in (None, "top"):  # the method's own selection (several targets: merged, so maybe more records)
+        return selection.indices.tolist()
+    # Other bins rank by the merged score (one target: its own score), each the ratio's count
+    return bin_indices(selection.score, ratio_count(settings.ratio, len(data.pool)), arm.bin).tolist()
 
 
 def matched_steps(settings: EvalSettings, pool_size: int) -> int:
@@ -251,6 +270,7 @@ def run_eval(
     ]
     if needs_selection:  # phase 1: one model for every selection
         model = load() if any(a.kind == "method" for a in needs_selection) else None
+        scored: dict = {}  # method -> its selection, shared by its score bins
         for arm in needs_selection:
             position = arms.index(arm) + 1
             report(ArmProgress(arm.name, position, len(arms), "select"))
@@ -260,9 +280,10 @@ def run_eval(
                 settings,
                 model,
                 lambda p, a=arm.name, i=position: report(ArmProgress(a, i, len(arms), "select", detail=p.describe())),
+                scored,
             )
             save_results(out, results)
-        del model
+        del model, scored
     results["composition"] = compositions(results, data, settings)
     save_results(out, results)
     for i, arm in enumerate(arms, start=1):  # phase 2: train and measure, one arm at a time
@@ -306,6 +327,7 @@ def run_eval(
             "group": arm.group,
             "kind": arm.kind,
             "method": arm.method,
+            "bin": arm.bin,
             "seed": arm.seed,
             "path": arm.path,
             "n_train": None if train_data is None else len(train_data),

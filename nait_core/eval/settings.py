@@ -21,6 +21,9 @@ from ..selection import MERGES, Cut
 
 ARM_METHODS = tuple(methods.REGISTRY)
 FULL_STEPS = ("epoch", "matched", "both")  # which full-pool arms: its own epochs, step-matched, or both
+# Score bins (does closeness predict gain?): each target-scoring method's ranking cut at its top (the method's
+# own arm), its middle (centred on the median rank) and its bottom, each the ratio's count of records.
+BINS = ("top", "middle", "bottom")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class EvalSettings:
     targets: tuple[str, ...] = ("gsm8k",)
     methods: tuple[str, ...] = ("overlap", "nait-pca", "ifd", "random")
     ratio: float = 0.1
+    bins: tuple[str, ...] = ("top",)  # BINS: score bins of every target-scoring method (top: its own arm)
     random_seeds: tuple[int, ...] = (0, 1, 2)
     full: bool = True
     full_steps: str = "epoch"  # FULL_STEPS
@@ -55,6 +59,12 @@ class EvalSettings:
         Cut(ratio=self.ratio)  # validates the ratio
         if self.merge not in MERGES:
             raise ValueError(f"unknown merge {self.merge!r}; choose from {', '.join(MERGES)}")
+        unknown = [b for b in self.bins if b not in BINS]
+        if unknown or "top" not in self.bins or len(set(self.bins)) != len(self.bins):
+            raise ValueError(
+                f"bins {','.join(self.bins)}: give each of {', '.join(BINS)} at most once, top among them (the "
+                "method's own arm, always run), e.g. top,middle,bottom"
+            )
         if self.full_steps not in FULL_STEPS:
             raise ValueError(f"unknown full-steps {self.full_steps!r}; choose from {', '.join(FULL_STEPS)}")
 
@@ -64,11 +74,12 @@ class EvalSettings:
 
 @dataclass(frozen=True)
 class Arm:
-    name: str  # "base", "full", "full-matched", "overlap", "random#1", "subset:mine"
+    name: str  # "base", "full", "full-matched", "overlap", "overlap@bottom", "random#1", "subset:mine"
     kind: str  # "base", "full", "full-matched", "method", "random", "subset"
     method: str | None = None
     seed: int | None = None
     path: str | None = None
+    bin: str | None = None  # method arms: which part of the method's ranking (BINS); "top" is the method's name
 
     @property
     def group(self) -> str:
@@ -82,7 +93,9 @@ def arms_of(settings: EvalSettings) -> list[Arm]:
         if method == "random":
             arms += [Arm(f"random#{s}", "random", "random", s) for s in settings.random_seeds]
         else:
-            arms.append(Arm(method, "method", method))
+            arms.append(Arm(method, "method", method, bin="top"))
+            if methods.get(method).target:  # the target-free baselines have no closeness to bin
+                arms += [Arm(f"{method}@{b}", "method", method, bin=b) for b in settings.bins if b != "top"]
     # step-matched before full: the short arm first, so an interrupted run has more arms finished
     if settings.full and settings.full_steps in ("matched", "both"):
         arms.append(Arm("full-matched", "full-matched"))
