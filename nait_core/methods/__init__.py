@@ -4,6 +4,8 @@ method lists and its agreement table read.
 A method says what it reads (`reads`), which decides how it is scored:
 - "neurons": the pool store's summaries against each target's capability feature (`scoring.score_store`);
 - "hidden": the pool store's final hidden states against each target store's (`methods.rds.score`);
+- "neuron-records": the pool store's token means against each target store's, record by record (no capability
+  feature: `methods.overlap_max.score`);
 - "text": the records' text against the targets' text, no capture (`methods.embed.score`);
 - "records": target-free, from the records alone (`baselines`).
 Adding a method is one module with its score function plus one line in `REGISTRY`.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-READS = ("neurons", "hidden", "text", "records")
+READS = ("neurons", "hidden", "neuron-records", "text", "records")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,13 @@ REGISTRY = {
         Method("overlap-z", "neurons", False, NEURON_SCORE, "overlap of neurons standardised by the pool"),
         Method("jaccard", "neurons", False, NEURON_SCORE, "firing sets (needs every neuron)", explains=True),
         Method("nait-pca", "neurons", True, NEURON_SCORE, "Eq. 5 as published", explains=True),
+        Method(
+            "overlap-max",
+            "neuron-records",
+            False,
+            "nait_core.methods.overlap_max:score",
+            "overlap to each target record, the max (RDS+'s max over targets, on neurons)",
+        ),
         Method("rds", "hidden", True, "nait_core.methods.rds:score", "RDS+: final hidden state, cosine, max"),
         Method("embed", "text", True, "nait_core.methods.embed:score", "sentence encoder, cosine to target mean"),
         Method("ifd", "records", True, "nait_core.baselines:ifd_method", "instruction-following difficulty"),
