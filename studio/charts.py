@@ -244,3 +244,39 @@ def token_activation_line(tokens: list[str], values: np.ndarray, response_start:
         line_width=0,
     )
     return _layout(fig, title, "token position", "activation", height=300)
+
+
+def score_bins(rows: list[dict], title: str) -> go.Figure:
+    """Held-out loss per score bin (`nait_core.eval.bin_rows`), one line of markers per method. A bar is the
+    paired 95 % interval of the bin's difference from random, drawn around the bin's loss, and random's loss
+    is the dashed line: a bar that crosses the line cannot be told from random over these problems."""
+    fig = go.Figure()
+    shown = [r for r in rows if r["loss"] is not None]
+    for method in dict.fromkeys(r["method"] for r in shown):
+        mine = [r for r in shown if r["method"] == method]
+        paired = all(r["difference"] is not None for r in mine)
+        fig.add_scatter(
+            x=[r["bin"] for r in mine],
+            y=[r["loss"] for r in mine],
+            mode="lines+markers",
+            name=method,
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=[r["high"] - r["difference"] for r in mine],
+                arrayminus=[r["difference"] - r["low"] for r in mine],
+            )
+            if paired
+            else None,
+            customdata=[
+                [r["train_records"] or 0, r["difference"] or 0.0, r["low"] or 0.0, r["high"] or 0.0] for r in mine
+            ],
+            hovertemplate=f"{method} %{{x}} bin: loss %{{y:.4f}}, %{{customdata[0]}} records"
+            + ("<br>− random %{customdata[1]:+.4f} [%{customdata[2]:+.4f}, %{customdata[3]:+.4f}]" if paired else "")
+            + "<extra></extra>",
+        )
+    reference = next((r["against_loss"] for r in shown if r["against_loss"] is not None), None)
+    if reference is not None:
+        fig.add_hline(y=reference, line_dash="dash", line_color="grey", annotation_text="random")
+    fig.update_xaxes(categoryorder="array", categoryarray=["top", "middle", "bottom"])
+    return _layout(fig, title, "score bin (by the method's own ranking)", "held-out loss (lower is better)")

@@ -16,7 +16,7 @@ import streamlit as st
 from nait_core import eval as evaluate
 from nait_core.paths import OutsideRoot
 
-from . import guard
+from . import charts, guard, urlstate
 
 DEFAULT_DIR = "runs/"
 MAX_DEPTH = 3  # how deep below the folder to look for results.json
@@ -239,6 +239,7 @@ def _evidence(results: dict) -> None:
             "another `--seed` before reading a small difference as a win."
         )
         st.table(comparison_frame(results, target, reference).set_index("arm"))
+        _bins(results, target)
     st.subheader("What each arm trained on")
     comp = results.get("composition")
     if not comp:
@@ -256,6 +257,70 @@ def _evidence(results: dict) -> None:
                 st.markdown(
                     f"**{name}**\n\n" + "\n".join(f"- `{e['kind']}` {e['preview']}" for e in c["general_examples"])
                 )
+
+
+def bins_frame(rows: list[dict]) -> pd.DataFrame:
+    """`evaluate.bin_rows` as the page's table shows it."""
+
+    def signed(value):
+        return "—" if value is None else f"{value:+.4f}"
+
+    return pd.DataFrame(
+        [
+            {
+                "method": r["method"],
+                "bin": r["bin"],
+                "train records": "—" if r["train_records"] is None else str(r["train_records"]),
+                "held-out loss": "—" if r["loss"] is None else f"{r['loss']:.4f}",
+                "against": r["against"] or "—",
+                "difference": signed(r["difference"]),
+                "95 % interval": "—" if r["low"] is None else f"[{r['low']:+.4f}, {r['high']:+.4f}]",
+            }
+            for r in rows
+        ]
+    )
+
+
+def _bins(results: dict, target: str) -> None:
+    """Does closeness predict gain? Held-out loss per score bin (`nait eval --bins`); nothing without bins."""
+    rows = evaluate.bin_rows(results, target)
+    if not rows:
+        return
+    st.subheader("Does closeness predict gain?")
+    st.caption(
+        "Each method's ranking cut into bins of the same number of records: its top (the method's own arm), "
+        "its middle (centred on the median rank) and its bottom. If being closer to the target helps, the loss "
+        "rises from top to bottom. Bars: the paired 95 % interval (over held-out problems) of each bin's "
+        "difference from random, drawn around the bin's loss; dashed line: random's loss."
+    )
+    st.plotly_chart(charts.score_bins(rows, f"Held-out loss on {target} per score bin"), key="outcomes_bins")
+    st.markdown(evaluate.bins_finding(rows, target))
+    with st.expander("The figures"):
+        st.table(bins_frame(rows).set_index(["method", "bin"]))
+
+
+def informative(folder: Path) -> tuple[int, int]:
+    """How much a run can show: its most arm groups with per-problem losses on one target (what the paired
+    comparison compares), then its arms; (-1, -1) for a file that cannot be read."""
+    try:
+        return _informative(str(folder / "results.json"), (folder / "results.json").stat().st_mtime_ns)
+    except OSError:
+        return (-1, -1)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _informative(path: str, mtime_ns: int) -> tuple[int, int]:
+    try:
+        results = evaluate.read_results(Path(path).parent)
+        paired = max((len(evaluate.group_per_problem(results, t)) for t in results["settings"]["targets"]), default=0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return (-1, -1)
+    return (paired, len(results["arms"]))
+
+
+def run_name(folder: Path, root: Path) -> str:
+    """A run's name in the URL (`?run=`): its folder below the results folder ("." for the folder itself)."""
+    return str(folder.relative_to(root))
 
 
 def _results(folder: Path) -> None:
@@ -330,21 +395,37 @@ def render() -> None:
         return
     try:
         folders = [f for f in results_folders(root) if _readable(f / "results.json", allowed)]
-        newest = max(range(len(folders)), key=lambda i: (folders[i] / "results.json").stat().st_mtime, default=0)
+        if root == shipped:  # the recorded runs: the one with the most to compare
+            first = max(range(len(folders)), key=lambda i: informative(folders[i]), default=0)
+        else:  # the user's runs: the newest, maybe still running
+            first = max(range(len(folders)), key=lambda i: (folders[i] / "results.json").stat().st_mtime, default=0)
     except OSError as error:
         st.error(f"Could not list the runs in {root}: {error}")
         return
     if not folders:
         st.error(f"No results.json in {root} or its subfolders. Run `nait eval --out {root / 'my-run'}` first.")
         return
+    by_name = {run_name(f, root): f for f in folders}
+
+    def listed(name: str) -> Path:  # a URL's run is only ever matched against the runs listed, never a path
+        if name not in by_name:
+            raise ValueError(name)
+        return by_name[name]
+
+    if st.session_state.get("outcomes_run") not in folders:  # first visit, or another results folder
+        st.session_state["outcomes_run"] = folders[first]
+    st.session_state.pop(urlstate.PENDING, None)  # this page writes only its own choice (no session.show here)
+    urlstate.restore("run", "outcomes_run", listed, default=folders[first])
     folder = st.selectbox(
         "Run",
         folders,
-        index=newest,
         key="outcomes_run",
-        help="the newest run is picked first",
-        format_func=lambda p: f"{root} (this folder)" if p == root else str(p.relative_to(root)),
+        help="the newest run is picked first"
+        if root != shipped
+        else "the recorded run with the most arms to compare is picked first",
+        format_func=lambda p: f"{root} (this folder)" if p == root else run_name(p, root),
     )
+    urlstate.put("run", run_name(folder, root))
     auto = st.toggle("Refresh every 15 s (watch a run in progress)", key="outcomes_auto")
     if st.button("Refresh now", key="outcomes_refresh"):
         pass  # the click itself reruns the page and rereads the file
@@ -352,3 +433,4 @@ def render() -> None:
         st.fragment(_results, run_every=15)(folder)
     else:
         _results(folder)
+    urlstate.publish()

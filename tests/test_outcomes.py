@@ -235,3 +235,74 @@ def test_page_says_where_arms_ran_when_a_run_moved_device(eval_dir, monkeypatch,
     check(at)
     notes = [c.value for c in at.caption if "more than one device" in c.value]
     assert notes == ["Arms ran on more than one device: cuda: base; cpu, trained in float32: random#0, random#1."]
+
+
+@pytest.fixture(scope="module")
+def bins_dir(tmp_path_factory, tokenizer):
+    """<dir>/bins: a finished run of overlap with its three score bins, and random."""
+    root = tmp_path_factory.mktemp("bins")
+    settings = eval_settings(root, bins=evaluate.BINS, base=False)
+    evaluate.run_eval(settings, root / "bins", lambda: tiny_model("llama", tokenizer))
+    return root
+
+
+def test_a_run_with_bins_shows_whether_closeness_predicts_gain(bins_dir, eval_dir, monkeypatch):
+    monkeypatch.setenv("NAIT_EVAL_DIR", str(bins_dir))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/outcomes.py")
+    at.run()
+    check(at)
+    assert "Does closeness predict gain?" in [h.value for h in at.subheader]
+    results = evaluate.read_results(bins_dir / "bins")
+    rows = evaluate.bin_rows(results, "gsm8k")
+    (chart,) = [
+        c for c in at.get("plotly_chart") if "per score bin" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+    ]
+    spec = json.loads(chart.proto.spec)
+    (line,) = spec["data"]
+    assert line["name"] == "overlap" and line["x"] == ["top", "middle", "bottom"]
+    assert line["y"] == pytest.approx([r["loss"] for r in rows[:3]])
+    assert line["error_y"]["array"] == pytest.approx([r["high"] - r["difference"] for r in rows[:3]])
+    random_loss = results["arms"]["random#0"]["metrics"]["gsm8k"]["loss"]
+    assert spec["layout"]["shapes"][0]["y0"] == pytest.approx(random_loss)  # the dashed line: random's loss
+    assert any(m.value == evaluate.bins_finding(rows, "gsm8k") for m in at.markdown)
+    assert evaluate.bins_finding(rows, "gsm8k").startswith("`overlap` on gsm8k: ")
+    figures = next(t.value for t in at.table if list(t.value.index.names) == ["method", "bin"])  # under the chart
+    assert figures.loc[("overlap", "bottom vs top"), "difference"] == f"{rows[3]['difference']:+.4f}"
+
+    monkeypatch.setenv("NAIT_EVAL_DIR", str(eval_dir / "partial"))  # a run without bins: nothing of it
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/outcomes.py")
+    at.run()
+    check(at)
+    assert at.table and "Does closeness predict gain?" not in [h.value for h in at.subheader]
+
+
+@pytest.mark.unit
+def test_opens_on_the_most_informative_shipped_run_and_keeps_the_run_in_the_url(monkeypatch, tmp_path):
+    monkeypatch.delenv("NAIT_EVAL_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no runs/ here: the shipped runs
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/outcomes.py")
+    at.run()
+    check(at)
+    assert at.selectbox(key="outcomes_run").value.name == "rare-gsm8k-gpu"  # 9 arm groups compared, not a 1-arm run
+    assert len(at.table[0].value) == 8 and at.query_params["run"] == "rare-gsm8k-gpu"
+    runs = at.selectbox(key="outcomes_run")
+    runs.select_index(runs.options.index("gsm8k")).run()
+    assert at.query_params["run"] == "gsm8k"
+
+    # A reload (or a shared link) with ?run= opens that run; Back/Forward to another run follows it
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/outcomes.py")
+    at.query_params["run"] = "rare-gsm8k-cpu-check"
+    at.run()
+    check(at)
+    assert at.selectbox(key="outcomes_run").value.name == "rare-gsm8k-cpu-check"
+    at.query_params["run"] = "gsm8k-control"
+    at.run()
+    assert at.selectbox(key="outcomes_run").value.name == "gsm8k-control"
+    at.query_params["run"] = "../../etc"  # not a listed run: ignored, never read as a path
+    at.run()
+    check(at)
+    assert at.selectbox(key="outcomes_run").value.name == "gsm8k-control" and not at.error
