@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from nait_core import explain, explore
+from nait_core import methods as registry
 from nait_core.baselines import BASELINES
 from nait_core.commands import select_command
 from nait_core.scoring import ScoreOptions
@@ -26,6 +29,7 @@ from nait_core.selection import (
 from . import charts, exactness, guard
 from .session import USER_ERRORS, Settings, Studio, combined_name, set_settings, settings
 
+COSTLY = ("ifd", "embed")  # run a model over the pool: compared only when chosen
 CUTS = {"ratio": "share of the pool", "top": "number of records", "min_score": "minimum score"}
 PREVIEW_ROWS = 20
 PREPARE_ABOVE = 20_000  # selections larger than this are made into a file only when asked for
@@ -71,11 +75,10 @@ def controls(studio: Studio) -> Settings:
         "Scoring method",
         methods,
         key="select_method",
-        help="overlap: centred cosine of neuron profiles (default); jaccard: shared firing neurons; "
-        "nait-pca: the paper's Eq. 5",
+        help="; ".join(f"{m}: {registry.get(m).help}" for m in methods),
     )
-    if studio.compact:
-        cols[0].caption(exactness.NO_JACCARD + ".")
+    if note := unavailable_note(studio.unavailable_methods):
+        cols[0].caption(note)
     threshold = cols[1].text_input(
         "Firing threshold",
         key="select_threshold",
@@ -107,6 +110,17 @@ def controls(studio: Studio) -> Settings:
         method=method, centre=centre, fire_threshold=threshold.strip(), reduction=reduction, layer_norm=layer_norm
     )
     return Settings(options, Cut(**{kind: value}), merge)
+
+
+def unavailable_note(unavailable: dict[str, str]) -> str:
+    """ "jaccard, overlap-z is not offered: why." per reason: the methods the pool cannot serve, and why."""
+    by_reason: dict[str, list[str]] = {}
+    for method, why in unavailable.items():
+        by_reason.setdefault(why, []).append(method)
+    return " ".join(
+        f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} not offered: {why}."
+        for why, names in by_reason.items()
+    )
 
 
 def render(studio: Studio) -> None:
@@ -163,26 +177,22 @@ def _histogram(studio: Studio, s: Settings, selection) -> None:
 def _agreement(studio: Studio, s: Settings, kept: int) -> None:
     if not st.toggle("Compare methods", value=len(studio.pool) <= 5000, key="select_compare"):
         return
+    offered = list(studio.methods) + list(BASELINES)
     chosen = st.multiselect(
         "Methods compared",
-        list(studio.methods) + list(BASELINES),
-        [m for m in list(studio.methods) + list(BASELINES) if m != "ifd"],
+        offered,
+        [m for m in offered if m not in COSTLY],
         key="select_compare_methods",
-        help="NAIT methods score against each target; the baselines (ifd, length, random) score "
-        "each record alone. ifd runs two forward passes over the pool once, then is cached.",
+        help="Every method but the baselines scores against each target; the baselines (ifd, length, random) "
+        "score each record alone. ifd (two forward passes) and embed (a sentence encoder) run a model over the "
+        "pool once, then are cached.",
     )
     if len(chosen) < 2:
         st.info("Choose two methods or more to compare.")
         return
-    o = s.options
-    options = {
-        "overlap": ScoreOptions("overlap", centre=o.centre),
-        "jaccard": ScoreOptions("jaccard", fire_threshold=o.fire_threshold),
-        "nait-pca": ScoreOptions("nait-pca", reduction=o.reduction, layer_norm=o.layer_norm),
-    }
     scores = {
-        m: studio.score_vectors(options[m])
-        if m in options
+        m: studio.score_vectors(replace(s.options, method=m))  # the page's own options for the method's settings
+        if registry.get(m).target
         else dict.fromkeys(studio.target_names, studio.baseline_scores(m))
         for m in chosen
     }
@@ -224,29 +234,36 @@ def agreement_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def _preview(studio: Studio, s: Settings, selection) -> None:
     rows = selection.indices[np.argsort(selection.rank[selection.indices])][:PREVIEW_ROWS]
-    st.markdown(
-        f"**The {len(rows)} best ranked chosen records**, with the reason (top contributing layers and neurons)"
-        + (
-            f"{exactness.label(studio, False)} layers estimated; neurons only for records of "
-            f"{exactness.sample_text(studio)}{exactness.label(studio, True)}"
-            if studio.compact
-            else ""
+    method = registry.get(s.options.method)
+    table = {
+        "row": rows,
+        "rank": selection.rank[rows],
+        combined_name(s, len(selection.per_target)): selection.score[rows],
+        "source": [studio.sources[i] for i in rows],
+        "preview": [studio.pool.records[i].preview(120) for i in rows],
+    }
+    if method.explains:
+        st.markdown(
+            f"**The {len(rows)} best ranked chosen records**, with the reason (top contributing layers and neurons)"
+            + (
+                f"{exactness.label(studio, False)} layers estimated; neurons only for records of "
+                f"{exactness.sample_text(studio)}{exactness.label(studio, True)}"
+                if studio.compact
+                else ""
+            )
         )
-    )
+        table["reason"] = studio.reasons(list(rows), s.options)
+    else:  # rds, embed, overlap-max, the layer variants: a score that does not split into neurons
+        st.markdown(f"**The {len(rows)} best ranked chosen records**")
+        st.caption(
+            f"`{method.name}` ({method.help}) has no per-neuron split of its scores, so no reason is given; "
+            f"{' or '.join(registry.names(explains=True))} show which neurons carry a score."
+        )
     st.dataframe(
-        pd.DataFrame(
-            {
-                "row": rows,
-                "rank": selection.rank[rows],
-                combined_name(s, len(selection.per_target)): selection.score[rows],
-                "source": [studio.sources[i] for i in rows],
-                "preview": [studio.pool.records[i].preview(120) for i in rows],
-                "reason": studio.reasons(list(rows), s.options),
-            }
-        ),
+        pd.DataFrame(table),
         hide_index=True,
         width="stretch",
-        column_config={"reason": st.column_config.TextColumn(width="large")},
+        column_config={"reason": st.column_config.TextColumn(width="large")} if method.explains else None,
     )
 
 

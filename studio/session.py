@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explore, pipeline
+from nait_core import methods as registry
 from nait_core.baselines import cached_baseline_scores
 from nait_core.capture import CaptureOptions, CaptureReport, capture, token_activations
 from nait_core.commands import SelectRequest
@@ -25,7 +26,7 @@ from nait_core.data import DataError, Dataset
 from nait_core.explain import live_summaries
 from nait_core.features import Feature, FeatureError
 from nait_core.models import BUNDLED_MODEL, LazyModel, LoadedModel, ModelError, load_model
-from nait_core.scoring import METHODS, ScoreOptions, Scores, fire_thresholds, score_store
+from nait_core.scoring import ScoreOptions, Scores, fire_thresholds, score_store
 from nait_core.selection import Cut, Selection, ranking, select
 from nait_core.sketch import Sketch, exact_sample_store, store_sketch
 from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError, list_stores
@@ -167,6 +168,39 @@ def _feature(store_path: str, root: str, name: str, _store) -> Feature:
 @st.cache_resource(show_spinner="Scoring the pool…", max_entries=16)
 def _scores(store_path: str, feature_keys: tuple, options_key: str, _pool, _features, _options) -> list[Scores]:
     return score_store(_pool, _features, _options)
+
+
+@st.cache_resource(show_spinner="Scoring the pool against the target records…", max_entries=16)
+def _record_scores(store_path: str, target_keys: tuple, options_key: str, _studio, _options) -> list[Scores]:
+    """Scores of a method that reads the targets' records, not their features (rds, embed, overlap-max)."""
+    method = registry.get(_options.method)
+    if method.reads == "text":  # the records' text; the pool's embeddings cached beside the stores
+        return method.scorer()(_studio.pool, _studio.targets, _studio.target_names, _options, _studio.config.root)
+    return method.scorer()(_studio.pool_store, _studio.target_stores, _studio.target_names, _options)
+
+
+def unavailable_methods(pool: Store, targets: list[Store]) -> dict[str, str]:
+    """The registry's target-scoring methods these stores cannot serve, each with why (for the method list)."""
+    sketch, out = store_sketch(pool), {}
+    for method in registry.REGISTRY.values():
+        if not method.target:
+            continue
+        if sketch and not method.compact:
+            out[method.name] = f"a compact pool (K = {sketch.k}) does not keep every neuron's value"
+        elif method.reads == "hidden" and not all(s.hidden_size for s in [pool, *targets]):
+            old = [str(s.path) for s in [pool, *targets] if not s.hidden_size]
+            out[method.name] = (
+                f"it reads each record's final hidden state, which stores captured by an older nait lack "
+                f"({', '.join(old)}): delete those folders and load again to recapture them"
+            )
+        elif method.reads == "text":
+            from nait_core.methods.embed import EmbedError, encoder_folder
+
+            try:
+                encoder_folder(None)
+            except EmbedError as error:
+                out[method.name] = str(error).replace("--method embed needs", "it needs")
+    return out
 
 
 @st.cache_resource(
@@ -330,10 +364,16 @@ class Studio:
         at = explore.positions(self.neuron_rows, rows)
         return at[at >= 0]
 
+    @cached_property
+    def unavailable_methods(self) -> dict[str, str]:
+        """Target-scoring methods this pool cannot serve, with why (`unavailable_methods`)."""
+        return unavailable_methods(self.pool_store, self.target_stores)
+
     @property
     def methods(self) -> tuple[str, ...]:
-        """The scoring methods this pool offers: not jaccard on a compact pool (it needs every neuron)."""
-        return tuple(m for m in METHODS if not (self.compact and m == "jaccard"))
+        """The target-scoring methods this pool offers, in the registry's order (`nait_core.methods`): not those
+        it cannot serve (a compact pool: jaccard and the exact-only variants; old stores: rds; no encoder: embed)."""
+        return tuple(m for m in registry.names() if registry.get(m).target and m not in self.unavailable_methods)
 
     @cached_property
     def pool_mean(self) -> np.ndarray:
@@ -357,6 +397,9 @@ class Studio:
 
     def scores(self, options: ScoreOptions) -> list[Scores]:
         """Each target's scores of the pool under `options` (cached)."""
+        if registry.get(options.method).reads != "neurons":
+            keys = tuple(f.meta["target_hash"] + f.name for f in self.features)
+            return _record_scores(str(self.pool_store.path), keys, repr(options), self, options)
         return _scores(
             str(self.pool_store.path),
             tuple(f.meta["target_hash"] + f.name for f in self.features),

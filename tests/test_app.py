@@ -145,6 +145,8 @@ def test_overlap_map_is_cached_and_filters_samples(demo):
             {"select_method": "nait-pca", "select_layer_norm": "z"},
             ["--method", "nait-pca", "--layer-norm", "z", "--ratio", "0.1"],
         ),
+        ({"select_method": "rds"}, ["--method", "rds", "--ratio", "0.1"]),  # the final hidden states
+        ({"select_method": "embed", "select_ratio": 0.2}, ["--method", "embed", "--ratio", "0.2"]),  # the encoder
     ],
 )
 def test_export_matches_nait_select(demo, tmp_path, monkeypatch, settings, cli_options):
@@ -165,6 +167,12 @@ def test_export_matches_nait_select(demo, tmp_path, monkeypatch, settings, cli_o
     count = next(m.value for m in at.metric if m.label == "Selected records")
     assert int(count.replace(",", "")) == expected.count(b"\n")
     assert "nait select" in at.code[0].value
+    preview = next(d.value for d in at.dataframe if "preview" in d.value.columns)
+    if settings.get("select_method") in ("rds", "embed"):  # no per-neuron split: said plainly, no reason column
+        assert "reason" not in preview.columns
+        assert any("has no per-neuron split of its scores" in c.value for c in at.caption)
+    else:
+        assert preview["reason"].str.contains("L").all()
 
 
 def test_user_errors_are_messages(demo, tmp_path):
@@ -197,7 +205,13 @@ def test_method_comparison_includes_the_baselines(demo):
     """NAIT methods and the baselines side by side; ifd is computed once and then read from the store folder."""
     at = open_page("select")
     assert at.toggle(key="select_compare").value
-    assert at.multiselect(key="select_compare_methods").value == ["overlap", "jaccard", "nait-pca", "length", "random"]
+    offered = ["overlap", "overlap-balanced", "overlap-z", "jaccard", "nait-pca", "overlap-max", "rds", "embed"]
+    assert at.multiselect(key="select_compare_methods").options == offered + ["ifd", "length", "random"]
+    # every method of the registry that the pool serves, but those that run a model over the pool (ifd, embed)
+    assert at.multiselect(key="select_compare_methods").value == [m for m in offered if m != "embed"] + [
+        "length",
+        "random",
+    ]
     table = at.dataframe[0].value
     assert "overlap vs random" in set(table["methods"]) and "nait-pca vs length" in set(table["methods"])
     assert set(table["target"]) == {f"{t}-n{TARGET_SIZE}-s0" for t in TARGETS}

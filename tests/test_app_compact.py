@@ -73,8 +73,11 @@ def test_every_page_renders_on_a_compact_pool_and_says_what_is_exact(compact, pa
 def test_select_offers_no_jaccard_and_explains_sample_rows_by_neurons(compact):
     _, _, rows = compact
     at = open_page("select")
-    assert list(widget(at, "select_method").options) == ["overlap", "nait-pca"]
-    assert any("jaccard is not offered" in c.value for c in at.caption)
+    assert list(widget(at, "select_method").options) == ["overlap", "nait-pca", "rds", "embed"]  # compact-ready
+    assert any(
+        c.value.startswith("jaccard, overlap-balanced, overlap-z, overlap-max are not offered: a compact pool (K")
+        for c in at.caption
+    )
     table = next(d.value for d in at.dataframe if "reason" in d.value.columns)
     inside = table["row"].isin(rows)
     assert table.loc[inside, "reason"].str.contains("neurons L").all()
