@@ -150,7 +150,8 @@ def _settings(results: dict) -> None:
         "\n".join(
             [
                 f"- **Model** `{s.model}`{f' · {s.device}' if s.device else ''}{f' · {s.dtype}' if s.dtype else ''}",
-                f"- **Pool** `{pool}` · **ratio** {s.ratio:g} · **merge** {s.merge}",
+                f"- **Pool** `{pool}` · **ratio** {s.ratio:g} · **merge** {s.merge}"
+                + (f" · **score bins** {', '.join(s.bins)}" if len(s.bins) > 1 else ""),
                 "- **Targets** " + "; ".join(target(t) for t in s.targets) + f" · split seed {s.split_seed}",
                 f"- **Arms** {', '.join(a.name for a in evaluate.arms_of(s))}",
                 f"- **Fine-tuning** {ft.method}{lora}, {length}, lr {ft.lr:g}, batch {ft.batch_size}×{ft.grad_accum}, "

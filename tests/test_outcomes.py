@@ -253,6 +253,7 @@ def test_a_run_with_bins_shows_whether_closeness_predicts_gain(bins_dir, eval_di
     at.run()
     check(at)
     assert "Does closeness predict gain?" in [h.value for h in at.subheader]
+    assert any("**score bins** top, middle, bottom" in m.value for m in at.markdown)
     results = evaluate.read_results(bins_dir / "bins")
     rows = evaluate.bin_rows(results, "gsm8k")
     (chart,) = [
