@@ -704,15 +704,17 @@ def test_old_results_without_the_new_fields_still_load(tmp_path):
 
 
 @pytest.mark.unit
-def test_bins_take_the_ratios_count_from_top_middle_and_bottom_leaving_unscored_out():
+def test_bins_take_the_ratios_count_from_top_middle_and_bottom_leaving_unscored_out(tmp_path, capsys):
+    from nait_core import cli
+
     score = np.array([5.0, np.nan, 1.0, 9.0, 3.0, 7.0, 2.0, np.nan, 8.0, 4.0, 6.0])  # 9 scored
     assert evaluate.bin_indices(score, 3, "top").tolist() == [3, 5, 8]  # 9, 7, 8
     assert evaluate.bin_indices(score, 3, "middle").tolist() == [0, 9, 10]  # 6, 5, 4: centred on the median 5
     assert evaluate.bin_indices(score, 3, "bottom").tolist() == [2, 4, 6]  # 3, 2, 1; never a NaN
     assert evaluate.bin_indices(score, 20, "bottom").tolist() == np.flatnonzero(~np.isnan(score)).tolist()
-    with pytest.raises(ValueError, match="top among them"):
+    with pytest.raises(ValueError, match="--bins middle,bottom: .* with top"):
         eval_settings(Path("x"), bins=("middle", "bottom"))
-    with pytest.raises(ValueError, match="at most once"):
+    with pytest.raises(ValueError, match="--bins top,side: give each of top, middle, bottom at most once"):
         eval_settings(Path("x"), bins=("top", "side"))
     arms = evaluate.arms_of(eval_settings(Path("x"), methods=("overlap", "ifd", "random"), bins=evaluate.BINS))
     assert [(a.name, a.bin) for a in arms if a.kind == "method"] == [
@@ -722,6 +724,8 @@ def test_bins_take_the_ratios_count_from_top_middle_and_bottom_leaving_unscored_
         ("ifd", "top"),  # a target-free baseline has no closeness to bin
     ]
     assert [a.name for a in evaluate.arms_of(eval_settings(Path("x")))] == ["base", "overlap", "random#0"]
+    assert cli.main(["eval", "--out", str(tmp_path / "run"), "--bins", "top,bottm"]) == 2  # before any work
+    assert "nait: error: --bins top,bottm: give each of" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_score_bins_train_on_their_part_of_the_ranking_resume_and_report(tmp_path, tokenizer, spied):

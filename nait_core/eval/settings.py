@@ -59,11 +59,10 @@ class EvalSettings:
         Cut(ratio=self.ratio)  # validates the ratio
         if self.merge not in MERGES:
             raise ValueError(f"unknown merge {self.merge!r}; choose from {', '.join(MERGES)}")
-        unknown = [b for b in self.bins if b not in BINS]
-        if unknown or "top" not in self.bins or len(set(self.bins)) != len(self.bins):
+        if any(b not in BINS for b in self.bins) or "top" not in self.bins or len(set(self.bins)) != len(self.bins):
             raise ValueError(
-                f"bins {','.join(self.bins)}: give each of {', '.join(BINS)} at most once, top among them (the "
-                "method's own arm, always run), e.g. top,middle,bottom"
+                f"--bins {','.join(self.bins)}: give each of {', '.join(BINS)} at most once, with top (each "
+                "method's own arm, always run), e.g. --bins top,middle,bottom"
             )
         if self.full_steps not in FULL_STEPS:
             raise ValueError(f"unknown full-steps {self.full_steps!r}; choose from {', '.join(FULL_STEPS)}")
