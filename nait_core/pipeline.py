@@ -148,7 +148,7 @@ def run_select(
     pool = reports[0].store
     if method.reads == "neurons":
         scores = method.scorer()(pool, features, options)
-    else:  # "hidden": the target stores themselves
+    else:  # "hidden", "neuron-records": the target stores themselves (their hidden states, their records' means)
         scores = method.scorer()(pool, [r.store for r in reports[1:]], names, options)
     selection = select({s.feature: s.score for s in scores}, cut, merge)
     return SelectResult(candidates, pool, features, scores, selection, reports)

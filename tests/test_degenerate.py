@@ -65,6 +65,10 @@ SELECT = ["select", "--out", "o.jsonl"]
             "--method jaccard reads the pool's 'mean' summary",
         ),
         (["explain", "neuron", "L1.N2", "--reductions", "last"], "nait explain neuron reads the pool's 'mean' summary"),
+        (
+            [*SELECT, *TARGET, "--method", "overlap-max", "--ratio", "0.1", "--reductions", "last"],
+            "--method overlap-max reads the pool's 'mean' summary, which --reductions last does not store",
+        ),
     ],
 )
 def test_bad_options_are_named_before_any_slow_work(argv, message, tmp_path, capsys, monkeypatch):

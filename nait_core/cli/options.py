@@ -388,6 +388,8 @@ def _check_reductions(args) -> None:
     elif method in methods.names("neurons"):  # not rds, embed or a baseline, nor a command without a method
         needed = pool_reduction(score_options(args))
         who = f"--method {method}{f' --reduction {needed}' if method == 'nait-pca' else ''}"
+    elif method in methods.names("neuron-records"):  # overlap-max: each record's token mean, pool and targets
+        needed, who = "mean", f"--method {method}"
     else:
         return
     have = reduction_names(args)
