@@ -143,10 +143,10 @@ def with_record_links(table: pd.DataFrame, column: str = "row") -> pd.DataFrame:
 # ---------------------------------------------------------------- the card
 
 
-def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, live: bool = True) -> None:
+def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str) -> None:
     """The neuron card: promoted and suppressed tokens, density in the pool and each target (firing above
-    `threshold_text`, a fire threshold as Select & export sets it), and its top-activating records with the
-    tokens that fire it highlighted (live passes, cached)."""
+    `threshold_text`, a fire threshold as Select & export sets it), and, when the user turns on the toggle
+    `key`_live, its top-activating records with the tokens that fire it highlighted (live passes, cached)."""
     name = neuron_id(layer, index)
     if not (0 <= layer < studio.model.n_layers and 0 <= index < studio.model.neurons_per_layer):
         st.error(f"{name} is outside {studio.model.n_layers} layers × {studio.model.neurons_per_layer} neurons")
@@ -170,7 +170,12 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, 
     )
     if studio.compact:
         st.caption(f"Pool values{exactness.label(studio, True)} over {exactness.sample_text(studio)}.")
-    if not live:
+    # Off by default: a pass per record took 1-3 s each on a CPU, most of a neuron switch (issue 25).
+    if not st.toggle(
+        f"Show the tokens that fire it in its top records ({CARD_RECORDS} pool records and {CARD_LIVE_TARGET} per "
+        f"target: a live forward pass each, seconds on a CPU)",
+        key=f"{key}_live",
+    ):
         return
     top = explain.top_records(groups, CARD_RECORDS)
     top = top[(top["group"] == "pool") | (top.groupby("group").cumcount() < CARD_LIVE_TARGET)].copy()

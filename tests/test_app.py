@@ -98,8 +98,7 @@ def test_neuron_explorer(demo):
     at = open_page("neurons")
     assert at.subheader[0].value.startswith("Neuron L")
     at.radio(key="neurons_mode").set_value("any neuron").run()
-    at.number_input(key="neurons_layer").set_value(5).run()
-    at.number_input(key="neurons_index").set_value(10).run()
+    at.text_input(key="neurons_id").set_value("L5.N10").run()
     check(at)
     assert at.subheader[0].value == "Neuron L5.N10"
     assert len(at.dataframe) == 1 + len(TARGETS)  # candidates, then each target's top samples

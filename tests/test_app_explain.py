@@ -66,15 +66,40 @@ def test_a_link_with_a_neuron_opens_its_card(demo):
     at = open_at("neurons", neuron="L5.N10")
     assert at.radio(key="neurons_mode").value == "any neuron"
     assert at.subheader[0].value == "Neuron L5.N10"
-    assert "Neuron card: L5.N10" in markdown(at) and "Top-activating records" in markdown(at)
+    assert "Neuron card: L5.N10" in markdown(at) and "Top-activating records" not in markdown(at)  # passes: asked for
+    at.toggle(key="neurons_card_live").set_value(True).run()
+    assert "Top-activating records" in markdown(at)
     assert sum(1 for h in at.get("html") if "<span" in h.proto.body) >= 3  # highlighted firing tokens
     pool_top = at.dataframe[0].value
     assert all(link.startswith("samples?row=") for link in pool_top["row"])  # each row opens the record
     assert list(pool_top["map"]) == [link.replace("samples", "map") for link in pool_top["row"]]  # ...and marks it
-    at.number_input(key="neurons_index").set_value(11).run()
-    assert at.query_params["neuron"] == "L5.N11"
+    at.number_input(key="neurons_index").set_value(11)
+    at.button(key="FormSubmitter:neurons_form-Show").click().run()
+    assert at.query_params["neuron"] == "L5.N11" and at.text_input(key="neurons_id").value == "L5.N11"
     bad = open_at("neurons", neuron="L99.N1")
     assert any("outside" in w.value for w in bad.warning) and bad.subheader[0].value.startswith("Neuron L")
+
+
+def test_the_neuron_box_jumps_and_no_choice_computes_a_neuron_nobody_asked_for(demo):
+    """Issue 25: no `L12.N345` box; choosing a layer computed L12.N0 first; "any neuron" jumped to L0.N0; each
+    neuron switch ran six live forward passes (7-9 s warm)."""
+    at = open_at("neurons")
+    shown = at.subheader[0].value  # the first feature's top neuron
+    assert not any("<span" in h.proto.body for h in at.get("html"))  # no live pass unless asked for
+    at.radio(key="neurons_mode").set_value("any neuron").run()
+    assert at.subheader[0].value == shown and at.text_input(key="neurons_id").value == shown.split()[-1]
+    at.number_input(key="neurons_layer").set_value(12).run()  # a layer alone, in the form: nothing shown yet
+    assert at.subheader[0].value == shown
+    at.text_input(key="neurons_id").set_value("L12.N345").run()
+    assert at.subheader[0].value == "Neuron L12.N345" and at.query_params["neuron"] == "L12.N345"
+    assert (at.number_input(key="neurons_layer").value, at.number_input(key="neurons_index").value) == (12, 345)
+    for bad in ("L12N345", "L30.N1", "L1.N1536"):
+        at.text_input(key="neurons_id").set_value(bad).run()
+        check(at)
+        assert [e.value for e in at.error] and "L<layer>.N<index>, layer 0–29, index 0–1535" in at.error[0].value
+        assert bad in at.error[0].value
+    at.text_input(key="neurons_id").set_value("L3.N4").run()
+    assert at.subheader[0].value == "Neuron L3.N4" and not at.error
 
 
 def test_transfer_shared_neurons_and_core_reason(demo):
