@@ -238,5 +238,5 @@ def nearest(studio: Studio, row: int, x: np.ndarray, k: int = 5) -> None:
         record = studio.targets[studio.target_names.index(r["target"])].records[int(r["row"])]
         st.markdown(
             f"- **{r['target']}** record {int(r['row'])} · similarity {r['similarity']:+.3f}: "
-            f"{html.escape(record.preview(240))}"
+            f"{html.escape(explore.preview(record, 240))}"
         )

@@ -13,6 +13,7 @@ from . import charts, exactness, neuron_card, urlstate
 from .session import Studio, settings
 
 NEURON_FORM = "L<layer>.N<index>"
+COUNT, TOP_K = 20, 10  # the defaults of "How many" top neurons and of the samples listed
 
 
 def _parse(studio: Studio, text: str) -> tuple[int, int]:
@@ -55,8 +56,12 @@ def _from_form() -> None:
 
 
 def _from_url(studio: Studio) -> None:
-    """A neuron id in the link (`?neuron=L12.N345`) opens that neuron."""
-    value = urlstate.changed("neuron")
+    """On a new URL, as a reload: a neuron id in it (`?neuron=L12.N345`) opens that neuron; without one, the
+    top neurons of a feature."""
+    if not urlstate.new_url():
+        return
+    st.session_state["neurons_mode"] = "top neurons of a feature"
+    value = st.query_params.get("neuron")
     if value is None:
         return
     try:
@@ -97,16 +102,27 @@ def _any(studio: Studio) -> tuple[int, int] | None:
 
 
 def _pick(studio: Studio) -> tuple[int, int] | None:
+    names = studio.target_names
     _from_url(studio)
+    urlstate.follow(
+        urlstate.Choice("feature", "neurons_feature", names[0], urlstate.one_of(names)),
+        urlstate.Choice("count", "neurons_count", COUNT, urlstate.number_in(5, 200)),
+    )
     mode = st.radio(
         "Neuron", ["top neurons of a feature", "any neuron"], horizontal=True, key="neurons_mode", on_change=_keep_shown
     )
     if mode == "any neuron":
         return _any(studio)
     cols = st.columns([2, 1])
-    target = cols[0].selectbox("Feature", studio.target_names, key="neurons_feature")
-    count = cols[1].number_input("How many", 5, 200, 20, key="neurons_count")
-    top = _top(studio, target, int(count))
+    target = cols[0].selectbox("Feature", names, key="neurons_feature")
+    count = int(cols[1].number_input("How many", 5, 200, key="neurons_count"))
+    urlstate.put("feature", target, names[0])
+    urlstate.put("count", count, COUNT)
+    top = _top(studio, target, count)
+    neurons = list(top["neuron"])
+    if st.session_state.get("neurons_pick") not in neurons:  # another feature's neuron: this one's first
+        st.session_state["neurons_pick"] = neurons[0]
+    urlstate.follow(urlstate.Choice("pick", "neurons_pick", neurons[0], urlstate.one_of(neurons)))
     with st.expander(
         f"The {int(count)} neurons that most mark out {target} (its expected activation minus the "
         f"pool's, in pool standard deviations)"
@@ -117,7 +133,8 @@ def _pick(studio: Studio) -> tuple[int, int] | None:
             width="stretch",
             column_config={"neuron": neuron_card.neuron_link_column()},
         )
-    chosen = st.selectbox("Show neuron", list(top["neuron"]), key="neurons_pick")
+    chosen = st.selectbox("Show neuron", neurons, key="neurons_pick")
+    urlstate.put("pick", chosen, neurons[0])
     row = top[top["neuron"] == chosen].iloc[0]
     return int(row["layer"]), int(row["index"])
 
@@ -135,6 +152,14 @@ def _top(studio: Studio, target: str, count: int) -> pd.DataFrame:
     return studio.kept((target, count, "neurons top"), make)
 
 
+METRICS_PER_ROW = 4  # six metrics in a row cut "Density: target humaneval-n16-s0" to "Density: targ…"
+
+
+def density_label(group: str) -> str:
+    """A density metric's label: the group's own name (the row's heading says what the numbers are)."""
+    return {"selected candidates": "selected"}.get(group, group.removeprefix("target "))
+
+
 def _examples(records, values, k: int, label: str, rows=None) -> pd.DataFrame:
     """The k records of `values` with the highest; `rows`: the pool rows of `values`' (an exact sample)."""
     best = explore.top_samples(values, k)
@@ -143,7 +168,7 @@ def _examples(records, values, k: int, label: str, rows=None) -> pd.DataFrame:
             "row": best if rows is None else rows[best],
             label: [records[i].source for i in best],
             "activation": values[best],
-            "preview": [records[i].preview(160) for i in best],
+            "preview": [explore.preview(records[i], 160) for i in best],
         }
     )
 
@@ -165,7 +190,8 @@ def render(studio: Studio) -> None:
     layer, index = picked
     name = neuron_id(layer, index)
     st.session_state["neurons_shown"] = name
-    urlstate.put("neuron", name)
+    if st.session_state["neurons_mode"] == "any neuron":
+        urlstate.put("neuron", name)
     current = settings()
     threshold_text = current.options.fire_threshold
     threshold = float(studio.thresholds(threshold_text)[layer, index])
@@ -179,13 +205,16 @@ def render(studio: Studio) -> None:
         groups[f"target {target}"] = studio.neuron_values(store, [(layer, index)])[:, 0]
 
     st.subheader(f"Neuron {name}")
-    cols = st.columns(len(groups))
-    for col, (group, density) in zip(cols, explain.densities(groups, threshold).items()):
-        col.metric(
-            f"Density: {group}",
-            "–" if np.isnan(density) else f"{density:.1%}",
-            help=f"share of samples where {name} exceeds {threshold:.3g} (threshold {threshold_text})",
-        )
+    st.markdown(f"**Firing density**: the share of each group's samples where {name} exceeds {threshold:.3g}")
+    densities = list(explain.densities(groups, threshold).items())
+    for start in range(0, len(densities), METRICS_PER_ROW):  # a short label per metric, room for it in a row
+        cols = st.columns(METRICS_PER_ROW)
+        for col, (group, density) in zip(cols, densities[start : start + METRICS_PER_ROW]):
+            col.metric(
+                density_label(group),
+                "–" if np.isnan(density) else f"{density:.1%}",
+                help=f"share of the {group} samples where {name} exceeds {threshold:.3g} (threshold {threshold_text})",
+            )
     st.plotly_chart(
         charts.value_histogram(
             groups, threshold, f"{name}: activation in candidates and targets", "token-mean activation"
@@ -195,7 +224,9 @@ def render(studio: Studio) -> None:
     with st.container(border=True):
         st.markdown(f"#### Neuron card: {name}")
         neuron_card.card(studio, layer, index, threshold_text, key="neurons_card")
-    k = st.slider("Top-activating samples to list", 3, 50, 10, key="neurons_k")
+    urlstate.follow(urlstate.Choice("k", "neurons_k", TOP_K, urlstate.number_in(3, 50)))
+    k = st.slider("Top-activating samples to list", 3, 50, key="neurons_k")
+    urlstate.put("k", k, TOP_K)
     st.markdown(
         f"**Top-activating candidates** for {name}"
         + (f" in {exactness.sample_text(studio)}{exactness.label(studio, True)}" if studio.compact else "")
