@@ -131,6 +131,12 @@ def record_link_column(label: str = "row") -> st.column_config.LinkColumn:
     return st.column_config.LinkColumn(label, display_text=r"row=(\d+)", help="opens the record on the Sample explorer")
 
 
+def target_link_column(label: str = "row") -> st.column_config.LinkColumn:
+    return st.column_config.LinkColumn(
+        label, display_text=r"trow=(\d+)", help="opens the target record on the Sample explorer"
+    )
+
+
 def with_neuron_links(table: pd.DataFrame, column: str = "neuron") -> pd.DataFrame:
     """The table with its neuron ids turned into links to the Neuron explorer (shown as the ids)."""
     return table.assign(**{column: [urlstate.neuron_link(n) for n in table[column]]})
@@ -187,7 +193,7 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str) 
         where = (
             f"[pool row {r['row']}]({urlstate.record_link(r['row'])})"
             if r["group"] == "pool"
-            else f"target {r['group']} record {r['row']}"
+            else f"[target {r['group']} record {r['row']}]({urlstate.target_link(r['group'], r['row'])})"
         )
         st.markdown(f"{where} · {r['source']} · token-mean activation {r['activation']:.3f}")
         st.html(highlight(tokens, acts[:, index], start, mask))

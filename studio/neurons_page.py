@@ -244,6 +244,6 @@ def render(studio: Studio) -> None:
     )
     for target, dataset in zip(studio.target_names, studio.targets):
         st.markdown(f"**Top-activating targets: {target}**")
-        st.dataframe(
-            _examples(dataset.records, groups[f"target {target}"], k, "source"), hide_index=True, width="stretch"
-        )
+        table = _examples(dataset.records, groups[f"target {target}"], k, "source")
+        table["row"] = [urlstate.target_link(target, r) for r in table["row"]]
+        st.dataframe(table, hide_index=True, width="stretch", column_config={"row": neuron_card.target_link_column()})

@@ -81,6 +81,7 @@ def render(studio: Studio) -> None:
         "exact sample (any other record: one live forward pass, on request)",
         "scores, ranks, the selection and each layer's share of a score",
     )
+    _target_record(studio)
     current = settings()
     table = pool_table(studio, current)
     found = _filters(studio, table)  # positions in the ranked table
@@ -110,6 +111,34 @@ def render(studio: Studio) -> None:
     row = st.number_input("Pool row", 0, len(studio.pool) - 1, key="samples_row")
     urlstate.put("row", int(row), first)
     sample(studio, int(row), current)
+
+
+def _target_record(studio: Studio) -> None:
+    """A target record opened from a link (`?tset=NAME&trow=N`, from the Neuron explorer's target tables and
+    the neuron card): its text, above the pool."""
+    names = studio.target_names
+    urlstate.follow(
+        urlstate.Choice("tset", "samples_tset", None, urlstate.one_of(names)),
+        urlstate.Choice("trow", "samples_trow", None, int),
+    )
+    name, row = st.session_state["samples_tset"], st.session_state["samples_trow"]
+    if name is None or row is None:
+        return
+    records = studio.targets[names.index(name)].records
+    if not 0 <= row < len(records):
+        st.warning(
+            f"Ignoring trow={row} in the link: target {name} has {len(records):,} records (0–{len(records) - 1})"
+        )
+        return
+    urlstate.put("tset", name)
+    urlstate.put("trow", row)
+    record = records[row]
+    with st.container(border=True):
+        st.markdown(f"#### Target {name}, record {row} · {record.source}")
+        st.caption(record.where)
+        for turn in record.conversation:
+            st.markdown(f"**{turn['role']}**")
+            st.text(turn["content"][:4000] + ("…" if len(turn["content"]) > 4000 else ""))
 
 
 def sample(studio: Studio, row: int, current: Settings) -> None:

@@ -43,6 +43,11 @@ def record_link(row: int) -> str:
     return link("samples", row=int(row))
 
 
+def target_link(target: str, row: int) -> str:
+    """The Sample explorer with record `row` of target set `target` shown."""
+    return link("samples", tset=target, trow=int(row))
+
+
 def map_link(row: int) -> str:
     """The Overlap map with this pool record marked."""
     return link("map", row=int(row))

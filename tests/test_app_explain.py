@@ -254,3 +254,18 @@ def test_the_sample_explorer_gives_shares_of_the_score_and_what_makes_it(demo):
     scores = at.session_state["studio"].score_vectors(ScoreOptions())  # the link sets none: the defaults
     np.testing.assert_allclose(makers["score"], [scores[n][7] for n in NAMES], rtol=1e-3, atol=1e-6)
     assert "a contrastive view, not the ones that make its score" in markdown(at)
+
+
+def test_target_rows_link_to_the_record(demo):
+    """Issue 25: the Neuron explorer's target rows were plain numbers; now each opens its target record."""
+    at = open_at("neurons", neuron="L5.N10")
+    tables = [d.value for d in at.dataframe if "source" in d.value.columns][1:]  # after the pool's: each target's
+    assert len(tables) == len(NAMES)
+    for name, table in zip(NAMES, tables):
+        assert all(link.startswith(f"samples?tset={name}&trow=") for link in table["row"])
+    link = tables[0]["row"].iloc[0]
+    row = int(link.split("trow=")[1])
+    shown = open_at("samples", tset=NAMES[0], trow=row)
+    assert f"#### Target {NAMES[0]}, record {row}" in markdown(shown)
+    bad = open_at("samples", tset=NAMES[0], trow=999)
+    assert any(f"Ignoring trow=999 in the link: target {NAMES[0]} has" in w.value for w in bad.warning)

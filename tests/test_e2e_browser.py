@@ -10,6 +10,7 @@ to the Sample and Neuron explorers; then reload, and load another pool (no stale
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -375,13 +376,13 @@ def test_back_and_forward_restore_the_controls_the_count_and_the_export(demo, tm
 
 
 def fill(page, label: str, text: str) -> None:
-    box = page.get_by_label(label)
+    box = page.get_by_label(label, exact=True)
     box.fill(text)
     box.press("Enter")
 
 
 def value(page, label: str) -> str:
-    return page.get_by_label(label).input_value()
+    return page.get_by_label(label, exact=True).input_value()
 
 
 # ---------------------------------------------------------------- Back and Forward on every page (issue 25)
@@ -412,14 +413,22 @@ def check_back_and_forward(page, what: str, change) -> None:
     assert after["url"] != before["url"], f"{what}: the URL did not change"
     assert page.evaluate("history.length") == entries + 1, f"{what}: not one history entry"
     page.go_back()
-    settle(page)
-    assert snapshot(page) == before, what
+    shows(page, before, f"{what}: Back")
     page.go_forward()
-    settle(page)
-    assert snapshot(page) == after, what
+    shows(page, after, f"{what}: Forward")
     page.reload()  # ...and the URL alone, in a new session, shows the same
-    settle(page)
-    assert snapshot(page) == after, f"{what}: a reload differs"
+    shows(page, after, f"{what}: a reload")
+
+
+def shows(page, expected: dict, what: str, timeout: float = 60) -> None:
+    """The page comes to show `expected` (a `snapshot`) once its reruns have drawn it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        settle(page)
+        now = snapshot(page)
+        if now == expected or time.monotonic() > deadline:
+            break
+    assert now == expected, what
 
 
 def radio(page, group: str, option: str):
