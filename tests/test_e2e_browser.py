@@ -382,10 +382,9 @@ def snapshot(page) -> dict:
 def check_back_and_forward(page, what: str, change) -> None:
     """`change()` adds one history entry; Back shows the page and its controls as they were before it, and
     Forward as they were after it, as a reload of each URL would."""
-    before, entries = snapshot(page), page.evaluate("history.length")
+    before, entries = stable(page), page.evaluate("history.length")
     change()
-    settle(page)
-    after = snapshot(page)
+    after = stable(page)
     assert after["url"] != before["url"], f"{what}: the URL did not change"
     assert page.evaluate("history.length") == entries + 1, f"{what}: not one history entry"
     page.go_back()
@@ -394,6 +393,17 @@ def check_back_and_forward(page, what: str, change) -> None:
     shows(page, after, f"{what}: Forward")
     page.reload()  # ...and the URL alone, in a new session, shows the same
     shows(page, after, f"{what}: a reload")
+
+
+def stable(page, timeout: float = 60) -> dict:
+    """The page's `snapshot` once the same twice in a row (charts and late elements drawn)."""
+    deadline, last = time.monotonic() + timeout, None
+    while True:
+        settle(page)
+        now = snapshot(page)
+        if now == last or time.monotonic() > deadline:
+            return now
+        last = now
 
 
 def shows(page, expected: dict, what: str, timeout: float = 60) -> None:
