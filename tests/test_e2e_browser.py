@@ -458,7 +458,7 @@ def test_back_and_forward_after_each_kind_of_change_on_every_page(demo, tmp_path
         def layer_and_index():
             page.get_by_label("Layer", exact=True).fill("7")
             page.get_by_label("Index", exact=True).fill("8")
-            page.get_by_role("button", name="Show").click()
+            page.get_by_role("button", name="Show", exact=True).click()
 
         check_back_and_forward(page, "layer and index", layer_and_index)
         assert page.get_by_role("heading", name="Neuron L7.N8").count()
