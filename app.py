@@ -10,6 +10,7 @@ file first.
 
 import streamlit as st
 
+from studio import urlstate
 from studio.entry import navigating
 from studio.sidebar import sidebar
 
@@ -26,14 +27,22 @@ PAGES = [
 ]
 NO_MODEL = {"outcomes"}  # pages that only read files: they do not wait for the sidebar's model and data
 
-page = st.navigation(PAGES)
+# Our own links, not Streamlit's list: each carries what every page shares (the scoring settings, the map's
+# chosen records), so a page switch is one history entry (the page then writes nothing more to the URL).
+page = st.navigation(PAGES, position="hidden")
 st.sidebar.title("NAIT Studio")
-if page.url_path not in NO_MODEL:
-    if sidebar() is None:
-        st.stop()
-elif "studio" in st.session_state:  # already loaded: keep the sidebar's setup in view (cheap, nothing reloads)
-    sidebar()
-else:
-    st.sidebar.caption("This page reads results files: no model or data is loaded for it.")
-with navigating():  # a page script run without this navigation runs this file first (studio/entry.py)
-    page.run()
+nav = st.sidebar.container(key="nav")
+try:
+    if page.url_path not in NO_MODEL:
+        if sidebar() is None:
+            st.stop()
+    elif "studio" in st.session_state:  # already loaded: keep the sidebar's setup in view (cheap, nothing reloads)
+        sidebar()
+    else:
+        st.sidebar.caption("This page reads results files: no model or data is loaded for it.")
+    with navigating():  # a page script run without this navigation runs this file first (studio/entry.py)
+        page.run()
+finally:  # drawn last, above the sidebar's form: the links carry the settings this run's page may have set
+    with nav:
+        for p in PAGES:
+            st.page_link(p, query_params=urlstate.shared_params())

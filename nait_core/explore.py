@@ -6,6 +6,7 @@ Everything streams through the store or works on small arrays, so a 52,000-sampl
 - `gather_neurons` / `firing_shares`: per-neuron firing shares of targets vs candidates, selected, rest;
 - `top_neurons`, `top_firing`, `top_samples`: ranked neurons and samples;
 - `reason`, `reasons`: why samples score as they do (through `scoring.explain`);
+- `preview`: a record's text on one line, for tables and hovers;
 - `method_agreement` (and `agreement_matrix`), `overlap_matrix`, `score_correlations`, `source_composition`: comparisons.
 Nothing here imports Streamlit; bad arguments raise ordinary errors.
 """
@@ -211,6 +212,18 @@ def source_composition(sources: list[str], masks: dict[str, np.ndarray]) -> pd.D
     return pd.DataFrame(
         [[int((sources[m] == s).sum()) for s in names] for m in masks.values()], index=list(masks), columns=names
     )
+
+
+def one_line(text: str, width: int) -> str:
+    """`text` on one line (each run of spaces and line breaks as one space), cut to `width` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def preview(record, width: int = 200) -> str:
+    """A record's preview (`Record.preview`: its prompt, else its response) on one line: a table cell or a
+    hover with a line break in it showed half a line."""
+    return one_line(record.preview(1 << 30), width)
 
 
 def share(part: float, total: float) -> str:

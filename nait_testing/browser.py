@@ -54,11 +54,11 @@ def wait_until_serving(process, port: int, timeout: float = 120) -> None:
 
 
 @contextmanager
-def serve(env: dict | None = None, timeout: float = 120, args=()):
+def serve(env: dict | None = None, timeout: float = 120, args=(), log: Path | None = None):
     """`nait app` (streamlit run app.py, on 127.0.0.1 by default) headless on a free port, with `args`; yields
-    its base URL, stops it on exit."""
+    its base URL, stops it on exit. Its output goes to `log` (else NAIT_APP_LOG, else nowhere)."""
     port = free_port()
-    with open(os.environ.get("NAIT_APP_LOG", os.devnull), "w") as log:
+    with open(log or os.environ.get("NAIT_APP_LOG", os.devnull), "w") as log:
         process = subprocess.Popen(
             [
                 str(ROOT / ".venv/bin/python"),

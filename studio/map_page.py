@@ -30,7 +30,7 @@ def points(studio: Studio, current: Settings) -> tuple[pd.DataFrame, pd.DataFram
             "score": selection.score[rows],
             "source": [studio.sources[i] for i in rows],  # not the whole list as an array (1M: 0.2 s)
             "selection": np.where(selection.selected[rows], "selected", "not selected"),
-            "preview": [studio.pool.records[i].preview(100) for i in rows],
+            "preview": [explore.preview(studio.pool.records[i], 100) for i in rows],
         }
     )
     target_rows = coords[coords["group"] >= 0]
@@ -40,7 +40,8 @@ def points(studio: Studio, current: Settings) -> tuple[pd.DataFrame, pd.DataFram
             "y": target_rows["y"],
             "group": [studio.target_names[g] for g in target_rows["group"]],
             "preview": [
-                studio.targets[g].records[i].preview(100) for g, i in zip(target_rows["group"], target_rows["index"])
+                explore.preview(studio.targets[g].records[i], 100)
+                for g, i in zip(target_rows["group"], target_rows["index"])
             ],
         }
     )
@@ -71,20 +72,25 @@ def render(studio: Studio) -> None:
             f"Showing a random sample of {len(candidates):,} of the {n:,} candidates (and all target samples) "
             f"so the map stays fast."
         )
-    urlstate.restore("color", "map_color", _one_of(COLOURS))
-    _row_from_url(n)
+    urlstate.follow(
+        urlstate.Choice("color", "map_color", COLOURS[0], urlstate.one_of(COLOURS)),
+        urlstate.Choice("row", "map_row", None, urlstate.number_in(0, n - 1)),
+        urlstate.Choice("box", "map_box", None, lambda v: urlstate.rows_from(v, n)),
+    )
+    if urlstate.new_url():  # a new chart: the browser's old box or lasso is not this URL's
+        st.session_state["map_chart_version"] = st.session_state.get("map_chart_version", 0) + 1
+        st.session_state["map_drawn"] = False
     cols = st.columns([3, 1])
     color = cols[0].radio("Colour candidates by", COLOURS, horizontal=True, key="map_color")
     row = cols[1].number_input(
         "Mark record",
         0,
         n - 1,
-        None,
         key="map_row",
         placeholder="pool row",
         help="marks this pool record on the map with a star (a link `map?row=N` does too)",
     )
-    urlstate.put("color", color)
+    urlstate.put("color", color, COLOURS[0])
     urlstate.put("row", row)
     if row is not None and row not in set(candidates["row"]):
         st.caption(f"Record {row} is not among the candidates shown on the map.")
@@ -97,37 +103,18 @@ def render(studio: Studio) -> None:
         highlight=row,
         labels={"score": combined_name(settings(), len(studio.features))},
     )
-    # One key per colouring: the traces (and so the selected points' curve numbers) differ between them.
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=f"map_chart_{color}")
-    chosen = chosen_rows(event.selection.points if event else [], charts.point_rows(fig))
+    # One key per colouring (the traces, and so the selected points' curve numbers, differ between them) and
+    # per URL followed.
+    key = f"map_chart_{color}_{st.session_state.get('map_chart_version', 0)}"
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=key)
+    drawn = chosen_rows(event.selection.points if event else [], charts.point_rows(fig))
+    if drawn or st.session_state.get("map_drawn"):  # a box or lasso drawn, or one just cleared
+        st.session_state["map_box"] = drawn or None
+    st.session_state["map_drawn"] = bool(drawn)
+    chosen = st.session_state.get("map_box") or []
+    urlstate.put("box", urlstate.rows_text(chosen))
     _chosen(studio, chosen, candidates, row)
     _overlap(studio, current)
-
-
-def _one_of(options: list[str]):
-    """A cast for `urlstate.restore` that takes only one of the widget's options."""
-
-    def cast(value: str) -> str:
-        if value not in options:
-            raise ValueError(value)
-        return value
-
-    return cast
-
-
-def _row_from_url(n: int) -> None:
-    """`?row=N` marks record N (from the explorers' "show on the map" links)."""
-    value = urlstate.changed("row")
-    if value is None:
-        return
-    try:
-        row = int(value)
-        if not 0 <= row < n:
-            raise ValueError(f"{row} is not a row of this pool of {n:,} records")
-    except ValueError as error:
-        st.warning(f"Ignoring the record in the link: {error}")
-        return
-    st.session_state["map_row"] = row
 
 
 def nearest(candidates: pd.DataFrame, row: int, k: int = NEAREST) -> list[int]:
@@ -228,12 +215,15 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
 def _overlap(studio: Studio, current: Settings) -> None:
     st.subheader("Per-neuron overlap")
     cols = st.columns([2, 1])
-    urlstate.restore("target", "map_feature", _one_of(studio.target_names))
-    urlstate.restore("per_layer", "map_per_layer", lambda v: min(max(int(v), 1), 5))
-    target = cols[0].selectbox("Target feature", studio.target_names, key="map_feature")
-    per_layer = cols[1].number_input("Top neurons per layer", 1, 5, key="map_per_layer")  # default: the minimum, 1
-    urlstate.put("target", target)
-    urlstate.put("per_layer", int(per_layer))
+    names = studio.target_names
+    urlstate.follow(
+        urlstate.Choice("target", "map_feature", names[0], urlstate.one_of(names)),
+        urlstate.Choice("per_layer", "map_per_layer", 1, urlstate.number_in(1, 5)),
+    )
+    target = cols[0].selectbox("Target feature", names, key="map_feature")
+    per_layer = cols[1].number_input("Top neurons per layer", 1, 5, key="map_per_layer")
+    urlstate.put("target", target, names[0])
+    urlstate.put("per_layer", int(per_layer), 1)
     g = studio.target_names.index(target)
     threshold = current.options.fire_threshold
     feature = studio.features[g]

@@ -131,6 +131,12 @@ def record_link_column(label: str = "row") -> st.column_config.LinkColumn:
     return st.column_config.LinkColumn(label, display_text=r"row=(\d+)", help="opens the record on the Sample explorer")
 
 
+def target_link_column(label: str = "row") -> st.column_config.LinkColumn:
+    return st.column_config.LinkColumn(
+        label, display_text=r"trow=(\d+)", help="opens the target record on the Sample explorer"
+    )
+
+
 def with_neuron_links(table: pd.DataFrame, column: str = "neuron") -> pd.DataFrame:
     """The table with its neuron ids turned into links to the Neuron explorer (shown as the ids)."""
     return table.assign(**{column: [urlstate.neuron_link(n) for n in table[column]]})
@@ -143,10 +149,10 @@ def with_record_links(table: pd.DataFrame, column: str = "row") -> pd.DataFrame:
 # ---------------------------------------------------------------- the card
 
 
-def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, live: bool = True) -> None:
+def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str) -> None:
     """The neuron card: promoted and suppressed tokens, density in the pool and each target (firing above
-    `threshold_text`, a fire threshold as Select & export sets it), and its top-activating records with the
-    tokens that fire it highlighted (live passes, cached)."""
+    `threshold_text`, a fire threshold as Select & export sets it), and, when the user turns on the toggle
+    `key`_live, its top-activating records with the tokens that fire it highlighted (live passes, cached)."""
     name = neuron_id(layer, index)
     if not (0 <= layer < studio.model.n_layers and 0 <= index < studio.model.neurons_per_layer):
         st.error(f"{name} is outside {studio.model.n_layers} layers × {studio.model.neurons_per_layer} neurons")
@@ -170,7 +176,12 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, 
     )
     if studio.compact:
         st.caption(f"Pool values{exactness.label(studio, True)} over {exactness.sample_text(studio)}.")
-    if not live:
+    # Off by default: a pass per record took 1-3 s each on a CPU, most of a neuron switch (issue 25).
+    if not st.toggle(
+        f"Show the tokens that fire it in its top records ({CARD_RECORDS} pool records and {CARD_LIVE_TARGET} per "
+        f"target: a live forward pass each, seconds on a CPU)",
+        key=f"{key}_live",
+    ):
         return
     top = explain.top_records(groups, CARD_RECORDS)
     top = top[(top["group"] == "pool") | (top.groupby("group").cumcount() < CARD_LIVE_TARGET)].copy()
@@ -182,7 +193,7 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str, 
         where = (
             f"[pool row {r['row']}]({urlstate.record_link(r['row'])})"
             if r["group"] == "pool"
-            else f"target {r['group']} record {r['row']}"
+            else f"[target {r['group']} record {r['row']}]({urlstate.target_link(r['group'], r['row'])})"
         )
         st.markdown(f"{where} · {r['source']} · token-mean activation {r['activation']:.3f}")
         st.html(highlight(tokens, acts[:, index], start, mask))
@@ -233,5 +244,5 @@ def nearest(studio: Studio, row: int, x: np.ndarray, k: int = 5) -> None:
         record = studio.targets[studio.target_names.index(r["target"])].records[int(r["row"])]
         st.markdown(
             f"- **{r['target']}** record {int(r['row'])} · similarity {r['similarity']:+.3f}: "
-            f"{html.escape(record.preview(240))}"
+            f"{html.escape(explore.preview(record, 240))}"
         )

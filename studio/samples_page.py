@@ -13,6 +13,7 @@ from . import charts, exactness, neuron_card, urlstate
 from .session import NoExactSample, Settings, Studio, combined_name, settings
 
 TABLE_ROWS = 500
+STATUS = ["all", "selected", "not selected"]
 
 
 def pool_table(studio: Studio, current: Settings) -> pd.DataFrame:
@@ -31,11 +32,21 @@ def _ranked(records: pd.DataFrame, selection) -> pd.DataFrame:
 
 def _filters(studio: Studio, table: pd.DataFrame) -> np.ndarray:
     """The widgets that filter the pool; the positions in `table` (ranked) of the records that pass."""
+    sources = sorted(table["source"].unique())
+    urlstate.follow(
+        urlstate.Choice("q", "samples_query", ""),
+        urlstate.Choice(
+            "sources", "samples_sources", [], lambda v: [urlstate.one_of(sources)(x) for x in v.split(",")]
+        ),
+        urlstate.Choice("status", "samples_status", STATUS[0], urlstate.one_of(STATUS)),
+    )
     cols = st.columns([3, 2, 2])
     query = cols[0].text_input("Search text", key="samples_query", placeholder="words in the prompt or response")
-    sources = sorted(table["source"].unique())
     chosen = cols[1].multiselect("Source", sources, key="samples_sources", placeholder="all sources")
-    status = cols[2].radio("Selection", ["all", "selected", "not selected"], horizontal=True, key="samples_status")
+    status = cols[2].radio("Selection", STATUS, horizontal=True, key="samples_status")
+    urlstate.put("q", query.strip() or None)
+    urlstate.put("sources", ",".join(chosen) or None)
+    urlstate.put("status", status, STATUS[0])
     low, high = float(np.nanmin(table["score"])), float(np.nanmax(table["score"]))
     kept = st.session_state.get("samples_score")
     if kept is not None and not (low <= kept[0] <= kept[1] <= high):
@@ -70,7 +81,7 @@ def render(studio: Studio) -> None:
         "exact sample (any other record: one live forward pass, on request)",
         "scores, ranks, the selection and each layer's share of a score",
     )
-    urlstate.restore("row", "samples_row", int)
+    _target_record(studio)
     current = settings()
     table = pool_table(studio, current)
     found = _filters(studio, table)  # positions in the ranked table
@@ -90,16 +101,44 @@ def render(studio: Studio) -> None:
         column_config={"preview": st.column_config.TextColumn(width="large")},
     )
     picked = [int(shown.index[i]) for i in (event.selection.rows if event else []) if i < len(shown)]
+    first = int(table.index[found[0]]) if len(found) else 0  # without a row in the link: the best match
+    urlstate.follow(urlstate.Choice("row", "samples_row", first, urlstate.number_in(0, len(studio.pool) - 1)))
     if picked and picked != st.session_state.get("samples_picked"):  # a new pick in the table
         st.session_state["samples_row"] = picked[0]
-    elif "samples_row" not in st.session_state and len(found):
-        st.session_state["samples_row"] = int(table.index[found[0]])
     st.session_state["samples_picked"] = picked
-    if not 0 <= st.session_state.get("samples_row", 0) < len(studio.pool):  # e.g. a link made for another pool
-        st.session_state["samples_row"] = 0
+    if not 0 <= st.session_state["samples_row"] < len(studio.pool):  # e.g. kept from another pool
+        st.session_state["samples_row"] = first
     row = st.number_input("Pool row", 0, len(studio.pool) - 1, key="samples_row")
-    urlstate.put("row", int(row))
+    urlstate.put("row", int(row), first)
     sample(studio, int(row), current)
+
+
+def _target_record(studio: Studio) -> None:
+    """A target record opened from a link (`?tset=NAME&trow=N`, from the Neuron explorer's target tables and
+    the neuron card): its text, above the pool."""
+    names = studio.target_names
+    urlstate.follow(
+        urlstate.Choice("tset", "samples_tset", None, urlstate.one_of(names)),
+        urlstate.Choice("trow", "samples_trow", None, int),
+    )
+    name, row = st.session_state["samples_tset"], st.session_state["samples_trow"]
+    if name is None or row is None:
+        return
+    records = studio.targets[names.index(name)].records
+    if not 0 <= row < len(records):
+        st.warning(
+            f"Ignoring trow={row} in the link: target {name} has {len(records):,} records (0–{len(records) - 1})"
+        )
+        return
+    urlstate.put("tset", name)
+    urlstate.put("trow", row)
+    record = records[row]
+    with st.container(border=True):
+        st.markdown(f"#### Target {name}, record {row} · {record.source}")
+        st.caption(record.where)
+        for turn in record.conversation:
+            st.markdown(f"**{turn['role']}**")
+            st.text(turn["content"][:4000] + ("…" if len(turn["content"]) > 4000 else ""))
 
 
 def sample(studio: Studio, row: int, current: Settings) -> None:
@@ -137,11 +176,16 @@ def sample(studio: Studio, row: int, current: Settings) -> None:
 
 def _heatmap(studio: Studio, row: int, x) -> None:
     """Record `row`'s token-mean activations x [layers, neurons] as a heatmap (against a target or the pool)."""
-    urlstate.restore("target", "samples_target")
+    names = studio.target_names
+    urlstate.follow(
+        urlstate.Choice("target", "samples_target", names[0], urlstate.one_of(names)),
+        urlstate.Choice("view", "samples_view", VIEWS[0], urlstate.one_of(VIEWS)),
+    )
     cols = st.columns(2)
-    target = cols[0].selectbox("Target feature", studio.target_names, key="samples_target")
-    urlstate.put("target", target)
+    target = cols[0].selectbox("Target feature", names, key="samples_target")
     view = cols[1].radio("Heatmap", VIEWS, horizontal=True, key="samples_view")
+    urlstate.put("target", target, names[0])
+    urlstate.put("view", view, VIEWS[0])
     profile = studio.features[studio.target_names.index(target)].profile
     z = {"sample": x, "target expected": profile, "sample − target expected": x - profile}.get(view)
     centre, label = float(np.median(studio.pool_mean)), "activation"
@@ -199,7 +243,7 @@ def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.Dat
         },
     )
     picked = [top["neuron"].iloc[i] for i in (event.selection.rows if event else []) if i < len(top)]
-    urlstate.restore("neuron", "samples_card", default="")  # Back to no card closes it, as a reload does
+    urlstate.follow(urlstate.Choice("neuron", "samples_card", ""))  # Back to no card closes it, as a reload does
     if picked and picked != st.session_state.get("samples_top_picked"):  # a new pick in the table
         st.session_state["samples_card"] = picked[0]
     st.session_state["samples_top_picked"] = picked

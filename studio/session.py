@@ -39,6 +39,7 @@ USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSEr
 # bounded by the pool's size): dropped when the pool changes, so a page never shows another pool's rows.
 POOL_STATE = (
     "map_filter",
+    "map_box",
     "map_row",
     "samples_row",
     "samples_picked",
@@ -390,7 +391,7 @@ class Studio:
         return pd.DataFrame(
             {
                 "source": self.sources,
-                "preview": [r.preview(160) for r in self.pool.records],
+                "preview": [explore.preview(r, 160) for r in self.pool.records],
                 "text": [" ".join(t["content"] for t in r.conversation).lower() for r in self.pool.records],
             }
         )

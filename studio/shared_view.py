@@ -4,6 +4,7 @@ share of their scores (`nait_core.explain.shared_view`); and the core subset's r
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +14,7 @@ from nait_core.scoring import ScoreOptions
 from . import exactness, neuron_card, urlstate
 from .session import NoExactSample, Studio
 
+TOP = 50  # the default of both number boxes: top neurons per layer and target, shared neurons listed
 CORE_REASONS = 200  # core-subset records given a reason (the rest are listed without)
 
 
@@ -41,7 +43,7 @@ def _shared(
 
 
 def shared(
-    studio: Studio, names: list[str], options: ScoreOptions, k: int = 50, n: int = 50, rows: int = 10
+    studio: Studio, names: list[str], options: ScoreOptions, k: int = TOP, n: int = TOP, rows: int = 10
 ) -> explain.Shared:
     """The neurons the `names` targets share and the candidates jointly high for all, scored by `options` (cached)."""
     keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
@@ -87,25 +89,49 @@ def core_reasons(studio: Studio, core, view: explain.Shared, options: ScoreOptio
     )
 
 
+COSINE = "centred cosine (mean)"
+
+
+def signed_colour(value: float) -> str:
+    """A cell's background for a value in [-1, 1]: blue below 0, red above, stronger further from 0 (a
+    progress bar from -1 drew -0.5 as a quarter full, its sign unseen)."""
+    if not np.isfinite(value):
+        return ""
+    alpha = min(abs(float(value)), 1.0) * 0.6
+    return f"background-color: rgba({'220,40,40' if value > 0 else '40,80,220'},{alpha:.2f})"
+
+
+def signed_cells(table: pd.DataFrame, columns: list[str]):
+    """`table` with these signed columns shown with their sign (+0.12, -0.40) and coloured by it."""
+    return table.style.map(signed_colour, subset=columns).format("{:+.2f}", subset=columns)
+
+
 def render(studio: Studio, options: ScoreOptions) -> None:
     st.subheader("Shared neurons")
     names = studio.target_names
-    urlstate.restore("targets", "transfer_targets", lambda v: [n for n in v.split(",") if n in names])
-    chosen = st.multiselect("Targets compared", names, names, key="transfer_targets")
+    urlstate.follow(
+        urlstate.Choice(
+            "targets", "transfer_targets", names, lambda v: [urlstate.one_of(names)(x) for x in v.split(",")]
+        ),
+        urlstate.Choice("k", "transfer_k", TOP, urlstate.number_in(5, 500)),
+        urlstate.Choice("n", "transfer_n", TOP, urlstate.number_in(5, 500)),
+    )
+    chosen = st.multiselect("Targets compared", names, key="transfer_targets")
     cols = st.columns(2)
     k = int(
         cols[0].number_input(
             "Top neurons per layer and target",
             5,
             500,
-            50,
             key="transfer_k",
             help="each target's neurons that most mark it out (expected activation minus the "
             "pool's, in pool standard deviations) compared per layer",
         )
     )
-    n = int(cols[1].number_input("Shared neurons listed", 5, 500, 50, key="transfer_n"))
-    urlstate.put("targets", ",".join(chosen))
+    n = int(cols[1].number_input("Shared neurons listed", 5, 500, key="transfer_n"))
+    urlstate.put("targets", ",".join(chosen), ",".join(names))
+    urlstate.put("k", k, TOP)
+    urlstate.put("n", n, TOP)
     if len(chosen) < 2:
         st.info("Choose two targets or more to see the neurons they share.")
         return
@@ -125,14 +151,11 @@ def render(studio: Studio, options: ScoreOptions) -> None:
         f"compares). 0 overlap and 0 cosine: the layer tells these targets apart; 1: it sees them alike."
     )
     st.dataframe(
-        view.layers,
+        signed_cells(view.layers, [COSINE]),
         hide_index=True,
         width="stretch",
         key="transfer_layers",
-        column_config={
-            f"top-{k} overlap": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f"),
-            "centred cosine (mean)": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f"),
-        },
+        column_config={f"top-{k} overlap": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")},
     )
     if len(view.neurons):
         st.markdown(

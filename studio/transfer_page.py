@@ -65,7 +65,7 @@ def render(studio: Studio) -> None:
                 "row": core,
                 "source": [studio.sources[i] for i in core],
                 **{f"score: {n}": v[core] for n, v in scores.items()},
-                "preview": [studio.pool.records[i].preview(120) for i in core],
+                "preview": [explore.preview(studio.pool.records[i], 120) for i in core],
             }
         )
         below = [n for n, v in scores.items() if (v[core] <= v.mean()).any()]

@@ -2,16 +2,21 @@
 parameters, so a reload, the browser's back button or a shared link restore the view; and links that open a
 neuron or a record on another page.
 
-Rules: before its widgets, a page calls `restore(name, key, cast)`; a URL value that differs from what this
-session last wrote (a new session, back/forward, an edited link) is loaded into the widget's state. After
-them it calls `put(name, value)`. `session.show` restores the scoring settings before a page and writes
-everything after it (`publish`), replacing the page's query parameters.
+Rules: before its widgets, a page calls `follow(Choice(name, key, default, cast), ...)`: when the URL (page and
+parameters) is not the one this session last wrote (a new session, a page switch, Back/Forward, an edited
+link), each widget is set from it exactly as a reload sets it: its parameter when the link has one (a bad one
+is ignored with a note), else its default. After them the page calls `put(name, value, default)`; a value
+equal to its default stays out of the URL, so opening a page writes nothing and a page switch is one history
+entry. `session.show` restores the scoring settings before a page and writes everything after it (`publish`).
+What every page shares (the scoring settings, the map's chosen records) travels in the sidebar's links.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -38,6 +43,11 @@ def record_link(row: int) -> str:
     return link("samples", row=int(row))
 
 
+def target_link(target: str, row: int) -> str:
+    """The Sample explorer with record `row` of target set `target` shown."""
+    return link("samples", tset=target, trow=int(row))
+
+
 def map_link(row: int) -> str:
     """The Overlap map with this pool record marked."""
     return link("map", row=int(row))
@@ -58,6 +68,89 @@ def _same_page() -> bool:
     """Whether this run is on the page the URL was last written on (so a URL without a parameter this
     session wrote is Back/Forward or an edited link, not a page switch, which drops every parameter)."""
     return st.session_state.get(PUBLISHED_PAGE) == _page()
+
+
+def new_url() -> bool:
+    """Whether this run's URL (page and parameters) is not the one this session last wrote: a new session, a
+    page switch, Back/Forward or an edited link. The page's widgets then follow it, as on a reload."""
+    return not _same_page() or st.session_state.get(PUBLISHED) != _url()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A page's choice kept in the URL: query parameter `name` for widget `key`; `default` is what the page
+    shows when the link has no `name`; `cast` turns the URL's text into the widget's value (ValueError: the
+    widget cannot take it)."""
+
+    name: str
+    key: str
+    default: Any = None
+    cast: Callable[[str], Any] = str
+
+
+def follow(*choices: Choice) -> None:
+    """Before the widgets: on a new URL (`new_url`) set each widget from it, as a reload would; otherwise the
+    widget keeps its state (its default the first time it is drawn, without a default argument beside it:
+    Streamlit warns when a widget gets both)."""
+    fresh = new_url()
+    for c in choices:
+        value = st.query_params.get(c.name) if fresh else None
+        if value is not None:
+            try:
+                st.session_state[c.key] = c.cast(value)
+                continue
+            except (ValueError, TypeError) as error:
+                st.warning(f"Ignoring {c.name}={value!r} in the link: {error or 'not one of the choices'}")
+        if fresh or c.key not in st.session_state:
+            st.session_state[c.key] = c.default
+
+
+def one_of(options) -> Callable[[str], str]:
+    """A cast that takes only one of `options`."""
+    options = list(options)
+
+    def cast(value: str) -> str:
+        if value not in options:
+            raise ValueError(f"not one of {', '.join(map(str, options))}")
+        return value
+
+    return cast
+
+
+def number_in(low, high, kind=int) -> Callable[[str], Any]:
+    """A cast to a number in [low, high]."""
+
+    def cast(value: str):
+        number = kind(value)
+        if not low <= number <= high:
+            raise ValueError(f"{number} is not in {low}…{high}")
+        return number
+
+    return cast
+
+
+def rows_text(rows) -> str | None:
+    """Sorted pool rows as short ranges for the URL ("3-7.12"); None for none."""
+    rows = sorted({int(r) for r in rows}) if rows is not None else []
+    parts, start = [], None
+    for i, r in enumerate(rows):
+        start = r if start is None else start
+        if i + 1 == len(rows) or rows[i + 1] != r + 1:
+            parts.append(str(r) if start == r else f"{start}-{r}")
+            start = None
+    return ".".join(parts) or None
+
+
+def rows_from(text: str, n: int) -> list[int]:
+    """`rows_text`'s ranges back to rows of a pool of `n` (ValueError: not such ranges, or outside it)."""
+    rows = []
+    for part in text.split("."):
+        low, _, high = part.partition("-")
+        low, high = int(low), int(high or low)
+        if not 0 <= low <= high < n:
+            raise ValueError(f"{part} is not a range of rows of this pool of {n:,} records")
+        rows.extend(range(low, high + 1))
+    return rows
 
 
 def _changed(name: str) -> str | None:
@@ -91,9 +184,9 @@ def changed(name: str) -> str | None:
     return _changed(name)
 
 
-def put(name: str, value) -> None:
-    """Ask for `name=value` in the URL when the page has run (None leaves it out)."""
-    if value is not None:
+def put(name: str, value, default=None) -> None:
+    """Ask for `name=value` in the URL when the page has run (None, or the page's default, leaves it out)."""
+    if value is not None and value != default:
         st.session_state.setdefault(PENDING, {})[name] = str(value)
 
 
@@ -151,11 +244,38 @@ def settings_from(params: dict[str, str], base):
     return replace(base, options=o, cut=cut, merge=merge)
 
 
+def _restore_chosen(n: int) -> None:
+    """The map's chosen records (`chosen`, the Sample and Neuron explorers' filter) from a new URL; Back to a
+    URL without them on the same page clears them (a page switch through a link that lacks them keeps them)."""
+    value = st.query_params.get("chosen")
+    if not new_url() or (value is None and not _same_page()):
+        return
+    if value is None:
+        st.session_state.pop("map_filter", None)
+        return
+    try:
+        st.session_state["map_filter"] = rows_from(value, n)
+    except ValueError as error:
+        st.warning(f"Ignoring the chosen records in the link: {error}")
+
+
+def shared_params() -> dict[str, str]:
+    """What every page's link carries (the sidebar's navigation): the scoring settings and the map's chosen
+    records, so a page switch keeps them in the URL and is one history entry."""
+    from .session import settings
+
+    chosen = rows_text(st.session_state.get("map_filter"))
+    return {**settings_params(settings()), **({"chosen": chosen} if chosen else {})}
+
+
 def restore_settings() -> None:
-    """Before a page: settings from the URL when it brings new ones (the Select page's widgets follow)."""
+    """Before a page: settings from the URL when it brings new ones (the Select page's widgets follow), and the
+    map's chosen records."""
     from .session import set_settings, settings, studio
 
     st.session_state[PENDING] = {}
+    if "studio" in st.session_state:
+        _restore_chosen(len(studio().pool))
     url = {k: v for k, v in _url().items() if k in SETTING_NAMES}
     last = {k: v for k, v in st.session_state.get(PUBLISHED, {}).items() if k in SETTING_NAMES}
     if url == last or (not url and not _same_page()):  # ours, or a page switch (it drops them): nothing new
@@ -175,9 +295,7 @@ def restore_settings() -> None:
 
 def publish() -> None:
     """After a page: write the current settings and the page's own parameters to the URL."""
-    from .session import settings
-
-    params = {**settings_params(settings()), **st.session_state.pop(PENDING, {})}
+    params = {**shared_params(), **st.session_state.pop(PENDING, {})}
     if params != _url():
         st.query_params.from_dict(params)
     st.session_state[PUBLISHED] = params

@@ -36,12 +36,12 @@ def shows_the_demo(at: AppTest, page: str, demo: Path, tmp_path: Path) -> bool:
             and int(table["selected"].sum()) == min(selected, len(table))
         )
     if page == "neurons":  # a density per group, and the pool's top records by this neuron's activation
-        groups = ["candidates", "selected candidates", *(f"target {t}-n{TARGET_SIZE}-s0" for t in TARGETS)]
+        groups = ["candidates", "selected", *(f"{t}-n{TARGET_SIZE}-s0" for t in TARGETS)]
         top = next(d.value for d in at.dataframe if {"map", "activation"} <= set(d.value.columns))
         return (
             at.subheader[0].value.startswith("Neuron L")
             and len(top) == 10
-            and [m.label for m in at.main.metric] == [f"Density: {g}" for g in groups]
+            and [m.label for m in at.main.metric] == groups
             and top["activation"].is_monotonic_decreasing
         )
     if page == "map":
@@ -98,8 +98,7 @@ def test_neuron_explorer(demo):
     at = open_page("neurons")
     assert at.subheader[0].value.startswith("Neuron L")
     at.radio(key="neurons_mode").set_value("any neuron").run()
-    at.number_input(key="neurons_layer").set_value(5).run()
-    at.number_input(key="neurons_index").set_value(10).run()
+    at.text_input(key="neurons_id").set_value("L5.N10").run()
     check(at)
     assert at.subheader[0].value == "Neuron L5.N10"
     assert len(at.dataframe) == 1 + len(TARGETS)  # candidates, then each target's top samples
@@ -123,7 +122,7 @@ def test_overlap_map_is_cached_and_filters_samples(demo):
     assert len(at.dataframe[0].value) == 3
     at.switch_page("pages/neurons.py").run()
     check(at)
-    assert "Density: chosen on the map" in [m.label for m in at.metric]
+    assert "chosen on the map" in [m.label for m in at.metric]
 
 
 @pytest.mark.parametrize(
@@ -417,7 +416,7 @@ def test_changing_the_pool_forgets_the_old_pools_rows(demo, tmp_path):
     assert not any("chosen on the map" in c.label for c in at.checkbox)
     at.switch_page("pages/neurons.py").run()
     check(at)
-    assert "Density: chosen on the map" not in [m.label for m in at.metric]
+    assert "chosen on the map" not in [m.label for m in at.metric]
     at.switch_page("pages/map.py").run()
     check(at)
     assert not any("chosen here" in c.value for c in at.caption)
@@ -464,3 +463,16 @@ def test_a_download_clicked_during_a_rerun_still_gets_its_file(demo, monkeypatch
             manager.execute_deferred(proto.deferred_file_id)
         else:
             assert manager.read_file(Path(proto.url).stem) is not None, proto.label
+
+
+@pytest.mark.unit
+def test_signed_values_are_drawn_with_their_sign():
+    """Issue 25: centred cosines in [-1, 1] were progress bars (−0.5 a quarter full, its sign unseen)."""
+    import pandas as pd
+
+    from studio.shared_view import signed_cells, signed_colour
+
+    assert "40,80,220" in signed_colour(-0.5) and "220,40,40" in signed_colour(0.5)  # blue below 0, red above
+    assert signed_colour(float("nan")) == "" and signed_colour(-0.9) > signed_colour(-0.1)  # stronger further out
+    html = signed_cells(pd.DataFrame({"layer": [0, 1], "cosine": [-0.5, 0.25]}), ["cosine"]).to_html()
+    assert "-0.50" in html and "+0.25" in html

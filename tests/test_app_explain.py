@@ -66,15 +66,40 @@ def test_a_link_with_a_neuron_opens_its_card(demo):
     at = open_at("neurons", neuron="L5.N10")
     assert at.radio(key="neurons_mode").value == "any neuron"
     assert at.subheader[0].value == "Neuron L5.N10"
-    assert "Neuron card: L5.N10" in markdown(at) and "Top-activating records" in markdown(at)
+    assert "Neuron card: L5.N10" in markdown(at) and "Top-activating records" not in markdown(at)  # passes: asked for
+    at.toggle(key="neurons_card_live").set_value(True).run()
+    assert "Top-activating records" in markdown(at)
     assert sum(1 for h in at.get("html") if "<span" in h.proto.body) >= 3  # highlighted firing tokens
     pool_top = at.dataframe[0].value
     assert all(link.startswith("samples?row=") for link in pool_top["row"])  # each row opens the record
     assert list(pool_top["map"]) == [link.replace("samples", "map") for link in pool_top["row"]]  # ...and marks it
-    at.number_input(key="neurons_index").set_value(11).run()
-    assert at.query_params["neuron"] == "L5.N11"
+    at.number_input(key="neurons_index").set_value(11)
+    at.button(key="FormSubmitter:neurons_form-Show").click().run()
+    assert at.query_params["neuron"] == "L5.N11" and at.text_input(key="neurons_id").value == "L5.N11"
     bad = open_at("neurons", neuron="L99.N1")
     assert any("outside" in w.value for w in bad.warning) and bad.subheader[0].value.startswith("Neuron L")
+
+
+def test_the_neuron_box_jumps_and_no_choice_computes_a_neuron_nobody_asked_for(demo):
+    """Issue 25: no `L12.N345` box; choosing a layer computed L12.N0 first; "any neuron" jumped to L0.N0; each
+    neuron switch ran six live forward passes (7-9 s warm)."""
+    at = open_at("neurons")
+    shown = at.subheader[0].value  # the first feature's top neuron
+    assert not any("<span" in h.proto.body for h in at.get("html"))  # no live pass unless asked for
+    at.radio(key="neurons_mode").set_value("any neuron").run()
+    assert at.subheader[0].value == shown and at.text_input(key="neurons_id").value == shown.split()[-1]
+    at.number_input(key="neurons_layer").set_value(12).run()  # a layer alone, in the form: nothing shown yet
+    assert at.subheader[0].value == shown
+    at.text_input(key="neurons_id").set_value("L12.N345").run()
+    assert at.subheader[0].value == "Neuron L12.N345" and at.query_params["neuron"] == "L12.N345"
+    assert (at.number_input(key="neurons_layer").value, at.number_input(key="neurons_index").value) == (12, 345)
+    for bad in ("L12N345", "L30.N1", "L1.N1536"):
+        at.text_input(key="neurons_id").set_value(bad).run()
+        check(at)
+        assert [e.value for e in at.error] and "L<layer>.N<index>, layer 0–29, index 0–1535" in at.error[0].value
+        assert bad in at.error[0].value
+    at.text_input(key="neurons_id").set_value("L3.N4").run()
+    assert at.subheader[0].value == "Neuron L3.N4" and not at.error
 
 
 def test_transfer_shared_neurons_and_core_reason(demo):
@@ -155,9 +180,9 @@ def test_a_link_with_a_row_marks_it_on_the_map(demo):
     assert "[L0.N" in markdown(at) and "](neurons?neuron=L0.N" in markdown(at)  # the overlap chart's neurons, linked
     at.radio(key="map_color").set_value("score").run()
     check(at)
-    assert at.query_params["color"] == "score" and at.query_params["row"] == "7"
+    assert "color" not in at.query_params and at.query_params["row"] == "7"  # the default stays out of the URL
     bad = open_at("map", row=999)
-    assert any("Ignoring the record in the link" in w.value for w in bad.warning)
+    assert any("Ignoring row='999' in the link: 999 is not in 0…119" in w.value for w in bad.warning)
     assert bad.number_input(key="map_row").value is None
 
 
@@ -229,3 +254,18 @@ def test_the_sample_explorer_gives_shares_of_the_score_and_what_makes_it(demo):
     scores = at.session_state["studio"].score_vectors(ScoreOptions())  # the link sets none: the defaults
     np.testing.assert_allclose(makers["score"], [scores[n][7] for n in NAMES], rtol=1e-3, atol=1e-6)
     assert "a contrastive view, not the ones that make its score" in markdown(at)
+
+
+def test_target_rows_link_to_the_record(demo):
+    """Issue 25: the Neuron explorer's target rows were plain numbers; now each opens its target record."""
+    at = open_at("neurons", neuron="L5.N10")
+    tables = [d.value for d in at.dataframe if "source" in d.value.columns][1:]  # after the pool's: each target's
+    assert len(tables) == len(NAMES)
+    for name, table in zip(NAMES, tables):
+        assert all(link.startswith(f"samples?tset={name}&trow=") for link in table["row"])
+    link = tables[0]["row"].iloc[0]
+    row = int(link.split("trow=")[1])
+    shown = open_at("samples", tset=NAMES[0], trow=row)
+    assert f"#### Target {NAMES[0]}, record {row}" in markdown(shown)
+    bad = open_at("samples", tset=NAMES[0], trow=999)
+    assert any(f"Ignoring trow=999 in the link: target {NAMES[0]} has" in w.value for w in bad.warning)

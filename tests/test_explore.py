@@ -170,3 +170,15 @@ def test_subset_scores_keep_the_pool_layer_norm(stores):
     assert np.allclose(part.score, scores[0].score[rows])
     assert np.allclose(explore.totals(scores[0]), scores[0].score)  # without the [n, layers] temporary
     assert np.array_equal(explore.row_layers(scores[0], 9), scores[0].layer_contributions[9])
+
+
+def test_previews_are_on_one_line():
+    """Issue 25: previews in the app's tables and hovers kept the records' line breaks."""
+    from nait_core.data import Record
+
+    turns = [{"role": "user", "content": "Solve:\n  2 + 2\n\nthen\tsay why"}, {"role": "assistant", "content": "4"}]
+    record = Record(raw={}, where="f:1", source="s", conversation=turns)
+    assert "\n" in record.preview()  # what the tables showed
+    assert explore.preview(record) == "Solve: 2 + 2 then say why"
+    assert explore.preview(record, 10) == "Solve: 2 …" and len(explore.preview(record, 10)) == 10
+    assert explore.one_line("a\r\nb", 5) == "a b"

@@ -268,7 +268,7 @@ def test_browser_lists_only_the_navigation_pages(tmp_path, tiny_model_dir):
                 '[data-testid="stException"]'
             ).first.inner_text()
             assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == title
-            links = page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
+            links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
             labels = [links.nth(i).locator("span").last.inner_text().strip() for i in range(links.count())]
             assert labels == TITLES, labels
             assert page.get_by_text("NAIT Studio", exact=True).count()  # app.py's sidebar title: app.py ran
