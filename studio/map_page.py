@@ -16,6 +16,7 @@ from .session import Settings, Studio, combined_name, settings
 
 COLOURS = ["score", "source", "selection"]
 NEAREST = 10
+URL_BOX_MAX = 8_000  # characters of a box's rows in the URL: longer links fail on many servers and proxies
 
 
 def points(studio: Studio, current: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -148,7 +149,14 @@ def render(studio: Studio) -> None:
         st.session_state["map_box"] = drawn or None
     st.session_state["map_drawn"] = bool(drawn)
     chosen = st.session_state.get("map_box") or []
-    urlstate.put("box", urlstate.rows_text(chosen))
+    box = urlstate.rows_text(chosen)
+    if box and len(box) > URL_BOX_MAX:  # a lasso over thousands of scattered dots of a large map
+        st.caption(
+            f"The {len(chosen):,} chosen records are too scattered to keep in the page's link "
+            f"({len(box):,} characters); they stay chosen in this session."
+        )
+        box = None
+    urlstate.put("box", box)
     _chosen(studio, chosen, candidates, row)
     _overlap(studio, current)
 
