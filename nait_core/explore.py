@@ -129,7 +129,10 @@ def map_coordinates(
         if len(coords) > 15:
             import umap  # imported late: it compiles with numba on first use
 
-            tell(0.6, f"UMAP of {n:,} points (no progress of its own; about a minute per 10,000 on one core)")
+            tell(
+                0.6,
+                f"UMAP of {n:,} points (it reports no progress of its own: minutes for tens of thousands on a small CPU)",
+            )
             xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=0, n_jobs=1).fit_transform(coords)
         else:  # too few points for UMAP: the first two principal components
             xy = np.pad(coords[:, :2], ((0, 0), (0, max(0, 2 - coords.shape[1]))))
