@@ -107,3 +107,19 @@ def test_a_pool_above_the_old_cap_is_drawn_in_full_light_and_its_choice_download
     assert [json.loads(line)["instruction"] for line in lines] == [f"synthetic task {i}" for i in (5, 17, 4999)]
     assert json.loads(lines[1])["rating"] is None  # NaN: JSON cannot hold it, and the page says so
     assert any("1 exported values changed because JSON cannot hold them" in w.value for w in at.warning)
+
+
+@pytest.mark.unit
+def test_beyond_52000_the_map_is_a_seeded_sample_and_the_page_says_so():
+    """A 1M exact pool: the map places a seeded 52,000 (UMAP's fit is the limit here, not drawing) and says
+    plainly that the rest are not on it."""
+    from types import SimpleNamespace
+
+    from nait_core import explore
+    from studio.map_page import scale_note
+
+    rows = explore.map_sample(1_000_000)
+    assert len(rows) == explore.MAP_MAX_POOL == 52_000 and (rows == explore.map_sample(1_000_000)).all()
+    note = scale_note(SimpleNamespace(compact=False, pool=range(1_000_000)), len(rows))
+    assert "a seeded random sample of 52,000 of the 1,000,000 candidates" in note
+    assert "The other 948,000 are not on the map, so a box or lasso chooses among the drawn ones only" in note
