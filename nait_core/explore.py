@@ -1,8 +1,8 @@
 """Derived tables for exploring a pool against its targets: what the app shows, computed here.
 
 Everything streams through the store or works on small arrays, so a 52,000-sample pool stays usable:
-- `map_coordinates`: a 2-D map (PCA, then UMAP) of a sample of the pool plus every target sample,
-  cached on disk in the pool's store folder (atomic `.npy`), so it is computed once per pool and targets;
+- `map_coordinates`: a 2-D map (PCA streamed over the rows, then UMAP) of every pool sample up to
+  `MAP_MAX_POOL` (a seeded sample of that many beyond) plus every target sample, cached on disk in the pool's store folder (atomic `.npy`), so it is computed once per pool and targets;
 - `gather_neurons` / `firing_shares`: per-neuron firing shares of targets vs candidates, selected, rest;
 - `top_neurons`, `top_firing`, `top_samples`: ranked neurons and samples;
 - `reason`, `reasons`: why samples score as they do (through `scoring.explain`);
@@ -28,26 +28,54 @@ from .selection import agreement, percentile, ranking
 from .sketch import store_sketch
 from .store import Store
 
-MAP_VERSION = 1
-MAP_MAX_POOL = 3000  # pool samples placed on the map; larger pools are sampled (seeded)
+MAP_VERSION = 2  # 2: every pool point up to MAP_MAX_POOL; PCA streamed (randomized), not an n×n Gram matrix
+MAP_MAX_POOL = 52_000  # pool samples drawn on the map: every one up to this, else a seeded sample this size
 MAP_PCA_DIMS = 50
+MAP_CHUNK = 1024  # rows read from a store at a time: float32 [1024, 30 × 1536] is 189 MB
+MAP_POWER_ITERATIONS = 1
 
 
 # ---------------------------------------------------------------- the map
 
 
-def _pca(x16: np.ndarray, dims: int, block: int = 4096) -> np.ndarray:
-    """Exact PCA coordinates [n, dims] of rows x16 [n, d] via the n×n Gram matrix, built from column
-    blocks so that only one float32 block [n, block] is held at a time."""
-    n = len(x16)
-    mean = x16.mean(axis=0, dtype=np.float64).astype(np.float32)
-    gram = np.zeros((n, n), dtype=np.float64)
-    for c in range(0, x16.shape[1], block):
-        xc = x16[:, c : c + block].astype(np.float32) - mean[c : c + block]
-        gram += xc @ xc.T
-    values, vectors = np.linalg.eigh(gram)
-    keep = np.argsort(values)[::-1][: min(dims, n - 1)]
-    return (vectors[:, keep] * np.sqrt(np.maximum(values[keep], 0))).astype(np.float32)
+def _pca(read, sizes: list[int], width: int, dims: int, seed: int = 0, progress=None) -> np.ndarray:
+    """PCA coordinates [n, dims] of the rows `read(i)` returns (float32 [sizes[i], width]) for each chunk i,
+    in order, never holding them all: a randomized range finder (Halko, Martinsson & Tropp 2011) with power
+    iterations, one pass over the rows each, so memory is O((n + width) · dims): a 52,000 × 46,080 pool
+    streams, where an exact n×n Gram matrix takes 21.6 GB. `progress(done, total)` after each chunk."""
+    n, chunks = sum(sizes), len(sizes)
+    k = min(dims + 10, n, width)  # ten spare directions, so the top `dims` come out (near) exact
+    total, done = (2 + 2 * MAP_POWER_ITERATIONS) * chunks, 0
+
+    def each():  # (rows' slice, rows) for every chunk: one pass
+        nonlocal done
+        start = 0
+        for i, size in enumerate(sizes):
+            yield slice(start, start + size), np.asarray(read(i), dtype=np.float32)
+            start += size
+            done += 1
+            if progress:
+                progress(done, total)
+
+    omega = np.random.default_rng(seed).standard_normal((width, k)).astype(np.float32)
+    y, total_sum = np.empty((n, k), np.float32), np.zeros(width)
+    for at, x in each():  # first pass: X Ω and the mean, then (X − 1μᵀ) Ω
+        y[at] = x @ omega
+        total_sum += x.sum(axis=0, dtype=np.float64)
+    mean = (total_sum / n).astype(np.float32)
+    y -= mean @ omega
+    for _ in range(MAP_POWER_ITERATIONS):  # y ← (Xc Xcᵀ) y: sharpens the top directions, two passes each
+        q, z = np.linalg.qr(y)[0], np.zeros((width, k), np.float32)
+        for at, x in each():
+            z += (x - mean).T @ q[at]
+        z = np.linalg.qr(z)[0]
+        for at, x in each():
+            y[at] = (x - mean) @ z
+    q, b = np.linalg.qr(y)[0], np.zeros((k, width), np.float64)
+    for at, x in each():  # last pass: B = Qᵀ Xc, so Xc ≈ Q B and B's SVD gives the components
+        b += q[at].T @ (x - mean)
+    u, s, _ = np.linalg.svd(b, full_matrices=False)
+    return ((q @ u[:, :dims]) * s[:dims]).astype(np.float32)
 
 
 def map_sample(n: int, max_points: int = MAP_MAX_POOL, seed: int = 0) -> np.ndarray:
@@ -70,22 +98,41 @@ def map_path(pool: Store, targets: list[Store], reduction: str, max_points: int)
 
 
 def map_coordinates(
-    pool: Store, targets: list[Store], reduction: str = "mean", max_points: int = MAP_MAX_POOL
+    pool: Store, targets: list[Store], reduction: str = "mean", max_points: int = MAP_MAX_POOL, progress=None
 ) -> pd.DataFrame:
-    """2-D coordinates of (a sample of) the pool and all targets: columns group (-1 = pool, else the
-    target's position in `targets`), index (row in its store), x, y. Cached in the pool's folder."""
+    """2-D coordinates of the pool (every sample up to `max_points`, else a seeded sample of that many) and all
+    targets: columns group (-1 = pool, else the target's position in `targets`), index (row in its store),
+    x, y. Cached in the pool's folder. The rows are streamed from the stores, `MAP_CHUNK` at a time;
+    `progress(fraction, text)`, when given, is told how far the computation is."""
     path = map_path(pool, targets, reduction, max_points)
     inputs = {"targets": [t.content_id for t in targets]}  # a recaptured target invalidates the map
     table = pool.load_cached_array(path.stem, inputs)  # listed in caches.json with its checksum
     if table is None:
         blocks = [(-1, map_sample(pool.n_samples, max_points), pool)]
         blocks += [(g, np.arange(t.n_samples), t) for g, t in enumerate(targets)]
-        x16 = np.concatenate([s.rows(reduction, idx).reshape(len(idx), -1).astype(np.float16) for _, idx, s in blocks])
-        coords = _pca(x16, MAP_PCA_DIMS)
-        del x16
+        chunks = [(s, idx[i : i + MAP_CHUNK]) for _, idx, s in blocks for i in range(0, len(idx), MAP_CHUNK)]
+        n = sum(len(idx) for _, idx, _ in blocks)
+        tell = progress or (lambda fraction, text: None)
+
+        def read(i):
+            store, idx = chunks[i]
+            return store.rows(reduction, idx).reshape(len(idx), -1)
+
+        def pca_progress(done, total):  # the passes are most of the time; UMAP the rest
+            passes = total // len(chunks)
+            tell(
+                0.6 * done / total, f"PCA of {n:,} samples: pass {min(done * passes // total + 1, passes)} of {passes}"
+            )
+
+        sizes = [len(idx) for _, idx in chunks]
+        coords = _pca(read, sizes, pool.n_layers * pool.width, MAP_PCA_DIMS, progress=pca_progress)
         if len(coords) > 15:
             import umap  # imported late: it compiles with numba on first use
 
+            tell(
+                0.6,
+                f"UMAP of {n:,} points (it reports no progress of its own: minutes for tens of thousands on a small CPU)",
+            )
             xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=0, n_jobs=1).fit_transform(coords)
         else:  # too few points for UMAP: the first two principal components
             xy = np.pad(coords[:, :2], ((0, 0), (0, max(0, 2 - coords.shape[1]))))
@@ -93,9 +140,16 @@ def map_coordinates(
         index = np.concatenate([idx for _, idx, _ in blocks])
         table = np.column_stack([group, index, xy]).astype(np.float64)
         pool.save_cached_array(path.stem, table, inputs)
+        tell(1.0, "map saved in the pool's store folder")
     return pd.DataFrame(
         {"group": table[:, 0].astype(int), "index": table[:, 1].astype(np.int64), "x": table[:, 2], "y": table[:, 3]}
     )
+
+
+def map_cached(pool: Store, targets: list[Store], reduction: str = "mean", max_points: int = MAP_MAX_POOL) -> bool:
+    """Whether `map_coordinates` would read the map back rather than compute it."""
+    inputs = {"targets": [t.content_id for t in targets]}
+    return pool.cached_file(map_path(pool, targets, reduction, max_points).stem, inputs) is not None
 
 
 # ---------------------------------------------------------------- neurons

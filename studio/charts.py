@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 
 HEIGHT = 380
@@ -100,6 +99,9 @@ def value_histogram(groups: dict[str, np.ndarray], threshold: float | None, titl
     return _layout(fig, title, x_label, "share of samples")
 
 
+HOVER_TEXT_MAX = 5_000  # maps with more points hover a point's row and colour only (52,000 texts: 5 MB a rerun)
+
+
 def overlap_map(
     candidates: pd.DataFrame,
     targets: pd.DataFrame,
@@ -109,26 +111,50 @@ def overlap_map(
     highlight: int | None = None,
     labels: dict[str, str] | None = None,
 ) -> go.Figure:
-    """The 2-D map: candidates as dots coloured by `color` (`labels`: shown names of columns, for the
-    colour bar and the hover), each target set as crosses, and the pool row
-    `highlight` (when it is on the map) as a large ringed star drawn last, above the rest. Every point carries
-    its pool row in customdata (-1 for target samples); `point_rows` maps a box or lasso selection back to
-    records. customdata is kept as plain lists: a NumPy array goes to the browser as a typed array, and
-    plotly.js echoes a typed 2-D array's point back as {"0": -1}, not [-1]."""
+    """The 2-D map: candidates as WebGL dots (Scattergl: 52,000 draw and select smoothly) coloured by `color`
+    (`labels`: shown names of columns, for the colour bar and the hover), each target set as crosses, and the
+    pool row `highlight` (when it is on the map) as a large ringed star drawn last, above the rest. Each
+    candidate trace sends only what it draws: float32 x, y (and score colour) and its pool rows in
+    customdata, as typed arrays; the hover shows the row and colour, and the `hover` columns too up to
+    HOVER_TEXT_MAX points. `point_rows` maps a box or lasso selection back to records."""
+    labels = labels or {}
     continuous = pd.api.types.is_float_dtype(candidates[color])
-    fig = px.scatter(
-        candidates,
-        x="x",
-        y="y",
-        color=color,
-        hover_data=hover,
-        custom_data=["row"],
-        color_continuous_scale="Viridis" if continuous else None,
-        labels=labels,
+    shown = (
+        [c for c in hover if c not in ("row", color) and c in candidates] if len(candidates) <= HOVER_TEXT_MAX else []
     )
-    fig.update_traces(marker=dict(size=6, opacity=0.75))
-    for trace in fig.data:
-        trace.customdata = np.asarray(trace.customdata).tolist()
+    text = None
+    if shown:  # one string per point: "source: a<br>score: 0.12<br>…"
+        parts = [
+            f"{labels.get(c, c)}: "
+            + (candidates[c].map("{:.4g}".format) if c == "score" else candidates[c].astype(str))
+            for c in shown
+        ]
+        text = parts[0].str.cat(parts[1:], sep="<br>").to_numpy()
+    value = f"{labels.get(color, color)}: " + ("%{marker.color:.4g}" if continuous else "%{fullData.name}")
+    template = "record %{customdata}<br>" + value + ("<br>%{text}" if shown else "") + "<extra></extra>"
+    size = 6 if len(candidates) <= 10_000 else 4  # smaller dots keep 52,000 apart
+    fig = go.Figure()
+    groups = (
+        [(labels.get(color, color), np.ones(len(candidates), bool))]
+        if continuous
+        else [(str(v), (candidates[color] == v).to_numpy()) for v in pd.unique(candidates[color])]
+    )
+    for name, at in groups:
+        part = candidates[at]
+        fig.add_trace(
+            go.Scattergl(
+                x=part["x"].to_numpy(np.float32),
+                y=part["y"].to_numpy(np.float32),
+                mode="markers",
+                name=name,
+                customdata=part["row"].to_numpy(np.int32),
+                text=None if text is None else text[at],
+                hovertemplate=template,
+                marker=dict(size=size, opacity=0.75)
+                | (dict(color=part[color].to_numpy(np.float32), coloraxis="coloraxis") if continuous else {}),
+                showlegend=not continuous,
+            )
+        )
     for name, points in targets.groupby("group", sort=False):
         fig.add_scatter(
             x=points["x"],
@@ -136,7 +162,7 @@ def overlap_map(
             mode="markers",
             name=f"target {name}",
             marker=dict(symbol="x", size=7, line_width=1),
-            customdata=[[-1]] * len(points),
+            customdata=np.full(len(points), -1, np.int32),
             text=points["preview"],
             hovertemplate=f"target {name}<br>%{{text}}<extra></extra>",
         )
@@ -148,15 +174,16 @@ def overlap_map(
             mode="markers",
             name=f"record {highlight}",
             marker=dict(symbol="star", size=20, color="#e4572e", line=dict(width=2, color="black")),
-            customdata=[[int(highlight)]],
-            text=marked["preview"],
-            hovertemplate=f"record {highlight}<br>%{{text}}<extra></extra>",
+            customdata=np.array([highlight], np.int32),
+            text=marked["preview"] if "preview" in marked else None,
+            hovertemplate=f"record {highlight}" + ("<br>%{text}" if "preview" in marked else "") + "<extra></extra>",
         )
     fig.update_layout(
         dragmode="lasso",
-        coloraxis_colorbar=dict(title=(labels or {}).get(color, color), x=1.02),
         legend=dict(orientation="h", y=-0.12),
     )
+    if continuous:
+        fig.update_layout(coloraxis=dict(colorscale="Viridis", colorbar=dict(title=labels.get(color, color), x=1.02)))
     return _layout(fig, title, "UMAP 1", "UMAP 2", height=580)
 
 
@@ -164,10 +191,7 @@ def point_rows(fig: go.Figure) -> list[np.ndarray]:
     """For each trace of an `overlap_map` figure, the pool row of each of its points (-1: a target sample),
     read from the figure as built here, so a selected point's (curve_number, point_index) finds its row
     without trusting what the browser echoes back."""
-    return [
-        np.array([c[0] for c in t.customdata], dtype=np.int64) if t.customdata is not None else np.full(len(t.x), -1)
-        for t in fig.data
-    ]
+    return [np.asarray(t.customdata, dtype=np.int64).reshape(-1) for t in fig.data]
 
 
 def share_heatmap(shares: pd.DataFrame, title: str) -> go.Figure:

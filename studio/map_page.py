@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from nait_core import explore
+from nait_core.selection import selected_lines
 
 from . import charts, exactness, neuron_card, urlstate
 from .session import Settings, Studio, combined_name, settings
 
 COLOURS = ["score", "source", "selection"]
 NEAREST = 10
+URL_BOX_MAX = 8_000  # characters of a box's rows in the URL: longer links fail on many servers and proxies
 
 
 def points(studio: Studio, current: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(candidates, targets) on the map with what can colour them (under `current` settings) and what their
-    hover shows."""
+    hover shows (a candidate's preview only on maps small enough to send one per point)."""
     coords = studio.map()
     selection = studio.selection(current)
     pool = coords[coords["group"] < 0]
@@ -30,9 +34,10 @@ def points(studio: Studio, current: Settings) -> tuple[pd.DataFrame, pd.DataFram
             "score": selection.score[rows],
             "source": [studio.sources[i] for i in rows],  # not the whole list as an array (1M: 0.2 s)
             "selection": np.where(selection.selected[rows], "selected", "not selected"),
-            "preview": [explore.preview(studio.pool.records[i], 100) for i in rows],
         }
     )
+    if len(rows) <= charts.HOVER_TEXT_MAX:
+        candidates["preview"] = previews(studio, rows)
     target_rows = coords[coords["group"] >= 0]
     targets = pd.DataFrame(
         {
@@ -48,6 +53,40 @@ def points(studio: Studio, current: Settings) -> tuple[pd.DataFrame, pd.DataFram
     return candidates, targets
 
 
+def previews(studio: Studio, rows) -> list[str]:
+    return [explore.preview(studio.pool.records[i], 100) for i in rows]
+
+
+def _compute(studio: Studio) -> None:
+    """Compute the map (once per pool and targets: then cached in the store folder) with a progress bar: on a
+    52,000-sample pool it streams the rows several times (PCA), then runs UMAP: minutes on a small CPU."""
+    pool, targets = studio.neuron_store, studio.target_stores
+    if explore.map_cached(pool, targets):
+        return
+    n = min(pool.n_samples, explore.MAP_MAX_POOL) + sum(t.n_samples for t in targets)
+    bar = st.progress(0.0, f"Computing the map of {n:,} points (once: then read back from the store folder)…")
+    explore.map_coordinates(pool, targets, progress=lambda fraction, text: bar.progress(fraction, text))
+    bar.empty()
+
+
+def scale_note(studio: Studio, drawn: int) -> str:
+    """What the map draws, said plainly: every candidate, or which part of them."""
+    n = len(studio.pool)
+    if studio.compact:
+        return (
+            f"Map of {exactness.sample_text(studio)} (exact values; {drawn:,} of the {n:,} candidates) "
+            f"and every target sample: a compact pool keeps no per-neuron values for the rest."
+        )
+    if drawn < n:
+        return (
+            f"The map draws a seeded random sample of {drawn:,} of the {n:,} candidates (and every target "
+            f"sample): UMAP places at most {explore.MAP_MAX_POOL:,} pool samples. The other {n - drawn:,} "
+            f"are not on the map, so a box or lasso chooses among the drawn ones only; every page but this "
+            f"one uses the whole pool."
+        )
+    return f"Every one of the {n:,} candidates is drawn (and every target sample)."
+
+
 def render(studio: Studio) -> None:
     st.title("Overlap map")
     st.caption(
@@ -60,18 +99,16 @@ def render(studio: Studio) -> None:
         "the scores and selection that colour the points",
     )
     current = settings()
+    _compute(studio)
     candidates, targets = points(studio, current)
     n = len(studio.pool)
-    if studio.compact:
-        st.info(
-            f"Map of {exactness.sample_text(studio)} (exact values; {len(candidates):,} of the {n:,} candidates) "
-            f"and every target sample: a compact pool keeps no per-neuron values for the rest."
-        )
-    elif len(candidates) < n:
-        st.info(
-            f"Showing a random sample of {len(candidates):,} of the {n:,} candidates (and all target samples) "
-            f"so the map stays fast."
-        )
+    note = scale_note(studio, len(candidates))
+    if len(candidates) > charts.HOVER_TEXT_MAX:
+        note += " Hovering a dot shows its row and colour; choose dots to list their text."
+    if len(candidates) < n:
+        st.info(note)
+    else:
+        st.caption(note)
     urlstate.follow(
         urlstate.Choice("color", "map_color", COLOURS[0], urlstate.one_of(COLOURS)),
         urlstate.Choice("row", "map_row", None, urlstate.number_in(0, n - 1)),
@@ -112,7 +149,14 @@ def render(studio: Studio) -> None:
         st.session_state["map_box"] = drawn or None
     st.session_state["map_drawn"] = bool(drawn)
     chosen = st.session_state.get("map_box") or []
-    urlstate.put("box", urlstate.rows_text(chosen))
+    box = urlstate.rows_text(chosen)
+    if box and len(box) > URL_BOX_MAX:  # a lasso over thousands of scattered dots of a large map
+        st.caption(
+            f"The {len(chosen):,} chosen records are too scattered to keep in the page's link "
+            f"({len(box):,} characters); they stay chosen in this session."
+        )
+        box = None
+    urlstate.put("box", box)
     _chosen(studio, chosen, candidates, row)
     _overlap(studio, current)
 
@@ -127,10 +171,18 @@ def nearest(candidates: pd.DataFrame, row: int, k: int = NEAREST) -> list[int]:
     return [int(r) for r in candidates["row"].to_numpy()[np.argsort(distance, kind="stable")[: k + 1]]]
 
 
-def linked(candidates: pd.DataFrame, rows: list[int], score: str = "score") -> pd.DataFrame:
+def linked(
+    candidates: pd.DataFrame, rows: list[int], score: str = "score", studio: Studio | None = None
+) -> pd.DataFrame:
     """These candidates as a table whose `row` opens the record on the Sample explorer and whose `map` column
-    marks it on this map; the score column named `score` (what it is: `combined_name`)."""
-    table = candidates.set_index("row").loc[rows, ["source", "score", "selection", "preview"]].reset_index()
+    marks it on this map; the score column named `score` (what it is: `combined_name`); the previews read
+    from `studio`'s records where the candidates carry none (a large map)."""
+    table = candidates.set_index("row").loc[rows, ["source", "score", "selection"]].reset_index()
+    table["preview"] = (
+        candidates.set_index("row").loc[rows, "preview"].to_numpy()
+        if "preview" in candidates
+        else previews(studio, rows)
+    )
     table = table.rename(columns={"score": score})
     table.insert(1, "map", [urlstate.map_link(r) for r in rows])
     return neuron_card.with_record_links(table)
@@ -172,7 +224,7 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
             f"record on the Sample explorer)"
         )
         st.dataframe(
-            linked(candidates, chosen, combined_name(settings(), len(studio.features))),
+            linked(candidates, chosen, combined_name(settings(), len(studio.features)), studio),
             hide_index=True,
             width="stretch",
             height=220,
@@ -187,6 +239,7 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
             help="filters the Sample explorer, and adds them as a group to the Neuron explorer and to "
             "the per-neuron overlap below",
         )
+        _download(studio, chosen)
     else:
         st.caption("Draw a box or lasso on the map to choose candidates.")
         around = nearest(candidates, row) if row is not None else []
@@ -196,7 +249,7 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
                 f"number to open the record on the Sample explorer)"
             )
             st.dataframe(
-                linked(candidates, around, combined_name(settings(), len(studio.features))),
+                linked(candidates, around, combined_name(settings(), len(studio.features)), studio),
                 hide_index=True,
                 width="stretch",
                 height=220,
@@ -210,6 +263,30 @@ def _chosen(studio: Studio, chosen: list[int], candidates: pd.DataFrame, row: in
             f"Neuron explorer and in the overlap below."
         )
         st.button("Clear that filter", key="map_clear", on_click=_use, args=(None,))
+
+
+def chosen_lines(records, rows: list[int]) -> tuple[bytes, list[str]]:
+    """(JSONL bytes, notes): these pool records in input order, by the export's own `selected_lines` (each
+    record's input line byte for byte, else its fields, with a note for each value JSON cannot hold)."""
+    lines, notes = selected_lines(records, SimpleNamespace(indices=sorted(rows)))  # it reads only .indices
+    return "".join(f"{line}\n" for line in lines).encode("utf-8"), notes
+
+
+def _download(studio: Studio, chosen: list[int]) -> None:
+    """A download of the chosen records (a file, never a path written: the export's own rules)."""
+    data, notes = chosen_lines(studio.pool.records, chosen)
+    st.download_button(
+        f"Download these {len(chosen):,} records (JSONL)",
+        data,
+        file_name=f"{studio.pool.name}-map-{len(chosen)}-chosen.jsonl",
+        mime="application/jsonl",
+        key="map_download",
+        on_click="ignore",  # a click does not rerun: the file stays the one made for this selection
+    )
+    if notes:  # never a silent change: as the export says it
+        more = [f"… and {len(notes) - 20} more"] if len(notes) > 20 else []
+        details = "\n".join(f"- {line}" for line in notes[:20] + more)
+        st.warning(f"{len(notes)} exported values changed because JSON cannot hold them:\n\n{details}")
 
 
 def _overlap(studio: Studio, current: Settings) -> None:

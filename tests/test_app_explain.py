@@ -165,9 +165,9 @@ def test_a_link_with_a_row_marks_it_on_the_map(demo):
     assert at.query_params["row"] == "7" and at.query_params["color"] == "source"
     traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
     star = [t for t in traces if t.get("name") == "record 7"]
-    assert len(star) == 1 and star[0]["marker"]["symbol"] == "star" and star[0]["customdata"] == [[7]]
+    assert len(star) == 1 and star[0]["marker"]["symbol"] == "star" and list(decoded(star[0]["customdata"])) == [7]
     dots = [
-        (decoded(t["x"]), decoded(t["y"]), [c[0] for c in t["customdata"]])
+        (decoded(t["x"]), decoded(t["y"]), list(decoded(t["customdata"])))
         for t in traces
         if t.get("mode") == "markers" and t.get("marker", {}).get("symbol") not in ("x", "star")
     ]

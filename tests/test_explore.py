@@ -46,12 +46,21 @@ def test_map_is_computed_once_and_cached_in_the_pool_folder(stores, monkeypatch)
     assert explore.map_coordinates(pool, [target], max_points=30).equals(table)
 
 
-def test_pca_matches_numpy(stores):
-    x = np.random.default_rng(0).standard_normal((20, 50)).astype(np.float16)
-    coords = explore._pca(x, 3, block=16)
+def test_streamed_pca_matches_numpy():
+    """The map's PCA reads the rows a chunk at a time (a 52,000-sample pool does not fit an n×n Gram matrix)
+    and still gives numpy's top components of data with structure (a few strong directions, as activations
+    have), whatever the chunking; and it reports its progress per chunk read."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(300, 4)) * [20, 10, 5, 3]) @ rng.normal(size=(4, 200)) + rng.normal(size=(300, 200))
+    x = x.astype(np.float32)
+    sizes = [64, 64, 100, 72]
+    starts = np.cumsum([0, *sizes])
+    seen = []
+    coords = explore._pca(lambda i: x[starts[i] : starts[i + 1]], sizes, 200, 3, progress=lambda *a: seen.append(a))
     centred = x.astype(np.float64) - x.astype(np.float64).mean(axis=0)
     u, s, _ = np.linalg.svd(centred, full_matrices=False)
-    assert np.allclose(np.abs(coords), np.abs(u[:, :3] * s[:3]), atol=1e-3)
+    assert np.allclose(np.abs(coords), np.abs(u[:, :3] * s[:3]), atol=1e-3 * s[2])
+    assert seen[-1] == (4 * len(sizes), 4 * len(sizes))  # four passes over the rows, each chunk reported
 
 
 def test_neuron_tables(stores):
