@@ -15,7 +15,7 @@
     .venv/bin/python bench/bench_scoring.py --samples 5000  # quick
 
    Each method is timed with the matrix engine (`scoring.score_store`) and, side by side in the same
-   process, with the previous per-neuron engine (`scoring.score_store_per_neuron`, `--old` methods).
+   process, with the previous per-neuron engine (`nait_testing.reference.score_store_per_neuron`, `--old` methods).
 3. A compact pool (`--compact-samples`, default 1,000,000, at `--k`, default the recommended K): `mean`
    only, written the same way, scored with `overlap` and `nait-pca` (mean) and selected (`selection.select`,
    top 10 %).
@@ -40,12 +40,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nait_core.store as store_module  # noqa: E402
+import nait_core.store.reading as store_module  # noqa: E402
 from nait_core.features import build_feature  # noqa: E402
-from nait_core.scoring import ScoreOptions, score_store, score_store_per_neuron  # noqa: E402
+from nait_core.scoring import ScoreOptions, score_store  # noqa: E402
 from nait_core.selection import Cut, select  # noqa: E402
 from nait_core.sketch import RECOMMENDED_K, Sketch  # noqa: E402
 from nait_core.store import DEFAULT_REDUCTIONS, Store, list_stores  # noqa: E402
+from nait_testing.reference import score_store_per_neuron  # noqa: E402
 
 BUNDLED = (30, 1536)  # SmolLM2-135M-Instruct: layers × neurons (inputs of the down projections)
 LLAMA2_7B = (32, 11008)

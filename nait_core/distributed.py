@@ -38,11 +38,11 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .capture import CaptureOptions, Reducer, capture_shard
+from .forward import CaptureOptions, Reducer, capture_shard
 from .models import LoadedModel, load_model
 from .progress import Progress, ProgressCallback
 from .store import Store
@@ -61,7 +61,6 @@ class RayOptions:
     workers: int | None = None  # actors; default one per GPU, or one per node on CPU-only clusters
     neuron_module: str | None = None
     trust_remote_code: bool = False
-    worker_counts: dict = field(default_factory=dict)  # filled after a run: worker -> shards, samples, tokens
 
 
 def _import_ray():
@@ -124,7 +123,7 @@ class ShardWriter:
         manifest: dict,
         model_kwargs: dict,
         fingerprint: str,
-        options: dict,
+        options: CaptureOptions,
         threads: int | None,
         board: str,
     ):
@@ -141,7 +140,7 @@ class ShardWriter:
                 "(another file or version); every node must see the same model"
             )
         self.store = Store.create(store_path, manifest)  # the driver created it: this checks it is the same
-        self.options = CaptureOptions(**options)
+        self.options = options
         self.reducer = Reducer(self.model, self.options.reductions, self.options.sketch)
         self.board = ray.get_actor(board)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -224,8 +223,9 @@ def capture_on_ray(
     ranges: list[tuple[int, int]],
     options: CaptureOptions,
     progress: ProgressCallback | None = None,
-) -> float:
-    """Capture `ranges` of `store` on a Ray actor pool; returns tokens per second of the whole run."""
+) -> tuple[float, dict]:
+    """Capture `ranges` of `store` on a Ray actor pool; returns tokens per second of the whole run and what
+    each worker did (worker -> shards, samples, tokens, pid)."""
     ray = _import_ray()
     settings: RayOptions = options.ray
     connect(settings.address)
@@ -258,14 +258,6 @@ def capture_on_ray(
             "neuron_module": settings.neuron_module,
             "trust_remote_code": settings.trust_remote_code,
         }
-        shard_options = {
-            "reductions": tuple(options.reductions),
-            "max_length": options.max_length,
-            "batch_tokens": options.batch_tokens,
-            "max_batch_size": options.max_batch_size,
-            "shard_size": options.shard_size,
-            "sketch": options.sketch,
-        }
         context = DataContext.get_current()
         context.enable_progress_bars = False  # ours is the one bar
         context.print_on_execution_start = False
@@ -280,7 +272,7 @@ def capture_on_ray(
                 "manifest": store.manifest,
                 "model_kwargs": model_kwargs,
                 "fingerprint": model.fingerprint,
-                "options": shard_options,
+                "options": replace(options, ray=None),  # what one shard's pass reads; not where to run
                 "threads": threads,
                 "board": board_name,
             },
@@ -297,11 +289,10 @@ def capture_on_ray(
         poller.join()
         seconds = time.perf_counter() - began
         snap = ray.get(board.snapshot.remote())
-        settings.worker_counts = snap["workers"]
         if progress:
             progress(Progress(samples_total, samples_total, tokens_total, tokens_total, seconds))
         print(describe_workers(snap["workers"]), file=sys.stderr)
-        return done_tokens / max(seconds, 1e-9)
+        return done_tokens / max(seconds, 1e-9), snap["workers"]
     finally:
         stop.set()
         ray.kill(board)

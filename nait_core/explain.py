@@ -1,155 +1,53 @@
 """Explanations: what a neuron does, which neurons several targets share, which targets a candidate resembles.
 
-Everything the app's explanation views and `nait explain` show is computed here (no Streamlit):
-- contrastive views: `pool_std`, `zscores`, `contrastive_top` (a record's neurons ranked by how far they
-  sit above the pool's usual value for that neuron, not by raw size), `robust_limits` (colour limits that a
-  few outliers cannot set), `template_mask` / `token_limit` (special and template tokens marked and kept
-  out of the per-token colour scale), `share_note` (why a selection's share differs from the ratio);
-- the neuron card: `logit_effects` (tokens the neuron's output weights promote and suppress, through the
-  final norm's scale and the unembedding), `densities`, `top_records`, `firing_tokens` (a live pass);
-- shared neurons: `marks` (each target's standardised difference from the pool), `shared_layers`,
-  `shared_neurons`, `joint_candidates` (candidates jointly high for every target, with the shared neurons'
-  share of their scores);
-- `nearest_targets`: the target records closest to a candidate (centred cosine, as `overlap` scores).
+Everything the app's explanation views and `nait explain` show is computed here or in the two modules this
+one re-exports (no Streamlit): the contrastive views (`contrast.py`: z-scores against the pool, colour
+limits, template tokens, share notes) and shared neurons and nearest targets (`shared.py`).
+Here, the neuron card: `logit_effects` (tokens the neuron's output weights promote and suppress, through
+the final norm's scale and the unembedding), `densities`, `top_records`, `firing_tokens` (a live pass), and
+the live passes a compact pool's views need (`live_summaries`, `summary_contributions`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import combinations
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from . import atomic
+from .contrast import (  # noqa: F401 (re-exported: the app and `nait explain` import them from here)
+    STD_FLOOR,
+    contrastive_top,
+    floored,
+    pool_std,
+    robust_limits,
+    share_note,
+    template_mask,
+    token_limit,
+    top_table,
+    zscores,
+)
 from .neuron_ids import neuron_id
-from .scoring import Kernel, ScoreOptions, Scores, explain
-from .selection import Cut, percentile, ranking
+from .scores import Scores
+from .scoring import Kernel, ScoreOptions
+from .selection import ranking
+from .shared import (  # noqa: F401 (re-exported)
+    MARK_Z,
+    Shared,
+    joint_candidates,
+    marks,
+    nearest_targets,
+    nearest_targets_of,
+    shared_layers,
+    shared_neurons,
+    shared_share,
+    shared_view,
+)
 from .store import Store
 
 if TYPE_CHECKING:  # the model code (and torch) loads only when a function needs a model
     from .models import LoadedModel
-
-STD_FLOOR = 0.1  # a neuron's spread is at least this share of its layer's median spread (no z from a dead neuron)
-
-
-# ---------------------------------------------------------------- contrastive views
-
-
-def pool_std(store: Store, reduction: str = "mean") -> np.ndarray:
-    """Per-neuron standard deviation over the pool [layers, neurons]; computed once, cached in the store
-    folder beside `pool-mean-<reduction>.npy`."""
-    cached = store.path / f"pool-std-{reduction}.npy"
-    if cached.exists():
-        return np.load(cached, allow_pickle=False)
-    mean = store.mean(reduction).astype(np.float64)
-    total = np.zeros_like(mean)
-    for _, chunk in store.iter_chunks(reduction):
-        total += ((chunk - mean) ** 2).sum(axis=0)
-    std = np.sqrt(total / max(store.n_samples, 1)).astype(np.float32)
-    atomic.save_npy(cached, std)
-    return std
-
-
-def floored(std: np.ndarray) -> np.ndarray:
-    """The spread used to standardise: each neuron's std, floored at STD_FLOOR × its layer's median std."""
-    floor = STD_FLOOR * np.median(std, axis=-1, keepdims=True)
-    return np.maximum(std, np.maximum(floor, 1e-6))
-
-
-def zscores(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """How many pool standard deviations each neuron of x [.., layers, neurons] sits above the pool mean."""
-    return (x - mean) / floored(std)
-
-
-def top_table(values: np.ndarray, k: int) -> pd.DataFrame:
-    """The k largest cells of a [layers, neurons] array: neuron, layer, index, value (best first)."""
-    flat = np.argsort(-values, axis=None, kind="stable")[:k]
-    layers, neurons = np.unravel_index(flat, values.shape)
-    return pd.DataFrame(
-        {
-            "neuron": [neuron_id(l, j) for l, j in zip(layers, neurons)],
-            "layer": layers.astype(int),
-            "index": neurons.astype(int),
-            "value": values[layers, neurons],
-        }
-    )
-
-
-def contrastive_top(x: np.ndarray, mean: np.ndarray, std: np.ndarray, k: int = 20) -> pd.DataFrame:
-    """A record's k neurons that most set it apart from the pool: ranked by z = (x − pool mean) / pool std,
-    with the raw activation and the pool mean beside it. x, mean, std: [layers, neurons]."""
-    z = zscores(x, mean, std)
-    table = top_table(z, k).rename(columns={"value": "z vs pool"})
-    table["activation"] = x[table["layer"], table["index"]]
-    table["pool mean"] = mean[table["layer"], table["index"]]
-    return table
-
-
-def robust_limits(z: np.ndarray, centre: float = 0.0, lower: float = 1.0, upper: float = 99.0) -> tuple[float, float]:
-    """Colour limits for a diverging scale around `centre` that a few outliers cannot set: the larger
-    distance from `centre` to the `lower` and `upper` percentiles of z, on both sides."""
-    finite = z[np.isfinite(z)]
-    if not len(finite):
-        return centre - 1.0, centre + 1.0
-    lo, hi = np.percentile(finite, [lower, upper])
-    half = max(abs(hi - centre), abs(centre - lo)) or float(np.abs(finite - centre).max()) or 1.0
-    return centre - half, centre + half
-
-
-def template_mask(tokenizer, ids: list[int]) -> np.ndarray:
-    """True for tokens that belong to the template, not to the text: special tokens (e.g. `<|im_start|>`),
-    the first token (where attention sinks and massive activations sit), and a role header that follows a
-    special token up to its line break (`user`, `\\n`)."""
-    special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    special |= {
-        i for i, t in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).items() if getattr(t, "special", False)
-    }
-    mask = np.zeros(len(ids), dtype=bool)
-    header = 0  # tokens left in a role header after a special token
-    for i, token in enumerate(ids):
-        if token in special or i == 0:
-            mask[i], header = True, 4
-            continue
-        if header:
-            mask[i] = True
-            header = 0 if "\n" in tokenizer.decode([token]) else header - 1
-    return mask
-
-
-def token_limit(values: np.ndarray, mask: np.ndarray) -> float:
-    """The per-token colour scale's limit: the largest |value| among text tokens (template tokens are shown
-    but cannot set it; they saturate instead)."""
-    text = np.abs(values[~mask]) if (~mask).any() else np.abs(values)
-    return float(text.max()) if len(text) and text.max() > 0 else 1.0
-
-
-def share_note(masks: dict[str, np.ndarray], cut: Cut, merge: str) -> str:
-    """Why the selected share differs from the per-target cut, in words, e.g. 'union of 3 targets at 10 %
-    each = 28.8 % of the pool (288 records): the targets' picks overlap'. Empty when it does not differ."""
-    if not masks:
-        return ""
-    n = len(next(iter(masks.values())))
-    stacked = np.array(list(masks.values()))
-    each = (
-        f"{cut.ratio:.0%} each"
-        if cut.ratio is not None
-        else f"{cut.top:,} records each"
-        if cut.top is not None
-        else f"score ≥ {cut.min_score:g}"
-    )
-    if len(masks) == 1 or merge == "mean-z":
-        return ""
-    chosen = stacked.any(axis=0) if merge == "union" else stacked.all(axis=0)
-    kept = int(chosen.sum())
-    sizes = " + ".join(f"{int(m.sum()):,}" for m in stacked)
-    if merge == "union":
-        why = f"the targets pick {sizes} records, {int(stacked.sum()) - kept:,} of the picks are shared"
-    else:
-        why = f"only records picked for every target stay (the targets pick {sizes})"
-    return f"{merge} of {len(masks)} targets at {each} = {kept / n:.1%} of the pool ({kept:,} records): {why}"
-
 
 # ---------------------------------------------------------------- the neuron card
 
@@ -273,8 +171,8 @@ class TokenActivations:
 def layer_tokens(model: LoadedModel, record, layer: int, max_length: int = 1024):
     """One live forward pass (up to `layer`) of one record: (tokens, activations [pos, neurons], template
     mask [pos], response start)."""
-    from .capture import token_activations
     from .data import Dataset
+    from .forward import token_activations
     from .tokens import tokenize
 
     tokens, acts, start = token_activations(model, record, layer, max_length)
@@ -284,11 +182,11 @@ def layer_tokens(model: LoadedModel, record, layer: int, max_length: int = 1024)
 
 def live_summaries(model: LoadedModel, record, reductions=("mean",), max_length: int = 1024) -> dict[str, np.ndarray]:
     """One live forward pass of one record through every layer: its exact summaries {reduction: float32
-    [layers, neurons]}, made by the capture's own reducer (`capture.capture_shard`) and rounded to float16
+    [layers, neurons]}, made by the capture's own reducer (`forward.capture_shard`) and rounded to float16
     as a store keeps them, but held in memory. What a compact pool's neuron views use for a record outside
     its exact sample."""
-    from .capture import CaptureOptions, capture_shard
     from .data import Dataset
+    from .forward import CaptureOptions, capture_shard
     from .tokens import tokenize
 
     reductions = tuple(dict.fromkeys(reductions))
@@ -406,187 +304,3 @@ def neuron_card(
         top,
         firing,
     )
-
-
-# ---------------------------------------------------------------- shared neurons
-
-
-def marks(profile: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """What marks a target out [layers, neurons]: its expected activation minus the pool's, in pool
-    standard deviations (so the few massive-activation neurons do not outrank everything)."""
-    return zscores(profile, mean, std)
-
-
-def shared_layers(marked: dict[str, np.ndarray], centred: dict[str, np.ndarray], k: int = 50) -> pd.DataFrame:
-    """Per layer, how much the targets' features agree: the overlap of their top-k marking neurons
-    (|∩| / |∪| over all targets, and |∩|), and the cosine of their profiles centred on the pool (mean over
-    pairs, then each pair). marked / centred: name -> [layers, neurons]."""
-    names = list(marked)
-    n_layers = next(iter(marked.values())).shape[0]
-    rows = []
-    for layer in range(n_layers):
-        sets = [set(np.argsort(-marked[n][layer], kind="stable")[:k].tolist()) for n in names]
-        inter, union = set.intersection(*sets), set.union(*sets)
-        row = {"layer": layer, f"top-{k} overlap": len(inter) / max(len(union), 1), f"shared in top {k}": len(inter)}
-        cosines = {}
-        for a, b in combinations(names, 2):
-            x, y = centred[a][layer], centred[b][layer]
-            cosines[f"cos {a} · {b}"] = float(x @ y / max(np.linalg.norm(x) * np.linalg.norm(y), 1e-12))
-        row["centred cosine (mean)"] = float(np.mean(list(cosines.values()))) if cosines else float("nan")
-        rows.append({**row, **cosines})
-    return pd.DataFrame(rows)
-
-
-MARK_Z = 1.0  # a neuron marks out a target when the target's mean is this many pool std above the pool's
-
-
-def shared_neurons(marked: dict[str, np.ndarray], n: int = 50) -> pd.DataFrame:
-    """The neurons that mark out every target: ranked by their smallest mark over the targets (z vs the
-    pool), kept only where that is at least MARK_Z (a z of 0.25 is no mark: the list can be empty).
-    Columns neuron, layer, index, joint z, z: <target>…"""
-    joint = np.min(np.stack(list(marked.values())), axis=0)
-    table = top_table(joint, n).rename(columns={"value": "joint z"})
-    table = table[table["joint z"] >= MARK_Z].reset_index(drop=True)
-    for name, z in marked.items():
-        table[f"z: {name}"] = z[table["layer"], table["index"]]
-    return table
-
-
-def shared_share(
-    store: Store,
-    rows,
-    features,
-    scores: list[Scores],
-    options: ScoreOptions,
-    shared: pd.DataFrame,
-    top: int = 3,
-    with_scores: bool = True,
-) -> pd.DataFrame:
-    """For each row: each target's score (unless `with_scores` is off), the share of it that the shared
-    neurons carry (their summed per-neuron contributions over the score), and the shared neurons that
-    carry most (summed over targets)."""
-    rows = [int(r) for r in rows]
-    out = pd.DataFrame({"row": rows})
-    if not rows:
-        return out
-    layers, index = shared["layer"].to_numpy(), shared["index"].to_numpy()
-    carried = np.zeros((len(rows), len(shared)))
-    for feature, score in zip(features, scores):
-        parts = explain(store, rows, feature, options, score)  # [rows, layers, neurons]
-        total = parts.reshape(len(rows), -1).sum(axis=1)
-        mine = parts[:, layers, index]
-        carried += mine
-        if with_scores:
-            out[f"score: {feature.name}"] = score.score[rows]
-        out[f"shared share: {feature.name}"] = np.where(
-            np.abs(total) > 1e-12, mine.sum(axis=1) / np.where(total == 0, 1, total), np.nan
-        )
-    names = shared["neuron"].to_numpy()
-    out["carried by"] = [", ".join(names[j] for j in np.argsort(-c, kind="stable")[:top] if c[j] > 0) for c in carried]
-    return out
-
-
-def joint_candidates(scores: list[Scores], k: int = 20) -> np.ndarray:
-    """Up to k candidates whose scores are jointly high for every target: ranked by their worst percentile
-    over the targets (what the intersection merge orders by), and above the pool's mean score for each
-    target (a record below the pool for one is not jointly high, however the others rank it)."""
-    joint = np.min([percentile(s.score) for s in scores], axis=0)
-    above = np.all([s.score > s.score.mean() for s in scores], axis=0)
-    order = ranking(joint)
-    return order[above[order]][:k]
-
-
-@dataclass
-class Shared:
-    targets: list[str]
-    layers: pd.DataFrame
-    neurons: pd.DataFrame
-    candidates: pd.DataFrame
-    k: int
-
-    def to_dict(self) -> dict:
-        return {
-            "targets": self.targets,
-            "top_k_per_layer": self.k,
-            "layers": self.layers.to_dict("records"),
-            "neurons": self.neurons.to_dict("records"),
-            "candidates": self.candidates.to_dict("records"),
-        }
-
-    def text(self) -> str:
-        with pd.option_context(
-            "display.width",
-            200,
-            "display.max_columns",
-            20,
-            "display.max_colwidth",
-            60,
-            "display.float_format",
-            "{:.3f}".format,
-        ):
-            return "\n".join(
-                [
-                    f"shared neurons of {' × '.join(self.targets)}",
-                    f"per layer (top {self.k} marking neurons of each target; cosine of profiles centred on the pool):",
-                    self.layers.to_string(index=False),
-                    "",
-                    f"{len(self.neurons)} neurons mark out every target (smallest z over the targets "
-                    f">= {MARK_Z:g}), best first:"
-                    if len(self.neurons)
-                    else f"no neuron marks out every target (none has z >= {MARK_Z:g} for all)",
-                    self.neurons.head(20).to_string(index=False) if len(self.neurons) else "",
-                    "",
-                    "candidates jointly high for every target (above the pool's mean score for each), with the "
-                    "shared neurons' share of each score:"
-                    if len(self.candidates)
-                    else "no candidate scores above the pool's mean for every target",
-                    self.candidates.to_string(index=False) if len(self.candidates) else "",
-                ]
-            )
-
-
-def shared_view(
-    pool: Store,
-    features,
-    scores: list[Scores],
-    options: ScoreOptions,
-    records=None,
-    k: int = 50,
-    n: int = 50,
-    candidates: int = 10,
-) -> Shared:
-    """The whole shared-neuron view for two or more targets (features with their pool scores)."""
-    if len(features) < 2:
-        raise ValueError("shared neurons need two targets or more")
-    mean, std = pool.mean("mean"), pool_std(pool)
-    marked = {f.name: marks(f.profile, mean, std) for f in features}
-    centred = {f.name: f.profile - mean for f in features}
-    neurons = shared_neurons(marked, n)
-    rows = joint_candidates(scores, candidates)
-    table = shared_share(pool, rows, features, scores, options, neurons)
-    if records is not None:
-        table["source"] = [records[r].source for r in rows]
-        table["preview"] = [records[r].preview(80) for r in rows]
-    return Shared([f.name for f in features], shared_layers(marked, centred, k), neurons, table, k)
-
-
-# ---------------------------------------------------------------- nearest targets
-
-
-def nearest_targets(pool: Store, row: int, targets: dict[str, Store], k: int = 5) -> pd.DataFrame:
-    """The k target records whose token-mean profiles are closest to pool record `row`'s: cosine of both
-    centred on the pool mean (the similarity `overlap` scores with). Columns target, row, similarity."""
-    return nearest_targets_of(pool.rows("mean", [row])[0], pool.mean("mean"), targets, k)
-
-
-def nearest_targets_of(x: np.ndarray, centre: np.ndarray, targets: dict[str, Store], k: int = 5) -> pd.DataFrame:
-    """`nearest_targets` for a token-mean profile x [layers, neurons] centred on `centre` (the pool's mean)."""
-    x = (np.asarray(x, np.float32) - centre).ravel()
-    x /= max(float(np.linalg.norm(x)), 1e-12)
-    parts = []
-    for name, store in targets.items():
-        t = store.rows("mean", np.arange(store.n_samples)).reshape(store.n_samples, -1) - centre.ravel()
-        sims = t @ x / np.maximum(np.linalg.norm(t, axis=1), 1e-12)
-        parts.append(pd.DataFrame({"target": name, "row": np.arange(store.n_samples), "similarity": sims}))
-    table = pd.concat(parts, ignore_index=True)
-    return table.sort_values("similarity", ascending=False, kind="stable").head(k).reset_index(drop=True)

@@ -25,7 +25,7 @@ from safetensors import safe_open
 from safetensors.numpy import save
 
 from . import atomic
-from .store import Store
+from .store import Store, derive
 
 PCA_REDUCTIONS = ("last-first", "mean", "last")
 FEATURE_VERSION = 3
@@ -39,16 +39,12 @@ class FeatureError(ValueError):
 def summary(store: Store, reduction: str, indices=None) -> np.ndarray:
     """Per-sample summary [n, layers, neurons] for a reduction name, incl. `last-first` (ΔA, Eq. 2)."""
     indices = np.arange(store.n_samples) if indices is None else indices
-    if reduction == "last-first" and reduction not in store.reductions:
-        return store.rows("last", indices) - store.rows("first", indices)
-    return store.rows(reduction, indices)
+    return derive(reduction, store.reductions, lambda name: store.rows(name, indices))
 
 
 def layer_summary(store: Store, reduction: str, layer: int, indices) -> np.ndarray:
     """One layer of `summary`: [n, neurons]."""
-    if reduction == "last-first" and reduction not in store.reductions:
-        return store.layer_rows("last", layer, indices) - store.layer_rows("first", layer, indices)
-    return store.layer_rows(reduction, layer, indices)
+    return derive(reduction, store.reductions, lambda name: store.layer_rows(name, layer, indices))
 
 
 def first_principal_direction(x: np.ndarray) -> tuple[np.ndarray, float]:

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .capture import CaptureOptions, find_store, store_key, store_path
 from .data import Dataset
-from .models import BUNDLED_MODEL, ModelError, find_neuron_modules, neuron_count, resolve_model_source
+from .model_shape import ModelShape, ShapeUnknown, load_tokenizer, model_shape, model_source  # noqa: F401 (re-exported)
 from .pipeline import compact_options, target_capture_options
 from .sketch import RECOMMENDED_K, bytes_per_sample
 from .store import DEFAULT_REDUCTIONS, HIDDEN, PER_SAMPLE, REDUCTIONS, Store, StoreError, default_shard_size, is_url
@@ -40,73 +39,6 @@ COMPACT_REDUCTIONS = ("mean", "last-first")  # with --sketch RECOMMENDED_K: the 
 
 class PlanError(StoreError):
     """A capture that cannot fit: the message lists the options that would."""
-
-
-class ShapeUnknown(ModelError):
-    """The model's shape cannot be read without loading it."""
-
-
-# ---------------------------------------------------------------- model shape, without weights
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    layers: int
-    neurons: int  # per layer: the down projection's input width
-    hidden: int
-    params: int  # decoder stack without the input embeddings and the LM head (which capture never runs)
-
-    @property
-    def n_layers(self) -> int:  # as LoadedModel names them
-        return self.layers
-
-    @property
-    def neurons_per_layer(self) -> int:
-        return self.neurons
-
-    def flops_per_token(self, context: float) -> float:
-        """Forward FLOPs of one token through the decoder stack: 2 per weight, plus attention over
-        `context` earlier tokens (2 × layers × context × hidden; Kaplan et al. 2020, Table 1)."""
-        return 2 * self.params + 2 * self.layers * context * self.hidden
-
-
-def model_source(name: str) -> str:
-    """The folder or hub id whose config and tokenizer describe `name` (the bundled model's is dequantised
-    once into the cache, as `load_model` does)."""
-    return resolve_model_source(name)[0]
-
-
-def model_shape(name: str = BUNDLED_MODEL, neuron_module: str | None = None, trust_remote_code=False) -> ModelShape:
-    """Layers, neurons, hidden size and parameters of `name` from its config alone (meta device: no weights)."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    source = model_source(name)
-    try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as error:
-        raise ModelError(f"Could not read the config of model {name!r}: {error}") from error
-    try:
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
-    except Exception as error:  # an architecture whose __init__ needs real tensors: say so, never guess
-        raise ShapeUnknown(f"cannot build model {name!r} on the meta device to read its shape: {error}") from error
-    modules = find_neuron_modules(model, neuron_module)
-    embeddings = model.get_input_embeddings().weight.numel()
-    params = sum(p.numel() for p in model.base_model.parameters()) - embeddings
-    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None) or 0
-    return ModelShape(len(modules), neuron_count(modules[0]), int(hidden), int(params))
-
-
-def load_tokenizer(name: str, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_source(name), trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as error:
-        raise ModelError(f"Could not read the tokenizer of model {name!r}: {error}") from error
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
 
 
 # ---------------------------------------------------------------- store bytes

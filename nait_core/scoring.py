@@ -19,7 +19,9 @@ Scoring streams through the store once, in float16 chunks of a few MB read on on
   x·[t | c] (one matmul) and ‖x‖² (one pass); no centred copy of the pool is made;
 - `nait-pca`: x·v, one matmul;
 - `jaccard`: the firing indicator (x > θ) times the target's firing set, as a 0/1 matmul.
-Per-neuron contributions (`Kernel.per_neuron`) are computed only for `explain`, on the few rows asked for.
+Per-neuron contributions (`Kernel.per_neuron`) are computed only for `explain`, on the few rows asked for
+(production needs them there: the app's and `nait explain`'s reasons); summed over a whole pool they are the
+reference engine the matrix form is tested against (`nait_testing.reference`).
 
 A compact store (see `sketch.py`) holds y_l = x_l P_l. `overlap` and `nait-pca` are then computed with each
 exact weight vector (the centred target profile, the PCA directions) turned into a per-layer read-out
@@ -39,8 +41,9 @@ from . import methods
 from .data import sample_rows
 from .features import Feature, summary
 from .methods import layered
+from .scores import Scores
 from .sketch import Calibration, SketchError, store_sketch
-from .store import Store
+from .store import Store, sources
 
 METHODS = methods.names("neurons", explains=True)  # scored here against capability features, explained per neuron
 TARGET_METHODS = tuple(m.name for m in methods.REGISTRY.values() if m.target)  # what ScoreOptions may name
@@ -208,34 +211,9 @@ class Kernel:
         return x * self.direction + spread
 
 
-def summaries(store: Store, reduction: str):
-    """Stream (start, [n, layers, neurons]) summaries, ΔA included, one shard at a time."""
-    if reduction == "last-first" and reduction not in store.reductions:
-        for (start, last), (_, first) in zip(store.iter_chunks("last"), store.iter_chunks("first")):
-            yield start, last - first
-    else:
-        yield from store.iter_chunks(reduction)
-
-
-@dataclass
-class Scores:
-    feature: str
-    per_layer: np.ndarray  # [n, layers]; sums to score
-    layer_offset: np.ndarray  # [layers]; subtracted per layer (z layer-norm), else zeros
-    layer_scale: np.ndarray  # [layers]; divides per layer (z layer-norm), else ones
-
-    @property
-    def layer_contributions(self) -> np.ndarray:
-        return (self.per_layer - self.layer_offset) / self.layer_scale
-
-    @property
-    def score(self) -> np.ndarray:
-        return self.layer_contributions.sum(axis=1)
-
-
 def chunk_names(store: Store, reduction: str) -> tuple[str, ...]:
-    """The stored arrays a summary is read from: ΔA (`last-first`) from `last` and `first` unless stored."""
-    return ("last", "first") if reduction == "last-first" and reduction not in store.reductions else (reduction,)
+    """The stored arrays a summary is read from (`store.sources`: ΔA from `last` and `first` unless stored)."""
+    return sources(reduction, store.reductions)
 
 
 def map_summaries(store: Store, reduction: str, work) -> None:
@@ -317,17 +295,6 @@ def _scores(features: list[Feature], per_layer, options: ScoreOptions) -> list[S
             layers[:, left_out], offset[left_out] = 0.0, 0.0
         results.append(Scores(feature.name, layers, offset, scale))
     return results
-
-
-def score_store_per_neuron(store: Store, features: list[Feature], options: ScoreOptions) -> list[Scores]:
-    """The previous engine, kept as the reference the matrix form is tested and benchmarked against:
-    per-neuron contributions [b, layers, width] of every chunk, summed per layer."""
-    kernels = [Kernel(f, store, options) for f in features]
-    per_layer = [np.empty((store.n_samples, store.n_layers), dtype=np.float64) for _ in features]
-    for start, x in summaries(store, kernels[0].reduction):
-        for kernel, out in zip(kernels, per_layer):
-            out[start : start + len(x)] = kernel.per_neuron(x).sum(axis=2)
-    return _scores(features, per_layer, options)
 
 
 def explain(store: Store, rows, feature: Feature, options: ScoreOptions, scores: Scores | None = None) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .data import DataError
+from .errors import DataError
 
 HUB_PREFIX = "hf:"
 # A hub id: `name` or `owner/name`, each part starting with a letter or digit (so no `/`, `.`, `~` first).

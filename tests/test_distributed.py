@@ -69,9 +69,9 @@ def test_ray_store_has_the_same_bytes_as_one_process(cluster, model, records, tm
     assert not report.reused and report.store.complete
     assert report.store.path.name == single.path.name  # same key, same manifest
     assert _shard_bytes(Store.open(report.store.path)) == _shard_bytes(single)  # every shard, byte for byte
-    assert 1 <= len(settings.worker_counts) <= 2  # a pool of 2; the second may start after the last shard
-    assert sum(w["shards"] for w in settings.worker_counts.values()) == len(single.shard_ranges())
-    assert sum(w["tokens"] for w in settings.worker_counts.values()) == int(single.per_sample("tokens").sum())
+    assert 1 <= len(report.workers) <= 2  # a pool of 2; the second may start after the last shard
+    assert sum(w["shards"] for w in report.workers.values()) == len(single.shard_ranges())
+    assert sum(w["tokens"] for w in report.workers.values()) == int(single.per_sample("tokens").sum())
     assert capture(model, records, tmp_path / "ray", _options(ray=settings)).reused
 
 
@@ -171,7 +171,7 @@ def test_a_killed_worker_is_retried_and_the_store_verifies(cluster, model, recor
     thread.join(timeout=600)
     assert "error" not in outcome, outcome.get("error")
     report = outcome["report"]
-    workers = settings.worker_counts
+    workers = report.workers
     assert any(w["pid"] == victim for w in workers.values())
     assert any(w["pid"] != victim and w["shards"] for w in workers.values())  # a restarted actor finished it
     store = Store.open(report.store.path, verify=True)

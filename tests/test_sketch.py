@@ -9,10 +9,11 @@ import torch
 from nait_core.capture import CaptureOptions, Reducer, capture, forward
 from nait_core.data import sample_rows
 from nait_core.features import build_feature
-from nait_core.scoring import ScoreOptions, explain, score_store, score_store_per_neuron
+from nait_core.scoring import ScoreOptions, explain, score_store
 from nait_core.sketch import Sketch, SketchError, bytes_per_sample, compact_copy, exact_sample_store, largest_k
 from nait_core.tokens import pad_batch, tokenize
 from nait_testing.models import tiny_model, tiny_records
+from nait_testing.reference import score_store_per_neuron
 from nait_testing.stores import synthetic_store
 
 pytestmark = pytest.mark.unit

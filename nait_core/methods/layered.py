@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..scores import Scores
 from ..sketch import SketchError, store_sketch
 from ..store import Store
 
@@ -77,8 +78,6 @@ def pool_spread(store: Store) -> np.ndarray:
 
 def score(store: Store, features: list, options) -> list:
     """One `scoring.Scores` per feature for overlap (with --layers), overlap-balanced or overlap-z."""
-    from ..scoring import Scores
-
     if sketch := store_sketch(store):
         raise SketchError(
             f"--method {options.method}{' --layers' if options.layers else ''} needs each layer's exact norms, and "
