@@ -18,7 +18,7 @@ from ..progress import Progress
 from ..scoring import RDS_POOLS, ScoreOptions, parse_threshold, pool_reduction
 from ..selection import MERGES, check_output_paths
 from ..sketch import RECOMMENDED_K, SketchError
-from ..store import REDUCTIONS
+from ..store import REDUCTIONS, readable, sources
 
 
 def tqdm_progress():
@@ -393,9 +393,9 @@ def _check_reductions(args) -> None:
     else:
         return
     have = reduction_names(args)
-    if needed in have or (needed == "last-first" and {"last", "first"} <= set(have)):
+    if readable(needed, have):
         return
-    how = " (or last and first)" if needed == "last-first" else ""
+    how = f" (or {' and '.join(sources(needed, ()))})" if len(sources(needed, ())) > 1 else ""
     raise ValueError(
         f"{who} reads the pool's '{needed}' summary, which --reductions {','.join(have)} does not store: "
         f"add {needed}{how} to --reductions"
