@@ -288,18 +288,23 @@ def spied(monkeypatch):
     return seen
 
 
+def interrupted_after(settings, out, load, arm: str) -> dict:
+    """Run the eval, interrupt it as soon as `arm` is done (as a kill would), and return results.json then."""
+
+    def stop(p):
+        if p.stage == "done" and p.arm == arm:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_eval(settings, out, load, stop)
+    return json.loads((out / "results.json").read_text())
+
+
 def test_arms_train_heldout_unseen_and_resume(tmp_path, tokenizer, spied):
     settings = eval_settings(tmp_path)
     out = tmp_path / "run"
     load = lambda: tiny_model("llama", tokenizer)  # noqa: E731
-
-    def stop_after_first_training(p):
-        if p.stage == "done" and p.arm == "overlap":
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        run_eval(settings, out, load, stop_after_first_training)
-    first = json.loads((out / "results.json").read_text())
+    first = interrupted_after(settings, out, load, "overlap")
     assert set(first["arms"]) == {"base", "overlap"} and set(first["selections"]) == {"overlap", "random#0"}
     assert spied["trained"] == ["demo-n12-s0-overlap"]
 
@@ -735,14 +740,7 @@ def test_score_bins_train_on_their_part_of_the_ranking_resume_and_report(tmp_pat
     settings = eval_settings(tmp_path, bins=("top", "middle", "bottom"), base=False)
     out = tmp_path / "run"
     load = lambda: tiny_model("llama", tokenizer)  # noqa: E731
-
-    def stop_after_the_middle_bin(p):
-        if p.stage == "done" and p.arm == "overlap@middle":
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        run_eval(settings, out, load, stop_after_the_middle_bin)
-    first = json.loads((out / "results.json").read_text())
+    first = interrupted_after(settings, out, load, "overlap@middle")
     assert set(first["arms"]) == {"overlap", "overlap@middle"}
     assert set(first["selections"]) == {"overlap", "overlap@middle", "overlap@bottom", "random#0"}
     assert len(spied["selection_targets"]) == 4  # one scoring serves the three bins
