@@ -163,10 +163,11 @@ def sample(studio: Studio, row: int, current: Settings) -> None:
             st.caption(f"Neuron values of record {row}: {where}.")
         top = _contrastive(studio, row, current, x)
         _heatmap(studio, row, x["mean"])
-    st.plotly_chart(
-        charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
-        key="samples_layers",
-    )
+    if any(len(v) > 1 for v in contributions.values()):  # rds and embed: one number, no layers to chart
+        st.plotly_chart(
+            charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
+            key="samples_layers",
+        )
     if studio.compact:
         st.caption(f"Layer shares{exactness.label(studio, False)}: estimated from the pool's K projections per layer.")
     if x is not None:
@@ -211,22 +212,28 @@ VIEWS = ["sample z vs pool", "sample − target expected", "sample", "target exp
 def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.DataFrame:
     """The record's neurons that set it apart (z vs the pool), linked; a picked row opens its card here."""
     top, makers = neuron_card.contrastive(studio, row, current.options, x)
-    st.markdown(
-        "**What makes its score**, for each target: the neurons and layers that carry most of it, each as a "
-        "share of the score (in scientific notation when the score is about 0)"
-    )
-    st.dataframe(
-        makers,
-        hide_index=True,
-        width="stretch",
-        key="samples_makers",
-        column_config={"made by": st.column_config.TextColumn(width="large")},
-    )
+    if makers is None:  # rds, embed, overlap-max…: the scores and ranks, and why nothing more
+        st.markdown("**Its score** for each target, and its rank in the pool by that target")
+        st.caption(neuron_card.unsplit_note(current.options.method))
+        st.dataframe(_scores_and_ranks(studio, row, current), hide_index=True, key="samples_makers")
+    else:
+        st.markdown(
+            "**What makes its score**, for each target: the neurons and layers that carry most of it, each as a "
+            "share of the score (in scientific notation when the score is about 0)"
+        )
+        st.dataframe(
+            makers,
+            hide_index=True,
+            width="stretch",
+            key="samples_makers",
+            column_config={"made by": st.column_config.TextColumn(width="large")},
+        )
     st.markdown(
         "**Neurons that set this record apart** (a contrastive view, not the ones that make its score): ranked "
         "by z, how many pool standard deviations its token-mean activation sits above the pool's mean for that "
-        "neuron (not by raw size, which the same few massive-activation neurons top in every record), with each "
-        "one's share of the score. Click a neuron id to open it on the Neuron explorer, or pick a row to see "
+        "neuron (not by raw size, which the same few massive-activation neurons top in every record)"
+        + (", with each one's share of the score" if makers is not None else "")
+        + ". Click a neuron id to open it on the Neuron explorer, or pick a row to see "
         "its card here."
     )
     shares = [c for c in top.columns if c.startswith("share of score: ")]
@@ -259,6 +266,18 @@ def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.Dat
                 st.markdown(f"#### Neuron card: [{neuron.strip()}]({urlstate.neuron_link(neuron.strip())})")
                 neuron_card.card(studio, layer, index, current.options.fire_threshold, key="samples_card")
     return top
+
+
+def _scores_and_ranks(studio: Studio, row: int, current: Settings) -> pd.DataFrame:
+    """Record `row`'s score for each target under `current` settings and its rank (1: best) by that score."""
+    orders = studio.orders(current.options)
+    return pd.DataFrame(
+        {
+            "target": list(orders),
+            "score": [float(v[row]) for v in studio.score_vectors(current.options).values()],
+            "rank": [int(np.flatnonzero(order == row)[0]) + 1 for order in orders.values()],
+        }
+    )
 
 
 def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
