@@ -31,8 +31,10 @@ PUBLISHED_PAGE = "url_published_page"  # the page it was written on
 
 
 def link(page: str, **params) -> str:
-    """A relative link to another page of the app with these query parameters (e.g. `neurons?neuron=L1.N2`)."""
-    return f"{page}?{urlencode(params)}"
+    """A relative link to another page of the app with these query parameters (e.g. `neurons?neuron=L1.N2`)
+    and what every page shares (`shared_params`), so following it keeps the scoring settings, as the
+    sidebar's links do."""
+    return f"{page}?{urlencode({**params, **shared_params()})}"
 
 
 def neuron_link(neuron: str) -> str:

@@ -269,3 +269,15 @@ def test_target_rows_link_to_the_record(demo):
     assert f"#### Target {NAMES[0]}, record {row}" in markdown(shown)
     bad = open_at("samples", tset=NAMES[0], trow=999)
     assert any(f"Ignoring trow=999 in the link: target {NAMES[0]} has" in w.value for w in bad.warning)
+
+
+def test_links_in_tables_and_text_keep_the_scoring_settings(demo):
+    at = open_at("samples", row=7, ratio=0.2, merge="intersection")
+    links = list(frame(at, "neuron").value["neuron"])  # the contrastive table's neuron ids
+    assert links and all(
+        link.startswith("neurons?neuron=L") and "ratio=0.2&merge=intersection" in link for link in links
+    )
+    assert "[Mark it on the Overlap map](map?row=7&ratio=0.2&merge=intersection)" in markdown(at)
+    card = open_at("neurons", neuron="L5.N10", ratio=0.2)
+    rows = [r for d in card.dataframe if "row" in d.value.columns for r in d.value["row"] if isinstance(r, str)]
+    assert rows and all("ratio=0.2" in r for r in rows)  # pool rows and target rows alike
