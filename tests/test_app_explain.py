@@ -281,3 +281,9 @@ def test_links_in_tables_and_text_keep_the_scoring_settings(demo):
     card = open_at("neurons", neuron="L5.N10", ratio=0.2)
     rows = [r for d in card.dataframe if "row" in d.value.columns for r in d.value["row"] if isinstance(r, str)]
     assert rows and all("ratio=0.2" in r for r in rows)  # pool rows and target rows alike
+
+
+def test_select_previews_are_one_line(demo):
+    at = open_at("select", ratio=0.5)
+    previews = frame(at, "preview").value["preview"]
+    assert len(previews) and not previews.str.contains("\n").any()
