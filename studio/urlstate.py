@@ -155,37 +155,6 @@ def rows_from(text: str, n: int) -> list[int]:
     return rows
 
 
-def _changed(name: str) -> str | None:
-    """The URL's value for `name` when it differs from what this session last wrote, else None."""
-    value = st.query_params.get(name)
-    if value is None or value == st.session_state.get(PUBLISHED, {}).get(name):
-        return None
-    return value
-
-
-def restore(name: str, key: str, cast=str, default=None) -> bool:
-    """Load the URL's `name` into widget `key` (before the widget is drawn) when the URL brings a new value;
-    when Back/Forward leaves out a `name` this session wrote on this page, load `default` (not None), as a
-    reload would. A value the widget cannot take is ignored (the widget keeps its own)."""
-    value = _changed(name)
-    if value is None:
-        gone = name not in st.query_params and name in st.session_state.get(PUBLISHED, {})
-        if default is not None and gone and _same_page():
-            st.session_state[key] = default
-            return True
-        return False
-    try:
-        st.session_state[key] = cast(value)
-    except ValueError:
-        return False
-    return True
-
-
-def changed(name: str) -> str | None:
-    """The URL's new value for `name` (see `restore`), for pages that map it to several widgets."""
-    return _changed(name)
-
-
 def put(name: str, value, default=None) -> None:
     """Ask for `name=value` in the URL when the page has run (None, or the page's default, leaves it out)."""
     if value is not None and value != default:
