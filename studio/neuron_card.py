@@ -178,11 +178,14 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str) 
     if studio.compact:
         st.caption(f"Pool values{exactness.label(studio, True)} over {exactness.sample_text(studio)}.")
     # Off by default: a pass per record took 1-3 s each on a CPU, most of a neuron switch (issue 25).
-    if not st.toggle(
+    urlstate.follow(urlstate.Choice("live", f"{key}_live", False, urlstate.flag))
+    live = st.toggle(
         f"Show the tokens that fire it in its top records ({CARD_RECORDS} pool records and {CARD_LIVE_TARGET} per "
         f"target: a live forward pass each, seconds on a CPU)",
         key=f"{key}_live",
-    ):
+    )
+    urlstate.put("live", "1" if live else None)
+    if not live:
         return
     top = explain.top_records(groups, CARD_RECORDS)
     top = top[(top["group"] == "pool") | (top.groupby("group").cumcount() < CARD_LIVE_TARGET)].copy()

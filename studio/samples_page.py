@@ -53,7 +53,10 @@ def _filters(studio: Studio, table: pd.DataFrame) -> np.ndarray:
         del st.session_state["samples_score"]  # the scores changed under the old range
     if high > low:
         name = combined_name(settings(), len(studio.features))
-        low, high = st.slider(f"Combined score ({name})", low, high, (low, high), key="samples_score")
+        urlstate.follow(urlstate.Choice("score", "samples_score", (low, high), urlstate.span_in(low, high)))
+        full = (low, high)
+        low, high = st.slider(f"Combined score ({name})", low, high, key="samples_score")
+        urlstate.put("score", f"{low:.6g},{high:.6g}" if (low, high) != full else None)
     mask = table["score"].between(low, high)
     if query.strip():
         mask &= table["text"].str.contains(query.strip().lower(), regex=False)
@@ -282,12 +285,23 @@ def _scores_and_ranks(studio: Studio, row: int, current: Settings) -> pd.DataFra
 
 def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
     st.markdown("**Per-token activation** of one neuron (one live forward pass of this record)")
-    cols = st.columns([2, 2, 1])
-    neuron = cols[0].selectbox(
-        "Neuron", list(top["neuron"]), key="samples_neuron", help="one of its top-firing neurons"
+    options = list(top["neuron"])
+    urlstate.follow(
+        urlstate.Choice("tpick", "samples_neuron", options[0] if options else None, urlstate.one_of(options)),
+        urlstate.Choice("tneuron", "samples_neuron_id", ""),
+        urlstate.Choice("tokens", "samples_live", False, urlstate.flag),
     )
-    neuron = cols[1].text_input("…or any neuron id", key="samples_neuron_id", placeholder="e.g. L12.N345") or neuron
-    if not cols[2].toggle("Show", key="samples_live"):
+    if st.session_state["samples_neuron"] not in options:  # another record's neuron: its own first
+        st.session_state["samples_neuron"] = options[0] if options else None
+    cols = st.columns([2, 2, 1])
+    picked = cols[0].selectbox("Neuron", options, key="samples_neuron", help="one of its top-firing neurons")
+    typed = cols[1].text_input("…or any neuron id", key="samples_neuron_id", placeholder="e.g. L12.N345")
+    live = cols[2].toggle("Show", key="samples_live")
+    urlstate.put("tpick", picked, options[0] if options else None)
+    urlstate.put("tneuron", typed.strip() or None)
+    urlstate.put("tokens", "1" if live else None)
+    neuron = typed or picked
+    if not live:
         return
     if not neuron:
         st.info("Type a neuron id, e.g. L12.N345.")

@@ -131,6 +131,26 @@ def number_in(low, high, kind=int) -> Callable[[str], Any]:
     return cast
 
 
+def flag(value: str) -> bool:
+    """A cast for a toggle: "1" on, "0" off."""
+    if value not in ("0", "1"):
+        raise ValueError("not 1 (on) or 0 (off)")
+    return value == "1"
+
+
+def span_in(low: float, high: float) -> Callable[[str], tuple[float, float]]:
+    """A cast for a range slider over [low, high]: "a,b" with a ≤ b (clipped to the range: the URL keeps 6
+    significant digits)."""
+
+    def cast(value: str) -> tuple[float, float]:
+        a, b = (float(x) for x in value.split(","))
+        if not (math.isfinite(a) and math.isfinite(b) and a <= b):
+            raise ValueError(f"{value} is not two numbers low,high")
+        return max(a, low), min(b, high)
+
+    return cast
+
+
 def rows_text(rows) -> str | None:
     """Sorted pool rows as short ranges for the URL ("3-7.12"); None for none."""
     rows = sorted({int(r) for r in rows}) if rows is not None else []
