@@ -8,7 +8,6 @@ import streamlit as st
 from .session import Studio
 
 METHODS_DOC = "docs/methods.md, section “Compact summaries”"
-NO_JACCARD = "jaccard is not offered: it needs every neuron's value, and a compact pool keeps K mixtures per layer"
 
 
 def sample_text(studio: Studio) -> str:

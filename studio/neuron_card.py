@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explain, explore
+from nait_core import methods as registry
 from nait_core.neuron_ids import neuron_id
 from nait_core.scoring import ScoreOptions
 
@@ -177,11 +178,14 @@ def card(studio: Studio, layer: int, index: int, threshold_text: str, key: str) 
     if studio.compact:
         st.caption(f"Pool values{exactness.label(studio, True)} over {exactness.sample_text(studio)}.")
     # Off by default: a pass per record took 1-3 s each on a CPU, most of a neuron switch (issue 25).
-    if not st.toggle(
+    urlstate.follow(urlstate.Choice("live", f"{key}_live", False, urlstate.flag))
+    live = st.toggle(
         f"Show the tokens that fire it in its top records ({CARD_RECORDS} pool records and {CARD_LIVE_TARGET} per "
         f"target: a live forward pass each, seconds on a CPU)",
         key=f"{key}_live",
-    ):
+    )
+    urlstate.put("live", "1" if live else None)
+    if not live:
         return
     top = explain.top_records(groups, CARD_RECORDS)
     top = top[(top["group"] == "pool") | (top.groupby("group").cumcount() < CARD_LIVE_TARGET)].copy()
@@ -207,6 +211,8 @@ def _contrastive(store_path: str, row: int, k: int, feature_keys: tuple, options
     from nait_core.scoring import explain as contributions
 
     table = explain.contrastive_top(_x["mean"], _studio.pool_mean, pool_std(_studio), k)
+    if not splits(_options.method):  # rds, embed, overlap-max…: no shares to add, no makers to list
+        return table, None
     at, store = _studio.exact_position(row), _studio.neuron_store
     makers = []
     for feature, score in zip(_studio.features, _studio.scores(_options)):
@@ -225,14 +231,28 @@ def _contrastive(store_path: str, row: int, k: int, feature_keys: tuple, options
 
 def contrastive(
     studio: Studio, row: int, options: ScoreOptions, x: dict, k: int = 20
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Record `row`'s k neurons that most set it apart from the pool (z vs the pool's distribution), with
     each one's share of the record's score for every target (scored by `options`; cached); and, per target,
     the record's score and the neurons and layers that make it (as shares). `x`: its exact summaries
-    (`record_values`)."""
+    (`record_values`). A method whose score does not split into neurons (`splits`): no shares, makers None."""
     keys = tuple(f.meta["target_hash"] + f.name for f in studio.features)
     table, makers = _contrastive(str(studio.pool_store.path), int(row), k, keys, repr(options), studio, options, x)
     return table.copy(), makers
+
+
+def splits(method: str) -> bool:
+    """Whether `method`'s score splits into per-neuron contributions (the registry's `explains`)."""
+    return registry.get(method).explains
+
+
+def unsplit_note(method: str) -> str:
+    """Why a view shows no neuron's share of a `method` score (rds, embed, overlap-max, the layer variants)."""
+    m = registry.get(method)
+    return (
+        f"`{m.name}` ({m.help}): its score does not split into neurons, so no neuron's share of it is shown; "
+        f" {' or '.join(registry.names(explains=True))} show which neurons carry a score."
+    )
 
 
 def nearest(studio: Studio, row: int, x: np.ndarray, k: int = 5) -> None:

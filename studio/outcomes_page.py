@@ -410,13 +410,13 @@ def render() -> None:
 
     def listed(name: str) -> Path:  # a URL's run is only ever matched against the runs listed, never a path
         if name not in by_name:
-            raise ValueError(name)
+            raise ValueError(f"not one of the runs listed in {root}")
         return by_name[name]
 
-    if st.session_state.get("outcomes_run") not in folders:  # first visit, or another results folder
-        st.session_state["outcomes_run"] = folders[first]
     st.session_state.pop(urlstate.PENDING, None)  # this page writes only its own choice (no session.show here)
-    urlstate.restore("run", "outcomes_run", listed, default=folders[first])
+    urlstate.follow(urlstate.Choice("run", "outcomes_run", folders[first], listed))
+    if st.session_state.get("outcomes_run") not in folders:  # kept from another results folder
+        st.session_state["outcomes_run"] = folders[first]
     folder = st.selectbox(
         "Run",
         folders,

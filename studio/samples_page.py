@@ -53,7 +53,10 @@ def _filters(studio: Studio, table: pd.DataFrame) -> np.ndarray:
         del st.session_state["samples_score"]  # the scores changed under the old range
     if high > low:
         name = combined_name(settings(), len(studio.features))
-        low, high = st.slider(f"Combined score ({name})", low, high, (low, high), key="samples_score")
+        urlstate.follow(urlstate.Choice("score", "samples_score", (low, high), urlstate.span_in(low, high)))
+        full = (low, high)
+        low, high = st.slider(f"Combined score ({name})", low, high, key="samples_score")
+        urlstate.put("score", f"{low:.6g},{high:.6g}" if (low, high) != full else None)
     mask = table["score"].between(low, high)
     if query.strip():
         mask &= table["text"].str.contains(query.strip().lower(), regex=False)
@@ -163,10 +166,11 @@ def sample(studio: Studio, row: int, current: Settings) -> None:
             st.caption(f"Neuron values of record {row}: {where}.")
         top = _contrastive(studio, row, current, x)
         _heatmap(studio, row, x["mean"])
-    st.plotly_chart(
-        charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
-        key="samples_layers",
-    )
+    if any(len(v) > 1 for v in contributions.values()):  # rds and embed: one number, no layers to chart
+        st.plotly_chart(
+            charts.layer_contributions(contributions, f"Record {row}: each layer's share of its score"),
+            key="samples_layers",
+        )
     if studio.compact:
         st.caption(f"Layer shares{exactness.label(studio, False)}: estimated from the pool's K projections per layer.")
     if x is not None:
@@ -211,22 +215,28 @@ VIEWS = ["sample z vs pool", "sample − target expected", "sample", "target exp
 def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.DataFrame:
     """The record's neurons that set it apart (z vs the pool), linked; a picked row opens its card here."""
     top, makers = neuron_card.contrastive(studio, row, current.options, x)
-    st.markdown(
-        "**What makes its score**, for each target: the neurons and layers that carry most of it, each as a "
-        "share of the score (in scientific notation when the score is about 0)"
-    )
-    st.dataframe(
-        makers,
-        hide_index=True,
-        width="stretch",
-        key="samples_makers",
-        column_config={"made by": st.column_config.TextColumn(width="large")},
-    )
+    if makers is None:  # rds, embed, overlap-max…: the scores and ranks, and why nothing more
+        st.markdown("**Its score** for each target, and its rank in the pool by that target")
+        st.caption(neuron_card.unsplit_note(current.options.method))
+        st.dataframe(_scores_and_ranks(studio, row, current), hide_index=True, key="samples_makers")
+    else:
+        st.markdown(
+            "**What makes its score**, for each target: the neurons and layers that carry most of it, each as a "
+            "share of the score (in scientific notation when the score is about 0)"
+        )
+        st.dataframe(
+            makers,
+            hide_index=True,
+            width="stretch",
+            key="samples_makers",
+            column_config={"made by": st.column_config.TextColumn(width="large")},
+        )
     st.markdown(
         "**Neurons that set this record apart** (a contrastive view, not the ones that make its score): ranked "
         "by z, how many pool standard deviations its token-mean activation sits above the pool's mean for that "
-        "neuron (not by raw size, which the same few massive-activation neurons top in every record), with each "
-        "one's share of the score. Click a neuron id to open it on the Neuron explorer, or pick a row to see "
+        "neuron (not by raw size, which the same few massive-activation neurons top in every record)"
+        + (", with each one's share of the score" if makers is not None else "")
+        + ". Click a neuron id to open it on the Neuron explorer, or pick a row to see "
         "its card here."
     )
     shares = [c for c in top.columns if c.startswith("share of score: ")]
@@ -261,14 +271,37 @@ def _contrastive(studio: Studio, row: int, current: Settings, x: dict) -> pd.Dat
     return top
 
 
+def _scores_and_ranks(studio: Studio, row: int, current: Settings) -> pd.DataFrame:
+    """Record `row`'s score for each target under `current` settings and its rank (1: best) by that score."""
+    orders = studio.orders(current.options)
+    return pd.DataFrame(
+        {
+            "target": list(orders),
+            "score": [float(v[row]) for v in studio.score_vectors(current.options).values()],
+            "rank": [int(np.flatnonzero(order == row)[0]) + 1 for order in orders.values()],
+        }
+    )
+
+
 def _tokens(studio: Studio, row: int, top: pd.DataFrame) -> None:
     st.markdown("**Per-token activation** of one neuron (one live forward pass of this record)")
-    cols = st.columns([2, 2, 1])
-    neuron = cols[0].selectbox(
-        "Neuron", list(top["neuron"]), key="samples_neuron", help="one of its top-firing neurons"
+    options = list(top["neuron"])
+    urlstate.follow(
+        urlstate.Choice("tpick", "samples_neuron", options[0] if options else None, urlstate.one_of(options)),
+        urlstate.Choice("tneuron", "samples_neuron_id", ""),
+        urlstate.Choice("tokens", "samples_live", False, urlstate.flag),
     )
-    neuron = cols[1].text_input("…or any neuron id", key="samples_neuron_id", placeholder="e.g. L12.N345") or neuron
-    if not cols[2].toggle("Show", key="samples_live"):
+    if st.session_state["samples_neuron"] not in options:  # another record's neuron: its own first
+        st.session_state["samples_neuron"] = options[0] if options else None
+    cols = st.columns([2, 2, 1])
+    picked = cols[0].selectbox("Neuron", options, key="samples_neuron", help="one of its top-firing neurons")
+    typed = cols[1].text_input("…or any neuron id", key="samples_neuron_id", placeholder="e.g. L12.N345")
+    live = cols[2].toggle("Show", key="samples_live")
+    urlstate.put("tpick", picked, options[0] if options else None)
+    urlstate.put("tneuron", typed.strip() or None)
+    urlstate.put("tokens", "1" if live else None)
+    neuron = typed or picked
+    if not live:
         return
     if not neuron:
         st.info("Type a neuron id, e.g. L12.N345.")

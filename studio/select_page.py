@@ -240,7 +240,7 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
         "rank": selection.rank[rows],
         combined_name(s, len(selection.per_target)): selection.score[rows],
         "source": [studio.sources[i] for i in rows],
-        "preview": [studio.pool.records[i].preview(120) for i in rows],
+        "preview": [explore.preview(studio.pool.records[i], 120) for i in rows],
     }
     if method.explains:
         st.markdown(

@@ -613,6 +613,12 @@ def studio() -> Studio:
     return st.session_state["studio"]
 
 
+def fallback_note(method: str, unavailable: dict[str, str]) -> str:
+    """What the app says when the settings name a method this pool cannot serve (`unavailable_methods`)."""
+    why = unavailable.get(method, "it does not score against the targets")
+    return f"{method} cannot score this pool: {why}. Using overlap."
+
+
 def show(render) -> None:
     """Run a page's render function on the session; an error the user caused becomes a message. The
     scoring settings and the page's choices are read from the URL before and written to it after."""
@@ -620,9 +626,10 @@ def show(render) -> None:
 
     urlstate.restore_settings()
     loaded, current = studio(), settings()
-    if current.options.method not in loaded.methods:  # jaccard (from a link, or an exact pool) on a compact pool
+    method = current.options.method
+    if method not in loaded.methods:  # from a link or another pool: jaccard on a compact pool, rds on old stores…
         set_settings(replace(current, options=replace(current.options, method="overlap")))
-        st.info("This pool is compact: jaccard cannot score it (it needs every neuron's value); using overlap.")
+        st.info(fallback_note(method, loaded.unavailable_methods))
     try:
         render(loaded)
     except USER_ERRORS as error:

@@ -27,19 +27,28 @@ def _shared(
     scores = _studio.scores(_options)
     if _studio.compact:
         scores = explore.subset_scores(scores, pool_rows)
-    view = explain.shared_view(
-        store,
-        [_studio.features[i] for i in picked],
-        [scores[i] for i in picked],
-        _options,
-        _studio.neuron_records,
-        k=k,
-        n=n,
-        candidates=rows,
-    )
+    features, scores = [_studio.features[i] for i in picked], [scores[i] for i in picked]
+    if neuron_card.splits(_options.method):
+        view = explain.shared_view(store, features, scores, _options, _studio.neuron_records, k=k, n=n, candidates=rows)
+    else:  # rds, embed, overlap-max…: the same neurons (they do not depend on the method), candidates' scores only
+        view = _unsplit_view(store, features, scores, _studio.neuron_records, k, n, rows)
     if _studio.compact:
         view.candidates["row"] = pool_rows[view.candidates["row"].to_numpy()]
     return view
+
+
+def _unsplit_view(store, features, scores, records, k: int, n: int, rows: int) -> explain.Shared:
+    """`explain.shared_view` for a score that does not split into neurons: the layers and the marking neurons
+    (the targets' profiles against the pool), and the jointly high candidates with their scores, no shares."""
+    mean, std = store.mean("mean"), explain.pool_std(store)
+    marked = {f.name: explain.marks(f.profile, mean, std) for f in features}
+    centred = {f.name: f.profile - mean for f in features}
+    joint = explain.joint_candidates(scores, rows)
+    candidates = pd.DataFrame({"row": joint, **{f"score: {s.feature}": s.score[joint] for s in scores}})
+    candidates["source"] = [records[r].source for r in joint]
+    candidates["preview"] = [explore.preview(records[r], 80) for r in joint]
+    layers = explain.shared_layers(marked, centred, k)
+    return explain.Shared([f.name for f in features], layers, explain.shared_neurons(marked, n), candidates, k)
 
 
 def shared(
@@ -175,14 +184,21 @@ def render(studio: Studio, options: ScoreOptions) -> None:
             f"**No neuron marks out every one of these targets**: none is {explain.MARK_Z:g} pool standard "
             f"deviations above the pool for all of them (the per-layer table above says where they differ)."
         )
+    if not neuron_card.splits(options.method):
+        st.caption(neuron_card.unsplit_note(options.method))
     if not len(view.candidates):
         st.markdown("**No candidate is jointly high for every target**: none scores above the pool's mean for all.")
         return
     st.markdown(
         "**Candidates jointly high for every target** (ranked by their worst percentile over the targets; only "
-        "those above the pool's mean score for each), with the share of each target's score that the shared "
-        "neurons carry"
+        "those above the pool's mean score for each)"
+        + (
+            ", with the share of each target's score that the shared neurons carry"
+            if neuron_card.splits(options.method)
+            else f", with their `{options.method}` scores"
+        )
     )
+
     st.dataframe(
         neuron_card.with_record_links(view.candidates),
         hide_index=True,

@@ -76,7 +76,9 @@ def render(studio: Studio) -> None:
             )
         try:
             view = shared_view.shared(studio, studio.target_names, s.options)
-            if len(view.neurons):
+            if not neuron_card.splits(s.options.method):
+                st.caption(f"No reason: {neuron_card.unsplit_note(s.options.method)}")
+            elif len(view.neurons):
                 table = table.merge(shared_view.core_reasons(studio, core, view, s.options), on="row", how="left")
                 st.caption(
                     "Its reason: the neurons that mark out every target (see Shared neurons below), their "

@@ -31,8 +31,10 @@ PUBLISHED_PAGE = "url_published_page"  # the page it was written on
 
 
 def link(page: str, **params) -> str:
-    """A relative link to another page of the app with these query parameters (e.g. `neurons?neuron=L1.N2`)."""
-    return f"{page}?{urlencode(params)}"
+    """A relative link to another page of the app with these query parameters (e.g. `neurons?neuron=L1.N2`)
+    and what every page shares (`shared_params`), so following it keeps the scoring settings, as the
+    sidebar's links do."""
+    return f"{page}?{urlencode({**params, **shared_params()})}"
 
 
 def neuron_link(neuron: str) -> str:
@@ -129,6 +131,26 @@ def number_in(low, high, kind=int) -> Callable[[str], Any]:
     return cast
 
 
+def flag(value: str) -> bool:
+    """A cast for a toggle: "1" on, "0" off."""
+    if value not in ("0", "1"):
+        raise ValueError("not 1 (on) or 0 (off)")
+    return value == "1"
+
+
+def span_in(low: float, high: float) -> Callable[[str], tuple[float, float]]:
+    """A cast for a range slider over [low, high]: "a,b" with a ≤ b (clipped to the range: the URL keeps 6
+    significant digits)."""
+
+    def cast(value: str) -> tuple[float, float]:
+        a, b = (float(x) for x in value.split(","))
+        if not (math.isfinite(a) and math.isfinite(b) and a <= b):
+            raise ValueError(f"{value} is not two numbers low,high")
+        return max(a, low), min(b, high)
+
+    return cast
+
+
 def rows_text(rows) -> str | None:
     """Sorted pool rows as short ranges for the URL ("3-7.12"); None for none."""
     rows = sorted({int(r) for r in rows}) if rows is not None else []
@@ -151,37 +173,6 @@ def rows_from(text: str, n: int) -> list[int]:
             raise ValueError(f"{part} is not a range of rows of this pool of {n:,} records")
         rows.extend(range(low, high + 1))
     return rows
-
-
-def _changed(name: str) -> str | None:
-    """The URL's value for `name` when it differs from what this session last wrote, else None."""
-    value = st.query_params.get(name)
-    if value is None or value == st.session_state.get(PUBLISHED, {}).get(name):
-        return None
-    return value
-
-
-def restore(name: str, key: str, cast=str, default=None) -> bool:
-    """Load the URL's `name` into widget `key` (before the widget is drawn) when the URL brings a new value;
-    when Back/Forward leaves out a `name` this session wrote on this page, load `default` (not None), as a
-    reload would. A value the widget cannot take is ignored (the widget keeps its own)."""
-    value = _changed(name)
-    if value is None:
-        gone = name not in st.query_params and name in st.session_state.get(PUBLISHED, {})
-        if default is not None and gone and _same_page():
-            st.session_state[key] = default
-            return True
-        return False
-    try:
-        st.session_state[key] = cast(value)
-    except ValueError:
-        return False
-    return True
-
-
-def changed(name: str) -> str | None:
-    """The URL's new value for `name` (see `restore`), for pages that map it to several widgets."""
-    return _changed(name)
 
 
 def put(name: str, value, default=None) -> None:

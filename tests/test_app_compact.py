@@ -97,7 +97,7 @@ def test_jaccard_chosen_before_falls_back_to_overlap(compact):
     at.switch_page("pages/neurons.py").run()
     check(at)
     assert not at.error, [e.value for e in at.error]
-    assert any("jaccard cannot score it" in i.value for i in at.info)
+    assert any("jaccard cannot score this pool: a compact pool" in i.value for i in at.info)
     assert at.session_state["studio_settings"].options.method == "overlap"
 
 

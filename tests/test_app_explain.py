@@ -54,7 +54,7 @@ def test_sample_explorer_contrastive_card_and_nearest(demo):
     assert spec["zmax"] == pytest.approx(-spec["zmin"]) and spec["zmax"] < np.nanmax(np.abs(z))
     assert "Nearest target records" in markdown(at)
     assert sum(1 for m in at.markdown if m.value.startswith("- **")) == 5
-    neuron = top["neuron"].iloc[0].split("=")[1]
+    neuron = top["neuron"].iloc[0].split("=")[1].split("&")[0]
     at.text_input(key="samples_card").set_value(neuron).run()  # what a pick in the table sets
     check(at)
     assert f"Neuron card: [{neuron}]" in markdown(at) and "Firing density" in markdown(at)
@@ -127,7 +127,9 @@ def test_transfer_shared_neurons_and_core_reason(demo):
     }
     for table in joint[-1:]:
         for n in NAMES:
-            assert (scores[n][table["row"].map(lambda r: int(str(r).split("=")[-1]))] > scores[n].mean()).all()
+            assert (
+                scores[n][table["row"].map(lambda r: int(str(r).split("row=")[1].split("&")[0]))] > scores[n].mean()
+            ).all()
     at.multiselect(key="transfer_targets").set_value(NAMES[:2]).run()
     check(at)
     assert at.query_params["targets"] == ",".join(NAMES[:2])
@@ -264,8 +266,43 @@ def test_target_rows_link_to_the_record(demo):
     for name, table in zip(NAMES, tables):
         assert all(link.startswith(f"samples?tset={name}&trow=") for link in table["row"])
     link = tables[0]["row"].iloc[0]
-    row = int(link.split("trow=")[1])
+    row = int(link.split("trow=")[1].split("&")[0])
     shown = open_at("samples", tset=NAMES[0], trow=row)
     assert f"#### Target {NAMES[0]}, record {row}" in markdown(shown)
     bad = open_at("samples", tset=NAMES[0], trow=999)
     assert any(f"Ignoring trow=999 in the link: target {NAMES[0]} has" in w.value for w in bad.warning)
+
+
+def test_links_in_tables_and_text_keep_the_scoring_settings(demo):
+    at = open_at("samples", row=7, ratio=0.2, merge="intersection")
+    links = list(frame(at, "neuron").value["neuron"])  # the contrastive table's neuron ids
+    assert links and all(
+        link.startswith("neurons?neuron=L") and "ratio=0.2&merge=intersection" in link for link in links
+    )
+    assert "[Mark it on the Overlap map](map?row=7&ratio=0.2&merge=intersection)" in markdown(at)
+    card = open_at("neurons", neuron="L5.N10", ratio=0.2)
+    rows = [r for d in card.dataframe if "row" in d.value.columns for r in d.value["row"] if isinstance(r, str)]
+    assert rows and all("ratio=0.2" in r for r in rows)  # pool rows and target rows alike
+
+
+def test_select_previews_are_one_line(demo):
+    at = open_at("select", ratio=0.5)
+    previews = frame(at, "preview").value["preview"]
+    assert len(previews) and not previews.str.contains("\n").any()
+
+
+def test_the_sample_explorers_range_token_neuron_and_live_passes_follow_the_url(demo):
+    at = open_at("samples", row=7)
+    low, high = at.slider(key="samples_score").value
+    middle = round((low + high) / 2, 4)
+    at = open_at("samples", row=7, score=f"{middle},{high}", tneuron="L5.N10", tokens=1, neuron="L5.N10", live=1)
+    assert at.slider(key="samples_score").value[0] == pytest.approx(middle)
+    assert at.text_input(key="samples_neuron_id").value == "L5.N10" and at.toggle(key="samples_live").value
+    assert at.toggle(key="samples_card_live").value and "Top-activating records" in markdown(at)
+    assert "L5.N10 at each token" in "\n".join(str(c.proto.spec) for c in at.get("plotly_chart"))
+    at.toggle(key="samples_live").set_value(False).run()
+    assert "tokens" not in at.query_params and at.query_params["tneuron"] == "L5.N10"
+    bad = open_at("samples", row=7, score="x,y", tokens=2)
+    assert any("Ignoring score='x,y'" in w.value for w in bad.warning)
+    assert any("Ignoring tokens='2' in the link: not 1 (on) or 0 (off)" in w.value for w in bad.warning)
+    assert bad.slider(key="samples_score").value == (low, high) and not bad.toggle(key="samples_live").value

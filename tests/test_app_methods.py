@@ -5,7 +5,7 @@ import pytest
 from nait_core import methods
 from nait_testing.stores import synthetic_store
 from studio.select_page import unavailable_note
-from studio.session import unavailable_methods
+from studio.session import fallback_note, unavailable_methods
 
 pytestmark = pytest.mark.unit
 
@@ -30,3 +30,12 @@ def test_the_note_groups_methods_by_reason():
     note = unavailable_note({"jaccard": "compact", "overlap-z": "compact", "rds": "old stores"})
     assert note == "jaccard, overlap-z are not offered: compact. rds is not offered: old stores."
     assert unavailable_note({}) == ""
+
+
+def test_a_method_the_stores_cannot_serve_falls_back_with_the_true_reason(tmp_path):
+    pool, _ = synthetic_store(tmp_path / "pool", n=6)  # no final hidden state, as an older nait wrote
+    target, _ = synthetic_store(tmp_path / "target", n=3, seed=1)
+    note = fallback_note("rds", unavailable_methods(pool, [target]))  # what `session.show` says for ?method=rds
+    assert note.startswith("rds cannot score this pool: it reads each record's final hidden state")
+    assert str(pool.path) in note and "recapture" in note and note.endswith("Using overlap.")
+    assert "compact" not in note  # the compact pool's reason was said for every method before

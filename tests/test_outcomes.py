@@ -303,7 +303,8 @@ def test_opens_on_the_most_informative_shipped_run_and_keeps_the_run_in_the_url(
     at.query_params["run"] = "gsm8k-control"
     at.run()
     assert at.selectbox(key="outcomes_run").value.name == "gsm8k-control"
-    at.query_params["run"] = "../../etc"  # not a listed run: ignored, never read as a path
+    at.query_params["run"] = "../../etc"  # not a listed run: ignored with a note, never read as a path
     at.run()
     check(at)
-    assert at.selectbox(key="outcomes_run").value.name == "gsm8k-control" and not at.error
+    assert at.selectbox(key="outcomes_run").value.name == "rare-gsm8k-gpu" and not at.error  # as a reload opens
+    assert any("Ignoring run='../../etc' in the link: not one of the runs listed" in w.value for w in at.warning)

@@ -1,0 +1,99 @@
+"""Browser timings of the app (issue 25): `nait app` on an existing demo store, driven in headless Chromium.
+
+For each page: its first open in a fresh app process (caches cold except the stores on disk) and warm (the
+median of 3 reloads); then the typical interactions of issue 25 in one warm session. Each time runs from
+the action to the app's script state notRunning with the page's title drawn. Prints a Markdown table and the
+machine's load average at the start and the end.
+
+    .venv/bin/python bench/browser_timings.py --store /tmp/e2e-store   # a folder `nait select` filled
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nait_testing.browser import PAGES, browser, serve  # noqa: E402
+from nait_testing.demo import DEMO_SIZE, TARGET_SIZE, TARGETS  # noqa: E402
+
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+RUNNING = '[data-testid="stApp"][data-test-script-state="running"]'
+TIMEOUT_MS = 900_000
+
+
+def settled(page, start: float) -> float:
+    """Seconds from `start` until the script has run (if it starts within 3 s) and stopped, the title drawn."""
+    try:
+        page.wait_for_selector(RUNNING, timeout=3_000)
+    except Exception:  # noqa: BLE001 - a run faster than the poll: it may already be over
+        pass
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+    page.wait_for_selector("h1", timeout=TIMEOUT_MS)
+    seconds = time.monotonic() - start
+    if page.locator('[data-testid="stException"]').count():
+        raise RuntimeError(f"{page.url} shows an exception")
+    return seconds
+
+
+def goto(page, url: str) -> float:
+    start = time.monotonic()
+    page.goto(url, timeout=TIMEOUT_MS)
+    return settled(page, start)
+
+
+def follow(page, url: str) -> float:
+    """An in-app link followed as the browser's history does (pushState, popstate): the session stays warm."""
+    start = time.monotonic()
+    page.evaluate("u => { history.pushState({}, '', u); dispatchEvent(new PopStateEvent('popstate')) }", url)
+    return settled(page, start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", required=True, type=Path, help="store folder with the demo captured")
+    parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated pages to time")
+    args = parser.parse_args()
+    env = {"NAIT_STORE_DIR": str(args.store), "NAIT_DEMO_SIZE": DEMO_SIZE, "NAIT_TARGET_SIZE": TARGET_SIZE}
+    load_start = os.getloadavg()
+    rows = []
+    for name in args.pages.split(","):
+        path = PAGES[name]
+        with serve(env, timeout=600) as url, browser() as page:
+            first = goto(page, f"{url}/{path}")  # a fresh process: every cache but the stores cold
+            warm = statistics.median(goto(page, f"{url}/{path}") for _ in range(3))
+        rows.append((f"open {name}", first, warm))
+        print(f"{name}: first {first:.1f} s, warm {warm:.1f} s", file=sys.stderr, flush=True)
+    target = f"{TARGETS[1]}-n{TARGET_SIZE}-s0"
+    with serve(env, timeout=600) as url, browser() as page:
+        goto(page, f"{url}/neurons")
+        steps = [
+            ("Neuron explorer: switch feature", lambda: follow(page, f"{url}/neurons?feature={target}")),
+            ("Neuron explorer: the L12.N345 box", lambda: follow(page, f"{url}/neurons?neuron=L12.N345")),
+            ("Neuron explorer: another neuron", lambda: follow(page, f"{url}/neurons?neuron=L5.N10")),
+            ("Sample explorer: q0.9 threshold link", lambda: follow(page, f"{url}/samples?threshold=q0.9")),
+            ("Select & export: ratio 0.2", lambda: follow(page, f"{url}/select?ratio=0.2")),
+            ("Select & export: method jaccard", lambda: follow(page, f"{url}/select?ratio=0.2&method=jaccard")),
+            ("Overlap map: first open", lambda: follow(page, f"{url}/map")),
+        ]
+        for label, step in steps:
+            seconds = step()
+            rows.append((label, seconds, None))
+            print(f"{label}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    load_end = os.getloadavg()
+    print("| page or interaction | first (s) | warm, median of 3 (s) |\n|---|---:|---:|")
+    for label, first, warm in rows:
+        print(f"| {label} | {first:.1f} | {'' if warm is None else f'{warm:.1f}'} |")
+    print(
+        f"\nLoad average (1, 5, 15 min): start {load_start[0]:.1f}, {load_start[1]:.1f}, {load_start[2]:.1f}; "
+        f"end {load_end[0]:.1f}, {load_end[1]:.1f}, {load_end[2]:.1f} on {os.cpu_count()} CPUs."
+    )
+
+
+if __name__ == "__main__":
+    main()
