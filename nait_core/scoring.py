@@ -76,7 +76,7 @@ class ScoreOptions:
 
     def describe(self) -> str:
         if self.method == "overlap":
-            return f"overlap ({'centred' if self.centre else 'uncentred'} cosine of token-mean profiles)"
+            return f"overlap ({'centred' if self.centre else 'uncentred'} cosine of token-mean profiles{self._layers_text()})"
         if self.method == "jaccard":
             return f"jaccard (firing sets, threshold {self.fire_threshold})"
         if self.method == "embed":
@@ -85,7 +85,16 @@ class ScoreOptions:
             return (
                 f"rds (RDS+: final hidden state, position-weighted mean, cosine, {self.rds_pool} over target records)"
             )
-        return f"nait-pca (Eq. 5, {self.reduction}, layer-norm {self.layer_norm})"
+        if self.method == "nait-pca":
+            return f"nait-pca (Eq. 5, {self.reduction}, layer-norm {self.layer_norm}{self._layers_text()})"
+        return f"{self.method} ({methods.get(self.method).help}{self._layers_text()})"
+
+    def _layers_text(self) -> str:
+        if self.layers is None:
+            return ""
+        lo, hi = min(self.layers), max(self.layers)
+        contiguous = len(self.layers) == hi - lo + 1
+        return f", layers {lo}-{hi}" if contiguous and hi > lo else f", layers {','.join(map(str, self.layers))}"
 
 
 def parse_threshold(text) -> tuple[str, float]:

@@ -90,3 +90,20 @@ def test_layers_refused_by_name(setup):
         score(pool, feature, "overlap", (7,))
     with pytest.raises(ValueError, match="--layers applies to .*not to jaccard"):
         ScoreOptions("jaccard", layers=(1,))
+
+
+@pytest.mark.parametrize(
+    "options, text",
+    [
+        (ScoreOptions("overlap-max"), "overlap-max (overlap to each target record, the max"),
+        (ScoreOptions("overlap-balanced", layers=(10, 11, 12)), "overlap-balanced (each layer's overlap, averaged"),
+        (ScoreOptions("overlap-z"), "overlap-z (overlap of neurons standardised by the pool)"),
+        (ScoreOptions("overlap", layers=(1, 5)), "overlap (centred cosine of token-mean profiles, layers 1,5)"),
+        (ScoreOptions("nait-pca", layers=(3, 4)), "nait-pca (Eq. 5, last-first, layer-norm none, layers 3-4)"),
+    ],
+)
+def test_every_method_is_described_by_its_own_name_and_layers(options, text):
+    """The sidebar's Scoring line and the shown command read describe(): it named every method not special-cased
+    'nait-pca (Eq. 5 …)'."""
+    assert options.describe().startswith(text)
+    assert ("layers 10-12" in options.describe()) == (options.layers == (10, 11, 12))

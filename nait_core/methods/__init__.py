@@ -53,7 +53,7 @@ REGISTRY = {
             "neuron-records",
             False,
             "nait_core.methods.overlap_max:score",
-            "overlap to each target record, the max (RDS+'s max over targets, on neurons)",
+            "overlap to each target record, the max: RDS+'s max over targets, on neurons",
         ),
         Method("rds", "hidden", True, "nait_core.methods.rds:score", "RDS+: final hidden state, cosine, max"),
         Method("embed", "text", True, "nait_core.methods.embed:score", "sentence encoder, cosine to target mean"),
