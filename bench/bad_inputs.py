@@ -343,6 +343,7 @@ def cases():
                 "run",
             ],
         ),
+        ("`nait eval --bins top,bottm`", ["eval", "--candidates", "pool.jsonl", "--bins", "top,bottm", "--out", "run"]),
     ]
 
 
