@@ -344,14 +344,14 @@ def test_back_and_forward_restore_the_controls_the_count_and_the_export(demo, tm
         wait_idle(page)
         page.get_by_text("jaccard", exact=True).first.click()
         settle(page)
-        assert "method=jaccard" in page.url and page.get_by_role("radio", name="jaccard").is_checked()
+        assert "method=jaccard" in page.url and page.get_by_role("radio", name="jaccard", exact=True).is_checked()
         page.go_back()
         settle(page)
-        assert "method" not in page.url and page.get_by_role("radio", name="overlap").is_checked()
+        assert "method" not in page.url and page.get_by_role("radio", name="overlap", exact=True).is_checked()
         assert selected_count(page) == ratio.count(b"\n") and downloaded(page, tmp_path / "ratio-back.jsonl") == ratio
         page.go_forward()
         settle(page)
-        assert page.get_by_role("radio", name="jaccard").is_checked()
+        assert page.get_by_role("radio", name="jaccard", exact=True).is_checked()
         # Every other page's controls, the same way: test_back_and_forward_after_each_kind_of_change_on_every_page
 
 
