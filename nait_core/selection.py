@@ -333,9 +333,14 @@ def export_warnings(
             )
         )
     if notes:
-        more = [f"… and {len(notes) - shown} more"] if len(notes) > shown else []
-        warnings.append((f"{len(notes)} exported values changed because JSON cannot hold them:", notes[:shown] + more))
+        warnings.append(notes_warning(notes, shown))
     return warnings
+
+
+def notes_warning(notes: list[str], shown: int = 20) -> tuple[str, list[str]]:
+    """(headline, detail lines) for exported values JSON could not hold: the first `shown`, then a count."""
+    more = [f"… and {len(notes) - shown} more"] if len(notes) > shown else []
+    return f"{len(notes)} exported values changed because JSON cannot hold them:", notes[:shown] + more
 
 
 def selected_lines(records, selection: Selection) -> tuple[list[str], list[str]]:

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from nait_core import explore
-from nait_core.selection import selected_lines
+from nait_core.selection import notes_warning, selected_lines
 
 from . import charts, exactness, neuron_card, urlstate
 from .session import Settings, Studio, combined_name, settings
@@ -283,10 +283,9 @@ def _download(studio: Studio, chosen: list[int]) -> None:
         key="map_download",
         on_click="ignore",  # a click does not rerun: the file stays the one made for this selection
     )
-    if notes:  # never a silent change: as the export says it
-        more = [f"… and {len(notes) - 20} more"] if len(notes) > 20 else []
-        details = "\n".join(f"- {line}" for line in notes[:20] + more)
-        st.warning(f"{len(notes)} exported values changed because JSON cannot hold them:\n\n{details}")
+    if notes:  # never a silent change: in the export's own words
+        headline, details = notes_warning(notes)
+        st.warning(headline + "\n\n" + "\n".join(f"- {line}" for line in details))
 
 
 def _overlap(studio: Studio, current: Settings) -> None:
