@@ -167,7 +167,7 @@ class MeasureSettings:
     max_new_tokens: int = 256  # greedy generation length for GSM8K and HumanEval
     batch_size: int = 8  # generation batch
     timeout: float = 5.0  # seconds per HumanEval test run
-    generate_limit: int | None = None  # generation metrics on the first N records only (slow on CPU); loss uses all
+    generate_limit: int | None = None  # generation metrics on the first N records only (slow on CPU; 0: none); loss uses all
 
 
 def measure(model, tokenizer, dataset: Dataset, settings: MeasureSettings = MeasureSettings()) -> dict[str, float]:
@@ -190,7 +190,7 @@ def measure_per_problem(
     outcomes, name = None, None
     if task == "mmlu":
         name, outcomes = "accuracy", [mmlu_correct(model, tokenizer, r) for r in dataset.records]
-    elif task in ("gsm8k", "humaneval"):
+    elif task in ("gsm8k", "humaneval") and settings.generate_limit != 0:  # 0: loss only (CPU runs)
         records = dataset.records[: settings.generate_limit]
         generations = generate(
             model, tokenizer, [r.prompt for r in records], settings.max_new_tokens, settings.batch_size

@@ -532,6 +532,11 @@ def test_per_problem_losses_add_up_to_the_loss(tiny, tokenizer):
     for record, nll, count in zip(held.records, detail["nll"], detail["tokens"]):  # each one straight from logits
         manual, manual_count = _manual_logprob(tiny.model, tokenizer, record.conversation)
         assert (nll, count) == (pytest.approx(-manual, rel=1e-4), manual_count)
+    # --gen-limit 0: the loss alone, no generation and no exact-match entry (a CPU run's choice)
+    loss_only, loss_detail = measure_per_problem(
+        tiny.model, tokenizer, held, MeasureSettings(max_new_tokens=2, generate_limit=0)
+    )
+    assert loss_only == {"loss": metrics["loss"]} and set(loss_detail) == {"nll", "tokens"}
 
 
 @pytest.mark.unit

@@ -89,7 +89,8 @@ def add_eval_parser(subparsers) -> None:
     g.add_argument(
         "--gen-limit",
         type=int,
-        help="generation metrics (GSM8K, HumanEval) on the first N held-out records only; the loss uses all",
+        help="generation metrics (GSM8K, HumanEval) on the first N held-out records only (0: none, the "
+        "loss only); the loss uses all",
     )
     p.add_argument(
         "--checkpoint-minutes",
