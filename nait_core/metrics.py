@@ -167,7 +167,8 @@ class MeasureSettings:
     max_new_tokens: int = 256  # greedy generation length for GSM8K and HumanEval
     batch_size: int = 8  # generation batch
     timeout: float = 5.0  # seconds per HumanEval test run
-    generate_limit: int | None = None  # generation metrics on the first N records only (slow on CPU; 0: none); loss uses all
+    # generation metrics on the first N records only (slow on CPU; 0: none); the loss uses all
+    generate_limit: int | None = None
 
 
 def measure(model, tokenizer, dataset: Dataset, settings: MeasureSettings = MeasureSettings()) -> dict[str, float]:
