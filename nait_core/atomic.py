@@ -73,6 +73,12 @@ def leftovers(folder: Path | str) -> list[Path]:
     return out
 
 
+def leftovers_of(path: Path | str) -> list[Path]:
+    """`leftovers` of writers of `path` itself: the `.<name>.tmp<unique>` files beside it."""
+    path = Path(path)
+    return [p for p in leftovers(path.parent) if p.name.startswith(f".{path.name}.tmp")]
+
+
 def remove_leftovers(folder: Path | str) -> list[Path]:
     """Remove `leftovers(folder)`; returns what was removed (a symbolic link is unlinked, never followed)."""
     removed = []

@@ -9,7 +9,6 @@ import errno
 import json
 import math
 import os
-import re
 import shutil
 import stat
 import sys
@@ -118,24 +117,11 @@ def check_output_paths(
         _check_writable(option, path)
 
 
-# A temporary file `atomic` writes beside an output `name`: `.<name>.tmp<pid>-<thread>-<random>…`.
-_TEMP = re.compile(r"\.tmp(\d+)-\d+-[0-9a-f]{8}")
-
-
 def remove_stale_temps(path: Path) -> list[Path]:
-    """Remove the temporary files a killed writer of `path` left beside it (the writer's pid, in the name,
-    is no running process here) and return them. Only regular files named exactly so go."""
-    path, removed = Path(path), []
-    prefix = f".{path.name}"
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return removed
-    for name in names:
-        match = _TEMP.match(name, len(prefix)) if name.startswith(prefix) else None
-        if match is None or int(match[1]) == os.getpid() or atomic.process_alive(int(match[1])):
-            continue
-        leftover = path.parent / name
+    """Remove the temporary files a killed writer of `path` left beside it (`atomic.leftovers_of`: its pid
+    is no running process on this host) and return them. Only regular files go, never a link's target."""
+    removed = []
+    for leftover in atomic.leftovers_of(path):
         try:
             if stat.S_ISREG(os.lstat(leftover).st_mode):
                 leftover.unlink()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nait_core import atomic
 from nait_core.cli import main
 from nait_core.data import read_records
 from nait_core.selection import Cut, OutputError, export, remove_stale_temps, select
@@ -231,9 +232,9 @@ def test_a_failed_second_rename_restores_the_first_output(tmp_path, monkeypatch)
 def test_a_killed_runs_temporaries_are_removed_by_the_next_run_writing_that_output(tmp_path, capsys):
     pool, out = pool_file(tmp_path / "pool.jsonl"), tmp_path / "o.jsonl"
     dead, alive = dead_pid(), os.getppid()
-    stale = tmp_path / f".o.jsonl.tmp{dead}-140000-0123abcd"
-    live = tmp_path / f".o.jsonl.tmp{alive}-140000-0123abcd"
-    other = tmp_path / f".other.jsonl.tmp{dead}-140000-0123abcd"  # another output's: not ours to judge
+    stale = tmp_path / f".o.jsonl.tmp{dead}-140000-0123abcd-{atomic.HOST}"
+    live = tmp_path / f".o.jsonl.tmp{alive}-140000-0123abcd-{atomic.HOST}"
+    other = tmp_path / f".other.jsonl.tmp{dead}-140000-0123abcd-{atomic.HOST}"  # another output's: not ours to judge
     unrelated = tmp_path / ".o.jsonl.tmpnotes"
     for path in (stale, live, other, unrelated):
         path.write_text("half an export\n")
@@ -246,7 +247,7 @@ def test_a_killed_runs_temporaries_are_removed_by_the_next_run_writing_that_outp
 def test_remove_stale_temps_never_follows_a_link(tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("keep\n")
-    link = tmp_path / f".o.jsonl.tmp{dead_pid()}-1-0123abcd"
+    link = tmp_path / f".o.jsonl.tmp{dead_pid()}-1-0123abcd-{atomic.HOST}"
     link.symlink_to(victim)
     assert remove_stale_temps(tmp_path / "o.jsonl") == []
     assert link.is_symlink() and victim.read_text() == "keep\n"
@@ -255,7 +256,7 @@ def test_remove_stale_temps_never_follows_a_link(tmp_path):
 @pytest.mark.model
 def test_a_feature_file_on_a_full_disk_is_an_error_and_a_killed_runs_temporary_goes(tiny_disk, tmp_path, capsys):
     out = tiny_disk / "f.safetensors"  # some hundred kB for the bundled model: more than the disk holds
-    stale = tiny_disk / f".f.safetensors.tmp{dead_pid()}-1-0123abcd"
+    stale = tiny_disk / f".f.safetensors.tmp{dead_pid()}-1-0123abcd-{atomic.HOST}"
     stale.write_text("half a feature\n")
     target = pool_file(tmp_path / "target.jsonl", 2)
     code, _, err = run(capsys, "feature", "--target", target, "--out", out, "--store-dir", tmp_path / "stores")
