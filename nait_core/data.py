@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError  # noqa: F401 (re-exported: `from nait_core.data import DataError`)
-from .rows import MapPairs, _iter_rows, _kind  # noqa: F401 (MapPairs re-exported)
+from .rows import MapPairs, file_kind, file_rows  # noqa: F401 (MapPairs re-exported)
 from .sources import is_hub, is_source
 
 FORMATS = ("alpaca", "sharegpt", "messages", "text")
@@ -188,9 +188,9 @@ def read_records(
         raise DataError(str(path), None, "is a folder, not a file")
     if not is_hub(path) and not os.access(path, os.R_OK):
         raise DataError(str(path), None, "no permission to read the file")
-    csv_bytes = _kind(path) == ".csv"
+    csv_bytes = file_kind(path) == ".csv"
     records, skipped = [], []
-    for where, row, raw_line in _iter_rows(path):
+    for where, row, raw_line in file_rows(path):
         try:
             if isinstance(row, DataError):
                 raise row

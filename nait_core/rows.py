@@ -17,7 +17,7 @@ from .sources import is_source, iter_rows
 _BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark (Excel, Windows tools): a file marker, not part of a record
 
 
-def _kind(path: Path) -> str:
+def file_kind(path: Path) -> str:
     suffixes = path.suffixes
     if suffixes[-1:] == [".gz"]:
         suffixes = suffixes[:-1]
@@ -111,13 +111,13 @@ def _jsonl_lines(path: Path):
         raise DataError(f"{path}:{number + 1}", None, f"cannot read the file ({error})") from None
 
 
-def _iter_rows(path: Path):
+def file_rows(path: Path):
     """Yield (where, row dict or DataError, raw line) in file order. Errors of one record are
     yielded (skippable); errors that spoil the whole file are raised."""
     if is_source(path):  # hf: hub ids, save_to_disk folders, .arrow files
         yield from iter_rows(path)
         return
-    kind = _kind(path)
+    kind = file_kind(path)
     if kind == ".jsonl":
         for number, data in _jsonl_lines(path):
             where = f"{path}:{number}"
