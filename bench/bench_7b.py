@@ -47,43 +47,11 @@ from nait_core.datasets import load_builtin  # noqa: E402
 from nait_core.models import wrap_model  # noqa: E402
 from nait_core.store import Store  # noqa: E402
 from nait_core.tokens import make_batches, pad_batch, tokenize  # noqa: E402
+from nait_testing.model_configs import LLAMA_2_7B, LLAMA_3_8B, TINY_LLAMA  # noqa: E402
 
 ALPACA_RECORDS = 52_002  # Alpaca-GPT4, the paper's pool
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-LLAMA = {"rms_norm_eps": 1e-5, "hidden_act": "silu", "tie_word_embeddings": False}
-SHAPES = {
-    "tiny": LLAMA
-    | {
-        "hidden_size": 64,
-        "intermediate_size": 172,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 4,
-        "vocab_size": 32000,
-        "max_position_embeddings": 4096,
-    },
-    "7b": LLAMA  # meta-llama/Llama-2-7b-hf
-    | {
-        "hidden_size": 4096,
-        "intermediate_size": 11008,
-        "num_hidden_layers": 32,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 32,
-        "vocab_size": 32000,
-        "max_position_embeddings": 4096,
-    },
-    "8b": LLAMA  # meta-llama/Meta-Llama-3-8B
-    | {
-        "hidden_size": 4096,
-        "intermediate_size": 14336,
-        "num_hidden_layers": 32,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "vocab_size": 128256,
-        "max_position_embeddings": 8192,
-        "rope_theta": 500000.0,
-    },
-}
+SHAPES = {"tiny": TINY_LLAMA, "7b": LLAMA_2_7B, "8b": LLAMA_3_8B}
 
 
 def load_pool(data: list[str], n: int, seed: int) -> Dataset:

@@ -19,24 +19,13 @@ from nait_core.plan import (
     store_bytes,
 )
 from nait_core.store import DEFAULT_REDUCTIONS, PER_SAMPLE, Store
+from nait_testing import model_configs
+from nait_testing.model_configs import llama_config_json
 from nait_testing.models import tiny_records
 
 pytestmark = pytest.mark.model
 
-LLAMA_2_7B = {  # config.json of meta-llama/Llama-2-7b-hf, written by hand (no download)
-    "architectures": ["LlamaForCausalLM"],
-    "model_type": "llama",
-    "hidden_size": 4096,
-    "intermediate_size": 11008,
-    "num_hidden_layers": 32,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 32,
-    "vocab_size": 32000,
-    "max_position_embeddings": 4096,
-    "rms_norm_eps": 1e-05,
-    "hidden_act": "silu",
-    "torch_dtype": "float16",
-}
+LLAMA_2_7B = llama_config_json(model_configs.LLAMA_2_7B)
 SEVEN_B = ModelShape(layers=32, neurons=11008, hidden=4096, params=6_476_271_616)
 
 
