@@ -6,9 +6,10 @@
 #   bash bench/peers_cpu.sh                 (runs/peers-cpu-*; rerun the same command to resume)
 #   1. general-s0: the pool without its planted problems; overlap and rds at the top, middle and bottom 3 %
 #      (--bins), random x 2, base: does closeness predict gain? (training seed 0)
-#   2. planted: overlap, rds, embed, overlap-max, random x 2 at 3 %
-#   3. general-embed-s0: embed on the general pool (top 3 %, training seed 0; pairs with run 1)
-#   4. general-s1: run 1 with training seed 1 (the general pool's differences are small)
+#   2. general-embed-s0: embed on the general pool (top 3 %, training seed 0; pairs with run 1)
+#   3. retrieval: how many planted problems each score puts in its top 3 % (bench/peers_retrieval.py; no training)
+#   4. general-s1: overlap, rds, embed, random x 2 with training seed 1 (the general pool's differences are small)
+#   5. planted: overlap, rds, embed, overlap-max, random x 2 at 3 %, trained
 # bench/peers_device.sh runs the same at 4,000 records on a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,14 +28,17 @@ GENERAL_RATIO=$("$PY" -c "import sys; n = sum(1 for _ in open('$GENERAL_POOL'));
 COMMON="--target gsm8k --no-full --epochs 2 --batch-size 4 --max-length 384 --feature-size 64 --heldout-size 100
   --split-seed 0 --gen-limit 0 --device cpu --dtype float32 --checkpoint-minutes 5"
 GENERAL="--candidates $GENERAL_POOL --ratio $GENERAL_RATIO"
-for RUN in ${RUNS:-general-s0 planted general-embed-s0 general-s1}; do
+for RUN in ${RUNS:-general-s0 general-embed-s0 retrieval general-s1 planted}; do
+  if [ "$RUN" = retrieval ]; then
+    OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$PY" bench/peers_retrieval.py "$POOL" | tee runs/peers-cpu-retrieval.md
+    continue
+  fi
   case $RUN in
     general-s0) A="$GENERAL --methods overlap,rds,random --random-seeds 0,1 --bins top,middle,bottom --seed 0";;
     planted) A="--candidates $POOL --ratio 0.03 --methods overlap,rds,embed,overlap-max,random --random-seeds 0,1
       --no-base";;
     general-embed-s0) A="$GENERAL --methods embed --no-base --seed 0";;
-    general-s1) A="$GENERAL --methods overlap,rds,random --random-seeds 0,1 --bins top,middle,bottom --no-base
-      --seed 1";;
+    general-s1) A="$GENERAL --methods overlap,rds,embed,random --random-seeds 0,1 --no-base --seed 1";;
   esac
   mkdir -p "runs/peers-cpu-$RUN"
   # shellcheck disable=SC2086  # A and COMMON hold several options
