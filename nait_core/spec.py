@@ -70,9 +70,10 @@ class CaptureSpec:
     exact_sample: int = DEFAULT_EXACT_SAMPLE
 
     def __post_init__(self):
-        for name in ("max_length", "exact_sample"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.max_length < 1:
+            raise ValueError(f"max_length must be at least 1, not {self.max_length}")
+        if self.exact_sample < 0:
+            raise ValueError(f"exact_sample must be 0 or more, not {self.exact_sample}")
         if self.sketch < 0:
             raise ValueError(f"sketch must be 0 (exact) or a positive K, not {self.sketch}")
 
@@ -152,6 +153,12 @@ def _number(value) -> str:
     return repr(float(value)) if isinstance(value, float) else str(int(value))
 
 
+def _pair(option: str, value: str) -> list[str]:
+    """`--option value`; `--option=value` for a value starting with "-" that argparse would read as an
+    option (-1e-05 is not among the negative numbers it recognises)."""
+    return [f"{option}={value}"] if value.startswith("-") else [option, value]
+
+
 def cut_option(cut: Cut) -> tuple[str, float | int]:
     """The one field a cut sets: ("ratio", 0.1), ("top", 50) or ("min_score", 0.2)."""
     return next((k, v) for k, v in vars(cut).items() if v is not None)
@@ -197,7 +204,7 @@ def to_argv(
     else:  # read only with --sketch, but kept so the spec comes back whole
         argv += ["--sketch-seed", str(c.sketch_seed)] if c.sketch_seed else []
         argv += ["--exact-sample", str(c.exact_sample)] if c.exact_sample != DEFAULT_EXACT_SAMPLE else []
-    argv += ["--method", o.method, "--fire-threshold", o.fire_threshold, "--reduction", o.reduction]
+    argv += ["--method", o.method, *_pair("--fire-threshold", o.fire_threshold), "--reduction", o.reduction]
     argv += ["--layer-norm", o.layer_norm] + ([] if o.centre else ["--no-centre"])
     default = ScoreOptions()
     if o.rds_pool != default.rds_pool:
@@ -207,7 +214,13 @@ def to_argv(
     if o.layers is not None:
         argv += ["--layers", ",".join(map(str, o.layers))]
     kind, value = cut_option(spec.cut)
-    argv += [f"--{kind.replace('_', '-')}", _number(value), "--merge", spec.merge, "--store-dir", execution.store_dir]
+    argv += [
+        *_pair(f"--{kind.replace('_', '-')}", _number(value)),
+        "--merge",
+        spec.merge,
+        "--store-dir",
+        execution.store_dir,
+    ]
     argv += ["--out", str(out)] + (["--scores", str(scores)] if scores else [])
     return argv
 
