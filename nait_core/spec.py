@@ -6,7 +6,8 @@ defaults live here once (DEFAULT_CUT, DEFAULT_MERGE, ...) and the other modules 
 `ExecutionSettings` holds how a run is carried out (device, batch budget, Ray, where the stores live):
 never part of the spec, its JSON or its hash, so the same selection made on another machine is equal.
 
-The argv codec parses through the real `nait select` parser (nait_core/cli), so the two cannot drift.
+The argv codec's reader, `nait_core.cli.spec_args.from_argv`, parses through the real `nait select` parser,
+so the two cannot drift (it lives in the CLI layer: the engine never imports the CLI).
 The environment codec is one variable, NAIT_SPEC_JSON, holding `to_json()`: one format, not two.
 """
 
@@ -228,46 +229,6 @@ def to_argv(
 def to_command(spec: SelectionSpec, execution=None, out: str = "selected.jsonl", scores: str | None = None) -> str:
     """`to_argv` as one shell line."""
     return shlex.join(to_argv(spec, execution, out, scores))
-
-
-def from_argv(argv: list[str]) -> tuple[SelectionSpec, ExecutionSettings]:
-    """A `nait select` command line (with or without the leading "nait") read by the real parser."""
-    from .cli import build_parser  # the CLI imports the engine: imported here, not at module load
-    from .cli.options import score_options
-
-    argv = list(argv)[1:] if argv and argv[0] == "nait" else list(argv)
-    if not argv or argv[0] != "select":
-        raise ValueError("not a `nait select` command line")
-    if "--out" not in argv:
-        argv += ["--out", "selected.jsonl"]
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit:  # argparse has printed its message naming the option
-        raise ValueError(f"`nait select` arguments the parser refuses: {shlex.join(argv)}") from None
-    spec = SelectionSpec(
-        data=DataSpec(
-            candidates=args.candidates,
-            targets=tuple(args.target or ()),
-            target_size=args.target_size,
-            seed=args.seed,
-            format=args.format,
-            text_field=args.text_field,
-            skip_invalid=args.skip_invalid,
-        ),
-        model=ModelSpec(args.model, args.dtype, args.neuron_module, args.trust_remote_code),
-        capture=CaptureSpec(
-            reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()) if args.reductions else (),
-            max_length=args.max_length,
-            sketch=args.sketch or 0,
-            sketch_seed=args.sketch_seed,
-            exact_sample=args.exact_sample,
-        ),
-        scoring=score_options(args),
-        cut=Cut(ratio=args.ratio, top=args.top, min_score=args.min_score),
-        merge=args.merge,
-    )
-    execution = ExecutionSettings(args.store_dir, args.device, args.batch_tokens, args.ray, args.ray_workers)
-    return spec, execution
 
 
 # ---------------------------------------------------------------- URL query parameters (the studio's links)

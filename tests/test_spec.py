@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nait_core.cli.spec_args import from_argv
 from nait_core.cuts import MERGES, Cut
 from nait_core.data import FORMATS
 from nait_core.scoring import LAYERED, RDS_POOLS, TARGET_METHODS, ScoreOptions
@@ -19,7 +20,6 @@ from nait_core.spec import (
     ExecutionSettings,
     ModelSpec,
     SelectionSpec,
-    from_argv,
     from_env,
     from_query,
     to_argv,
