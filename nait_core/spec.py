@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import shlex
 from dataclasses import asdict, dataclass, field, fields, replace
 
@@ -157,7 +158,8 @@ def _number(value) -> str:
 def _pair(option: str, value: str) -> list[str]:
     """`--option value`; `--option=value` for a value starting with "-" that argparse would read as an
     option (-1e-05 is not among the negative numbers it recognises)."""
-    return [f"{option}={value}"] if value.startswith("-") else [option, value]
+    as_option = value.startswith("-") and not re.fullmatch(r"-\d+|-\d*\.\d+", value)  # argparse's own test
+    return [f"{option}={value}"] if as_option else [option, value]
 
 
 def cut_option(cut: Cut) -> tuple[str, float | int]:

@@ -182,3 +182,5 @@ def test_a_value_starting_with_a_dash_reaches_the_parser_as_a_value():
     argv = to_argv(spec)
     assert "--fire-threshold=-1e-05" in argv and "--min-score=-1e-05" in argv
     assert from_argv(argv)[0] == spec
+    plain = to_argv(SelectionSpec(cut=Cut(min_score=-0.5)))  # a negative argparse knows: the line as before
+    assert plain[plain.index("--min-score") + 1] == "-0.5"
