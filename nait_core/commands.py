@@ -1,9 +1,9 @@
 """The `nait` command that makes a selection, rendered from the same options the selection was made with.
 
 The app shows the command that writes the file it offers; it builds a `SelectRequest` from what it loaded
-(data, model, store folder) and the settings it selected with, and `select_argv` turns that into the
-arguments of `nait select` (`select_command`: one shell line, quoted with shlex). Options at the CLI's
-defaults are left out, except the scoring ones, which are always spelled out.
+(data, model, store folder) and the settings it selected with. The rendering is the spec's argv codec
+(`nait_core.spec.to_argv`): a `SelectRequest` is a `SelectionSpec` plus the store folder, in the flat
+shape the app fills in.
 """
 
 from __future__ import annotations
@@ -13,6 +13,17 @@ from dataclasses import dataclass, field
 
 from .scoring import ScoreOptions
 from .selection import Cut
+from .spec import (
+    DEFAULT_CUT,
+    DEFAULT_EXACT_SAMPLE,
+    DEFAULT_MERGE,
+    CaptureSpec,
+    DataSpec,
+    ExecutionSettings,
+    ModelSpec,
+    SelectionSpec,
+    to_argv,
+)
 
 
 @dataclass(frozen=True)
@@ -30,54 +41,31 @@ class SelectRequest:
     text_field: str | None = None
     skip_invalid: bool = False
     options: ScoreOptions = field(default_factory=ScoreOptions)
-    cut: Cut = field(default_factory=lambda: Cut(ratio=0.1))
-    merge: str = "union"
+    cut: Cut = DEFAULT_CUT
+    merge: str = DEFAULT_MERGE
     reductions: tuple[str, ...] = ()  # the pool's --reductions; () = the default
     sketch: int = 0  # a compact pool's --sketch K (0: exact)
     sketch_seed: int = 0
-    exact_sample: int = 2000
+    exact_sample: int = DEFAULT_EXACT_SAMPLE
 
-
-def _number(value) -> str:
-    """A number as the CLI parses it back to the same value (repr of a float round-trips exactly)."""
-    return repr(float(value)) if isinstance(value, float) else str(int(value))
+    def spec(self) -> SelectionSpec:
+        r = self
+        return SelectionSpec(
+            data=DataSpec(r.candidates, tuple(r.targets), r.target_size, r.seed, r.fmt, r.text_field, r.skip_invalid),
+            model=ModelSpec(r.model),
+            capture=CaptureSpec(
+                tuple(r.reductions), sketch=r.sketch, sketch_seed=r.sketch_seed, exact_sample=r.exact_sample
+            ),
+            scoring=r.options,
+            cut=r.cut,
+            merge=r.merge,
+        )
 
 
 def select_argv(request: SelectRequest, out: str = "selected.jsonl", scores: str | None = None) -> list[str]:
     """The arguments of `nait select` (the first two are "nait", "select") that write `request`'s selection
     to `out` (and every record's scores to `scores`)."""
-    r, o = request, request.options
-    argv = ["nait", "select", "--candidates", r.candidates, *[a for t in r.targets for a in ("--target", t)]]
-    if r.target_size:
-        argv += ["--target-size", str(r.target_size)]
-    if r.seed:
-        argv += ["--seed", str(r.seed)]
-    if r.fmt:
-        argv += ["--format", r.fmt]
-    if r.text_field:
-        argv += ["--text-field", r.text_field]
-    if r.skip_invalid:
-        argv += ["--skip-invalid"]
-    argv += ["--model", r.model]
-    if r.reductions:
-        argv += ["--reductions", ",".join(r.reductions)]
-    if r.sketch:  # the same compact pool (and exact sample) the app scored: the same store key
-        argv += ["--sketch", str(r.sketch)] + (["--sketch-seed", str(r.sketch_seed)] if r.sketch_seed else [])
-        argv += ["--exact-sample", str(r.exact_sample)]
-    argv += [
-        "--method",
-        o.method,
-        "--fire-threshold",
-        o.fire_threshold,
-        "--reduction",
-        o.reduction,
-        "--layer-norm",
-        o.layer_norm,
-    ] + ([] if o.centre else ["--no-centre"])
-    kind, value = next((k, v) for k, v in vars(r.cut).items() if v is not None)
-    argv += [f"--{kind.replace('_', '-')}", _number(value), "--merge", r.merge, "--store-dir", str(r.store_dir)]
-    argv += ["--out", str(out)] + (["--scores", str(scores)] if scores else [])
-    return argv
+    return to_argv(request.spec(), ExecutionSettings(store_dir=str(request.store_dir)), str(out), scores)
 
 
 def select_command(request: SelectRequest, out: str = "selected.jsonl", scores: str | None = None) -> str:

@@ -18,6 +18,7 @@ from .scoring import ScoreOptions, Scores
 from .selection import Cut, Selection, select
 from .sketch import Sketch
 from .sources import is_source, source_name
+from .spec import DEFAULT_CUT, DEFAULT_MERGE
 from .store import DEFAULT_REDUCTIONS, WRITE_ERRORS, Store, warn_read_only
 
 
@@ -122,8 +123,8 @@ def run_select(
     candidates: Dataset,
     targets: list[Dataset],
     options: ScoreOptions = ScoreOptions(),
-    cut: Cut = Cut(ratio=0.1),
-    merge: str = "union",
+    cut: Cut = DEFAULT_CUT,
+    merge: str = DEFAULT_MERGE,
     root: Path | str = DEFAULT_STORE_ROOT,
     capture_options: CaptureOptions | None = None,
     progress: ProgressCallback | None = None,

@@ -29,6 +29,7 @@ from nait_core.models import BUNDLED_MODEL, LazyModel, LoadedModel, ModelError, 
 from nait_core.scoring import ScoreOptions, Scores, fire_thresholds, score_store
 from nait_core.selection import Cut, Selection, ranking, select
 from nait_core.sketch import Sketch, exact_sample_store, store_sketch
+from nait_core.spec import DEFAULT_CUT, DEFAULT_MERGE
 from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError, list_stores
 
 from . import guard
@@ -102,8 +103,8 @@ class Settings:
     """Scoring and selection settings: set on Select & export, read by every page."""
 
     options: ScoreOptions = ScoreOptions()
-    cut: Cut = Cut(ratio=0.1)
-    merge: str = "union"
+    cut: Cut = DEFAULT_CUT
+    merge: str = DEFAULT_MERGE
 
 
 # ---------------------------------------------------------------- cached heavy objects

@@ -24,6 +24,7 @@ import streamlit as st
 from nait_core.features import PCA_REDUCTIONS
 from nait_core.scoring import ScoreOptions
 from nait_core.selection import MERGES, Cut
+from nait_core.spec import DEFAULT_CUT, DEFAULT_MERGE
 
 PUBLISHED = "url_published"  # what this session last wrote to the URL
 PENDING = "url_pending"  # what the page running now wants in it
@@ -199,10 +200,10 @@ def settings_params(settings) -> dict[str, str]:
     if o.layer_norm != default.layer_norm:
         params["layer_norm"] = o.layer_norm
     cut = settings.cut
-    if cut != Cut(ratio=0.1):
+    if cut != DEFAULT_CUT:
         kind, value = next((k, v) for k, v in vars(cut).items() if v is not None)
         params[kind] = f"{value:g}" if isinstance(value, float) else str(value)
-    if settings.merge != "union":
+    if settings.merge != DEFAULT_MERGE:
         params["merge"] = settings.merge
     return params
 
@@ -224,8 +225,8 @@ def settings_from(params: dict[str, str], base):
     elif "min_score" in params:
         cut = Cut(min_score=float(params["min_score"]))
     else:
-        cut = Cut(ratio=float(params.get("ratio", 0.1)))
-    merge = params.get("merge", "union")
+        cut = Cut(ratio=float(params["ratio"])) if "ratio" in params else DEFAULT_CUT
+    merge = params.get("merge", DEFAULT_MERGE)
     if merge not in MERGES:  # checked here: the widgets and every page's selection would fail on it
         raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
     if cut.min_score is not None and not math.isfinite(cut.min_score):  # inf: the page's number box raises

@@ -16,7 +16,7 @@ from ..capture import capture
 from ..neuron_ids import parse_neuron_id
 from ..pipeline import run_select, unique_names
 from ..scoring import fire_thresholds
-from ..selection import Cut
+from ..spec import DEFAULT_CUT, DEFAULT_MERGE
 from .options import (
     add_capture_args,
     add_data_args,
@@ -79,8 +79,8 @@ def cmd_shared(args):
         candidates,
         targets,
         score_options(args),
-        Cut(ratio=0.1),
-        "union",
+        DEFAULT_CUT,
+        DEFAULT_MERGE,
         args.store_dir,
         capture_options(args),
         tqdm_progress(),

@@ -15,6 +15,7 @@ from ..pipeline import run_select
 from ..scoring import score_store
 from ..selection import STDOUT, Cut, equal_scores, equal_scores_message, export, export_warnings, select
 from ..sketch import scoring_note
+from ..spec import DEFAULT_CUT
 from .capture import check_before_capture
 from .options import (
     DATA_SPECS,
@@ -150,7 +151,7 @@ def cmd_score(args):
     scores = score_store(report.store, features, score_options(args))
     per_target = {s.feature: s.score for s in scores}
     given = (args.ratio, args.top, args.min_score)
-    cut = _cut(args) if any(v is not None for v in given) else Cut(ratio=0.1)
+    cut = _cut(args) if any(v is not None for v in given) else DEFAULT_CUT
     selection = select(per_target, cut, args.merge)
     _export(args, candidates.records, selection, cut)
     print(
