@@ -799,3 +799,24 @@ def test_score_bins_train_on_their_part_of_the_ranking_resume_and_report(tmp_pat
         evaluate.bin_rows({**results, "arms": {k: v for k, v in results["arms"].items() if "@" not in k}}, "gsm8k")
         == []
     )
+
+
+@pytest.mark.unit
+def test_the_bins_sentence_says_whether_the_top_bin_beat_random():
+    def rows(top_vs_random, bottom_vs_top):
+        top = {"method": "overlap", "bin": "top", "difference": top_vs_random[0]}
+        top |= {"low": top_vs_random[1], "high": top_vs_random[2]}
+        span = {"method": "overlap", "bin": "bottom vs top", "difference": bottom_vs_top[0]}
+        return [top, span | {"low": bottom_vs_top[1], "high": bottom_vs_top[2]}]
+
+    # The peers run's figures: closer beats farther, yet random beats the closest (docs/results.md)
+    text = evaluate.bins_finding(rows((0.0033, 0.0022, 0.0044), (0.0063, 0.0047, 0.0079)), "gsm8k")
+    assert "its top bin (the closest records) gave a lower held-out loss than its bottom bin" in text
+    assert "but random records did better than its top bin (top − random +0.0033 [+0.0022, +0.0044])" in text
+    text = evaluate.bins_finding(rows((-0.31, -0.34, -0.29), (0.3, 0.2, 0.4)), "gsm8k")
+    assert "its top bin also beat random records (top − random -0.3100 [-0.3400, -0.2900])" in text
+    assert "its top bin and random records tie" in evaluate.bins_finding(
+        rows((0.001, -0.001, 0.003), (0, -1, 1)), "gsm8k"
+    )
+    # No random arms in the run: nothing said about random
+    assert "random" not in evaluate.bins_finding(rows((None, None, None), (0.0063, 0.0047, 0.0079)), "gsm8k")

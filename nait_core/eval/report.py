@@ -357,6 +357,7 @@ def bins_table(rows: list[dict]) -> str:
 def bins_finding(rows: list[dict], target: str) -> str:
     """One plain sentence per method on what its `bottom vs top` row shows, and what the interval covers."""
     sentences = []
+    tops = {r["method"]: r for r in rows if r["bin"] == "top" and r["difference"] is not None}
     for r in rows:
         if r["bin"] != "bottom vs top":
             continue
@@ -367,10 +368,23 @@ def bins_finding(rows: list[dict], target: str) -> str:
             what = "its bottom bin (the farthest records) gave a lower held-out loss than its top bin: closeness did not predict gain"
         else:
             what = "the interval holds 0: these figures do not show that closeness predicts gain"
-        sentences.append(f"`{r['method']}` on {target}: {what} ({figures}).")
+        sentences.append(f"`{r['method']}` on {target}: {what} ({figures}){_against_random(tops.get(r['method']))}.")
     if sentences:
         sentences.append("The intervals are paired over held-out problems; they do not cover the training seed.")
     return " ".join(sentences)
+
+
+def _against_random(top: dict | None) -> str:
+    """The clause saying whether the top bin beat random records, so "closer is better" is never read as "better
+    than no selection" when it is not."""
+    if top is None:
+        return ""
+    figures = f"top − random {top['difference']:+.4f} [{top['low']:+.4f}, {top['high']:+.4f}]"
+    if top["high"] < 0:
+        return f"; its top bin also beat random records ({figures})"
+    if top["low"] > 0:
+        return f"; but random records did better than its top bin ({figures})"
+    return f"; its top bin and random records tie ({figures})"
 
 
 def results_markdown(results: dict) -> str:
