@@ -24,7 +24,7 @@ import streamlit as st
 from nait_core.features import PCA_REDUCTIONS
 from nait_core.scoring import ScoreOptions
 from nait_core.selection import MERGES, Cut
-from nait_core.spec import DEFAULT_CUT, DEFAULT_MERGE
+from nait_core.spec import DEFAULT_CUT, DEFAULT_MERGE, SelectionSpec, to_query
 
 PUBLISHED = "url_published"  # what this session last wrote to the URL
 PENDING = "url_pending"  # what the page running now wants in it
@@ -186,26 +186,8 @@ def put(name: str, value, default=None) -> None:
 
 
 def settings_params(settings) -> dict[str, str]:
-    """The settings that differ from the defaults, as query parameters."""
-    o, default = settings.options, ScoreOptions()
-    params = {}
-    if o.method != default.method:
-        params["method"] = o.method
-    if o.fire_threshold != default.fire_threshold:
-        params["threshold"] = o.fire_threshold
-    if o.centre != default.centre:
-        params["centre"] = "0"
-    if o.reduction != default.reduction:
-        params["reduction"] = o.reduction
-    if o.layer_norm != default.layer_norm:
-        params["layer_norm"] = o.layer_norm
-    cut = settings.cut
-    if cut != DEFAULT_CUT:
-        kind, value = next((k, v) for k, v in vars(cut).items() if v is not None)
-        params[kind] = f"{value:g}" if isinstance(value, float) else str(value)
-    if settings.merge != DEFAULT_MERGE:
-        params["merge"] = settings.merge
-    return params
+    """The settings that differ from the defaults, as query parameters (`spec.to_query`: one writer)."""
+    return to_query(SelectionSpec(scoring=settings.options, cut=settings.cut, merge=settings.merge))
 
 
 SETTING_NAMES = ("method", "threshold", "centre", "reduction", "layer_norm", "ratio", "top", "min_score", "merge")
