@@ -16,7 +16,7 @@ from ..models import BUNDLED_MODEL, LazyModel
 from ..pipeline import compact_options, load_data
 from ..progress import Progress
 from ..scoring import RDS_POOLS, ScoreOptions, parse_threshold, pool_reduction
-from ..selection import MERGES, check_output_paths
+from ..selection import MERGES, Cut, check_output_paths
 from ..sketch import RECOMMENDED_K, SketchError
 from ..store import REDUCTIONS, readable, sources
 
@@ -265,6 +265,11 @@ def _ray_options(args):
         neuron_module=args.neuron_module,
         trust_remote_code=args.trust_remote_code,
     )
+
+
+def cut_of(args) -> Cut:
+    """The cut --ratio / --top / --min-score name (exactly one is set once `check_args` has run)."""
+    return Cut(ratio=args.ratio, top=args.top, min_score=args.min_score)
 
 
 def reduction_names(args) -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from .options import (
     add_model_args,
     add_score_args,
     capture_options,
+    cut_of,
     model_from_args,
     print_report,
     read_data,
@@ -54,10 +55,6 @@ def _where(path) -> str:
     return "standard output" if str(path) == STDOUT else str(path)
 
 
-def _cut(args) -> Cut:
-    return Cut(ratio=args.ratio, top=args.top, min_score=args.min_score)
-
-
 def select_baseline(args):
     """ifd, length or random: one score per candidate, no target and no store."""
     candidates = read_data(args, args.candidates)
@@ -69,7 +66,7 @@ def select_baseline(args):
     score = baseline_scores(
         args.method, model, candidates, seed=args.seed, max_length=args.max_length, progress=tqdm_progress()
     )
-    cut = _cut(args)
+    cut = cut_of(args)
     selection = select({args.method: score}, cut)
     _export(args, candidates.records, selection, cut)
     print(
@@ -108,7 +105,7 @@ def cmd_select(args):
     model = model_from_args(args)
     if methods.get(args.method).reads != "text":  # embed captures nothing
         check_before_capture(args, model, candidates, targets)
-    cut = _cut(args)
+    cut = cut_of(args)
     result = run_select(
         model,
         candidates,
@@ -151,7 +148,7 @@ def cmd_score(args):
     scores = score_store(report.store, features, score_options(args))
     per_target = {s.feature: s.score for s in scores}
     given = (args.ratio, args.top, args.min_score)
-    cut = _cut(args) if any(v is not None for v in given) else DEFAULT_CUT
+    cut = cut_of(args) if any(v is not None for v in given) else DEFAULT_CUT
     selection = select(per_target, cut, args.merge)
     _export(args, candidates.records, selection, cut)
     print(

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import shlex
 
-from ..cuts import Cut
 from ..spec import CaptureSpec, DataSpec, ExecutionSettings, ModelSpec, SelectionSpec
-from .options import score_options
+from .options import cut_of, reduction_names, score_options
 
 
 def from_argv(argv: list[str]) -> tuple[SelectionSpec, ExecutionSettings]:
@@ -35,14 +34,14 @@ def from_argv(argv: list[str]) -> tuple[SelectionSpec, ExecutionSettings]:
         ),
         model=ModelSpec(args.model, args.dtype, args.neuron_module, args.trust_remote_code),
         capture=CaptureSpec(
-            reductions=tuple(r.strip() for r in args.reductions.split(",") if r.strip()) if args.reductions else (),
+            reductions=reduction_names(args) if args.reductions else (),  # (): the default, as the spec says
             max_length=args.max_length,
             sketch=args.sketch or 0,
             sketch_seed=args.sketch_seed,
             exact_sample=args.exact_sample,
         ),
         scoring=score_options(args),
-        cut=Cut(ratio=args.ratio, top=args.top, min_score=args.min_score),
+        cut=cut_of(args),
         merge=args.merge,
     )
     execution = ExecutionSettings(args.store_dir, args.device, args.batch_tokens, args.ray, args.ray_workers)
