@@ -15,6 +15,7 @@ from . import atomic
 from .neuron_ids import neuron_id
 from .selection import Cut
 from .store import Store
+from .words import counted
 
 STD_FLOOR = 0.1  # a neuron's spread is at least this share of its layer's median spread (no z from a dead neuron)
 
@@ -130,4 +131,4 @@ def share_note(masks: dict[str, np.ndarray], cut: Cut, merge: str) -> str:
         why = f"the targets pick {sizes} records, {int(stacked.sum()) - kept:,} of the picks are shared"
     else:
         why = f"only records picked for every target stay (the targets pick {sizes})"
-    return f"{merge} of {len(masks)} targets at {each} = {kept / n:.1%} of the pool ({kept:,} records): {why}"
+    return f"{merge} of {len(masks)} targets at {each} = {kept / n:.1%} of the pool ({counted(kept, 'record')}): {why}"

@@ -31,6 +31,7 @@ _FILES = {
 }
 # How many records of each set go to the demo pool (the rest stay in the named set).
 DEMO_SHARE = {"gsm8k": 250, "humaneval": 50, "mmlu": 700}
+DEMO_RECORDS = sum(DEMO_SHARE.values())
 _SEED = 20260101
 
 
@@ -132,8 +133,8 @@ def load_builtin(name: str) -> Dataset:
     base, _, subject = name.partition(":")
     if name == "demo":
         # NAIT_DEMO_SIZE shrinks the demo in proportion, for quick trials and the test suite.
-        size = int(os.environ.get("NAIT_DEMO_SIZE") or sum(DEMO_SHARE.values()))
-        scale = min(1.0, size / sum(DEMO_SHARE.values()))
+        size = int(os.environ.get("NAIT_DEMO_SIZE") or DEMO_RECORDS)
+        scale = min(1.0, size / DEMO_RECORDS)
         records = []
         for part in ("gsm8k", "humaneval", "mmlu"):
             records += _records(_split(part)[0][: round(DEMO_SHARE[part] * scale)], part)

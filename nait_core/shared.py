@@ -20,6 +20,7 @@ from .scores import Scores
 from .scoring import ScoreOptions, explain
 from .selection import percentile, ranking
 from .store import Store
+from .words import counted, verb
 
 
 def marks(profile: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -141,8 +142,8 @@ class Shared:
                     f"per layer (top {self.k} marking neurons of each target; cosine of profiles centred on the pool):",
                     self.layers.to_string(index=False),
                     "",
-                    f"{len(self.neurons)} neurons mark out every target (smallest z over the targets "
-                    f">= {MARK_Z:g}), best first:"
+                    f"{counted(len(self.neurons), 'neuron')} {verb(len(self.neurons), 'marks', 'mark')} out every "
+                    f"target (smallest z over the targets >= {MARK_Z:g}), best first:"
                     if len(self.neurons)
                     else f"no neuron marks out every target (none has z >= {MARK_Z:g} for all)",
                     self.neurons.head(20).to_string(index=False) if len(self.neurons) else "",

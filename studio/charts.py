@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -110,13 +112,15 @@ def overlap_map(
     hover: list[str],
     highlight: int | None = None,
     labels: dict[str, str] | None = None,
+    chosen: Collection[int] = (),
 ) -> go.Figure:
     """The 2-D map: candidates as WebGL dots (Scattergl: 52,000 draw and select smoothly) coloured by `color`
     (`labels`: shown names of columns, for the colour bar and the hover), each target set as crosses, and the
     pool row `highlight` (when it is on the map) as a large ringed star drawn last, above the rest. Each
     candidate trace sends only what it draws: float32 x, y (and score colour) and its pool rows in
     customdata, as typed arrays; the hover shows the row and colour, and the `hover` columns too up to
-    HOVER_TEXT_MAX points. `point_rows` maps a box or lasso selection back to records."""
+    HOVER_TEXT_MAX points. `point_rows` maps a box or lasso selection back to records. The `chosen` rows are
+    drawn selected (the rest dimmed), as right after a box or lasso: a reload of a link with `box=` shows them."""
     labels = labels or {}
     continuous = pd.api.types.is_float_dtype(candidates[color])
     shown = (
@@ -139,8 +143,10 @@ def overlap_map(
         if continuous
         else [(str(v), (candidates[color] == v).to_numpy()) for v in pd.unique(candidates[color])]
     )
+    chosen = np.fromiter(chosen, dtype=np.int64)
     for name, at in groups:
         part = candidates[at]
+        picked = np.flatnonzero(np.isin(part["row"].to_numpy(), chosen)) if len(chosen) else None
         fig.add_trace(
             go.Scattergl(
                 x=part["x"].to_numpy(np.float32),
@@ -153,6 +159,7 @@ def overlap_map(
                 marker=dict(size=size, opacity=0.75)
                 | (dict(color=part[color].to_numpy(np.float32), coloraxis="coloraxis") if continuous else {}),
                 showlegend=not continuous,
+                selectedpoints=picked,
             )
         )
     for name, points in targets.groupby("group", sort=False):

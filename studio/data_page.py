@@ -10,6 +10,7 @@ import streamlit as st
 from nait_core.data import sample_rows
 from nait_core.features import PCA_REDUCTIONS, FeatureError, build_feature, library
 from nait_core.sketch import bytes_per_sample
+from nait_core.words import counted
 
 from . import exactness
 from .session import Studio, store_bytes, store_listing
@@ -151,4 +152,4 @@ def _build_form(studio: Studio, folder: Path) -> None:
     except (FeatureError, ValueError, OSError) as error:
         st.error(f"Could not build the feature: {error}")
         return
-    st.success(f"Built {feature.name} from {size} samples of {target}: {path}")
+    st.success(f"Built {feature.name} from {counted(size, 'sample')} of {target}: {path}")

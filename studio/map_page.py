@@ -131,6 +131,10 @@ def render(studio: Studio) -> None:
     urlstate.put("row", row)
     if row is not None and row not in set(candidates["row"]):
         st.caption(f"Record {row} is not among the candidates shown on the map.")
+    # One key per colouring (the traces, and so the selected points' curve numbers, differ between them) and
+    # per URL followed.
+    key = f"map_chart_{color}_{st.session_state.get('map_chart_version', 0)}"
+    own = st.session_state.get(key)  # this chart's last box or lasso, before this run draws it
     fig = charts.overlap_map(
         candidates,
         targets,
@@ -139,10 +143,9 @@ def render(studio: Studio) -> None:
         ["row", "source", "score", "selection", "preview"],
         highlight=row,
         labels={"score": combined_name(settings(), len(studio.features))},
+        # A chart without a box of its own (a reload of `box=`, Back) shows the chosen rows selected.
+        chosen=() if own and own.selection.points else st.session_state.get("map_box") or (),
     )
-    # One key per colouring (the traces, and so the selected points' curve numbers, differ between them) and
-    # per URL followed.
-    key = f"map_chart_{color}_{st.session_state.get('map_chart_version', 0)}"
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=key)
     drawn = chosen_rows(event.selection.points if event else [], charts.point_rows(fig))
     if drawn or st.session_state.get("map_drawn"):  # a box or lasso drawn, or one just cleared

@@ -8,6 +8,7 @@ import streamlit as st
 
 from nait_core import explain, explore
 from nait_core.neuron_ids import neuron_id, parse_neuron_id
+from nait_core.words import counted, verb
 
 from . import charts, exactness, neuron_card, urlstate
 from .session import Studio, settings
@@ -124,8 +125,8 @@ def _pick(studio: Studio) -> tuple[int, int] | None:
         st.session_state["neurons_pick"] = neurons[0]
     urlstate.follow(urlstate.Choice("pick", "neurons_pick", neurons[0], urlstate.one_of(neurons)))
     with st.expander(
-        f"The {int(count)} neurons that most mark out {target} (its expected activation minus the "
-        f"pool's, in pool standard deviations)"
+        f"The {counted(int(count), 'neuron')} that most {verb(int(count), 'marks', 'mark')} out {target} "
+        f"(its expected activation minus the pool's, in pool standard deviations)"
     ):
         st.dataframe(
             neuron_card.with_neuron_links(top),

@@ -10,6 +10,7 @@ import streamlit as st
 
 from nait_core import explain, explore
 from nait_core.scoring import ScoreOptions
+from nait_core.words import counted, verb
 
 from . import exactness, neuron_card, urlstate
 from .session import NoExactSample, Studio
@@ -168,7 +169,8 @@ def render(studio: Studio, options: ScoreOptions) -> None:
     )
     if len(view.neurons):
         st.markdown(
-            f"**{len(view.neurons)} neurons mark out every one of these targets** (ranked by their smallest z "
+            f"**{counted(len(view.neurons), 'neuron')} {verb(len(view.neurons), 'marks', 'mark')} out every one of these "
+            f"targets** (ranked by their smallest z "
             f"over the targets; only those at least {explain.MARK_Z:g} pool standard deviations above the pool "
             f"for all). Click one to open its card."
         )

@@ -14,6 +14,7 @@ import streamlit as st
 
 from nait_core import atomic
 from nait_core.data import FORMATS
+from nait_core.datasets import DEMO_RECORDS
 from nait_core.models import BUNDLED_MODEL
 from nait_core.sketch import RECOMMENDED_K
 from nait_core.store import DEFAULT_REDUCTIONS
@@ -147,7 +148,8 @@ def sidebar() -> Studio | None:
     s.caption(
         f"**Model** {loaded.model.name} · {loaded.model.n_layers} layers × {loaded.model.neurons_per_layer:,} neurons"
     )
-    s.caption(f"**Pool** {loaded.pool.name}: {len(loaded.pool):,} records")
+    part = f" of the demo's {DEMO_RECORDS:,} (NAIT_DEMO_SIZE)" if loaded.pool.name.startswith("demo-") else ""
+    s.caption(f"**Pool** {loaded.pool.name}: {len(loaded.pool):,} records{part}")
     if loaded.compact:
         sample = loaded.exact
         s.caption(

@@ -65,6 +65,9 @@ def test_data_page_shows_setup_and_builds_a_feature(demo):
     at = open_page("data")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Pool records"] == DEMO_SIZE and metrics["Target sets"] == "3"
+    assert f"**Pool** demo-{DEMO_SIZE}: {DEMO_SIZE} records of the demo's 1,000 (NAIT_DEMO_SIZE)" in [
+        c.value for c in at.sidebar.caption
+    ]
     listed = at.dataframe[-1].value  # the feature library: each target store's own feature (kept in the store)
     assert sum(path.endswith("/feature.safetensors") for path in listed["path"]) >= len(TARGETS), listed
     at.slider(key="data_size").set_value(8)
@@ -364,6 +367,15 @@ def test_map_selection_maps_points_to_rows_whatever_the_browser_echoes():
         {"x": 1},
     ]  # unknown
     assert chosen_rows(echoed, rows) == [3, 9]
+    # Chosen rows (a reload of `box=`) are drawn selected; with none, no trace carries a selection.
+    fig = charts.overlap_map(candidates, targets, "source", "map", ["row"], chosen=[9, 4])
+    assert [list(t.selectedpoints) if t.selectedpoints is not None else None for t in fig.data] == [
+        [1],
+        [1],
+        None,
+        None,
+    ]
+    assert all(t.selectedpoints is None for t in charts.overlap_map(candidates, targets, "score", "m", []).data)
 
 
 def test_clear_that_filter_clears_the_banner_at_once(demo):

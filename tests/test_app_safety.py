@@ -132,6 +132,22 @@ def test_nait_app_options():
     assert "--browser.gatherUsageStats" not in streamlit_options([], {"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "1"})
 
 
+def test_nait_app_opens_a_smaller_demo_without_an_accelerator(monkeypatch):
+    """Issue 25: the whole demo's first start is 11 minutes of forward passes on a 2-core CPU; there the app
+    opens 400 of its records (in the demo's proportions) with 32-record targets, unless the user sized it."""
+    from nait_core.cli.app import CPU_DEMO, first_start_env
+    from nait_core.datasets import load_builtin
+
+    assert first_start_env({}, accelerator=False) == CPU_DEMO
+    assert first_start_env({}, accelerator=True) == {}
+    assert first_start_env({"NAIT_DEMO_SIZE": "1000"}, accelerator=False) == {}
+    assert first_start_env({"NAIT_TARGET_SIZE": "64"}, accelerator=False) == {}
+    monkeypatch.setenv("NAIT_DEMO_SIZE", CPU_DEMO["NAIT_DEMO_SIZE"])
+    demo = load_builtin("demo")
+    assert demo.name == "demo-400" and len(demo) == 400
+    assert [sum(r.source == s for r in demo.records) for s in ("gsm8k", "humaneval", "mmlu")] == [100, 20, 280]
+
+
 @pytest.mark.parametrize(
     "params, why",
     [

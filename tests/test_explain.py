@@ -110,6 +110,20 @@ def test_share_note_explains_the_union():
     assert f"{selection.selected.mean():.1%}" in ex.share_note(masks, Cut(top=10), "union")
 
 
+def test_counts_in_prose_agree_with_their_number(tmp_path, pool):
+    """Issue 25's minor items: "1 neurons mark out every target", "(1 records)" read as bugs beside the number."""
+    one = {"a": np.r_[True, np.zeros(99, bool)], "b": np.r_[True, np.zeros(99, bool)]}
+    assert "(1 record):" in ex.share_note(one, Cut(top=1), "intersection")
+    store, _ = pool
+    a, _ = planted_store(tmp_path / "a", n=12, seed=1, bumps=[(i, 0, 2) for i in range(12)])
+    b, _ = planted_store(tmp_path / "b", n=12, seed=2, bumps=[(i, 0, 2) for i in range(12)])
+    features = [build_feature(a, "a", reductions=()), build_feature(b, "b", reductions=())]
+    scores = score_store(store, features, ScoreOptions())
+    view = ex.shared_view(store, features, scores, ScoreOptions(), k=2, n=10, candidates=5)
+    assert list(view.neurons["neuron"]) == ["L0.N2"]
+    assert "1 neuron marks out every target" in view.text()
+
+
 def test_shared_neurons_and_joint_candidates_say_none_when_there_is_none():
     """Issue 25: "50 neurons mark out every one of these targets" stood under a joint z of about 0.25, and
     the joint list held records scoring below the pool for a target. A weak mark is no mark; a record below
