@@ -146,7 +146,8 @@ def overlap_map(
     chosen = np.fromiter(chosen, dtype=np.int64)
     for name, at in groups:
         part = candidates[at]
-        picked = np.flatnonzero(np.isin(part["row"].to_numpy(), chosen)) if len(chosen) else None
+        # A plain list: Plotly sends NumPy arrays as typed arrays, which plotly.js does not read for selectedpoints.
+        picked = np.flatnonzero(np.isin(part["row"].to_numpy(), chosen)).tolist() if len(chosen) else None
         fig.add_trace(
             go.Scattergl(
                 x=part["x"].to_numpy(np.float32),

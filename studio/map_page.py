@@ -134,7 +134,9 @@ def render(studio: Studio) -> None:
     # One key per colouring (the traces, and so the selected points' curve numbers, differ between them) and
     # per URL followed.
     key = f"map_chart_{color}_{st.session_state.get('map_chart_version', 0)}"
-    own = st.session_state.get(key)  # this chart's last box or lasso, before this run draws it
+    # What a new chart shows selected (a reload of `box=`, Back): the chosen rows when it first draws. Kept for
+    # the chart's life: a figure that changed under the user's own box would make the browser redraw it.
+    shown = st.session_state.setdefault(f"{key}_chosen", tuple(st.session_state.get("map_box") or ()))
     fig = charts.overlap_map(
         candidates,
         targets,
@@ -143,8 +145,7 @@ def render(studio: Studio) -> None:
         ["row", "source", "score", "selection", "preview"],
         highlight=row,
         labels={"score": combined_name(settings(), len(studio.features))},
-        # A chart without a box of its own (a reload of `box=`, Back) shows the chosen rows selected.
-        chosen=() if own and own.selection.points else st.session_state.get("map_box") or (),
+        chosen=shown,
     )
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=key)
     drawn = chosen_rows(event.selection.points if event else [], charts.point_rows(fig))

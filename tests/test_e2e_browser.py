@@ -181,6 +181,14 @@ def choose_on_map(page, shape: str) -> int:
     return count
 
 
+def selected_on_chart(page) -> int:
+    """Points drawn selected (Plotly's selectedpoints) over every chart of the page."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.js-plotly-plot')]
+            .flatMap(plot => plot.data || []).reduce((n, trace) => n + (trace.selectedpoints || []).length, 0)"""
+    )
+
+
 def check_filter(page, count: int, pool_size: int) -> None:
     """The Sample explorer lists just the chosen records; the Neuron explorer has their group."""
     go_to(page, "Sample explorer")
@@ -213,6 +221,13 @@ def test_box_and_lasso_on_the_map_then_reload_and_a_new_pool(demo, tmp_path):
         wait_idle(page)
         no_exception(page)
         page.get_by_text(f"{count:,} records chosen here").wait_for(timeout=60_000)
+        # A link with a box shows it drawn, its dots selected (issue 25: it showed none), and a new box drawn
+        # over them replaces it.
+        page.goto(f"{url}/map?box=0-5")
+        wait_idle(page)
+        page.get_by_text("6 candidates chosen").wait_for(timeout=60_000)
+        assert selected_on_chart(page) == 6
+        choose_on_map(page, "box")
         page.goto(f"{url}/map")
         wait_idle(page)
         no_exception(page)
