@@ -299,7 +299,7 @@ def _read(params, name: str, cast, default):
 def _one_of(choices):
     def cast(text: str) -> str:
         if text not in choices:
-            raise ValueError(f"choose from {', '.join(choices)}")
+            raise ValueError(f"must be one of {', '.join(choices)}")
         return text
 
     return cast
