@@ -22,6 +22,11 @@ def from_argv(argv: list[str]) -> tuple[SelectionSpec, ExecutionSettings]:
         args = build_parser().parse_args(argv)
     except SystemExit:  # argparse has printed its message naming the option
         raise ValueError(f"`nait select` arguments the parser refuses: {shlex.join(argv)}") from None
+    return spec_from_args(args)
+
+
+def spec_from_args(args) -> tuple[SelectionSpec, ExecutionSettings]:
+    """The selection parsed `nait select` options describe, and how to run it (after `check_args`)."""
     spec = SelectionSpec(
         data=DataSpec(
             candidates=args.candidates,
