@@ -17,6 +17,7 @@ from ..progress import Progress
 from ..scoring import RDS_POOLS, ScoreOptions
 from ..selection import MERGES, Cut
 from ..sketch import RECOMMENDED_K
+from ..spec import CaptureSpec, DataSpec, ExecutionSettings, ModelSpec, SelectionSpec
 from ..store import REDUCTIONS
 
 
@@ -310,6 +311,34 @@ def score_options(args) -> ScoreOptions:
         embed_model=args.embed_model,
         layers=parse_layers(args.layers),
     )
+
+
+def spec_from_args(args) -> tuple[SelectionSpec, ExecutionSettings]:
+    """The selection parsed `nait select` options describe, and how to run it (after `check_args`)."""
+    spec = SelectionSpec(
+        data=DataSpec(
+            candidates=args.candidates,
+            targets=tuple(args.target or ()),
+            target_size=args.target_size,
+            seed=args.seed,
+            format=args.format,
+            text_field=args.text_field,
+            skip_invalid=args.skip_invalid,
+        ),
+        model=ModelSpec(args.model, args.dtype, args.neuron_module, args.trust_remote_code),
+        capture=CaptureSpec(
+            reductions=reduction_names(args) if args.reductions else (),  # (): the default, as the spec says
+            max_length=args.max_length,
+            sketch=args.sketch or 0,
+            sketch_seed=args.sketch_seed,
+            exact_sample=args.exact_sample,
+        ),
+        scoring=score_options(args),
+        cut=cut_of(args),
+        merge=args.merge,
+    )
+    execution = ExecutionSettings(args.store_dir, args.device, args.batch_tokens, args.ray, args.ray_workers)
+    return spec, execution
 
 
 def read_data(args, spec, target=False):

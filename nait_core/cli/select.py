@@ -32,9 +32,9 @@ from .options import (
     print_report,
     read_data,
     score_options,
+    spec_from_args,
     tqdm_progress,
 )
-from .spec_args import spec_from_args
 
 
 def _export(args, records, selection, cut: Cut) -> None:
