@@ -38,13 +38,14 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from .forward import CaptureOptions, Reducer, capture_shard
 from .models import LoadedModel, load_model
 from .progress import Progress, ProgressCallback
+from .spec import ModelSpec
 from .store import Store
 from .tokens import Tokenized
 
@@ -54,8 +55,9 @@ LOCAL = "local"  # --ray without an address: start a local cluster for this comm
 @dataclass
 class RayOptions:
     """Where and how to run: `address` None/'local' starts a local cluster; 'auto' or 'ray://host:port'
-    joins one. `model` holds the load_model options the actors need beyond the driver's model (the
-    actors load the model by name and must find the same files: its fingerprint is checked)."""
+    joins one. `neuron_module` and `trust_remote_code` are the load options the actors need beyond the
+    driver's model (the actors load the model by name and must find the same files: its fingerprint is
+    checked)."""
 
     address: str | None = None
     workers: int | None = None  # actors; default one per GPU, or one per node on CPU-only clusters
@@ -121,7 +123,7 @@ class ShardWriter:
         self,
         store_path: str,
         manifest: dict,
-        model_kwargs: dict,
+        model: ModelSpec,
         fingerprint: str,
         options: CaptureOptions,
         threads: int | None,
@@ -133,10 +135,10 @@ class ShardWriter:
         if threads:
             torch.set_num_threads(threads)  # Ray pins OMP threads to the (fractional) CPU request
         device = "cuda" if ray.get_gpu_ids() else "cpu"
-        self.model = load_model(device=device, **model_kwargs)
+        self.model = load_model(device=device, **asdict(model))  # ModelSpec's fields are load_model's options
         if self.model.fingerprint != fingerprint:
             raise RuntimeError(
-                f"{socket.gethostname()}: model {model_kwargs['name']!r} differs from the driver's "
+                f"{socket.gethostname()}: model {model.name!r} differs from the driver's "
                 "(another file or version); every node must see the same model"
             )
         self.store = Store.create(store_path, manifest)  # the driver created it: this checks it is the same
@@ -252,12 +254,7 @@ def capture_on_ray(
         workers = min(workers, len(ranges))
         dtype = str(next(model.model.parameters()).dtype).replace("torch.", "")
         # The actors load the driver's model in the driver's dtype: the store key names that dtype.
-        model_kwargs = {
-            "name": model.name,
-            "dtype": dtype,
-            "neuron_module": settings.neuron_module,
-            "trust_remote_code": settings.trust_remote_code,
-        }
+        model_spec = ModelSpec(model.name, dtype, settings.neuron_module, settings.trust_remote_code)
         context = DataContext.get_current()
         context.enable_progress_bars = False  # ours is the one bar
         context.print_on_execution_start = False
@@ -270,7 +267,7 @@ def capture_on_ray(
             fn_constructor_kwargs={
                 "store_path": str(store.location),
                 "manifest": store.manifest,
-                "model_kwargs": model_kwargs,
+                "model": model_spec,
                 "fingerprint": model.fingerprint,
                 "options": replace(options, ray=None),  # what one shard's pass reads; not where to run
                 "threads": threads,

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from .cuts import MERGES, Cut
 from .data import FORMATS
+from .methods.layered import parse_layers
 from .model_files import BUNDLED_MODEL
 from .scoring import RDS_POOLS, ScoreOptions
 
@@ -299,7 +300,7 @@ def _read(params, name: str, cast, default):
 def _one_of(choices):
     def cast(text: str) -> str:
         if text not in choices:
-            raise ValueError(f"choose from {', '.join(choices)}")
+            raise ValueError(f"must be one of {', '.join(choices)}")
         return text
 
     return cast
@@ -315,8 +316,6 @@ def _finite(text: str) -> float:
 def from_query(params, base: SelectionSpec | None = None) -> SelectionSpec:
     """`base` with the scoring, cut and merge the query parameters give (missing ones: the defaults);
     a bad value raises ValueError naming the parameter."""
-    from .methods.layered import parse_layers
-
     base = base or SelectionSpec()
     default = ScoreOptions()
     values = {

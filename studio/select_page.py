@@ -11,7 +11,6 @@ import streamlit as st
 from nait_core import explain, explore
 from nait_core import methods as registry
 from nait_core.baselines import BASELINES
-from nait_core.commands import select_command
 from nait_core.scoring import ScoreOptions
 from nait_core.selection import (
     MERGES,
@@ -270,7 +269,7 @@ def _preview(studio: Studio, s: Settings, selection) -> None:
 def _export(studio: Studio, s: Settings, selection) -> None:
     st.subheader("Export")
     st.caption("The selected records exactly as read, in input order: the same file `nait select` writes.")
-    st.code(select_command(studio.request(s)), language="bash")
+    st.code(studio.command(s), language="bash")
     kept = len(selection.indices)
     # Files are made before they are offered, the same bytes for the same settings (so the same file id
     # across reruns), and a click does not rerun: a file made on click (a callable) is revoked by any rerun

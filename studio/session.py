@@ -21,7 +21,6 @@ from nait_core import explore, pipeline
 from nait_core import methods as registry
 from nait_core.baselines import cached_baseline_scores
 from nait_core.capture import CaptureOptions, CaptureReport, capture, token_activations
-from nait_core.commands import SelectRequest
 from nait_core.data import DataError, Dataset
 from nait_core.explain import live_summaries
 from nait_core.features import Feature, FeatureError
@@ -29,7 +28,16 @@ from nait_core.models import BUNDLED_MODEL, LazyModel, LoadedModel, ModelError, 
 from nait_core.scoring import ScoreOptions, Scores, fire_thresholds, score_store
 from nait_core.selection import Cut, Selection, ranking, select
 from nait_core.sketch import Sketch, exact_sample_store, store_sketch
-from nait_core.spec import DEFAULT_CUT, DEFAULT_MERGE
+from nait_core.spec import (
+    DEFAULT_CUT,
+    DEFAULT_MERGE,
+    CaptureSpec,
+    DataSpec,
+    ExecutionSettings,
+    ModelSpec,
+    SelectionSpec,
+    to_command,
+)
 from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError, list_stores
 
 from . import guard
@@ -455,27 +463,25 @@ class Studio:
             )
         return self.selections[current]
 
-    def request(self, current: Settings) -> SelectRequest:
-        """What `nait select` needs to make the selection `selection(current)` makes from this session's data."""
+    def spec(self, current: Settings) -> SelectionSpec:
+        """The selection `selection(current)` makes from this session's data, as `nait select` reads it."""
         c = self.config
-        return SelectRequest(
-            c.pool,
-            tuple(c.targets),
-            c.model,
-            c.root,
-            c.target_size or None,
-            c.seed,
-            c.fmt,
-            c.text_field,
-            c.skip_invalid,
-            current.options,
-            current.cut,
-            current.merge,
-            c.reductions if tuple(c.reductions) != DEFAULT_REDUCTIONS else (),
-            c.sketch,
-            0,
-            c.exact_sample,
+        return SelectionSpec(
+            data=DataSpec(c.pool, tuple(c.targets), c.target_size or None, c.seed, c.fmt, c.text_field, c.skip_invalid),
+            model=ModelSpec(c.model),
+            capture=CaptureSpec(
+                reductions=c.reductions if tuple(c.reductions) != DEFAULT_REDUCTIONS else (),
+                sketch=c.sketch,
+                exact_sample=c.exact_sample,
+            ),
+            scoring=current.options,
+            cut=current.cut,
+            merge=current.merge,
         )
+
+    def command(self, current: Settings) -> str:
+        """The `nait select` line that writes the file Select & export offers under `current`."""
+        return to_command(self.spec(current), ExecutionSettings(store_dir=str(self.config.root)))
 
     def live_summaries(self, row: int, reductions=("mean",)) -> dict[str, np.ndarray]:
         """Exact summaries {reduction: [layers, neurons]} of pool record `row` from one live forward pass

@@ -21,10 +21,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from nait_core.features import PCA_REDUCTIONS
-from nait_core.scoring import ScoreOptions
-from nait_core.selection import MERGES, Cut
-from nait_core.spec import DEFAULT_CUT, DEFAULT_MERGE, SelectionSpec, to_query
+from nait_core.spec import SelectionSpec, from_query, to_query
 
 PUBLISHED = "url_published"  # what this session last wrote to the URL
 PENDING = "url_pending"  # what the page running now wants in it
@@ -185,37 +182,26 @@ def put(name: str, value, default=None) -> None:
 # ---------------------------------------------------------------- scoring settings
 
 
+def _spec(settings) -> SelectionSpec:
+    """The studio's settings as the spec's scoring, cut and merge (data and model are the session's)."""
+    return SelectionSpec(scoring=settings.options, cut=settings.cut, merge=settings.merge)
+
+
 def settings_params(settings) -> dict[str, str]:
     """The settings that differ from the defaults, as query parameters (`spec.to_query`: one writer)."""
-    return to_query(SelectionSpec(scoring=settings.options, cut=settings.cut, merge=settings.merge))
+    return to_query(_spec(settings))
 
 
+# The query keys of the settings the Select page has widgets for; a link's rds_pool, embed_model or layers
+# would not survive that page, so they are not restored.
 SETTING_NAMES = ("method", "threshold", "centre", "reduction", "layer_norm", "ratio", "top", "min_score", "merge")
 
 
 def settings_from(params: dict[str, str], base):
-    """Settings from query parameters (missing ones take the defaults); raises ValueError on bad values."""
-    o = ScoreOptions(
-        method=params.get("method", "overlap"),
-        centre=params.get("centre", "1") != "0",
-        fire_threshold=params.get("threshold", "0"),
-        reduction=params.get("reduction", "last-first"),
-        layer_norm=params.get("layer_norm", "none"),
-    )
-    if "top" in params:
-        cut = Cut(top=int(params["top"]))
-    elif "min_score" in params:
-        cut = Cut(min_score=float(params["min_score"]))
-    else:
-        cut = Cut(ratio=float(params["ratio"])) if "ratio" in params else DEFAULT_CUT
-    merge = params.get("merge", DEFAULT_MERGE)
-    if merge not in MERGES:  # checked here: the widgets and every page's selection would fail on it
-        raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
-    if cut.min_score is not None and not math.isfinite(cut.min_score):  # inf: the page's number box raises
-        raise ValueError(f"min_score must be a finite number, not {cut.min_score}")
-    if o.reduction not in PCA_REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(PCA_REDUCTIONS)}, not {o.reduction!r}")
-    return replace(base, options=o, cut=cut, merge=merge)
+    """Settings from query parameters (`spec.from_query`: one reader; missing ones take the defaults);
+    a bad value raises ValueError naming its parameter."""
+    spec = from_query(params, _spec(base))
+    return replace(base, options=spec.scoring, cut=spec.cut, merge=spec.merge)
 
 
 def _restore_chosen(n: int) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from nait_core.commands import SelectRequest, select_argv, select_command
 from nait_core.scoring import ScoreOptions
 from nait_core.selection import Cut
+from nait_core.spec import CaptureSpec, DataSpec, ExecutionSettings, ModelSpec, SelectionSpec, to_argv, to_command
 from nait_testing.app import check, downloads, open_page, tmp_data_root, widget  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.unit  # the two end-to-end tests below are slow
@@ -55,21 +55,23 @@ def shown_command(at) -> str:
 
 
 def test_the_command_renders_every_option():
-    request = SelectRequest(
-        "my pool.jsonl",
-        ("gsm8k", "t.jsonl"),
-        "smollm2-135m",
-        "stores",
-        target_size=16,
-        seed=3,
-        fmt="text",
-        text_field="body",
-        skip_invalid=True,
-        options=ScoreOptions("jaccard", centre=False, fire_threshold="q0.9"),
+    spec = SelectionSpec(
+        data=DataSpec(
+            "my pool.jsonl",
+            ("gsm8k", "t.jsonl"),
+            target_size=16,
+            seed=3,
+            format="text",
+            text_field="body",
+            skip_invalid=True,
+        ),
+        model=ModelSpec("smollm2-135m"),
+        scoring=ScoreOptions("jaccard", centre=False, fire_threshold="q0.9"),
         cut=Cut(ratio=0.30000000000000004),
         merge="intersection",
     )
-    argv = select_argv(request, "out dir/sel.jsonl", "scores.jsonl")
+    stores = ExecutionSettings(store_dir="stores")
+    argv = to_argv(spec, stores, "out dir/sel.jsonl", "scores.jsonl")
     assert argv == [
         "nait",
         "select",
@@ -110,12 +112,12 @@ def test_the_command_renders_every_option():
         "--scores",
         "scores.jsonl",
     ]
-    assert shlex.split(select_command(request, "out dir/sel.jsonl", "scores.jsonl")) == argv
+    assert shlex.split(to_command(spec, stores, "out dir/sel.jsonl", "scores.jsonl")) == argv
     from nait_core.cli import build_parser
 
     args = build_parser().parse_args(argv[1:])  # every option is one the CLI takes, with the same value
     assert (args.format, args.text_field, args.skip_invalid, args.ratio) == ("text", "body", True, 0.30000000000000004)
-    plain = select_argv(SelectRequest("demo", ("gsm8k",), "smollm2-135m", "cached_features"))
+    plain = to_argv(SelectionSpec(data=DataSpec("demo", ("gsm8k",))))
     assert not {"--target-size", "--seed", "--format", "--text-field", "--skip-invalid", "--no-centre"} & set(plain)
 
 
@@ -134,10 +136,10 @@ def test_a_compact_session_names_the_store_the_cli_finds():
     )
     assert capture_identity(config.pool_options()) == capture_identity(capture_options(cli))
     assert capture_identity(config.pool_options())["sketch"] == {"k": 256, "seed": 0, "kind": "gaussian"}
-    request = SelectRequest(
-        "demo", ("gsm8k",), "smollm2-135m", "s", reductions=config.reductions, sketch=256, exact_sample=500
+    spec = SelectionSpec(
+        data=DataSpec("demo", ("gsm8k",)), capture=CaptureSpec(config.reductions, sketch=256, exact_sample=500)
     )
-    argv = select_argv(request)
+    argv = to_argv(spec)
     assert argv[argv.index("--sketch") : argv.index("--sketch") + 4] == ["--sketch", "256", "--exact-sample", "500"]
     shown = capture_options(build_parser().parse_args(argv[1:]))
     assert capture_identity(shown) == capture_identity(config.pool_options())
@@ -145,7 +147,7 @@ def test_a_compact_session_names_the_store_the_cli_finds():
     assert capture_identity(exact.pool_options()) == capture_identity(
         capture_options(build_parser().parse_args(["capture", "--data", "demo"]))
     )
-    assert "--sketch" not in select_argv(SelectRequest("demo", ("gsm8k",), "m", "s"))
+    assert "--sketch" not in to_argv(SelectionSpec(data=DataSpec("demo", ("gsm8k",))))
     with pytest.raises(ValueError, match="--exact-sample must be 0 or more"):
         Config(sketch=64, exact_sample=-1).pool_options()
 

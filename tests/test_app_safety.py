@@ -151,10 +151,10 @@ def test_nait_app_opens_a_smaller_demo_without_an_accelerator(monkeypatch):
 @pytest.mark.parametrize(
     "params, why",
     [
-        ({"merge": "bogus"}, "merge must be one of union, intersection, mean-z, not 'bogus'"),
-        ({"reduction": "bogus"}, "reduction must be one of"),
-        ({"min_score": "nan"}, "min_score must be a finite number"),
-        ({"min_score": "inf"}, "min_score must be a finite number"),  # the number box raised on every run
+        ({"merge": "bogus"}, "merge='bogus': must be one of union, intersection, mean-z"),
+        ({"reduction": "bogus"}, "reduction='bogus': must be one of"),
+        ({"min_score": "nan"}, "min_score='nan': must be a finite number"),
+        ({"min_score": "inf"}, "min_score='inf': must be a finite number"),  # the number box raised on every run
     ],
 )
 def test_bad_settings_in_a_link_are_refused(params, why):

@@ -13,7 +13,7 @@
     nait explain shared --candidates demo --target gsm8k --target humaneval --target mmlu
 
 Every command's options live in this package: `options` (the option groups commands share, the model
-options among them, and the checks made before any slow work), then one module per command group:
+options among them), `checks` (the checks made before any slow work), then one module per command group:
 `select` (select, score), `capture` (capture, feature), `plan`, `stores` (info, verify), `eval`, `app`, `explain`.
 """
 
@@ -28,9 +28,10 @@ from ..models import ModelError
 from ..store import StoreError
 from .app import add_app_parser, app_script, cmd_app
 from .capture import add_capture_parser, add_feature_parser, warn_if_exact_too_big
+from .checks import check_args
 from .eval import add_eval_parser
 from .explain import add_explain_parser
-from .options import add_model_args, check_args, model_from_args
+from .options import add_model_args, model_from_args
 from .plan import add_plan_parser
 from .select import add_score_parser, add_select_parser
 from .stores import add_info_parser, add_verify_parser

@@ -12,7 +12,7 @@ from ..baselines import BASELINES, baseline_scores
 from ..capture import capture
 from ..features import Feature
 from ..pipeline import run_select
-from ..scoring import score_store
+from ..scoring import ScoreOptions, score_store
 from ..selection import STDOUT, Cut, equal_scores, equal_scores_message, export, export_warnings, select
 from ..sketch import scoring_note
 from ..spec import DEFAULT_CUT
@@ -32,6 +32,7 @@ from .options import (
     print_report,
     read_data,
     score_options,
+    spec_from_args,
     tqdm_progress,
 )
 
@@ -75,10 +76,10 @@ def select_baseline(args):
     )
 
 
-def _refuse_target_equal_to_pool(args, candidates, targets) -> None:
+def _refuse_target_equal_to_pool(args, options: ScoreOptions, candidates, targets) -> None:
     """Centred overlap of a target holding the pool's very records scores every candidate alike (the
     feature is the pool mean less itself): said before the capture rather than after it."""
-    if args.method != "overlap" or args.no_centre or args.allow_equal_scores:
+    if options.method != "overlap" or not options.centre or args.allow_equal_scores:
         return
 
     def records(dataset):
@@ -95,36 +96,37 @@ def _refuse_target_equal_to_pool(args, candidates, targets) -> None:
 
 
 def cmd_select(args):
-    if args.method in BASELINES:
+    if args.method in BASELINES:  # no spec: a spec's ScoreOptions names a method that reads a target
         return select_baseline(args)
-    if not args.target:
-        raise ValueError(f"--target is required for --method {args.method}")
-    candidates = read_data(args, args.candidates)
-    targets = [read_data(args, t, target=True) for t in args.target]
-    _refuse_target_equal_to_pool(args, candidates, targets)
+    spec, execution = spec_from_args(args)  # the one reading of what decides the selection
+    options = spec.scoring
+    if not spec.data.targets:
+        raise ValueError(f"--target is required for --method {options.method}")
+    candidates = read_data(args, spec.data.candidates)
+    targets = [read_data(args, t, target=True) for t in spec.data.targets]
+    _refuse_target_equal_to_pool(args, options, candidates, targets)
     model = model_from_args(args)
-    if methods.get(args.method).reads != "text":  # embed captures nothing
-        check_before_capture(args, model, candidates, targets)
-    cut = cut_of(args)
+    if methods.get(options.method).reads != "text":  # embed captures nothing
+        check_before_capture(args, model, candidates, targets)  # may narrow the default --reductions
     result = run_select(
         model,
         candidates,
         targets,
-        score_options(args),
-        cut,
-        args.merge,
-        args.store_dir,
-        capture_options(args),
+        options,
+        spec.cut,
+        spec.merge,
+        execution.store_dir,
+        capture_options(args),  # read after the check; also holds what no spec does (shards, workers, Ray)
         tqdm_progress(),
     )
     for report, label in zip(result.reports, ["candidates"] + [f"target {t.name}" for t in targets]):
         print_report(report, label)
     if result.pool and (note := scoring_note(result.pool)):
         print(note, file=sys.stderr)
-    _export(args, candidates.records, result.selection, cut)
+    _export(args, candidates.records, result.selection, spec.cut)
     print(
         f"selected {result.selection.selected.sum():,} of {len(candidates):,} records "
-        f"({score_options(args).describe()}, merge {args.merge}) -> {_where(args.out)}",
+        f"({options.describe()}, merge {spec.merge}) -> {_where(args.out)}",
         file=sys.stderr,
     )
 

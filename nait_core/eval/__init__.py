@@ -18,26 +18,28 @@ held-out part (measured); the held-out part is never given to selection or train
 records that also occur in the pool or a subset are left out of the measurement and counted.
 
 Modules: `settings` (the settings, the arms, the data and the target split), `run` (each arm's selection,
-fine-tuning and measurement; results.json on disk, checkpoints and resume), `report` (the table, paired comparisons,
-score bins, charts, results.md). The command line is `nait_core.cli.eval`.
+fine-tuning and measurement; results.json on disk, checkpoints and resume), `compare` (paired comparisons and
+score bins), `report` (the table, charts, results.md). The command line is `nait_core.cli.eval`.
 """
 
-from .report import (
-    arm_status,
+from .compare import (
     bin_rows,
     bins_finding,
     bins_table,
     comparison_references,
     comparison_table,
-    composition_table,
-    device_note,
     group_per_problem,
     paired_bootstrap,
     paired_comparison,
+    sign_test,
+)
+from .report import (
+    arm_status,
+    composition_table,
+    device_note,
     results_figures,
     results_markdown,
     results_table,
-    sign_test,
     summary,
 )
 from .run import (

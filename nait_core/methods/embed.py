@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import atomic
+from ..scores import Scores
 
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json)
 BATCH = 64
@@ -100,8 +101,6 @@ def embed_scores(pool: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def score(candidates, targets, names, options, root=None) -> list:
-    from ..scoring import Scores
-
     folder = encoder_folder(options.embed_model or None)
     vectors = cached_embeddings(candidates, folder, root)
     out = []

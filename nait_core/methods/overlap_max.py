@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..scores import Scores
 from ..sketch import SketchError, store_sketch
 from ..store import Store
 
@@ -57,8 +58,6 @@ def record_max(pool: Store, weights: np.ndarray, centre: np.ndarray) -> np.ndarr
 
 def score(pool: Store, targets: list[Store], names: list[str], options, root=None) -> list:
     """One `scoring.Scores` per target store; per layer, the winning target record's part of the cosine."""
-    from ..scoring import Scores
-
     if sketch := store_sketch(pool):
         raise SketchError(
             f"--method overlap-max needs each record's exact norm, and {pool.path} is a compact store "

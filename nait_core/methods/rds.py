@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..scores import Scores
 from ..store import Store
 
 CHUNK_ROWS = 16384  # candidates per similarity block: [rows, target records] float32 stays small
@@ -33,8 +34,6 @@ def rds_scores(pool: np.ndarray, target: np.ndarray, pool_mode: str = "max") -> 
 
 def score(pool: Store, targets: list[Store], names: list[str], options, root=None) -> list:
     """One `scoring.Scores` per target store (a single "layer": the final hidden state)."""
-    from ..scoring import Scores
-
     vectors = pool.hidden_states()
     out = []
     for target, name in zip(targets, names):
