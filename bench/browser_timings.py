@@ -6,6 +6,8 @@ the action to the app's script state notRunning with the page's title drawn. Pri
 machine's load average at the start and the end.
 
     .venv/bin/python bench/browser_timings.py --store /tmp/e2e-store   # a folder `nait select` filled
+    .venv/bin/python bench/browser_timings.py --store /tmp/fresh/cached_features --demo-size 400 --target-size 32
+                                                      # the stores a CPU first start made (bench/first_start.py --keep)
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", required=True, type=Path, help="store folder with the demo captured")
     parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated pages to time")
+    parser.add_argument("--demo-size", default=DEMO_SIZE, help="the demo the store holds (NAIT_DEMO_SIZE)")
+    parser.add_argument("--target-size", default=TARGET_SIZE, help="its targets' size (NAIT_TARGET_SIZE)")
     args = parser.parse_args()
-    env = {"NAIT_STORE_DIR": str(args.store), "NAIT_DEMO_SIZE": DEMO_SIZE, "NAIT_TARGET_SIZE": TARGET_SIZE}
+    env = {"NAIT_STORE_DIR": str(args.store), "NAIT_DEMO_SIZE": args.demo_size, "NAIT_TARGET_SIZE": args.target_size}
     load_start = os.getloadavg()
     rows = []
     for name in args.pages.split(","):
@@ -69,7 +73,7 @@ def main() -> None:
             warm = statistics.median(goto(page, f"{url}/{path}") for _ in range(3))
         rows.append((f"open {name}", first, warm))
         print(f"{name}: first {first:.1f} s, warm {warm:.1f} s", file=sys.stderr, flush=True)
-    target = f"{TARGETS[1]}-n{TARGET_SIZE}-s0"
+    target = f"{TARGETS[1]}-n{args.target_size}-s0"
     with serve(env, timeout=600) as url, browser() as page:
         goto(page, f"{url}/neurons")
         steps = [
