@@ -90,7 +90,8 @@ def main() -> None:
     target = f"{TARGETS[1]}-n{args.target_size}-s0"
     with serve(env, timeout=600) as url, browser() as page:
         page.add_init_script(STATES)
-        goto(page, f"{url}/neurons")
+        for path in ("samples", "select", "map", "neurons"):  # warm: an interaction is not a page's first open
+            goto(page, f"{url}/{path}")
         steps = [
             ("Neuron explorer: switch feature", lambda: follow(page, f"{url}/neurons?feature={target}")),
             ("Neuron explorer: the L12.N345 box", lambda: follow(page, f"{url}/neurons?neuron=L12.N345")),
@@ -98,7 +99,7 @@ def main() -> None:
             ("Sample explorer: q0.9 threshold link", lambda: follow(page, f"{url}/samples?threshold=q0.9")),
             ("Select & export: ratio 0.2", lambda: follow(page, f"{url}/select?ratio=0.2")),
             ("Select & export: method jaccard", lambda: follow(page, f"{url}/select?ratio=0.2&method=jaccard")),
-            ("Overlap map: first open", lambda: follow(page, f"{url}/map")),
+            ("Overlap map: colour by source", lambda: follow(page, f"{url}/map?color=source")),
         ]
         for label, step in steps:
             seconds = step()
