@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from .cuts import MERGES, Cut
 from .data import FORMATS
+from .features import PCA_REDUCTIONS
 from .methods.layered import parse_layers
 from .model_files import BUNDLED_MODEL
 from .scoring import RDS_POOLS, ScoreOptions
@@ -31,7 +32,6 @@ DEFAULT_MERGE = "union"
 DEFAULT_MAX_LENGTH = 1024
 DEFAULT_EXACT_SAMPLE = 2000
 DTYPES = ("float32", "bfloat16", "float16")
-PCA_REDUCTIONS = ("last-first", "mean", "last")
 ENV_VARIABLE = "NAIT_SPEC_JSON"
 
 

@@ -10,6 +10,7 @@ import sys
 from .. import methods
 from ..capture import DEFAULT_STORE_ROOT, CaptureOptions
 from ..data import FORMATS
+from ..features import PCA_REDUCTIONS
 from ..methods.layered import parse_layers
 from ..models import BUNDLED_MODEL, LazyModel
 from ..pipeline import compact_options, load_data
@@ -183,8 +184,8 @@ def add_score_args(parser):
     )
     group.add_argument(
         "--reduction",
-        default="last-first",
-        choices=["last-first", "mean", "last"],
+        default=ScoreOptions().reduction,
+        choices=PCA_REDUCTIONS,
         help="nait-pca: candidate summary and PCA input",
     )
     group.add_argument(
