@@ -180,6 +180,7 @@ def test_opens_on_the_shipped_runs_before_any_run(runs, monkeypatch, tmp_path):
         "gsm8k-train-seed1",
         "peers-cpu-general-embed-s0",
         "peers-cpu-general-s0",
+        "peers-cpu-general-s1",
         "rare-gsm8k-cpu-check",
         "rare-gsm8k-general-cpu",
         "rare-gsm8k-gpu",
