@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nait_core.scoring import ScoreOptions
+from nait_core.words import counted, verb
 from nait_testing.app import APP, check
 from nait_testing.demo import TARGET_SIZE, TARGETS
 
@@ -116,7 +117,8 @@ def test_transfer_shared_neurons_and_core_reason(demo):
     if tables:
         z = tables[0][[f"z: {n}" for n in NAMES]].to_numpy()
         np.testing.assert_allclose(tables[0]["joint z"], z.min(axis=1), rtol=1e-5)
-        assert (tables[0]["joint z"] >= 1.0).all() and "neurons mark out every one of these targets" in text
+        n = len(tables[0])  # the count in the sentence is the table's, in its grammatical number
+        assert (tables[0]["joint z"] >= 1.0).all() and f"{counted(n, 'neuron')} {verb(n, 'marks', 'mark')} out" in text
     else:
         assert "No neuron marks out every one of these targets" in text
         assert any(c.value.startswith("No shared reason") for c in at.caption)
