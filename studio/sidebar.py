@@ -148,7 +148,8 @@ def sidebar() -> Studio | None:
     s.caption(
         f"**Model** {loaded.model.name} · {loaded.model.n_layers} layers × {loaded.model.neurons_per_layer:,} neurons"
     )
-    part = f" of the demo's {DEMO_RECORDS:,} (NAIT_DEMO_SIZE)" if loaded.pool.name.startswith("demo-") else ""
+    shrunk = loaded.pool.name == f"demo-{len(loaded.pool)}"  # the built-in demo at NAIT_DEMO_SIZE (datasets.py)
+    part = f" of the demo's {DEMO_RECORDS:,} (NAIT_DEMO_SIZE)" if shrunk else ""
     s.caption(f"**Pool** {loaded.pool.name}: {len(loaded.pool):,} records{part}")
     if loaded.compact:
         sample = loaded.exact

@@ -138,10 +138,13 @@ def test_nait_app_opens_a_smaller_demo_without_an_accelerator(monkeypatch):
     from nait_core.cli.app import CPU_DEMO, first_start_env
     from nait_core.datasets import load_builtin
 
-    assert first_start_env({}, accelerator=False) == CPU_DEMO
-    assert first_start_env({}, accelerator=True) == {}
-    assert first_start_env({"NAIT_DEMO_SIZE": "1000"}, accelerator=False) == {}
-    assert first_start_env({"NAIT_TARGET_SIZE": "64"}, accelerator=False) == {}
+    def never():
+        raise AssertionError("torch asked although the user sized the demo")
+
+    assert first_start_env({}, accelerator=lambda: False) == CPU_DEMO
+    assert first_start_env({}, accelerator=lambda: True) == {}
+    assert first_start_env({"NAIT_DEMO_SIZE": "1000"}, accelerator=never) == {}
+    assert first_start_env({"NAIT_TARGET_SIZE": "64"}, accelerator=never) == {}
     monkeypatch.setenv("NAIT_DEMO_SIZE", CPU_DEMO["NAIT_DEMO_SIZE"])
     demo = load_builtin("demo")
     assert demo.name == "demo-400" and len(demo) == 400

@@ -7,6 +7,8 @@ import re
 import sys
 from pathlib import Path
 
+from ..datasets import DEMO_RECORDS
+
 
 def app_script() -> Path:
     """The app's entry file: the checkout's app.py when nait_core runs from a checkout, else the installed copy
@@ -36,7 +38,7 @@ SAFE_OPTIONS = {
 
 # Without an accelerator the first start is mostly forward passes: the whole demo (1,000 records and three
 # 64-record targets, 240,000 tokens) takes 11 minutes at ~360 tok/s on 2 cores, after a 3-minute install.
-# There `nait app` opens a smaller demo (about 100,000 tokens) unless the user sized it (docs/benchmarks.md).
+# There `nait app` opens a smaller demo (about 94,000 tokens) unless the user sized it (docs/benchmarks.md).
 CPU_DEMO = {"NAIT_DEMO_SIZE": "400", "NAIT_TARGET_SIZE": "32"}
 
 
@@ -46,9 +48,10 @@ def has_accelerator() -> bool:
     return torch.cuda.is_available() or torch.backends.mps.is_available()
 
 
-def first_start_env(environ, accelerator: bool) -> dict[str, str]:
-    """The demo's size for this machine: CPU_DEMO on a CPU-only one, unless either variable is set."""
-    return {} if accelerator or any(k in environ for k in CPU_DEMO) else dict(CPU_DEMO)
+def first_start_env(environ, accelerator=has_accelerator) -> dict[str, str]:
+    """The demo's size for this machine: CPU_DEMO on a CPU-only one, unless either variable is set (then
+    torch is not imported just to ask: it costs seconds of every start)."""
+    return {} if any(k in environ for k in CPU_DEMO) or accelerator() else dict(CPU_DEMO)
 
 
 def env_name(option: str) -> str:
@@ -84,11 +87,11 @@ def cmd_app(args):
         os.environ["NAIT_DATA_ROOT"] = str(root.resolve())
     if args.read_only:
         os.environ["NAIT_READ_ONLY"] = "1"
-    demo = first_start_env(os.environ, has_accelerator())
+    demo = first_start_env(os.environ)
     if demo:
         os.environ.update(demo)
         print(
-            f"nait app: no GPU here, so the demo opens at {demo['NAIT_DEMO_SIZE']} of its 1,000 records with "
+            f"nait app: no GPU here, so the demo opens at {demo['NAIT_DEMO_SIZE']} of its {DEMO_RECORDS:,} records with "
             f"{demo['NAIT_TARGET_SIZE']}-record targets (a first start of about 5 minutes on 2 cores); "
             "NAIT_DEMO_SIZE=1000 NAIT_TARGET_SIZE=64 nait app opens the whole demo.",
             file=sys.stderr,
