@@ -28,7 +28,8 @@ PAGES = [
 NO_MODEL = {"outcomes"}  # pages that only read files: they do not wait for the sidebar's model and data
 
 # Our own links, not Streamlit's list: each carries what every page shares (the scoring settings, the map's
-# chosen records), so a page switch is one history entry (the page then writes nothing more to the URL).
+# chosen records) and that page's own choices as it was last left, so a page switch is one history entry (the
+# page then writes nothing more to the URL) and reopening a page shows it as it was.
 page = st.navigation(PAGES, position="hidden")
 st.sidebar.title("NAIT Studio")
 nav = st.sidebar.container(key="nav")
@@ -43,6 +44,7 @@ try:
     with navigating():  # a page script run without this navigation runs this file first (studio/entry.py)
         page.run()
 finally:  # drawn last, above the sidebar's form: the links carry the settings this run's page may have set
+    urlstate.remember_choices(page.url_path)
     with nav:
         for p in PAGES:
-            st.page_link(p, query_params=urlstate.shared_params())
+            st.page_link(p, query_params=urlstate.page_params(p.url_path))

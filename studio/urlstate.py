@@ -8,7 +8,9 @@ link), each widget is set from it exactly as a reload sets it: its parameter whe
 is ignored with a note), else its default. After them the page calls `put(name, value, default)`; a value
 equal to its default stays out of the URL, so opening a page writes nothing and a page switch is one history
 entry. `session.show` restores the scoring settings before a page and writes everything after it (`publish`).
-What every page shares (the scoring settings, the map's chosen records) travels in the sidebar's links.
+What every page shares (the scoring settings, the map's chosen records) travels in the sidebar's links; each
+page's link also carries that page's own choices from when it was last shown (`remember_choices`), so
+reopening a page from the sidebar shows it as it was left.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from nait_core.spec import SelectionSpec, from_query, to_query
 PUBLISHED = "url_published"  # what this session last wrote to the URL
 PENDING = "url_pending"  # what the page running now wants in it
 PUBLISHED_PAGE = "url_published_page"  # the page it was written on
+OWN = "url_own"  # the page's own part of what was last written (PUBLISHED less shared_params)
+PAGE_CHOICES = "url_page_choices"  # url_path -> that page's own parameters when it was last left
 
 
 def link(page: str, **params) -> str:
@@ -255,8 +259,23 @@ def restore_settings() -> None:
 
 def publish() -> None:
     """After a page: write the current settings and the page's own parameters to the URL."""
-    params = {**shared_params(), **st.session_state.pop(PENDING, {})}
+    own = st.session_state.pop(PENDING, {})
+    params = {**shared_params(), **own}
     if params != _url():
         st.query_params.from_dict(params)
     st.session_state[PUBLISHED] = params
     st.session_state[PUBLISHED_PAGE] = _page()
+    st.session_state[OWN] = own
+
+
+def remember_choices(url_path: str) -> None:
+    """After page `url_path` ran: keep its own parameters for its sidebar link (`page_params`). Only when this
+    run published them (a page stopped before `publish` leaves the last ones)."""
+    if _same_page():
+        st.session_state.setdefault(PAGE_CHOICES, {})[url_path] = dict(st.session_state.get(OWN, {}))
+
+
+def page_params(url_path: str) -> dict[str, str]:
+    """The query parameters of the sidebar's link to page `url_path`: its own choices as it was last left and
+    what every page shares (which wins on a clash)."""
+    return {**st.session_state.get(PAGE_CHOICES, {}).get(url_path, {}), **shared_params()}

@@ -495,4 +495,28 @@ def test_back_and_forward_after_each_kind_of_change_on_every_page(demo, tmp_path
         nav(page, "Transfer")()
         settle(page)
         check_back_and_forward(page, "top neurons", lambda: fill(page, "Top neurons per layer and target", "30"))
+
+        # A page reopened from the sidebar shows its own choices as it was left in this session (its link carries
+        # them), in one history entry: they were reset to the page's defaults. (A reload is a new session.)
+        nav(page, "Neuron explorer")()
+        settle(page)
+        radio(page, "Neuron", "any neuron")()
+        settle(page)
+        fill(page, "Neuron id", "L7.N8")
+        settle(page)
+        nav(page, "Sample explorer")()
+        settle(page)
+        fill(page, "Search text", "python")
+        settle(page)
+        fill(page, "Pool row", "9")
+        left = stable(page)
+        nav(page, "Transfer")()
+        settle(page)
+        entries = page.evaluate("history.length")
+        nav(page, "Neuron explorer")()
+        neurons = stable(page)
+        assert page.get_by_role("heading", name="Neuron L7.N8").count(), neurons["headings"]
+        assert page.evaluate("history.length") == entries + 1
+        nav(page, "Sample explorer")()
+        shows(page, left, "Sample explorer reopened from the sidebar")
     assert "Session State API" not in log.read_text(), log.read_text()[-3000:]
