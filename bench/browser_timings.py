@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,9 +41,15 @@ setInterval(() => {
 QUIET_MS = 500  # a run counts as over when no other starts within this (a page may rerun itself)
 
 
-def settled(page, start_ms: float) -> float:
-    """Seconds from `start_ms` (the page's clock) until the last script run it started has stopped, with the
-    title drawn and no rerun following within QUIET_MS."""
+class Timing(NamedTuple):
+    seconds: float  # from the action to the end of the last script run it started
+    runs: int  # script runs it started
+    running: float  # seconds the page showed a script running (the server's share; the rest is the browser's)
+
+
+def settled(page, start_ms: float) -> Timing:
+    """From `start_ms` (the page's clock) until the last script run it started has stopped, with the title
+    drawn and no rerun following within QUIET_MS."""
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while time.monotonic() < deadline:
         states = [(t, s) for t, s in page.evaluate("window.__naitStates || []") if t >= start_ms]
@@ -51,18 +58,19 @@ def settled(page, start_ms: float) -> float:
             if page.locator("h1").count():
                 if page.locator('[data-testid="stException"]').count():
                     raise RuntimeError(f"{page.url} shows an exception")
-                return (states[-1][0] - start_ms) / 1000
+                spans = [b[0] - a[0] for a, b in zip(states, states[1:]) if a[1] == "running"]
+                return Timing((states[-1][0] - start_ms) / 1000, len(spans), sum(spans) / 1000)
         page.wait_for_timeout(50)
     raise TimeoutError(f"{page.url}: no finished run after {TIMEOUT_MS / 1000:.0f} s")
 
 
-def goto(page, url: str) -> float:
+def goto(page, url: str) -> Timing:
     start = page.evaluate("Date.now()")
     page.goto(url, timeout=TIMEOUT_MS)
     return settled(page, start)
 
 
-def follow(page, url: str) -> float:
+def follow(page, url: str) -> Timing:
     """An in-app link followed as the browser's history does (pushState, popstate): the session stays warm."""
     start = page.evaluate("Date.now()")
     page.evaluate("u => { history.pushState({}, '', u); dispatchEvent(new PopStateEvent('popstate')) }", url)
@@ -78,15 +86,15 @@ def main() -> None:
     args = parser.parse_args()
     env = {"NAIT_STORE_DIR": str(args.store), "NAIT_DEMO_SIZE": args.demo_size, "NAIT_TARGET_SIZE": args.target_size}
     load_start = os.getloadavg()
-    rows = []
+    rows = []  # (label, first Timing, warm seconds or None)
     for name in args.pages.split(","):
         path = PAGES[name]
         with serve(env, timeout=600) as url, browser() as page:
             page.add_init_script(STATES)
             first = goto(page, f"{url}/{path}")  # a fresh process: every cache but the stores cold
-            warm = statistics.median(goto(page, f"{url}/{path}") for _ in range(3))
+            warm = statistics.median(goto(page, f"{url}/{path}").seconds for _ in range(3))
         rows.append((f"open {name}", first, warm))
-        print(f"{name}: first {first:.1f} s, warm {warm:.1f} s", file=sys.stderr, flush=True)
+        print(f"{name}: first {first.seconds:.1f} s, warm {warm:.1f} s", file=sys.stderr, flush=True)
     target = f"{TARGETS[1]}-n{args.target_size}-s0"
     with serve(env, timeout=600) as url, browser() as page:
         page.add_init_script(STATES)
@@ -102,13 +110,17 @@ def main() -> None:
             ("Overlap map: colour by source", lambda: follow(page, f"{url}/map?color=source")),
         ]
         for label, step in steps:
-            seconds = step()
-            rows.append((label, seconds, None))
-            print(f"{label}: {seconds:.1f} s", file=sys.stderr, flush=True)
+            timing = step()
+            rows.append((label, timing, None))
+            print(f"{label}: {timing.seconds:.1f} s", file=sys.stderr, flush=True)
     load_end = os.getloadavg()
-    print("| page or interaction | first (s) | warm, median of 3 (s) |\n|---|---:|---:|")
+    print(
+        "| page or interaction | first (s) | of it script running (s), runs | warm, median of 3 (s) |\n"
+        "|---|---:|---:|---:|"
+    )
     for label, first, warm in rows:
-        print(f"| {label} | {first:.1f} | {'' if warm is None else f'{warm:.1f}'} |")
+        warm_text = "" if warm is None else f"{warm:.1f}"
+        print(f"| {label} | {first.seconds:.1f} | {first.running:.1f}, {first.runs} | {warm_text} |")
     print(
         f"\nLoad average (1, 5, 15 min): start {load_start[0]:.1f}, {load_start[1]:.1f}, {load_start[2]:.1f}; "
         f"end {load_end[0]:.1f}, {load_end[1]:.1f}, {load_end[2]:.1f} on {os.cpu_count()} CPUs."

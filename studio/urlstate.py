@@ -277,5 +277,7 @@ def remember_choices(url_path: str) -> None:
 
 def page_params(url_path: str) -> dict[str, str]:
     """The query parameters of the sidebar's link to page `url_path`: its own choices as it was last left and
-    what every page shares (which wins on a clash)."""
-    return {**st.session_state.get(PAGE_CHOICES, {}).get(url_path, {}), **shared_params()}
+    what every page shares (which wins on a clash), in the order `publish` writes them (the URL stays as it is)."""
+    shared = shared_params()
+    own = st.session_state.get(PAGE_CHOICES, {}).get(url_path, {})
+    return {**shared, **{k: v for k, v in own.items() if k not in shared}}
