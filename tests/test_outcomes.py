@@ -181,6 +181,7 @@ def test_opens_on_the_shipped_runs_before_any_run(runs, monkeypatch, tmp_path):
         "peers-cpu-general-embed-s0",
         "peers-cpu-general-s0",
         "peers-cpu-general-s1",
+        "peers-cpu-planted",
         "rare-gsm8k-cpu-check",
         "rare-gsm8k-general-cpu",
         "rare-gsm8k-gpu",
