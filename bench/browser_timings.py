@@ -1,10 +1,11 @@
 """Browser timings of the app (issue 25): `nait app` on an existing demo store, driven in headless Chromium.
 
 For each page: its first open in a fresh app process (caches cold except the stores on disk) and warm (the
-median of 3 reloads); then the typical interactions of issue 25 in one warm session. Each time runs from
-the action to the end of the last script run it started (the page's own script state, polled every 10 ms
-in the page), with the page's title drawn. Prints a Markdown table and the
-machine's load average at the start and the end.
+median of 3 reloads); then the typical interactions of issue 25 in one session, 4 rounds (the first with
+their caches cold, then warm), side by side with the same in a server that runs Streamlit's full garbage
+collection after every script run (its default, which `nait app` turns off). Each time runs from the action to
+the end of the last script run it started (the page's own script state, polled every 10 ms in the page), with
+the page's title drawn. Prints Markdown tables and the machine's load average at the start and the end.
 
     .venv/bin/python bench/browser_timings.py --store /tmp/e2e-store   # a folder `nait select` filled
     .venv/bin/python bench/browser_timings.py --store /tmp/fresh/cached_features --demo-size 400 --target-size 32
@@ -77,6 +78,39 @@ def follow(page, url: str) -> Timing:
     return settled(page, start)
 
 
+ROUNDS = 4  # the first round is each interaction's first in the session (its caches cold); then 3 warm
+
+
+def interactions(env: dict, target_size: str, extra: list[str]) -> dict[str, list[Timing]]:
+    """The typical interactions of issue 25 in one session of one server (`nait app` with `extra` options),
+    each ROUNDS times: label -> its timings, round by round."""
+    target = f"{TARGETS[1]}-n{target_size}-s0"
+    times: dict[str, list[Timing]] = {}
+    with serve(env, timeout=600, args=extra) as url, browser() as page:
+        page.add_init_script(STATES)
+        for path in ("samples", "select", "map", "neurons"):  # an interaction is not a page's first open
+            goto(page, f"{url}/{path}")
+        steps = {  # each URL differs from the one before it, in every round
+            "Neuron explorer: switch feature": f"neurons?feature={target}",
+            "Neuron explorer: the L12.N345 box": "neurons?neuron=L12.N345",
+            "Neuron explorer: another neuron": "neurons?neuron=L5.N10",
+            "Sample explorer: q0.9 threshold link": "samples?threshold=q0.9",
+            "Select & export: ratio 0.2": "select?ratio=0.2",
+            "Select & export: method jaccard": "select?ratio=0.2&method=jaccard",
+            "Overlap map: colour by source": "map?color=source",
+        }
+        for round_ in range(ROUNDS):
+            for label, path in steps.items():
+                timing = follow(page, f"{url}/{path}")
+                times.setdefault(label, []).append(timing)
+                print(
+                    f"{extra or 'defaults'} round {round_}: {label}: {timing.seconds:.2f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", required=True, type=Path, help="store folder with the demo captured")
@@ -86,41 +120,32 @@ def main() -> None:
     args = parser.parse_args()
     env = {"NAIT_STORE_DIR": str(args.store), "NAIT_DEMO_SIZE": args.demo_size, "NAIT_TARGET_SIZE": args.target_size}
     load_start = os.getloadavg()
-    rows = []  # (label, first Timing, warm seconds or None)
+    rows = []  # (page, first Timing, warm seconds)
     for name in args.pages.split(","):
         path = PAGES[name]
         with serve(env, timeout=600) as url, browser() as page:
             page.add_init_script(STATES)
             first = goto(page, f"{url}/{path}")  # a fresh process: every cache but the stores cold
             warm = statistics.median(goto(page, f"{url}/{path}").seconds for _ in range(3))
-        rows.append((f"open {name}", first, warm))
+        rows.append((name, first, warm))
         print(f"{name}: first {first.seconds:.1f} s, warm {warm:.1f} s", file=sys.stderr, flush=True)
-    target = f"{TARGETS[1]}-n{args.target_size}-s0"
-    with serve(env, timeout=600) as url, browser() as page:
-        page.add_init_script(STATES)
-        for path in ("samples", "select", "map", "neurons"):  # warm: an interaction is not a page's first open
-            goto(page, f"{url}/{path}")
-        steps = [
-            ("Neuron explorer: switch feature", lambda: follow(page, f"{url}/neurons?feature={target}")),
-            ("Neuron explorer: the L12.N345 box", lambda: follow(page, f"{url}/neurons?neuron=L12.N345")),
-            ("Neuron explorer: another neuron", lambda: follow(page, f"{url}/neurons?neuron=L5.N10")),
-            ("Sample explorer: q0.9 threshold link", lambda: follow(page, f"{url}/samples?threshold=q0.9")),
-            ("Select & export: ratio 0.2", lambda: follow(page, f"{url}/select?ratio=0.2")),
-            ("Select & export: method jaccard", lambda: follow(page, f"{url}/select?ratio=0.2&method=jaccard")),
-            ("Overlap map: colour by source", lambda: follow(page, f"{url}/map?color=source")),
-        ]
-        for label, step in steps:
-            timing = step()
-            rows.append((label, timing, None))
-            print(f"{label}: {timing.seconds:.1f} s", file=sys.stderr, flush=True)
-    load_end = os.getloadavg()
-    print(
-        "| page or interaction | first (s) | of it script running (s), runs | warm, median of 3 (s) |\n"
-        "|---|---:|---:|---:|"
-    )
+    print("| page | first (s) | of it script running (s), runs | warm reload, median of 3 (s) |\n|---|---:|---:|---:|")
     for label, first, warm in rows:
-        warm_text = "" if warm is None else f"{warm:.1f}"
-        print(f"| {label} | {first.seconds:.1f} | {first.running:.1f}, {first.runs} | {warm_text} |")
+        print(f"| {label} | {first.seconds:.1f} | {first.running:.1f}, {first.runs} | {warm:.1f} |")
+    # The interactions twice, side by side: with nait app's options and with Streamlit's full garbage collection
+    # after every script run put back (its default; nait app turns it off).
+    variants = {"nait app": [], "postScriptGC": ["--runner.postScriptGC", "true"]}
+    times = {name: interactions(env, args.target_size, extra) for name, extra in variants.items()}
+    print(
+        "\n| interaction | first (s) | warm, median of 3 (s) | of it script running (s) "
+        "| warm with postScriptGC true (s) | ratio |\n|---|---:|---:|---:|---:|---:|"
+    )
+    for label, (first, *warm) in times["nait app"].items():
+        gc_warm = statistics.median(t.seconds for t in times["postScriptGC"][label][1:])
+        ours = statistics.median(t.seconds for t in warm)
+        running = statistics.median(t.running for t in warm)
+        print(f"| {label} | {first.seconds:.2f} | {ours:.2f} | {running:.2f} | {gc_warm:.2f} | {gc_warm / ours:.1f} |")
+    load_end = os.getloadavg()
     print(
         f"\nLoad average (1, 5, 15 min): start {load_start[0]:.1f}, {load_start[1]:.1f}, {load_start[2]:.1f}; "
         f"end {load_end[0]:.1f}, {load_end[1]:.1f}, {load_end[2]:.1f} on {os.cpu_count()} CPUs."

@@ -118,11 +118,13 @@ def test_cli_refuses_hf_folder(tmp_path, capsys):
 
 def test_nait_app_options():
     ours = ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    ours += ["--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]
+    ours += ["--client.toolbarMode", "minimal", "--server.fileWatcherType", "none", "--runner.postScriptGC", "false"]
     assert streamlit_options([], {}) == ours
     assert streamlit_options(["--server.port", "8502"], {}) == [*ours, "--server.port", "8502"]
     mine = streamlit_options(["--server.address=0.0.0.0", "--server.fileWatcherType", "auto"], {})
     assert mine == ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"] + [
+        "--runner.postScriptGC",
+        "false",
         "--server.address=0.0.0.0",
         "--server.fileWatcherType",
         "auto",

@@ -26,13 +26,16 @@ def app_script() -> Path:
 
 
 # Streamlit options `nait app` sets unless the user gives them (flag or STREAMLIT_* variable): loopback only
-# (anyone on the network could otherwise use the app), no usage statistics, no Deploy button, and no file
-# watcher (on a fresh clone it spent minutes watching .venv/).
-SAFE_OPTIONS = {
+# (anyone on the network could otherwise use the app), no usage statistics, no Deploy button, no file
+# watcher (on a fresh clone it spent minutes watching .venv/), and no full garbage collection after every
+# script run (Streamlit's default: with torch, transformers and the stores loaded it took 0.6-1 s of each
+# interaction on 2 cores; Python's own collector still runs; docs/benchmarks.md).
+DEFAULT_OPTIONS = {
     "server.address": "127.0.0.1",
     "browser.gatherUsageStats": "false",
     "client.toolbarMode": "minimal",
     "server.fileWatcherType": "none",
+    "runner.postScriptGC": "false",
 }
 
 
@@ -60,11 +63,11 @@ def env_name(option: str) -> str:
 
 
 def streamlit_options(user_args: list[str], environ=os.environ) -> list[str]:
-    """Our SAFE_OPTIONS as flags, less those the user set, then the user's own options."""
+    """Our DEFAULT_OPTIONS as flags, less those the user set, then the user's own options."""
     given = {a[2:].split("=", 1)[0] for a in user_args if a.startswith("--")}
     ours = [
         item
-        for option, value in SAFE_OPTIONS.items()
+        for option, value in DEFAULT_OPTIONS.items()
         if option not in given and env_name(option) not in environ
         for item in (f"--{option}", value)
     ]
@@ -112,8 +115,8 @@ def add_app_parser(sub) -> None:
         "Options not listed here go to `streamlit run` (e.g. --server.port 8502, "
         "--server.headless true). It listens on 127.0.0.1 only unless you pass --server.address "
         "(e.g. 0.0.0.0 for a team server: then add --read-only and a --data-root), and sets "
-        "--browser.gatherUsageStats false, --client.toolbarMode minimal and --server.fileWatcherType none "
-        "unless you pass them. The app reads and writes stores under ./cached_features "
+        + ", ".join(f"--{o} {v}" for o, v in DEFAULT_OPTIONS.items() if o != "server.address")
+        + " unless you pass them. The app reads and writes stores under ./cached_features "
         "(NAIT_STORE_DIR changes that) and nait eval results under ./runs (NAIT_EVAL_DIR). "
         "NAIT_SKETCH=K opens the pool compact, as `nait capture --sketch K` stores it (with NAIT_EXACT_SAMPLE "
         "and NAIT_REDUCTIONS, e.g. mean,last-first; the sidebar sets them too).",
