@@ -413,7 +413,7 @@ def render() -> None:
             raise ValueError(f"not one of the runs listed in {root}")
         return by_name[name]
 
-    st.session_state.pop(urlstate.PENDING, None)  # this page writes only its own choice (no session.show here)
+    urlstate.restore_settings()  # no session.show here (no pool needed): the link's scoring settings stay in it
     urlstate.follow(urlstate.Choice("run", "outcomes_run", folders[first], listed))
     if st.session_state.get("outcomes_run") not in folders:  # kept from another results folder
         st.session_state["outcomes_run"] = folders[first]

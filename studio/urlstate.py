@@ -148,7 +148,10 @@ def span_in(low: float, high: float) -> Callable[[str], tuple[float, float]]:
         a, b = (float(x) for x in value.split(","))
         if not (math.isfinite(a) and math.isfinite(b) and a <= b):
             raise ValueError(f"{value} is not two numbers low,high")
-        return max(a, low), min(b, high)
+        a, b = max(a, low), min(b, high)
+        if a > b:
+            raise ValueError(f"{value} is outside the scores' range {low:.6g} to {high:.6g}")
+        return a, b
 
     return cast
 
@@ -254,7 +257,11 @@ def restore_settings() -> None:
         from .select_page import widget_values
 
         # The Select page's widgets show these settings, as on a reload (their keys outlive page switches).
-        st.session_state.update(widget_values(new, list(studio().methods), len(studio().pool)))
+        if "studio" in st.session_state:
+            st.session_state.update(widget_values(new, list(studio().methods), len(studio().pool)))
+        else:  # no pool loaded yet (the Outcomes page): they start from these settings when first drawn
+            for key in widget_values(new, [new.options.method], 1):
+                st.session_state.pop(key, None)
 
 
 def publish() -> None:
@@ -268,16 +275,32 @@ def publish() -> None:
     st.session_state[OWN] = own
 
 
+SCORE_UNITS = {"score"}  # own choices in the units of the scores: dropped from a link once the settings change
+
+
+def _context() -> dict:
+    """What a page's remembered choices are relative to: the loaded pool and targets, the scoring settings."""
+    from .session import settings
+
+    loaded = st.session_state.get("studio")
+    data = None if loaded is None else [str(loaded.pool_store.path), *loaded.target_names]
+    return {"data": data, "settings": settings_params(settings())}
+
+
 def remember_choices(url_path: str) -> None:
-    """After page `url_path` ran: keep its own parameters for its sidebar link (`page_params`). Only when this
-    run published them (a page stopped before `publish` leaves the last ones)."""
+    """After page `url_path` ran: keep its own parameters for its sidebar link (`page_params`), with what they
+    are relative to. Only when this run published them (a page stopped before `publish` leaves the last ones)."""
     if _same_page():
-        st.session_state.setdefault(PAGE_CHOICES, {})[url_path] = dict(st.session_state.get(OWN, {}))
+        own = dict(st.session_state.get(OWN, {}))
+        st.session_state.setdefault(PAGE_CHOICES, {})[url_path] = {"own": own, **_context()}
 
 
 def page_params(url_path: str) -> dict[str, str]:
-    """The query parameters of the sidebar's link to page `url_path`: its own choices as it was last left and
-    what every page shares (which wins on a clash), in the order `publish` writes them (the URL stays as it is)."""
-    shared = shared_params()
-    own = st.session_state.get(PAGE_CHOICES, {}).get(url_path, {})
-    return {**shared, **{k: v for k, v in own.items() if k not in shared}}
+    """The query parameters of the sidebar's link to page `url_path`: what every page shares, then the page's own
+    choices as it was last left, as `publish` writes them (the URL stays as it is on reopening). Choices made on
+    other data (another pool, other targets) are dropped, and a score range once the scoring settings changed."""
+    remembered, now = st.session_state.get(PAGE_CHOICES, {}).get(url_path), _context()
+    own = {} if remembered is None or remembered["data"] != now["data"] else dict(remembered["own"])
+    if remembered is not None and remembered["settings"] != now["settings"]:
+        own = {k: v for k, v in own.items() if k not in SCORE_UNITS}
+    return {**shared_params(), **own}

@@ -486,3 +486,35 @@ def test_signed_values_are_drawn_with_their_sign():
     assert signed_colour(float("nan")) == "" and signed_colour(-0.9) > signed_colour(-0.1)  # stronger further out
     html = signed_cells(pd.DataFrame({"layer": [0, 1], "cosine": [-0.5, 0.25]}), ["cosine"]).to_html()
     assert "-0.50" in html and "+0.25" in html
+
+
+def _link(at: AppTest, title: str) -> dict[str, str]:
+    """The query parameters of the sidebar's link to the page titled `title`."""
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(next(p for p in at.sidebar.page_link if p.proto.label == title).proto.query_string))
+
+
+def test_sidebar_links_keep_each_pages_choices_until_the_data_or_settings_change(demo):
+    """Issue 25: a page reopened from the sidebar shows its own choices as it was left; a score range is
+    dropped once the scores' settings change, and every choice once the targets change (its names may not
+    exist any more)."""
+    at = open_page("samples")
+    at.text_input(key="samples_query").set_value("the").run()
+    low, high = at.slider(key="samples_score").value
+    at.slider(key="samples_score").set_value((low + (high - low) / 4, high)).run()
+    check(at)
+    at.switch_page("pages/neurons.py").run()
+    check(at)
+    assert _link(at, "Sample explorer")["q"] == "the" and "score" in _link(at, "Sample explorer")
+    assert "q" not in _link(at, "Neuron explorer")  # each page's own choices only
+    at.switch_page("pages/select.py").run()
+    at.selectbox(key="select_merge").set_value("mean-z").run()
+    check(at)
+    kept = _link(at, "Sample explorer")
+    assert kept["q"] == "the" and kept["merge"] == "mean-z" and "score" not in kept, kept
+    at.text_area(key="sb_targets").set_value("\n".join(TARGETS[:2]))
+    at.button(key="FormSubmitter:sb_form-Load").click().run()
+    check(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "q" not in _link(at, "Sample explorer"), _link(at, "Sample explorer")

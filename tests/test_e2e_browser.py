@@ -450,11 +450,12 @@ def nav(page, title: str):
 
 def test_back_and_forward_after_each_kind_of_change_on_every_page(demo, tmp_path):
     """Issue 25: some changes needed two Back presses (a page switch, then the page's own URL write), and the
-    map's selection, the sample search and heatmap view, Transfer's top-neurons box and the Neuron explorer's
-    feature and neuron were not in the URL. Now each change is one history entry, and Back, Forward and a
-    reload each show the controls and the page exactly as the URL says."""
+    map's selection, the sample search and heatmap view, Transfer's top-neurons box, the Outcomes run and the
+    Neuron explorer's feature and neuron were not in the URL (Data & model has no choice in it). Now each change
+    is one history entry, and Back, Forward and a reload each show the controls and the page as the URL says."""
     log = tmp_path / "app.log"
-    with serve({"NAIT_DATA_ROOT": str(tmp_path)}, timeout=180, log=log) as url, browser(height=1400) as page:
+    env = {"NAIT_DATA_ROOT": str(tmp_path), "NAIT_EVAL_DIR": str(tmp_path / "runs")}
+    with serve(env, timeout=180, log=log) as url, browser(height=1400) as page:
         page.set_default_timeout(120_000)
         # Links that set widgets from the URL (they warned "created with a default value but also had its value
         # set via the Session State API" in the log: a widget given both)
@@ -495,6 +496,11 @@ def test_back_and_forward_after_each_kind_of_change_on_every_page(demo, tmp_path
         nav(page, "Transfer")()
         settle(page)
         check_back_and_forward(page, "top neurons", lambda: fill(page, "Top neurons per layer and target", "30"))
+        check_back_and_forward(page, "shared neurons listed", lambda: fill(page, "Shared neurons listed", "12"))
+
+        nav(page, "Outcomes")()  # the shipped runs (NAIT_EVAL_DIR is empty), opened on the most informative
+        settle(page)
+        check_back_and_forward(page, "run", choose(page, "Run", "peers-cpu-planted"))
 
         # A page reopened from the sidebar shows its own choices as it was left in this session (its link carries
         # them), in one history entry: they were reset to the page's defaults. (A reload is a new session.)
