@@ -5,6 +5,7 @@ happens next; instead of a bar per capture that restarts at "0 tok/s · ETA ?"."
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nait_core.progress import Progress
@@ -14,6 +15,8 @@ from nait_core.progress import Progress
 class Step:
     name: str
     records: int
+    count: Callable[[], int] | None = None  # counts its tokens (it needs the tokenizer: called once one is loaded)
+    tokens: int | None = None  # counted before it starts, else estimated from the others
     progress: Progress | None = None  # None: not started
     done: bool = False
 
@@ -22,11 +25,15 @@ class Step:
 class FirstStart:
     steps: list[Step] = field(default_factory=list)
 
-    def add(self, name: str, records: int) -> Step:
-        self.steps.append(Step(name, records))
+    def add(self, name: str, records: int, count: Callable[[], int] | None = None) -> Step:
+        self.steps.append(Step(name, records, count))
         return self.steps[-1]
 
     def update(self, step: Step, p: Progress) -> None:
+        """A capture's progress; the first one (the model is loaded by then) counts the waiting steps' tokens."""
+        for waiting in self.steps:
+            if waiting.progress is None and waiting.count is not None and waiting.tokens is None:
+                waiting.tokens = waiting.count()
         step.progress = p
         step.done = p.samples_total > 0 and p.samples_done >= p.samples_total
 
@@ -34,8 +41,8 @@ class FirstStart:
         step.done = True
 
     def totals(self) -> tuple[int, int, int, float, float]:
-        """(records done, records in all, tokens done, tokens in all (unstarted steps estimated from the
-        tokens per record seen so far), seconds spent capturing)."""
+        """(records done, records in all, tokens done, tokens in all (an unstarted step's counted tokens, else
+        estimated from the tokens per record seen so far), seconds spent capturing)."""
         started = [s.progress for s in self.steps if s.progress is not None]
         records_done = sum(p.samples_done for p in started) + sum(
             s.records for s in self.steps if s.done and s.progress is None
@@ -45,8 +52,10 @@ class FirstStart:
         known = sum(p.tokens_total for p in started)
         known_records = sum(p.samples_total for p in started)
         per_record = known / known_records if known_records else float("nan")
-        unstarted = sum(s.records for s in self.steps if s.progress is None and not s.done)
-        tokens = known + (per_record * unstarted if unstarted else 0.0)
+        waiting = [s for s in self.steps if s.progress is None and not s.done]
+        counted = sum(s.tokens for s in waiting if s.tokens is not None)
+        unstarted = sum(s.records for s in waiting if s.tokens is None)
+        tokens = known + counted + (per_record * unstarted if unstarted else 0.0)
         return records_done, records, tokens_done, tokens, sum(p.seconds for p in started)
 
     def eta_seconds(self) -> float:
@@ -79,7 +88,8 @@ class FirstStart:
             state = "done" if s.done else "capturing" if s is running else "waiting"
             p = s.progress
             counts = f"{p.samples_done:,}/{s.records:,} records" if p else f"{s.records:,} records"
-            lines.append(f"- {s.name}: {state}, {counts}" + (f", {p.tokens_total:,} tokens" if p else ""))
+            tokens = p.tokens_total if p else s.tokens
+            lines.append(f"- {s.name}: {state}, {counts}" + ("" if tokens is None else f", {tokens:,} tokens"))
         later = [s.name for s in self.steps if not s.done and s is not running]
         lines += [
             "",

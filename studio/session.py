@@ -9,6 +9,7 @@ views it draws (neuron card, shared neurons).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -39,6 +40,7 @@ from nait_core.spec import (
     to_command,
 )
 from nait_core.store import DEFAULT_REDUCTIONS, Store, StoreError, list_stores
+from nait_core.tokens import tokenize
 
 from . import guard
 from .first_start import FirstStart
@@ -147,6 +149,12 @@ def _dataset(spec: str, fmt, text_field, skip_invalid: bool, limit, seed: int, v
 def _reports() -> dict:
     """Capture reports by (model, data, root): filled by `_capture`, shared by every session."""
     return {}
+
+
+def token_count(model, data: Dataset, max_length: int) -> Callable[[], int]:
+    """Counts `data`'s tokens when called (small target sets: the first start's ETA is then exact for them);
+    asking the tokenizer loads the model, so only a capture that has begun calls it (FirstStart.update)."""
+    return lambda: int(tokenize(data, model.tokenizer, max_length).lengths.sum())
 
 
 def _capture(
@@ -566,8 +574,8 @@ def load(config: Config) -> Studio:
     for spec, data, lim, options in [(config.pool, pool, None, pool_options)] + [
         (t, d, limit, target_options) for t, d in zip(config.targets, targets)
     ]:
-        if key(spec, lim, options) not in _reports():
-            start.add(data.name, len(data))
+        if key(spec, lim, options) not in _reports():  # a target's tokens are counted once a capture has begun
+            start.add(data.name, len(data), None if data is pool else token_count(model, data, options.max_length))
     pool_report = report(config.pool, pool, None, pool_options)
     if pool_report.store.manifest.get("shape"):  # the sidebar and pages show the shape without loading weights
         model.shape_hint = (pool_report.store.n_layers, pool_report.store.n_neurons)

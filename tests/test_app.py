@@ -518,3 +518,31 @@ def test_sidebar_links_keep_each_pages_choices_until_the_data_or_settings_change
     check(at)
     assert not at.error, [e.value for e in at.error]
     assert "q" not in _link(at, "Sample explorer"), _link(at, "Sample explorer")
+
+
+def test_neuron_densities_in_rows_of_whole_labels_and_transfer_cosines_signed(demo):
+    """Issue 25's walk: six density metrics in one row cut "Density: target humaneval-n16-s0" to "Density:
+    targ…", and Transfer drew its signed cosines as progress bars."""
+    from studio.neurons_page import METRICS_PER_ROW
+    from studio.shared_view import COSINE
+
+    at = open_page("neurons")
+    groups = ["candidates", "selected", *(f"{t}-n{TARGET_SIZE}-s0" for t in TARGETS)]
+    assert [m.label for m in at.main.metric] == groups  # each group's own name, nothing before it
+
+    def rows(node):  # each set of sibling columns that holds a metric: one row of metrics on the page
+        kids = list(getattr(node, "children", {}).values())
+        columns = [k for k in kids if getattr(k, "type", None) == "column"]
+        if any(c.get("metric") for c in columns):
+            yield columns
+        for kid in kids:
+            yield from rows(kid)
+
+    widths = [len(row) for row in rows(at.main)]
+    assert widths and max(widths) <= METRICS_PER_ROW < len(groups), widths
+    at.switch_page("pages/transfer.py").run()
+    check(at)
+    layers = next(d for d in at.dataframe if COSINE in d.value.columns)
+    config = json.loads(layers.proto.columns or "{}")
+    assert "progress" not in json.dumps(config.get(COSINE, {})).lower(), config
+    assert "progress" in json.dumps(config).lower()  # the overlap column, a share in [0, 1], stays a bar

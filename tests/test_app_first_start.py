@@ -38,3 +38,24 @@ def test_before_any_progress_the_eta_is_unknown_not_zero():
     start = FirstStart()
     start.add("demo", 5)
     assert math.isnan(start.eta_seconds()) and "ETA ?" in start.text() and start.fraction() == 0.0
+
+
+def test_a_targets_counted_tokens_replace_the_estimate_once_a_capture_begins():
+    """The 2026-12-04 first start's ETA said 1:50 with 151 s to go: the targets' tokens were estimated from the
+    pool's tokens per record (85,667 in all at first, 93,673 in the end). A target's own count is asked for at
+    the first progress report (its tokenizer is loaded by then), never before: that would load the model."""
+    asked = []
+
+    def count():
+        asked.append(1)
+        return 3_000
+
+    start = FirstStart()
+    pool = start.add("demo", 100)
+    start.add("gsm8k", 10, count)
+    assert not asked and math.isnan(start.totals()[3])  # nothing counted before a capture began
+    start.update(pool, Progress(50, 100, 5_000, 10_000, 50.0))
+    assert asked == [1] and start.totals()[3] == 13_000  # not 11,000 from 100 tokens a record
+    assert "- gsm8k: waiting, 10 records, 3,000 tokens" in start.text()
+    start.update(pool, Progress(60, 100, 6_000, 10_000, 60.0))
+    assert asked == [1]  # counted once
