@@ -44,7 +44,7 @@ try:
     with navigating():  # a page script run without this navigation runs this file first (studio/entry.py)
         page.run()
 finally:  # drawn last, above the sidebar's form: the links carry the settings this run's page may have set
-    urlstate.remember_choices(page.url_path)
+    urlstate.remember_choices(page.url_path, reads_data=page.url_path not in NO_MODEL)
     with nav:
         for p in PAGES:
             st.page_link(p, query_params=urlstate.page_params(p.url_path))

@@ -98,6 +98,8 @@ def interactions(env: dict, target_size: str, extra: list[str]) -> dict[str, lis
             "Select & export: ratio 0.2": "select?ratio=0.2",
             "Select & export: method jaccard": "select?ratio=0.2&method=jaccard",
             "Overlap map: colour by source": "map?color=source",
+            # the settings back to the defaults, so every round's Neuron and Sample explorer steps run under them
+            "Select & export: back to overlap, ratio 0.1": "select?ratio=0.1",
         }
         for round_ in range(ROUNDS):
             for label, path in steps.items():

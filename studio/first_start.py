@@ -33,7 +33,10 @@ class FirstStart:
         """A capture's progress; the first one (the model is loaded by then) counts the waiting steps' tokens."""
         for waiting in self.steps:
             if waiting.progress is None and waiting.count is not None and waiting.tokens is None:
-                waiting.tokens = waiting.count()
+                try:
+                    waiting.tokens = waiting.count()
+                except Exception:  # only the ETA needs it: its own capture reports the error
+                    waiting.count = None  # estimated from the others, as before
         step.progress = p
         step.done = p.samples_total > 0 and p.samples_done >= p.samples_total
 

@@ -49,8 +49,7 @@ USER_ERRORS = (DataError, ModelError, StoreError, FeatureError, ValueError, OSEr
 # Session state that names rows of one pool (row numbers, map choices, table picks, score ranges, a top-k
 # bounded by the pool's size): dropped when the pool changes, so a page never shows another pool's rows.
 POOL_STATE = (
-    "url_page_choices",  # rows and neurons of this pool in the sidebar's links (urlstate.remember_choices)
-    "url_own",  # the page's own part of the URL last written, which remember_choices would keep
+    "url_own",  # the page's own part of the URL last written, which urlstate.remember_choices would keep
     "map_filter",
     "map_box",
     "map_row",

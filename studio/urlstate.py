@@ -279,28 +279,33 @@ SCORE_UNITS = {"score"}  # own choices in the units of the scores: dropped from 
 
 
 def _context() -> dict:
-    """What a page's remembered choices are relative to: the loaded pool and targets, the scoring settings."""
+    """What a page's remembered choices are relative to: the loaded pool's and targets' stores, the scoring
+    settings."""
     from .session import settings
 
     loaded = st.session_state.get("studio")
-    data = None if loaded is None else [str(loaded.pool_store.path), *loaded.target_names]
+    data = None if loaded is None else [str(s.path) for s in [loaded.pool_store, *loaded.target_stores]]
     return {"data": data, "settings": settings_params(settings())}
 
 
-def remember_choices(url_path: str) -> None:
+def remember_choices(url_path: str, reads_data: bool = True) -> None:
     """After page `url_path` ran: keep its own parameters for its sidebar link (`page_params`), with what they
-    are relative to. Only when this run published them (a page stopped before `publish` leaves the last ones)."""
+    are relative to (a page that reads no pool or targets, `reads_data` False, keeps them whatever is loaded).
+    Only when this run published them (a page stopped before `publish` leaves the last ones)."""
     if _same_page():
         own = dict(st.session_state.get(OWN, {}))
-        st.session_state.setdefault(PAGE_CHOICES, {})[url_path] = {"own": own, **_context()}
+        context = _context() if reads_data else {**_context(), "data": "any"}
+        st.session_state.setdefault(PAGE_CHOICES, {})[url_path] = {"own": own, **context}
 
 
 def page_params(url_path: str) -> dict[str, str]:
     """The query parameters of the sidebar's link to page `url_path`: what every page shares, then the page's own
-    choices as it was last left, as `publish` writes them (the URL stays as it is on reopening). Choices made on
-    other data (another pool, other targets) are dropped, and a score range once the scoring settings changed."""
+    choices as it was last left, as `publish` writes them. Choices made on other data (another pool, other
+    targets) are dropped, and a score range once the scoring settings changed."""
     remembered, now = st.session_state.get(PAGE_CHOICES, {}).get(url_path), _context()
-    own = {} if remembered is None or remembered["data"] != now["data"] else dict(remembered["own"])
-    if remembered is not None and remembered["settings"] != now["settings"]:
+    if remembered is None or remembered["data"] not in ("any", now["data"]):
+        return shared_params()
+    own = dict(remembered["own"])
+    if remembered["settings"] != now["settings"]:
         own = {k: v for k, v in own.items() if k not in SCORE_UNITS}
     return {**shared_params(), **own}

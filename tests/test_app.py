@@ -495,10 +495,11 @@ def _link(at: AppTest, title: str) -> dict[str, str]:
     return dict(parse_qsl(next(p for p in at.sidebar.page_link if p.proto.label == title).proto.query_string))
 
 
-def test_sidebar_links_keep_each_pages_choices_until_the_data_or_settings_change(demo):
+def test_sidebar_links_keep_each_pages_choices_until_the_data_or_settings_change(demo, tmp_path, monkeypatch):
     """Issue 25: a page reopened from the sidebar shows its own choices as it was left; a score range is
     dropped once the scores' settings change, and every choice once the targets change (its names may not
-    exist any more)."""
+    exist any more), but not the choice of a page that reads no pool (Outcomes' run)."""
+    monkeypatch.setenv("NAIT_EVAL_DIR", str(tmp_path / "runs"))  # none: Outcomes lists the shipped runs
     at = open_page("samples")
     at.text_input(key="samples_query").set_value("the").run()
     low, high = at.slider(key="samples_score").value
@@ -513,11 +514,17 @@ def test_sidebar_links_keep_each_pages_choices_until_the_data_or_settings_change
     check(at)
     kept = _link(at, "Sample explorer")
     assert kept["q"] == "the" and kept["merge"] == "mean-z" and "score" not in kept, kept
+    at.switch_page("pages/outcomes.py").run()
+    run = at.selectbox(key="outcomes_run")
+    run.select_index(1 if run.index != 1 else 2).run()
+    check(at)
+    chosen = _link(at, "Outcomes")["run"]
     at.text_area(key="sb_targets").set_value("\n".join(TARGETS[:2]))
     at.button(key="FormSubmitter:sb_form-Load").click().run()
     check(at)
     assert not at.error, [e.value for e in at.error]
     assert "q" not in _link(at, "Sample explorer"), _link(at, "Sample explorer")
+    assert _link(at, "Outcomes")["run"] == chosen
 
 
 def test_neuron_densities_in_rows_of_whole_labels_and_transfer_cosines_signed(demo):

@@ -28,8 +28,8 @@ def app_script() -> Path:
 # Streamlit options `nait app` sets unless the user gives them (flag or STREAMLIT_* variable): loopback only
 # (anyone on the network could otherwise use the app), no usage statistics, no Deploy button, no file
 # watcher (on a fresh clone it spent minutes watching .venv/), and no full garbage collection after every
-# script run (Streamlit's default: with torch, transformers and the stores loaded it took 0.6-1 s of each
-# interaction on 2 cores; Python's own collector still runs; docs/benchmarks.md).
+# script run (Streamlit's default: with torch, transformers and the stores on the heap it added 0.1-0.25 s to
+# each warm interaction on 2 cores, 1.2-1.5x; Python's own collector still runs; docs/benchmarks.md).
 DEFAULT_OPTIONS = {
     "server.address": "127.0.0.1",
     "browser.gatherUsageStats": "false",
