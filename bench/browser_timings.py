@@ -40,6 +40,7 @@ setInterval(() => {
 }, 10);
 """
 QUIET_MS = 500  # a run counts as over when no other starts within this (a page may rerun itself)
+NO_RUN_S = 60  # an action that starts no script run within this is reported, not waited on for TIMEOUT_MS
 
 
 class Timing(NamedTuple):
@@ -51,10 +52,12 @@ class Timing(NamedTuple):
 def settled(page, start_ms: float) -> Timing:
     """From `start_ms` (the page's clock) until the last script run it started has stopped, with the title
     drawn and no rerun following within QUIET_MS."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    began, deadline = time.monotonic(), time.monotonic() + TIMEOUT_MS / 1000
     while time.monotonic() < deadline:
         states = [(t, s) for t, s in page.evaluate("window.__naitStates || []") if t >= start_ms]
         ran = any(s == "running" for _, s in states)
+        if not ran and time.monotonic() - began > NO_RUN_S:  # (seen once: a followed link that started no run)
+            raise TimeoutError(f"{page.url}: no script run started within {NO_RUN_S} s")
         if ran and states[-1][1] == "notRunning" and page.evaluate("Date.now()") - states[-1][0] > QUIET_MS:
             if page.locator("h1").count():
                 if page.locator('[data-testid="stException"]').count():
