@@ -45,6 +45,7 @@ try:
         page.run()
 finally:  # drawn last, above the sidebar's form: the links carry the settings this run's page may have set
     urlstate.remember_choices(page.url_path, reads_data=page.url_path not in NO_MODEL)
+    links = urlstate.page_links([p.url_path for p in PAGES])
     with nav:
         for p in PAGES:
-            st.page_link(p, query_params=urlstate.page_params(p.url_path))
+            st.page_link(p, query_params=links[p.url_path])

@@ -289,7 +289,7 @@ def _context() -> dict:
 
 
 def remember_choices(url_path: str, reads_data: bool = True) -> None:
-    """After page `url_path` ran: keep its own parameters for its sidebar link (`page_params`), with what they
+    """After page `url_path` ran: keep its own parameters for its sidebar link (`page_links`), with what they
     are relative to (a page that reads no pool or targets, `reads_data` False, keeps them whatever is loaded).
     Only when this run published them (a page stopped before `publish` leaves the last ones)."""
     if _same_page():
@@ -298,14 +298,18 @@ def remember_choices(url_path: str, reads_data: bool = True) -> None:
         st.session_state.setdefault(PAGE_CHOICES, {})[url_path] = {"own": own, **context}
 
 
-def page_params(url_path: str) -> dict[str, str]:
-    """The query parameters of the sidebar's link to page `url_path`: what every page shares, then the page's own
+def page_links(url_paths: list[str]) -> dict[str, dict[str, str]]:
+    """The query parameters of the sidebar's link to each page: what every page shares, then the page's own
     choices as it was last left, as `publish` writes them. Choices made on other data (another pool, other
-    targets) are dropped, and a score range once the scoring settings changed."""
-    remembered, now = st.session_state.get(PAGE_CHOICES, {}).get(url_path), _context()
-    if remembered is None or remembered["data"] not in ("any", now["data"]):
-        return shared_params()
-    own = dict(remembered["own"])
-    if remembered["settings"] != now["settings"]:
-        own = {k: v for k, v in own.items() if k not in SCORE_UNITS}
-    return {**shared_params(), **own}
+    targets) are dropped, and a score range once the scoring settings changed. (Context and shared parameters
+    are read once for all the links: this runs on every rerun.)"""
+    now, shared, choices = _context(), shared_params(), st.session_state.get(PAGE_CHOICES, {})
+    links = {}
+    for url_path in url_paths:
+        remembered, own = choices.get(url_path), {}
+        if remembered is not None and remembered["data"] in ("any", now["data"]):
+            own = dict(remembered["own"])
+            if remembered["settings"] != now["settings"]:
+                own = {k: v for k, v in own.items() if k not in SCORE_UNITS}
+        links[url_path] = {**shared, **own}
+    return links
