@@ -113,6 +113,8 @@ def overlap_map(
     highlight: int | None = None,
     labels: dict[str, str] | None = None,
     chosen: Collection[int] = (),
+    density: tuple[np.ndarray, np.ndarray] | None = None,
+    selections: list[dict] | None = None,
 ) -> go.Figure:
     """The 2-D map: candidates as WebGL dots (Scattergl: 52,000 draw and select smoothly) coloured by `color`
     (`labels`: shown names of columns, for the colour bar and the hover), each target set as crosses, and the
@@ -120,7 +122,10 @@ def overlap_map(
     candidate trace sends only what it draws: float32 x, y (and score colour) and its pool rows in
     customdata, as typed arrays; the hover shows the row and colour, and the `hover` columns too up to
     HOVER_TEXT_MAX points. `point_rows` maps a box or lasso selection back to records. The `chosen` rows are
-    drawn selected (the rest dimmed), as right after a box or lasso: a reload of a link with `box=` shows them."""
+    drawn selected (the rest dimmed), as right after a box or lasso: a reload of a link with `box=` shows them.
+    `density` (x, y of every placed candidate, a pool larger than the dots) is drawn beneath as grey cells
+    shaded by their count (log scale), binned here: `DENSITY_BINS`² counts sent, not a million points.
+    `selections`: boxes and lassos shown drawn (plotly's `layout.selections`), as a reload of `area=` has them."""
     labels = labels or {}
     continuous = pd.api.types.is_float_dtype(candidates[color])
     shown = (
@@ -138,6 +143,8 @@ def overlap_map(
     template = "record %{customdata}<br>" + value + ("<br>%{text}" if shown else "") + "<extra></extra>"
     size = 6 if len(candidates) <= 10_000 else 4  # smaller dots keep 52,000 apart
     fig = go.Figure()
+    if density is not None:
+        fig.add_trace(density_cells(*density))
     groups = (
         [(labels.get(color, color), np.ones(len(candidates), bool))]
         if continuous
@@ -190,16 +197,45 @@ def overlap_map(
         dragmode="lasso",
         legend=dict(orientation="h", y=-0.12),
     )
+    if selections:
+        fig.update_layout(selections=selections)
     if continuous:
         fig.update_layout(coloraxis=dict(colorscale="Viridis", colorbar=dict(title=labels.get(color, color), x=1.02)))
     return _layout(fig, title, "UMAP 1", "UMAP 2", height=580)
 
 
+DENSITY_BINS = 150
+
+
+def density_cells(x: np.ndarray, y: np.ndarray) -> go.Heatmap:
+    """Every placed candidate as counts in `DENSITY_BINS`² cells (empty cells left clear), grey by log10
+    count so sparse regions still show; the hover gives a cell's count."""
+    counts, x_edges, y_edges = np.histogram2d(x, y, bins=DENSITY_BINS)
+    counts = counts.T.astype(np.int64)  # rows: y bins, as a heatmap's z
+    with np.errstate(divide="ignore"):
+        shade = np.where(counts > 0, np.log10(counts), np.nan).astype(np.float32)
+    return go.Heatmap(
+        z=shade,
+        x=((x_edges[:-1] + x_edges[1:]) / 2).astype(np.float32),
+        y=((y_edges[:-1] + y_edges[1:]) / 2).astype(np.float32),
+        customdata=counts.tolist(),  # plain lists: a 2-D typed array is not read as a heatmap's customdata
+        colorscale=[[0, "#e6e6e6"], [1, "#4d4d4d"]],
+        zmin=0,
+        showscale=False,
+        name="every candidate (density)",
+        hovertemplate="%{customdata:,} candidates in this cell<extra></extra>",
+        showlegend=True,
+    )
+
+
 def point_rows(fig: go.Figure) -> list[np.ndarray]:
-    """For each trace of an `overlap_map` figure, the pool row of each of its points (-1: a target sample),
-    read from the figure as built here, so a selected point's (curve_number, point_index) finds its row
-    without trusting what the browser echoes back."""
-    return [np.asarray(t.customdata, dtype=np.int64).reshape(-1) for t in fig.data]
+    """For each trace of an `overlap_map` figure, the pool row of each of its points (-1: a target sample;
+    none: the density cells), read from the figure as built here, so a selected point's (curve_number,
+    point_index) finds its row without trusting what the browser echoes back."""
+    return [
+        np.empty(0, np.int64) if t.type == "heatmap" else np.asarray(t.customdata, dtype=np.int64).reshape(-1)
+        for t in fig.data
+    ]
 
 
 def share_heatmap(shares: pd.DataFrame, title: str) -> go.Figure:

@@ -52,6 +52,8 @@ POOL_STATE = (
     "url_own",  # the page's own part of the URL last written, which urlstate.remember_choices would keep
     "map_filter",
     "map_box",
+    "map_area",
+    "map_lines",
     "map_row",
     "samples_row",
     "samples_picked",

@@ -156,6 +156,9 @@ def span_in(low: float, high: float) -> Callable[[str], tuple[float, float]]:
     return cast
 
 
+URL_ROWS_MAX = 8_000  # characters of rows in a link: longer ones fail on many servers and proxies
+
+
 def rows_text(rows) -> str | None:
     """Sorted pool rows as short ranges for the URL ("3-7.12"); None for none."""
     rows = sorted({int(r) for r in rows}) if rows is not None else []
@@ -228,11 +231,13 @@ def _restore_chosen(n: int) -> None:
 
 def shared_params() -> dict[str, str]:
     """What every page's link carries (the sidebar's navigation): the scoring settings and the map's chosen
-    records, so a page switch keeps them in the URL and is one history entry."""
+    records (unless too scattered for a link: `URL_ROWS_MAX`), so a page switch keeps them in the URL and is
+    one history entry."""
     from .session import settings
 
     chosen = rows_text(st.session_state.get("map_filter"))
-    return {**settings_params(settings()), **({"chosen": chosen} if chosen else {})}
+    keep = chosen and len(chosen) <= URL_ROWS_MAX
+    return {**settings_params(settings()), **({"chosen": chosen} if keep else {})}
 
 
 def restore_settings() -> None:

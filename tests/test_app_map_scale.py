@@ -18,11 +18,17 @@ pytestmark = pytest.mark.slow
 N = 6_000  # above the old cap (3,000) and above the hover's text limit (charts.HOVER_TEXT_MAX)
 
 
-def map_app(root: str, n: int) -> None:
-    """The AppTest script: a Studio on a synthetic pool of `n` records and two targets, then the Overlap map."""
+def map_app(root: str, n: int, fitted: int | None = None) -> None:
+    """The AppTest script: a Studio on a synthetic pool of `n` records and two targets, then the Overlap map;
+    with `fitted`, UMAP is fitted on that many pool samples (a pool beyond its dots, as 52,000 of millions)."""
     from pathlib import Path
 
     import streamlit as st
+
+    from nait_core import explore
+
+    if fitted:
+        explore.MAP_MAX_POOL = fitted
 
     from nait_core.capture import CaptureReport
     from nait_core.data import Dataset, Record
@@ -110,9 +116,9 @@ def test_a_pool_above_the_old_cap_is_drawn_in_full_light_and_its_choice_download
 
 
 @pytest.mark.unit
-def test_beyond_52000_the_map_is_a_seeded_sample_and_the_page_says_so():
-    """A 1M exact pool: the map places a seeded 52,000 (UMAP's fit is the limit here, not drawing) and says
-    plainly that the rest are not on it."""
+def test_beyond_52000_a_seeded_sample_are_dots_and_every_candidate_is_on_the_map():
+    """A 1M exact pool: UMAP is fitted on a seeded 52,000 (its fit is the limit here, not drawing), drawn as
+    dots; the page says plainly that all 1M are on the map, the rest as density, and that a box takes all."""
     from types import SimpleNamespace
 
     from nait_core import explore
@@ -120,6 +126,92 @@ def test_beyond_52000_the_map_is_a_seeded_sample_and_the_page_says_so():
 
     rows = explore.map_sample(1_000_000)
     assert len(rows) == explore.MAP_MAX_POOL == 52_000 and (rows == explore.map_sample(1_000_000)).all()
-    note = scale_note(SimpleNamespace(compact=False, pool=range(1_000_000)), len(rows))
-    assert "a seeded random sample of 52,000 of the 1,000,000 candidates" in note
-    assert "The other 948,000 are not on the map, so a box or lasso chooses among the drawn ones only" in note
+    note = scale_note(SimpleNamespace(compact=False, pool=range(1_000_000)), len(rows), 1_000_000)
+    assert "Every one of the 1,000,000 candidates is on the map: a seeded random 52,000 as dots" in note
+    assert "the other 948,000 placed on that fit by UMAP's transform" in note
+    assert "A box or lasso chooses every candidate inside it, dots and density alike" in note
+
+
+FITTED = 1_500  # the dots of the dense map below: UMAP fitted on these, the other 4,500 placed by its transform
+
+
+def test_beyond_the_dots_every_candidate_is_on_the_map_and_an_area_chooses_them_all(tmp_path, monkeypatch):
+    """A pool larger than the dots UMAP is fitted on: every candidate is on the map (the dots plus a density of
+    all of them), an area drawn there chooses every candidate inside it, dotted or not, keeps it in the URL as a
+    few numbers, shows it drawn again on a reload (`layout.selections`), and downloads exactly those records."""
+    from nait_core import explore
+    from studio.map_page import Area
+
+    monkeypatch.setattr(explore, "MAP_MAX_POOL", FITTED)  # the AppTest script runs in this process
+    offered = downloads(monkeypatch)
+    at = AppTest.from_function(map_app, args=(str(tmp_path), N, FITTED), default_timeout=600)
+    at.run()
+    check(at)
+    assert any(
+        f"Every one of the {N:,} candidates is on the map: a seeded random {FITTED:,} as dots" in i.value
+        for i in at.info
+    )
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    (cells,) = [t for t in spec["data"] if t["type"] == "heatmap"]
+    counts = np.array(cells["customdata"])
+    assert counts.sum() == N  # every candidate counted in the density
+    dots = [t for t in spec["data"] if t["type"] == "scattergl"]
+    assert sorted(r for t in dots for r in rows_of(t)) == explore.map_sample(N, FITTED).tolist()
+
+    studio = at.session_state["studio"]
+    coords = explore.map_coordinates(studio.neuron_store, studio.target_stores)  # read back from the cache
+    pool = coords[coords["group"] < 0]
+    x0, x1 = np.quantile(pool["x"], [0.2, 0.6])
+    y0, y1 = np.quantile(pool["y"], [0.2, 0.6])
+    area = Area(boxes=((float(f"{x0:.6g}"), float(f"{x1:.6g}"), float(f"{y1:.6g}"), float(f"{y0:.6g}")),))
+    inside = pool[pool["x"].between(*sorted(area.boxes[0][:2])) & pool["y"].between(*sorted(area.boxes[0][2:]))]
+    expected = sorted(inside["index"])
+    assert 0 < len(expected) < N and not inside["drawn"].all()  # the area holds undrawn candidates too
+    at.session_state["map_area"] = area  # what a box drawn in the browser leaves
+    at.run()
+    check(at)
+    assert any(f"**{len(expected):,} candidates chosen**" in m.value for m in at.markdown)
+    assert at.query_params["area"] == area.text() and Area.parse(area.text()) == area
+    ((name, data),) = [(k, v) for k, v in offered.items() if k.endswith("-chosen.jsonl")]
+    assert name == f"synthetic-map-{len(expected)}-chosen.jsonl"
+    got = [int(json.loads(line)["instruction"].split()[-1]) for line in data.decode().splitlines()]
+    assert got == expected
+
+    again = AppTest.from_function(map_app, args=(str(tmp_path), N, FITTED), default_timeout=600)
+    again.query_params["area"] = area.text()  # a reload of the link
+    again.run()
+    check(again)
+    assert any(f"**{len(expected):,} candidates chosen**" in m.value for m in again.markdown)
+    layout = json.loads(again.get("plotly_chart")[0].proto.spec)["layout"]
+    assert layout["selections"] == [dict(type="rect", xref="x", yref="y", x0=area.boxes[0][0], x1=area.boxes[0][1],
+                                         y0=area.boxes[0][2], y1=area.boxes[0][3])]  # fmt: skip
+
+    bad = AppTest.from_function(map_app, args=(str(tmp_path), N, FITTED), default_timeout=600)
+    bad.query_params["area"] = "b1,2,3~x4"
+    bad.run()
+    check(bad)
+    assert any("Ignoring area='b1,2,3~x4' in the link: 'b1,2,3' is not a box" in w.value for w in bad.warning)
+    assert not any("candidates chosen" in m.value for m in bad.markdown)
+
+
+@pytest.mark.unit
+def test_an_area_from_the_browser_keeps_only_finite_boxes_and_polygons_at_six_digits():
+    """What the browser sends is data, never trusted: non-numbers, NaN, too few corners are left out; what is
+    kept is rounded as the URL keeps it, so a reload chooses exactly the same records."""
+    from studio.map_page import Area
+
+    selection = {
+        "box": [
+            {"x": [0.1234567, 2], "y": [3, 4]},
+            {"x": ["1", 2], "y": [3, 4]},
+            {"x": [1, float("nan")], "y": [0, 1]},
+        ],
+        "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}, {"x": [0, 1], "y": [0, 1]}, {"x": [True, 1, 2], "y": [0, 1, 2]}],
+    }
+    area = Area.from_event(selection)
+    assert area == Area(boxes=((0.123457, 2.0, 3.0, 4.0),), lassos=(((0.0, 0.0), (1.0, 0.0), (1.0, 1.0)),))
+    assert area.text() == "b0.123457,2,3,4~l0,0,1,0,1,1" and Area.parse(area.text()) == area
+    assert not Area.from_event({}) and Area.from_event({}).text() is None
+    for bad in ("b1,2,3", "l0,0,1,1", "bnan,1,2,3", "q1,2,3,4", "b1,2,3,x"):
+        with pytest.raises(ValueError):
+            Area.parse(bad)

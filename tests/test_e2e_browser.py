@@ -70,7 +70,7 @@ def test_change_ratio_and_export_in_a_browser(demo, tmp_path):
 # points' pixel positions and (candidates) their pool rows, read from plotly.js's own figure.
 POINTS_JS = """(gd) => {
   const L = gd._fullLayout, xa = L.xaxis, ya = L.yaxis, box = gd.getBoundingClientRect();
-  return gd._fullData.map(t => ({
+  return gd._fullData.filter(t => t.type !== "heatmap").map(t => ({
     target: (t.name || "").startsWith("target "),
     xs: Array.from(t.x, v => box.left + L._size.l + xa.l2p(v)),
     ys: Array.from(t.y, v => box.top + L._size.t + ya.l2p(v)),

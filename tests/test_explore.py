@@ -39,8 +39,10 @@ def stores(tmp_path):
 def test_map_is_computed_once_and_cached_in_the_pool_folder(stores, monkeypatch):
     pool, target, _ = stores
     table = explore.map_coordinates(pool, [target], max_points=30)
-    assert list(table["group"].value_counts().sort_index()) == [30, 10]  # a sample of the pool, every target
-    assert set(table[table["group"] < 0]["index"]) == set(explore.map_sample(40, 30))
+    assert list(table["group"].value_counts().sort_index()) == [40, 10]  # every pool sample, every target
+    drawn = table[(table["group"] < 0) & table["drawn"]]
+    assert set(drawn["index"]) == set(explore.map_sample(40, 30))  # UMAP fitted on (and dots for) a sample
+    assert sorted(table[table["group"] < 0]["index"]) == list(range(40)) and table["drawn"][table["group"] >= 0].all()
     assert len(list(pool.path.glob("map-*.npy"))) == 1
     monkeypatch.setattr(explore, "_pca", lambda *a: pytest.fail("recomputed"))
     assert explore.map_coordinates(pool, [target], max_points=30).equals(table)
@@ -56,11 +58,39 @@ def test_streamed_pca_matches_numpy():
     sizes = [64, 64, 100, 72]
     starts = np.cumsum([0, *sizes])
     seen = []
-    coords = explore._pca(lambda i: x[starts[i] : starts[i + 1]], sizes, 200, 3, progress=lambda *a: seen.append(a))
+    coords, project = explore._pca(
+        lambda i: x[starts[i] : starts[i + 1]], sizes, 200, 3, progress=lambda *a: seen.append(a)
+    )
     centred = x.astype(np.float64) - x.astype(np.float64).mean(axis=0)
     u, s, _ = np.linalg.svd(centred, full_matrices=False)
     assert np.allclose(np.abs(coords), np.abs(u[:, :3] * s[:3]), atol=1e-3 * s[2])
     assert seen[-1] == (4 * len(sizes), 4 * len(sizes))  # four passes over the rows, each chunk reported
+    assert np.allclose(project(x[:50]), coords[:50], atol=1e-3 * s[2])  # other rows go on the same axes
+
+
+@pytest.mark.slow  # UMAP
+def test_a_pool_beyond_the_fitted_sample_is_placed_in_full_where_its_kind_lies(tmp_path):
+    """Beyond `max_points` every pool row is still placed: UMAP is fitted on a seeded sample (and the targets)
+    and places the others with its transform, next to the fitted points they resemble (pool rows among pool
+    rows, not among the far-off targets); a map cached without the drawn column reads as all drawn."""
+    pool = make_store(tmp_path, "pool", 300, 0)
+    target = make_store(tmp_path, "target", 60, 1, shift=3.0)
+    seen = []
+    table = explore.map_coordinates(pool, [target], max_points=120, progress=lambda f, t: seen.append((f, t)))
+    pool_rows = table[table["group"] < 0]
+    assert sorted(pool_rows["index"]) == list(range(300)) and pool_rows["drawn"].sum() == 120
+    assert np.isfinite(table[["x", "y"]].to_numpy()).all()
+    assert any(t.startswith("placing them on the map: 180 of 180") for _, t in seen) and seen[-1][0] == 1.0
+    fitted = table[table["drawn"]]
+    placed = pool_rows[~pool_rows["drawn"]]
+    xy, at = fitted[["x", "y"]].to_numpy(), placed[["x", "y"]].to_numpy()
+    nearest = np.argmin(((at[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2), axis=1)
+    assert (fitted["group"].to_numpy()[nearest] < 0).mean() > 0.95  # beside pool points, not targets
+    assert explore.map_cached(pool, [target], max_points=120) and not explore.map_cached(pool, [target], max_points=300)
+    stem, inputs = explore.map_path(pool, [target], "mean", 120).stem, {"targets": [target.content_id]}
+    v2 = table[["group", "index", "x", "y"]].to_numpy(np.float64)  # what a map cached before the drawn column holds
+    pool.save_cached_array(stem, v2, inputs)
+    assert explore.map_coordinates(pool, [target], max_points=120)["drawn"].all()
 
 
 def test_neuron_tables(stores):
@@ -191,3 +221,15 @@ def test_previews_are_on_one_line():
     assert explore.preview(record) == "Solve: 2 + 2 then say why"
     assert explore.preview(record, 10) == "Solve: 2 …" and len(explore.preview(record, 10)) == 10
     assert explore.one_line("a\r\nb", 5) == "a b"
+
+
+def test_a_box_or_lasso_holds_the_points_inside_it_whether_drawn_or_not():
+    """`in_regions`: boxes in any corner order, a concave lasso (its notch left out), their union."""
+    x = np.array([0.5, 1.5, 2.5, 1.5, 1.0, 5.0])
+    y = np.array([0.5, 0.5, 0.5, 1.6, 0.2, 5.0])
+    assert explore.in_regions(x, y).tolist() == [False] * 6
+    assert explore.in_regions(x, y, boxes=[(2.0, 0.0, 1.0, 0.0)]).tolist() == [True, True, False, False, True, False]
+    u = [(0, 0), (3, 0), (3, 2), (2, 2), (2, 1), (1, 1.2), (1, 2), (0, 2)]  # a U: (1.5, 1.6) sits in its notch
+    assert explore.in_regions(x, y, lassos=[u]).tolist() == [True, True, True, False, True, False]
+    both = explore.in_regions(x, y, boxes=[(4, 6, 4, 6)], lassos=[u])
+    assert both.tolist() == [True, True, True, False, True, True]
