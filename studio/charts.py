@@ -150,7 +150,7 @@ def overlap_map(
         if continuous
         else [(str(v), (candidates[color] == v).to_numpy()) for v in pd.unique(candidates[color])]
     )
-    chosen = np.fromiter(chosen, dtype=np.int64)
+    chosen = np.asarray(chosen if isinstance(chosen, np.ndarray) else list(chosen), dtype=np.int64)
     for name, at in groups:
         part = candidates[at]
         # A plain list: Plotly sends NumPy arrays as typed arrays, which plotly.js does not read for selectedpoints.

@@ -18,6 +18,7 @@ from . import charts, exactness, neuron_card, urlstate
 from .session import Settings, Studio, combined_name, settings
 
 COLOURS = ["score", "source", "selection"]
+STATUS = ["all", "selected", "not selected"]
 NEAREST = 10
 URL_BOX_MAX = urlstate.URL_ROWS_MAX  # characters of a box's rows or area in the URL
 TABLE_MAX = 2_000  # chosen records listed in the table (the download holds them all)
@@ -223,10 +224,14 @@ def render(studio: Studio) -> None:
     )
     urlstate.put("color", color, COLOURS[0])
     urlstate.put("row", row)
-    on_map = set(placed["row"])
-    if row is not None and row not in on_map:
+    keep = _filters(studio, current, placed["row"].to_numpy())
+    if not keep.all():  # the map shows, and a box chooses among, the candidates that pass the filters
+        placed = placed[keep]
+        candidates = candidates[np.isin(candidates["row"].to_numpy(), placed["row"].to_numpy())]
+        st.caption(f"{len(placed):,} of the {n:,} candidates pass these filters; the map shows only them.")
+    if row is not None and not (placed["row"].to_numpy() == row).any():
         st.caption(f"Record {row} is not among the candidates on the map.")
-    elif row is not None and dense and row not in set(candidates["row"]):  # its star, where density holds it
+    elif row is not None and dense and not (candidates["row"].to_numpy() == row).any():  # its star, on the density
         mark = placed[placed["row"] == row]
         extra = frame(studio, studio.selection(current), [row])
         extra.insert(0, "y", mark["y"].to_numpy())
@@ -234,16 +239,21 @@ def render(studio: Studio) -> None:
         if "preview" in candidates:
             extra["preview"] = previews(studio, [row])
         candidates = pd.concat([candidates, extra], ignore_index=True)
-    # One key per colouring (the traces, and so the selected points' curve numbers, differ between them) and
-    # per URL followed.
-    key = f"map_chart_{color}_{st.session_state.get('map_chart_version', 0)}"
+    # One key per colouring and filter (the traces, and so the selected points' curve and point numbers,
+    # differ between them) and per URL followed. A new chart starts with no selection of its own: that is not
+    # the user clearing theirs, so what was chosen stays chosen (among the points the map still shows).
+    filtered = hashlib.sha256(repr((st.session_state.get("map_sources"), st.session_state.get("map_status"))).encode())
+    key = f"map_chart_{color}_{filtered.hexdigest()[:8]}_{st.session_state.get('map_chart_version', 0)}"
+    if st.session_state.get("map_chart_last") != key:
+        st.session_state["map_chart_last"] = key
+        st.session_state["map_drawn"] = False
     # What a new chart shows selected (a reload of `box=` or `area=`, Back): the chosen rows or area when it
     # first draws. Kept for the chart's life: a figure that changed under the user's own box would make the
     # browser redraw it.
     shown = st.session_state.setdefault(f"{key}_chosen", tuple(st.session_state.get("map_box") or ()))
     shown_area = st.session_state.setdefault(f"{key}_area", st.session_state.get("map_area") or Area())
     if dense and shown_area:
-        shown = tuple(placed["row"].to_numpy()[shown_area.holds(placed["x"], placed["y"])])
+        shown = placed["row"].to_numpy()[shown_area.holds(placed["x"], placed["y"])]
     fig = charts.overlap_map(
         candidates,
         targets,
@@ -265,7 +275,9 @@ def render(studio: Studio) -> None:
             st.session_state["map_box"] = drawn or None
         st.session_state["map_drawn"] = bool(drawn)
         chosen = st.session_state.get("map_box") or []
-        box = urlstate.rows_text(chosen)
+        if len(placed) < n:  # a box kept from before a filter: its records the map still shows
+            chosen = sorted(set(chosen) & set(placed["row"].tolist()))
+        box = urlstate.rows_text(st.session_state.get("map_box") or [])
         if box and len(box) > URL_BOX_MAX:  # a lasso over thousands of scattered dots of a large map
             st.caption(
                 f"The {len(chosen):,} chosen records are too scattered to keep in the page's link "
@@ -275,6 +287,28 @@ def render(studio: Studio) -> None:
         urlstate.put("box", box)
     _chosen(studio, chosen, placed, row)
     _overlap(studio, current)
+
+
+def _filters(studio: Studio, current: Settings, rows: np.ndarray) -> np.ndarray:
+    """The map's filters (source, selection), linked to what a box or lasso chooses: which of these pool
+    `rows` pass."""
+    sources = studio.kept(("map sources",), lambda: np.asarray(studio.sources))
+    names = studio.kept(("map source names",), lambda: sorted(set(studio.sources)))
+    urlstate.follow(
+        urlstate.Choice("sources", "map_sources", [], lambda v: [urlstate.one_of(names)(x) for x in v.split(",")]),
+        urlstate.Choice("status", "map_status", STATUS[0], urlstate.one_of(STATUS)),
+    )
+    cols = st.columns([3, 2])
+    chosen = cols[0].multiselect("Only these sources", names, key="map_sources", placeholder="all sources")
+    status = cols[1].radio("Only", STATUS, horizontal=True, key="map_status")
+    urlstate.put("sources", ",".join(chosen) or None)
+    urlstate.put("status", status, STATUS[0])
+    keep = np.ones(len(rows), bool)
+    if chosen:
+        keep &= np.isin(sources[rows], chosen)
+    if status != STATUS[0]:
+        keep &= studio.selection(current).selected[rows] == (status == "selected")
+    return keep
 
 
 def _chosen_area(event, placed: pd.DataFrame) -> list[int]:

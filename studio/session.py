@@ -54,6 +54,8 @@ POOL_STATE = (
     "map_box",
     "map_area",
     "map_lines",
+    "map_sources",
+    "map_status",
     "map_row",
     "samples_row",
     "samples_picked",

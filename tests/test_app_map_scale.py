@@ -177,6 +177,21 @@ def test_beyond_the_dots_every_candidate_is_on_the_map_and_an_area_chooses_them_
     got = [int(json.loads(line)["instruction"].split()[-1]) for line in data.decode().splitlines()]
     assert got == expected
 
+    at.multiselect(key="map_sources").select("math").run()  # linked: the filter narrows the map and the choice
+    check(at)
+    maths = [r for r in expected if r % 2 == 0]  # the synthetic records alternate math, code
+    assert any(f"**{len(maths):,} candidates chosen**" in m.value for m in at.markdown)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    (cells,) = [t for t in spec["data"] if t["type"] == "heatmap"]
+    assert np.array(cells["customdata"]).sum() == N // 2 and at.query_params["sources"] == "math"
+    assert spec["layout"]["selections"][0]["x0"] == area.boxes[0][0]  # the area stays drawn on the new chart
+    at.radio(key="map_status").set_value("selected").run()
+    check(at)
+    table = next(d.value for d in at.dataframe if "selection" in d.value.columns)
+    cells = next(t for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"] if t["type"] == "heatmap")
+    assert 0 < np.array(cells["customdata"]).sum() < N // 2 and at.query_params["status"] == "selected"
+    assert set(table["selection"]) <= {"selected"} and set(table["source"]) <= {"math"}
+
     again = AppTest.from_function(map_app, args=(str(tmp_path), N, FITTED), default_timeout=600)
     again.query_params["area"] = area.text()  # a reload of the link
     again.run()

@@ -374,3 +374,29 @@ def test_nait_app_listens_on_loopback_only(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_make_app_forwards_its_args_to_streamlit(tmp_path):
+    """`make app ARGS="…"` (the README's command) passes the options on: the app serves on the port asked for,
+    on loopback still (`nait app`'s defaults stay beneath a user's options)."""
+    import shutil
+    import signal
+
+    from nait_testing.browser import free_port
+
+    if not shutil.which("make"):
+        pytest.fail("make is missing: the README's two commands need it")
+    port = free_port()
+    process = subprocess.Popen(
+        ["make", "-s", "app", f"ARGS=--server.headless true --server.port {port}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # make's child is the server: stop them together
+    )
+    try:
+        wait_until_serving(process, port)
+        assert listening(port) == {"0100007F"}, listening(port)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

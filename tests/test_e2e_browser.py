@@ -498,6 +498,13 @@ def test_back_and_forward_after_each_kind_of_change_on_every_page(demo, tmp_path
         check_back_and_forward(page, "top neurons", lambda: fill(page, "Top neurons per layer and target", "30"))
         check_back_and_forward(page, "shared neurons listed", lambda: fill(page, "Shared neurons listed", "12"))
 
+        def one_target_fewer():  # Backspace in a multiselect removes its last choice
+            page.get_by_label("Targets compared", exact=True).click()
+            page.keyboard.press("Backspace")
+            page.keyboard.press("Escape")
+
+        check_back_and_forward(page, "targets compared", one_target_fewer)
+
         nav(page, "Outcomes")()  # the shipped runs (NAIT_EVAL_DIR is empty), opened on the most informative
         settle(page)
         check_back_and_forward(page, "run", choose(page, "Run", "peers-cpu-planted"))
