@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
@@ -23,7 +23,7 @@ NEAREST = 10
 URL_BOX_MAX = urlstate.URL_ROWS_MAX  # characters of a box's rows or area in the URL
 TABLE_MAX = 2_000  # chosen records listed in the table (the download holds them all)
 AREA_PARTS_MAX = 20  # boxes and lassos read from one selection (shift adds more)
-LASSO_VERTICES_MAX = 5_000
+CORNERS_MAX = 300  # lasso corners in all: each is tested on every point within its bounds; 300 fit a link
 
 
 def _numbers(values) -> list[float] | None:
@@ -31,17 +31,27 @@ def _numbers(values) -> list[float] | None:
     exactly what the drawing did), or None when any is not a finite number."""
     if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return None
-    out = [float(f"{v:.6g}") for v in values]
+    try:
+        out = [float(f"{v:.6g}") for v in values]
+    except OverflowError:  # an integer too large for a float
+        return None
     return out if all(math.isfinite(v) for v in out) else None
+
+
+def _thin(lasso: tuple, step: int) -> tuple:
+    """Every `step`-th corner of a lasso (at least 3)."""
+    return lasso if step <= 1 else lasso[::step] if len(lasso[::step]) >= 3 else lasso[:3]
 
 
 @dataclass(frozen=True)
 class Area:
     """The boxes (x0, x1, y0, y1) and lassos ((x, y), ...) drawn on a map larger than its dots, in the map's
-    coordinates: what chooses records there, dots and density alike, and what `area=` keeps in the URL."""
+    coordinates: what chooses records there, dots and density alike, and what `area=` keeps in the URL.
+    `drawn_corners`: a browser lasso's corners before thinning to `CORNERS_MAX` (0: not thinned)."""
 
     boxes: tuple = ()
     lassos: tuple = ()
+    drawn_corners: int = field(default=0, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.boxes or self.lassos)
@@ -49,17 +59,21 @@ class Area:
     @classmethod
     def from_event(cls, selection) -> Area:
         """From Streamlit's selection state (its `box` and `lasso` lists, sent by the browser: anything that is
-        not a box or polygon of finite numbers is left out)."""
+        not a box or polygon of finite numbers is left out; lassos with more than `CORNERS_MAX` corners in all
+        are thinned evenly, as testing each corner costs time on every point)."""
         boxes, lassos = [], []
-        for box in list(selection.get("box") or [])[:AREA_PARTS_MAX]:
+        shapes = lambda name: [s for s in list(selection.get(name) or [])[:AREA_PARTS_MAX] if isinstance(s, dict)]  # noqa: E731
+        for box in shapes("box"):
             xs, ys = _numbers(box.get("x")), _numbers(box.get("y"))
             if xs and ys and len(xs) == len(ys) == 2:
                 boxes.append((xs[0], xs[1], ys[0], ys[1]))
-        for lasso in list(selection.get("lasso") or [])[:AREA_PARTS_MAX]:
+        for lasso in shapes("lasso"):
             xs, ys = _numbers(lasso.get("x")), _numbers(lasso.get("y"))
-            if xs and ys and len(xs) == len(ys) and 3 <= len(xs) <= LASSO_VERTICES_MAX:
+            if xs and ys and len(xs) == len(ys) >= 3:
                 lassos.append(tuple(zip(xs, ys)))
-        return cls(tuple(boxes), tuple(lassos))
+        corners = sum(len(lasso) for lasso in lassos)
+        step = math.ceil(corners / CORNERS_MAX)
+        return cls(tuple(boxes), tuple(_thin(lasso, step) for lasso in lassos), corners if step > 1 else 0)
 
     def text(self) -> str | None:
         """For the URL: `b<x0>,<x1>,<y0>,<y1>` per box and `l<x>,<y>,…` per lasso, joined by `~`."""
@@ -69,7 +83,9 @@ class Area:
 
     @classmethod
     def parse(cls, text: str) -> Area:
-        """`text`'s inverse (ValueError naming the part that is not a box or lasso)."""
+        """`text`'s inverse (ValueError naming the part that is not a box or lasso, or saying what is too many)."""
+        if len(text) > urlstate.URL_ROWS_MAX:
+            raise ValueError(f"longer than the {urlstate.URL_ROWS_MAX:,} characters the map writes")
         boxes, lassos = [], []
         parts = text.split("~")
         if len(parts) > AREA_PARTS_MAX:
@@ -83,10 +99,12 @@ class Area:
                 values = []
             if part[:1] == "b" and len(values) == 4:
                 boxes.append(tuple(values))
-            elif part[:1] == "l" and len(values) % 2 == 0 and 6 <= len(values) <= 2 * LASSO_VERTICES_MAX:
+            elif part[:1] == "l" and len(values) % 2 == 0 and len(values) >= 6:
                 lassos.append(tuple(zip(values[::2], values[1::2])))
             else:
                 raise ValueError(f"{part[:40]!r} is not a box (b x0,x1,y0,y1) or a lasso (l x,y,x,y,x,y…)")
+        if sum(len(lasso) for lasso in lassos) > CORNERS_MAX:
+            raise ValueError(f"more than {CORNERS_MAX:,} lasso corners")
         return cls(tuple(boxes), tuple(lassos))
 
     def holds(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -247,13 +265,14 @@ def render(studio: Studio) -> None:
     if st.session_state.get("map_chart_last") != key:
         st.session_state["map_chart_last"] = key
         st.session_state["map_drawn"] = False
-    # What a new chart shows selected (a reload of `box=` or `area=`, Back): the chosen rows or area when it
-    # first draws. Kept for the chart's life: a figure that changed under the user's own box would make the
-    # browser redraw it.
-    shown = st.session_state.setdefault(f"{key}_chosen", tuple(st.session_state.get("map_box") or ()))
-    shown_area = st.session_state.setdefault(f"{key}_area", st.session_state.get("map_area") or Area())
+        # What a new chart shows selected (a reload of `box=` or `area=`, Back, another colour): the chosen rows
+        # or area as it first draws. Kept for the chart's life: a figure that changed under the user's own box
+        # would make the browser redraw it.
+        box, area = st.session_state.get("map_box") or (), st.session_state.get("map_area") or Area()
+        st.session_state["map_chart_shown"] = (tuple(box), area)
+    shown, shown_area = st.session_state["map_chart_shown"]
     if dense and shown_area:
-        shown = placed["row"].to_numpy()[shown_area.holds(placed["x"], placed["y"])]
+        shown = _inside(studio, current, shown_area, placed)
     fig = charts.overlap_map(
         candidates,
         targets,
@@ -268,7 +287,7 @@ def render(studio: Studio) -> None:
     )
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=key)
     if dense:
-        chosen = _chosen_area(event, placed)
+        chosen = _chosen_area(studio, current, event, placed)
     else:
         drawn = chosen_rows(event.selection.points if event else [], charts.point_rows(fig))
         if drawn or st.session_state.get("map_drawn"):  # a box or lasso drawn, or one just cleared
@@ -276,14 +295,13 @@ def render(studio: Studio) -> None:
         st.session_state["map_drawn"] = bool(drawn)
         chosen = st.session_state.get("map_box") or []
         if len(placed) < n:  # a box kept from before a filter: its records the map still shows
-            chosen = sorted(set(chosen) & set(placed["row"].tolist()))
-        box = urlstate.rows_text(st.session_state.get("map_box") or [])
-        if box and len(box) > URL_BOX_MAX:  # a lasso over thousands of scattered dots of a large map
+            chosen = np.intersect1d(chosen, placed["row"].to_numpy()).tolist()
+        box = urlstate.link_rows(st.session_state.get("map_box"))
+        if box is None and chosen:  # a lasso over thousands of scattered dots of a large map
             st.caption(
-                f"The {len(chosen):,} chosen records are too scattered to keep in the page's link "
-                f"({len(box):,} characters); they stay chosen in this session."
+                f"The {len(chosen):,} chosen records are too scattered to keep in the page's link (over "
+                f"{URL_BOX_MAX:,} characters); they stay chosen in this session."
             )
-            box = None
         urlstate.put("box", box)
     _chosen(studio, chosen, placed, row)
     _overlap(studio, current)
@@ -311,24 +329,53 @@ def _filters(studio: Studio, current: Settings, rows: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _chosen_area(event, placed: pd.DataFrame) -> list[int]:
+def _inside(studio: Studio, current: Settings, area: Area, placed: pd.DataFrame) -> np.ndarray:
+    """The sorted pool rows of `placed` (the map as filtered now) inside `area`: tested once per area and
+    filters (a lasso over a million points takes a second or two), not on every rerun."""
+    status = st.session_state.get("map_status")
+    filters = (tuple(st.session_state.get("map_sources") or ()), status, current if status != STATUS[0] else None)
+    return studio.kept(
+        ("map area", area, filters),
+        lambda: np.sort(placed["row"].to_numpy()[area.holds(placed["x"].to_numpy(), placed["y"].to_numpy())]),
+    )
+
+
+def _chosen_area(studio: Studio, current: Settings, event, placed: pd.DataFrame) -> list[int]:
     """On a map beyond its dots: the area drawn (or the URL's), every placed candidate inside it, the area in
-    the URL (`area=`, a few numbers per box or lasso corner)."""
-    area = Area.from_event(event.selection) if event else Area()
-    if area or st.session_state.get("map_drawn"):  # a box or lasso drawn, or one just cleared
-        st.session_state["map_area"] = area or None
-    st.session_state["map_drawn"] = bool(area)
+    the URL (`area=`, a few numbers per box or lasso corner). A link's `box=` rows, with no area, stay the
+    choice (among the candidates the map shows)."""
+    drawn = Area.from_event(event.selection) if event else Area()
+    if drawn or st.session_state.get("map_drawn"):  # a box or lasso drawn, or one just cleared
+        st.session_state["map_area"] = drawn or None
+        st.session_state.pop("map_box", None)
+    st.session_state["map_drawn"] = bool(drawn)
     area = st.session_state.get("map_area") or Area()
-    chosen = placed["row"].to_numpy()[area.holds(placed["x"], placed["y"])] if area else []
+    if drawn.drawn_corners:
+        st.caption(
+            f"The lasso's {drawn.drawn_corners:,} corners were thinned evenly to "
+            f"{sum(len(lasso) for lasso in drawn.lassos):,} (at most {CORNERS_MAX:,}): the records chosen are "
+            f"those inside the thinned outline."
+        )
+    if not area:
+        rows = st.session_state.get("map_box") or []
+        urlstate.put("box", urlstate.link_rows(rows))
+        return np.intersect1d(rows, placed["row"].to_numpy()).tolist() if rows else []
     text = area.text()
     if text and len(text) > URL_BOX_MAX:
         st.caption(
-            f"This lasso has too many corners to keep in the page's link ({len(text):,} characters); "
-            f"its {len(chosen):,} records stay chosen in this session."
+            f"This selection has too many corners to keep in the page's link ({len(text):,} characters); "
+            f"its records stay chosen in this session."
         )
         text = None
     urlstate.put("area", text)
-    return sorted(int(r) for r in chosen)
+    return _inside(studio, current, area, placed).tolist()
+
+
+def _clear() -> None:
+    """Forget the box or lasso (a chart drawn anew: one restored from a link has no selection to clear)."""
+    for name in ("map_area", "map_box"):
+        st.session_state.pop(name, None)
+    st.session_state["map_chart_version"] = st.session_state.get("map_chart_version", 0) + 1
 
 
 def nearest(candidates: pd.DataFrame, row: int, k: int = NEAREST) -> list[int]:
@@ -414,6 +461,7 @@ def _chosen(studio: Studio, chosen: list[int], placed: pd.DataFrame, row: int | 
             key="map_chosen",
             column_config=LINKS,
         )
+        st.button("Clear the box or lasso", key="map_clear_area", on_click=_clear)
         st.button(
             f"Use these {len(chosen):,} records on the other pages",
             key="map_use",
@@ -441,7 +489,7 @@ def _chosen(studio: Studio, chosen: list[int], placed: pd.DataFrame, row: int | 
             )
     current = st.session_state.get("map_filter")
     if current is not None:
-        kept = len(urlstate.rows_text(current) or "") <= URL_BOX_MAX
+        kept = urlstate.link_rows(current) is not None
         st.caption(
             f"{len(current):,} records chosen here filter the Sample explorer and form a group on the "
             f"Neuron explorer and in the overlap below"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
+import numpy as np
 import streamlit as st
 
 from nait_core.spec import SelectionSpec, from_query, to_query
@@ -161,14 +162,29 @@ URL_ROWS_MAX = 8_000  # characters of rows in a link: longer ones fail on many s
 
 def rows_text(rows) -> str | None:
     """Sorted pool rows as short ranges for the URL ("3-7.12"); None for none."""
-    rows = sorted({int(r) for r in rows}) if rows is not None else []
-    parts, start = [], None
-    for i, r in enumerate(rows):
-        start = r if start is None else start
-        if i + 1 == len(rows) or rows[i + 1] != r + 1:
-            parts.append(str(r) if start == r else f"{start}-{r}")
-            start = None
+    starts, ends = _runs(rows)
+    parts = [str(a) if a == b else f"{a}-{b}" for a, b in zip(starts.tolist(), ends.tolist())]
     return ".".join(parts) or None
+
+
+def link_rows(rows) -> str | None:
+    """`rows_text`, or None when it would be longer than a link keeps (`URL_ROWS_MAX`): counted in runs
+    first, so a million scattered rows are not written out to find that out."""
+    starts, _ = _runs(rows)
+    if 2 * len(starts) - 1 > URL_ROWS_MAX:  # each run takes a digit and a separator at least
+        return None
+    text = rows_text(rows)
+    return text if text and len(text) <= URL_ROWS_MAX else None
+
+
+def _runs(rows) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) row of each run of consecutive rows, sorted and without repeats."""
+    values = [] if rows is None else rows if isinstance(rows, np.ndarray) else list(rows)
+    rows = np.unique(np.asarray(values, dtype=np.int64))
+    if not len(rows):
+        return rows, rows
+    breaks = np.flatnonzero(np.diff(rows) != 1)
+    return np.r_[rows[0], rows[breaks + 1]], np.r_[rows[breaks], rows[-1]]
 
 
 def rows_from(text: str, n: int) -> list[int]:
@@ -235,9 +251,8 @@ def shared_params() -> dict[str, str]:
     one history entry."""
     from .session import settings
 
-    chosen = rows_text(st.session_state.get("map_filter"))
-    keep = chosen and len(chosen) <= URL_ROWS_MAX
-    return {**settings_params(settings()), **({"chosen": chosen} if keep else {})}
+    chosen = link_rows(st.session_state.get("map_filter"))
+    return {**settings_params(settings()), **({"chosen": chosen} if chosen else {})}
 
 
 def restore_settings() -> None:

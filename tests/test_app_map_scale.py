@@ -177,6 +177,18 @@ def test_beyond_the_dots_every_candidate_is_on_the_map_and_an_area_chooses_them_
     got = [int(json.loads(line)["instruction"].split()[-1]) for line in data.decode().splitlines()]
     assert got == expected
 
+    at.radio(key="map_color").set_value("source").run()  # another chart: the area still chosen and drawn
+    check(at)
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["selections"][0]["x0"] == area.boxes[0][0]
+    other = Area(boxes=((area.boxes[0][0], area.boxes[0][1], area.boxes[0][2], float(f"{y1 + 1:.6g}")),))
+    at.session_state["map_area"] = other  # a new box drawn on that chart
+    at.run()
+    at.radio(key="map_color").set_value("score").run()  # back to the first colouring: its chart shows the new box
+    check(at)
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["selections"][0]["y1"] == other.boxes[0][3]
+    at.session_state["map_area"] = area
+    at.run()
+
     at.multiselect(key="map_sources").select("math").run()  # linked: the filter narrows the map and the choice
     check(at)
     maths = [r for r in expected if r % 2 == 0]  # the synthetic records alternate math, code
@@ -200,6 +212,11 @@ def test_beyond_the_dots_every_candidate_is_on_the_map_and_an_area_chooses_them_
     layout = json.loads(again.get("plotly_chart")[0].proto.spec)["layout"]
     assert layout["selections"] == [dict(type="rect", xref="x", yref="y", x0=area.boxes[0][0], x1=area.boxes[0][1],
                                          y0=area.boxes[0][2], y1=area.boxes[0][3])]  # fmt: skip
+
+    again.button(key="map_clear_area").click().run()  # a restored area cleared (a double-click cannot)
+    check(again)
+    assert "area" not in again.query_params and not any("candidates chosen" in m.value for m in again.markdown)
+    assert "selections" not in json.loads(again.get("plotly_chart")[0].proto.spec)["layout"]
 
     bad = AppTest.from_function(map_app, args=(str(tmp_path), N, FITTED), default_timeout=600)
     bad.query_params["area"] = "b1,2,3~x4"
@@ -227,6 +244,24 @@ def test_an_area_from_the_browser_keeps_only_finite_boxes_and_polygons_at_six_di
     assert area == Area(boxes=((0.123457, 2.0, 3.0, 4.0),), lassos=(((0.0, 0.0), (1.0, 0.0), (1.0, 1.0)),))
     assert area.text() == "b0.123457,2,3,4~l0,0,1,0,1,1" and Area.parse(area.text()) == area
     assert not Area.from_event({}) and Area.from_event({}).text() is None
-    for bad in ("b1,2,3", "l0,0,1,1", "bnan,1,2,3", "q1,2,3,4", "b1,2,3,x"):
+    for bad in ("b1,2,3", "l0,0,1,1", "bnan,1,2,3", "q1,2,3,4", "b1,2,3,x", "l" + ",".join(["1"] * 602)):
         with pytest.raises(ValueError):
             Area.parse(bad)
+    with pytest.raises(ValueError, match="longer than the 8,000 characters"):
+        Area.parse("b1,2,3,4~" * 1000)
+    odd = {"box": ["x", {"x": [10**400, 1], "y": [0, 1]}], "lasso": [None]}  # not dicts; an int too large for a float
+    assert not Area.from_event(odd)
+    circle = np.linspace(0, 2 * np.pi, 3000, endpoint=False)
+    big = Area.from_event({"lasso": [{"x": np.cos(circle).tolist(), "y": np.sin(circle).tolist()}]})
+    assert big.drawn_corners == 3000 and len(big.lassos[0]) == 300 and Area.parse(big.text()) == big
+
+
+@pytest.mark.unit
+def test_rows_in_a_link_are_ranges_and_too_many_are_left_out_without_writing_them():
+    from studio import urlstate
+
+    assert urlstate.rows_text([9, 3, 5, 4, 4]) == "3-5.9" and urlstate.rows_text([]) is None
+    assert urlstate.rows_from("3-5.9", 10) == [3, 4, 5, 9]
+    assert urlstate.link_rows(np.arange(1_000_000)) == "0-999999"
+    assert urlstate.link_rows(np.arange(0, 2_000_000, 2)) is None  # a million runs: too long for a link
+    assert urlstate.link_rows(list(range(0, 4000, 2))) is None and urlstate.link_rows([1, 7]) == "1.7"
