@@ -5,7 +5,7 @@
 
 1. Placing. A synthetic store of --pool samples × 8 layers × 256 neurons (float16, `mean`, a rank-8 mix of
    patterns plus noise, as `nait_testing.stores.synthetic_store` writes) and three 64-sample targets (shifted);
-   `explore.map_coordinates` fits PCA and UMAP on a seeded --fit of the pool (and the targets), then projects
+   `activation_map.map_coordinates` fits PCA and UMAP on a seeded --fit of the pool (and the targets), then projects
    the rest (one more pass) and places them with `UMAP.transform`. Reports each phase from its progress
    messages, and the transform's rate (points/s): the figure to scale to millions.
 2. The page at 1,000,000 placed points (no store: seeded clustered coordinates): what each rerun of the Overlap
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def placing(pool_n: int, fit: int, root: Path) -> None:
-    from nait_core import explore
+    from nait_core import activation_map
     from nait_testing.stores import synthetic_store
 
     started = time.perf_counter()
@@ -49,7 +49,7 @@ def placing(pool_n: int, fit: int, root: Path) -> None:
         last[:] = [now, phase]
 
     started = time.perf_counter()
-    table = explore.map_coordinates(pool, targets, max_points=fit, progress=progress)
+    table = activation_map.map_coordinates(pool, targets, max_points=fit, progress=progress)
     total = time.perf_counter() - started
     rest = pool_n - fit
     print(f"map of {pool_n:,} pool + 192 target samples, UMAP fitted on {fit:,} + 192: {total:.1f} s")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from nait_core import explore
+from nait_core import activation_map, explore
 from nait_core.selection import notes_warning, selected_lines
 
 from . import charts, exactness, neuron_card, urlstate
@@ -108,7 +108,7 @@ class Area:
         return cls(tuple(boxes), tuple(lassos))
 
     def holds(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return explore.in_regions(x, y, self.boxes, self.lassos)
+        return activation_map.in_regions(x, y, self.boxes, self.lassos)
 
     def selections(self) -> list[dict]:
         """As plotly's `layout.selections`, so a reloaded chart shows what it chose."""
@@ -170,11 +170,11 @@ def _compute(studio: Studio) -> None:
     """Compute the map (once per pool and targets: then cached in the store folder) with a progress bar: on a
     52,000-sample pool it streams the rows several times (PCA), then runs UMAP: minutes on a small CPU."""
     pool, targets = studio.neuron_store, studio.target_stores
-    if explore.map_cached(pool, targets):
+    if activation_map.map_cached(pool, targets):
         return
     n = pool.n_samples + sum(t.n_samples for t in targets)
     bar = st.progress(0.0, f"Computing the map of {n:,} points (once: then read back from the store folder)…")
-    explore.map_coordinates(pool, targets, progress=lambda fraction, text: bar.progress(fraction, text))
+    activation_map.map_coordinates(pool, targets, progress=lambda fraction, text: bar.progress(fraction, text))
     bar.empty()
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from nait_core import explore, pipeline
+from nait_core import activation_map, explore, pipeline
 from nait_core import methods as registry
 from nait_core.baselines import cached_baseline_scores
 from nait_core.capture import CaptureOptions, CaptureReport, capture, token_activations
@@ -257,7 +257,7 @@ def _thresholds(store_path: str, threshold: str, _pool) -> np.ndarray:
 @st.cache_resource(show_spinner="Computing the map (PCA, then UMAP; cached on disk)…", max_entries=4)
 def _map(store_path: str, target_paths: tuple, _pool, _targets, _rows=None):
     """The map's coordinates; `_rows`: the pool rows of `_pool`'s rows (a compact pool's exact sample)."""
-    coords = explore.map_coordinates(_pool, _targets)
+    coords = activation_map.map_coordinates(_pool, _targets)
     if _rows is not None:
         pool = coords["group"] < 0
         coords.loc[pool, "index"] = np.asarray(_rows)[coords.loc[pool, "index"].to_numpy()]

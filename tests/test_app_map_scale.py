@@ -25,10 +25,10 @@ def map_app(root: str, n: int, fitted: int | None = None) -> None:
 
     import streamlit as st
 
-    from nait_core import explore
+    from nait_core import activation_map
 
     if fitted:
-        explore.MAP_MAX_POOL = fitted
+        activation_map.MAP_MAX_POOL = fitted
 
     from nait_core.capture import CaptureReport
     from nait_core.data import Dataset, Record
@@ -121,11 +121,11 @@ def test_beyond_52000_a_seeded_sample_are_dots_and_every_candidate_is_on_the_map
     dots; the page says plainly that all 1M are on the map, the rest as density, and that a box takes all."""
     from types import SimpleNamespace
 
-    from nait_core import explore
+    from nait_core import activation_map
     from studio.map_page import scale_note
 
-    rows = explore.map_sample(1_000_000)
-    assert len(rows) == explore.MAP_MAX_POOL == 52_000 and (rows == explore.map_sample(1_000_000)).all()
+    rows = activation_map.map_sample(1_000_000)
+    assert len(rows) == activation_map.MAP_MAX_POOL == 52_000 and (rows == activation_map.map_sample(1_000_000)).all()
     note = scale_note(SimpleNamespace(compact=False, pool=range(1_000_000)), len(rows), 1_000_000)
     assert "Every one of the 1,000,000 candidates is on the map: a seeded random 52,000 as dots" in note
     assert "the other 948,000 placed on that fit by UMAP's transform" in note
@@ -139,10 +139,10 @@ def test_beyond_the_dots_every_candidate_is_on_the_map_and_an_area_chooses_them_
     """A pool larger than the dots UMAP is fitted on: every candidate is on the map (the dots plus a density of
     all of them), an area drawn there chooses every candidate inside it, dotted or not, keeps it in the URL as a
     few numbers, shows it drawn again on a reload (`layout.selections`), and downloads exactly those records."""
-    from nait_core import explore
+    from nait_core import activation_map
     from studio.map_page import Area
 
-    monkeypatch.setattr(explore, "MAP_MAX_POOL", FITTED)  # the AppTest script runs in this process
+    monkeypatch.setattr(activation_map, "MAP_MAX_POOL", FITTED)  # the AppTest script runs in this process
     offered = downloads(monkeypatch)
     at = AppTest.from_function(map_app, args=(str(tmp_path), N, FITTED), default_timeout=600)
     at.run()
@@ -156,10 +156,10 @@ def test_beyond_the_dots_every_candidate_is_on_the_map_and_an_area_chooses_them_
     counts = np.array(cells["customdata"])
     assert counts.sum() == N  # every candidate counted in the density
     dots = [t for t in spec["data"] if t["type"] == "scattergl"]
-    assert sorted(r for t in dots for r in rows_of(t)) == explore.map_sample(N, FITTED).tolist()
+    assert sorted(r for t in dots for r in rows_of(t)) == activation_map.map_sample(N, FITTED).tolist()
 
     studio = at.session_state["studio"]
-    coords = explore.map_coordinates(studio.neuron_store, studio.target_stores)  # read back from the cache
+    coords = activation_map.map_coordinates(studio.neuron_store, studio.target_stores)  # read back from the cache
     pool = coords[coords["group"] < 0]
     x0, x1 = np.quantile(pool["x"], [0.2, 0.6])
     y0, y1 = np.quantile(pool["y"], [0.2, 0.6])

@@ -66,7 +66,7 @@ def test_a_lasso_on_a_map_beyond_its_dots_chooses_every_record_inside_and_surviv
     reload of the page's URL shows the same lasso drawn and the same count."""
     from test_app_map_scale import FITTED
 
-    from nait_core import explore
+    from nait_core import activation_map
     from nait_core.store import Store
 
     with serving(tmp_path, FITTED) as url, browser(height=1400) as page:
@@ -78,7 +78,7 @@ def test_a_lasso_on_a_map_beyond_its_dots_chooses_every_record_inside_and_surviv
         polygon, _, dots_maybe, _ = drag_area(page, "lasso")
         pool = Store.open(tmp_path / "data" / "pool")
         targets = [Store.open(tmp_path / "data" / f"t{g}") for g in range(2)]
-        coords = explore.map_coordinates(pool, targets, max_points=FITTED)  # the page's map, read back
+        coords = activation_map.map_coordinates(pool, targets, max_points=FITTED)  # the page's map, read back
         placed = coords[coords["group"] < 0]
         chart = page.locator(".js-plotly-plot").first
         pixels = chart.evaluate(TO_PIXELS_JS, placed[["x", "y"]].to_numpy().tolist())

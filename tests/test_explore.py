@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nait_core import explore
+from nait_core import activation_map, explore
 from nait_core.features import build_feature
 from nait_core.scoring import ScoreOptions, explain, score_store
 from nait_testing.stores import synthetic_store
@@ -38,14 +38,14 @@ def stores(tmp_path):
 @pytest.mark.slow  # UMAP compiles with numba on first use (a minute on a small CPU)
 def test_map_is_computed_once_and_cached_in_the_pool_folder(stores, monkeypatch):
     pool, target, _ = stores
-    table = explore.map_coordinates(pool, [target], max_points=30)
+    table = activation_map.map_coordinates(pool, [target], max_points=30)
     assert list(table["group"].value_counts().sort_index()) == [40, 10]  # every pool sample, every target
     drawn = table[(table["group"] < 0) & table["drawn"]]
-    assert set(drawn["index"]) == set(explore.map_sample(40, 30))  # UMAP fitted on (and dots for) a sample
+    assert set(drawn["index"]) == set(activation_map.map_sample(40, 30))  # UMAP fitted on (and dots for) a sample
     assert sorted(table[table["group"] < 0]["index"]) == list(range(40)) and table["drawn"][table["group"] >= 0].all()
     assert len(list(pool.path.glob("map-*.npy"))) == 1
-    monkeypatch.setattr(explore, "_pca", lambda *a: pytest.fail("recomputed"))
-    assert explore.map_coordinates(pool, [target], max_points=30).equals(table)
+    monkeypatch.setattr(activation_map, "_pca", lambda *a: pytest.fail("recomputed"))
+    assert activation_map.map_coordinates(pool, [target], max_points=30).equals(table)
 
 
 def test_streamed_pca_matches_numpy():
@@ -58,7 +58,7 @@ def test_streamed_pca_matches_numpy():
     sizes = [64, 64, 100, 72]
     starts = np.cumsum([0, *sizes])
     seen = []
-    coords, project = explore._pca(
+    coords, project = activation_map._pca(
         lambda i: x[starts[i] : starts[i + 1]], sizes, 200, 3, progress=lambda *a: seen.append(a)
     )
     centred = x.astype(np.float64) - x.astype(np.float64).mean(axis=0)
@@ -76,7 +76,7 @@ def test_a_pool_beyond_the_fitted_sample_is_placed_in_full_where_its_kind_lies(t
     pool = make_store(tmp_path, "pool", 300, 0)
     target = make_store(tmp_path, "target", 60, 1, shift=3.0)
     seen = []
-    table = explore.map_coordinates(pool, [target], max_points=120, progress=lambda f, t: seen.append((f, t)))
+    table = activation_map.map_coordinates(pool, [target], max_points=120, progress=lambda f, t: seen.append((f, t)))
     pool_rows = table[table["group"] < 0]
     assert sorted(pool_rows["index"]) == list(range(300)) and pool_rows["drawn"].sum() == 120
     assert np.isfinite(table[["x", "y"]].to_numpy()).all()
@@ -86,11 +86,13 @@ def test_a_pool_beyond_the_fitted_sample_is_placed_in_full_where_its_kind_lies(t
     xy, at = fitted[["x", "y"]].to_numpy(), placed[["x", "y"]].to_numpy()
     nearest = np.argmin(((at[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2), axis=1)
     assert (fitted["group"].to_numpy()[nearest] < 0).mean() > 0.95  # beside pool points, not targets
-    assert explore.map_cached(pool, [target], max_points=120) and not explore.map_cached(pool, [target], max_points=300)
-    stem, inputs = explore.map_path(pool, [target], "mean", 120).stem, {"targets": [target.content_id]}
+    assert activation_map.map_cached(pool, [target], max_points=120) and not activation_map.map_cached(
+        pool, [target], max_points=300
+    )
+    stem, inputs = activation_map.map_path(pool, [target], "mean", 120).stem, {"targets": [target.content_id]}
     v2 = table[["group", "index", "x", "y"]].to_numpy(np.float64)  # what a map cached before the drawn column holds
     pool.save_cached_array(stem, v2, inputs)
-    assert explore.map_coordinates(pool, [target], max_points=120)["drawn"].all()
+    assert activation_map.map_coordinates(pool, [target], max_points=120)["drawn"].all()
 
 
 def test_neuron_tables(stores):
@@ -227,9 +229,16 @@ def test_a_box_or_lasso_holds_the_points_inside_it_whether_drawn_or_not():
     """`in_regions`: boxes in any corner order, a concave lasso (its notch left out), their union."""
     x = np.array([0.5, 1.5, 2.5, 1.5, 1.0, 5.0])
     y = np.array([0.5, 0.5, 0.5, 1.6, 0.2, 5.0])
-    assert explore.in_regions(x, y).tolist() == [False] * 6
-    assert explore.in_regions(x, y, boxes=[(2.0, 0.0, 1.0, 0.0)]).tolist() == [True, True, False, False, True, False]
+    assert activation_map.in_regions(x, y).tolist() == [False] * 6
+    assert activation_map.in_regions(x, y, boxes=[(2.0, 0.0, 1.0, 0.0)]).tolist() == [
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
     u = [(0, 0), (3, 0), (3, 2), (2, 2), (2, 1), (1, 1.2), (1, 2), (0, 2)]  # a U: (1.5, 1.6) sits in its notch
-    assert explore.in_regions(x, y, lassos=[u]).tolist() == [True, True, True, False, True, False]
-    both = explore.in_regions(x, y, boxes=[(4, 6, 4, 6)], lassos=[u])
+    assert activation_map.in_regions(x, y, lassos=[u]).tolist() == [True, True, True, False, True, False]
+    both = activation_map.in_regions(x, y, boxes=[(4, 6, 4, 6)], lassos=[u])
     assert both.tolist() == [True, True, True, False, True, True]

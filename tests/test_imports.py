@@ -26,6 +26,7 @@ LIGHT = (
     "atomic",
     "progress",
     "explore",
+    "activation_map",
     "explain",
     "neuron_ids",
 )
