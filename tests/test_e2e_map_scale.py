@@ -55,6 +55,20 @@ def serving(tmp_path, fitted=None):
             process.wait(timeout=30)
 
 
+def drag_and_download(page, shape: str, polygon) -> tuple[int, list[str]]:
+    """Drag the box or lasso; (the count of candidates chosen the page shows, the downloaded file's lines)."""
+    drag(page, shape, polygon)
+    page.wait_for_timeout(1000)
+    wait_idle(page)
+    no_exception(page)
+    chosen = page.get_by_text("candidates chosen", exact=False).first
+    chosen.wait_for()
+    count = int(chosen.inner_text().split()[0].replace(",", ""))
+    with page.expect_download() as download:
+        page.get_by_role("button", name=f"Download these {count:,} records (JSONL)").click()
+    return count, Path(download.value.path()).read_text().splitlines()
+
+
 TO_PIXELS_JS = """(gd, points) => { const L = gd._fullLayout, box = gd.getBoundingClientRect();
   return points.map(([x, y]) => [box.left + L._size.l + L.xaxis.l2p(x), box.top + L._size.t + L.yaxis.l2p(y)]); }"""
 
@@ -84,17 +98,8 @@ def test_a_lasso_on_a_map_beyond_its_dots_chooses_every_record_inside_and_surviv
         pixels = chart.evaluate(TO_PIXELS_JS, placed[["x", "y"]].to_numpy().tolist())
         sure = sum(inside(shrink(polygon, 4), x, y) for x, y in pixels)
         maybe = sum(inside(shrink(polygon, -4), x, y) for x, y in pixels)
-        drag(page, "lasso", polygon)
-        page.wait_for_timeout(1000)
-        wait_idle(page)
-        no_exception(page)
-        chosen = page.get_by_text("candidates chosen", exact=False).first
-        chosen.wait_for()
-        count = int(chosen.inner_text().split()[0].replace(",", ""))
+        count, lines = drag_and_download(page, "lasso", polygon)
         assert sure <= count <= maybe and count > dots_maybe, (sure, count, maybe, dots_maybe)
-        with page.expect_download() as download:
-            page.get_by_role("button", name=f"Download these {count:,} records (JSONL)").click()
-        lines = Path(download.value.path()).read_text().splitlines()
         assert "area=l" in page.url
         page.reload()
         wait_idle(page)
@@ -117,16 +122,7 @@ def test_a_box_on_a_many_point_map_chooses_and_downloads_in_a_browser(tmp_path):
         wait_idle(page)
         no_exception(page)
         polygon, sure, maybe, _ = drag_area(page, "box")
-        drag(page, "box", polygon)
-        page.wait_for_timeout(1000)
-        wait_idle(page)
-        no_exception(page)
-        chosen = page.get_by_text("candidates chosen", exact=False).first
-        chosen.wait_for()
-        count = int(chosen.inner_text().split()[0].replace(",", ""))
+        count, lines = drag_and_download(page, "box", polygon)
         assert sure <= count <= maybe, (sure, count, maybe)
-        with page.expect_download() as download:
-            page.get_by_role("button", name=f"Download these {count:,} records (JSONL)").click()
-        lines = Path(download.value.path()).read_text().splitlines()
     rows = [int(json.loads(line)["instruction"].split()[-1]) for line in lines]
     assert len(rows) == count and rows == sorted(rows)  # the chosen records, in input order
